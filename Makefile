@@ -1,0 +1,155 @@
+# recbuf — a Kubernetes operator for buffered record pipelines.
+# `make help` lists the targets. Tools are pinned below and installed into ./bin.
+
+# Image names used by docker-build, the chart and the e2e suite.
+IMG_TAG ?= dev
+MANAGER_IMG ?= recbuf/manager:$(IMG_TAG)
+SIDECAR_IMG ?= recbuf/sidecar:$(IMG_TAG)
+EDGESIM_IMG ?= recbuf/edgesim:$(IMG_TAG)
+NATS_IMG ?= recbuf/nats:$(IMG_TAG)
+# BASE_IMAGE is the runtime base of our images: scratch needs no registry;
+# users may choose gcr.io/distroless/static:nonroot.
+BASE_IMAGE ?= scratch
+
+# Cluster used by `make demo` and `make test-e2e`.
+KIND_CLUSTER ?= recbuf-e2e
+
+SHELL := /usr/bin/env bash -o pipefail
+.SHELLFLAGS := -ec
+GOBIN := $(CURDIR)/bin
+export PATH := $(GOBIN):$(PATH)
+# Only the Go module proxy is reachable on our build machines: never fall
+# back to fetching modules from VCS hosts.
+export GOPROXY := $(patsubst %$(comma)direct,%,$(shell go env GOPROXY))
+comma := ,
+
+##@ General
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "\nUsage:\n  make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: manifests
+manifests: controller-gen ## Generate the CRD and RBAC manifests from kubebuilder markers.
+	$(CONTROLLER_GEN) rbac:roleName=recbuf-manager crd paths="./api/...;./controllers/..." \
+		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	@$(MAKE) --no-print-directory chart-crds
+
+.PHONY: generate
+generate: controller-gen ## Generate deepcopy code from kubebuilder markers.
+	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
+
+.PHONY: chart-crds
+chart-crds: ## Copy the generated CRDs into the Helm chart.
+	@mkdir -p charts/recbuf/crds
+	@cp config/crd/bases/*.yaml charts/recbuf/crds/
+
+.PHONY: verify-generated
+verify-generated: manifests generate ## Fail when generated files differ from what is checked in.
+	@git diff --exit-code -- api config charts || { echo "generated files drifted: run 'make manifests generate' and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- api config charts)" || { git status --porcelain -- api config charts; echo "untracked generated files: commit them"; exit 1; }
+
+.PHONY: fmt
+fmt: ## Run gofmt on the code.
+	gofmt -w $$(git ls-files '*.go')
+
+.PHONY: vet
+vet: ## Run go vet.
+	go vet ./...
+
+.PHONY: lint
+lint: golangci-lint ## Run golangci-lint (includes gofmt and goimports checks).
+	$(GOLANGCI_LINT) run ./...
+
+.PHONY: envtest
+envtest: ## Build the kube-apiserver and etcd that envtest runs (cached in ./bin).
+	@hack/envtest-assets.sh >/dev/null
+
+.PHONY: test
+test: ## Run all unit and envtest tests with the race detector.
+	KUBEBUILDER_ASSETS="$${KUBEBUILDER_ASSETS:-$$(hack/envtest-assets.sh)}" \
+		go test -race -count=1 -timeout 20m $$(go list ./... | grep -v /test/e2e)
+
+.PHONY: bench
+bench: ## Run the benchmarks (see docs/benchmarks.md for how results are compared).
+	go test -run '^$$' -bench . -benchmem -count 6 ./internal/buffer/ | tee bin/bench.txt
+
+##@ Build
+
+.PHONY: build
+build: ## Build the manager, sidecar and edge simulator binaries into ./bin.
+	CGO_ENABLED=0 go build -trimpath -o bin/ ./cmd/...
+
+.PHONY: docker-build
+docker-build: ## Build the images from host-compiled binaries (BASE_IMAGE=scratch by default).
+	MANAGER_IMG=$(MANAGER_IMG) SIDECAR_IMG=$(SIDECAR_IMG) EDGESIM_IMG=$(EDGESIM_IMG) NATS_IMG=$(NATS_IMG) \
+		BASE_IMAGE=$(BASE_IMAGE) hack/docker-build.sh
+
+##@ Deployment
+
+.PHONY: deploy
+deploy: ## Deploy the manager with kustomize to the cluster in the current kubeconfig.
+	kubectl apply -k config/default
+
+.PHONY: undeploy
+undeploy: ## Remove what `make deploy` created.
+	kubectl delete -k config/default --ignore-not-found
+
+.PHONY: demo
+demo: helm ## Create a kind cluster with recbuf, NATS, the sample Records and a simulator.
+	KIND_CLUSTER=$(KIND_CLUSTER) hack/demo.sh up
+
+.PHONY: demo-down
+demo-down: ## Delete the demo cluster.
+	KIND_CLUSTER=$(KIND_CLUSTER) hack/demo.sh down
+
+.PHONY: test-e2e
+test-e2e: helm ## Run the end-to-end suite on a kind cluster (created or reused).
+	KIND_CLUSTER=$(KIND_CLUSTER) go test -tags e2e -count=1 -timeout 40m -v ./test/e2e/
+
+##@ Tools
+
+CONTROLLER_GEN ?= $(GOBIN)/controller-gen
+GOLANGCI_LINT ?= $(GOBIN)/golangci-lint
+HELM ?= $(GOBIN)/helm
+BENCHSTAT ?= $(GOBIN)/benchstat
+
+CONTROLLER_TOOLS_VERSION ?= v0.23.0
+GOLANGCI_LINT_VERSION ?= v2.15.0
+HELM_VERSION ?= v3.22.0
+BENCHSTAT_VERSION ?= v0.0.0-20260908200009-22c9c6c9d4da
+
+.PHONY: controller-gen
+controller-gen: $(CONTROLLER_GEN)-$(CONTROLLER_TOOLS_VERSION) ## Install controller-gen.
+$(CONTROLLER_GEN)-$(CONTROLLER_TOOLS_VERSION):
+	$(call go-install-tool,$(CONTROLLER_GEN),sigs.k8s.io/controller-tools/cmd/controller-gen,$(CONTROLLER_TOOLS_VERSION))
+
+.PHONY: golangci-lint
+golangci-lint: $(GOLANGCI_LINT)-$(GOLANGCI_LINT_VERSION) ## Install golangci-lint.
+$(GOLANGCI_LINT)-$(GOLANGCI_LINT_VERSION):
+	$(call go-install-tool,$(GOLANGCI_LINT),github.com/golangci/golangci-lint/v2/cmd/golangci-lint,$(GOLANGCI_LINT_VERSION))
+
+.PHONY: helm
+helm: $(HELM)-$(HELM_VERSION) ## Install helm.
+$(HELM)-$(HELM_VERSION):
+	$(call go-install-tool,$(HELM),helm.sh/helm/v3/cmd/helm,$(HELM_VERSION),-ldflags "-X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION)")
+
+.PHONY: benchstat
+benchstat: $(BENCHSTAT)-$(BENCHSTAT_VERSION) ## Install benchstat.
+$(BENCHSTAT)-$(BENCHSTAT_VERSION):
+	$(call go-install-tool,$(BENCHSTAT),golang.org/x/perf/cmd/benchstat,$(BENCHSTAT_VERSION))
+
+# go-install-tool installs package $(2) at version $(3) as $(1), and leaves a
+# versioned link $(1)-$(3) so that a version bump reinstalls it.
+define go-install-tool
+@[ -f "$(1)-$(3)" ] || { \
+	set -e; \
+	echo "Installing $(2)@$(3)"; \
+	rm -f "$(1)"; \
+	GOBIN="$(GOBIN)" go install $(4) "$(2)@$(3)"; \
+	mv "$(1)" "$(1)-$(3)"; \
+	ln -sf "$$(basename "$(1)-$(3)")" "$(1)"; \
+}
+endef
