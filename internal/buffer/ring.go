@@ -1,0 +1,275 @@
+package buffer
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+)
+
+// SpmcRing is a bounded broadcast ring: every reader sees every value,
+// in order, unless it falls more than the capacity behind, in which case it
+// is told exactly how many values it missed and reads on from the oldest one
+// still retained.
+//
+// Value number s (sequence numbers start at 1) lives in slot (s-1) mod N.
+// Each slot remembers the sequence number of the value it holds, which is
+// all a reader needs to tell "not yet written", "mine" and "overwritten".
+// A ring of capacity N = 5 after 7 pushes:
+//
+//	slot:     0     1     2     3     4
+//	       +-----+-----+-----+-----+-----+
+//	seq:   |  6  |  7  |  3  |  4  |  5  |
+//	       +-----+-----+-----+-----+-----+
+//	                ^     ^
+//	           newest     oldest retained (7-5+1 = 3)
+//
+// A reader whose cursor is 8 looks at slot 2, finds seq 3 < 8: nothing new
+// yet, it waits. A reader whose cursor is 3 finds seq 3: it reads it and
+// moves to 4.
+//
+// The lag case. A slow reader has cursor 2 and the producer has pushed
+// 3 more values (8, 9, 10) into the same ring:
+//
+//	slot:     0     1     2     3     4
+//	       +-----+-----+-----+-----+-----+
+//	seq:   |  6  |  7  |  8  |  9  | 10  |
+//	       +-----+-----+-----+-----+-----+
+//	                ^                 ^
+//	          slot of seq 2         newest
+//
+// The reader looks at slot 1 for seq 2 and finds 7 > 2: its value was
+// overwritten. The oldest retained value is 10-5+1 = 6, so it missed
+// exactly 6-2 = 4 values (2, 3, 4, 5): it gets a *LaggedError{Missed: 4},
+// its cursor jumps to 6, and its next receive returns 6 (unless the
+// producer overwrote that one too in the meantime, which is a new lag).
+//
+// Each slot has its own mutex, held only while a value is copied in or out,
+// so a reader contends with the producer only when both touch the same
+// slot, and readers of different slots never contend. Push never waits for
+// a reader to receive; the one thing it can wait for is a reader copying a
+// value out of the very slot Push is about to overwrite, which takes
+// nanoseconds and happens only to a reader a whole lap behind. Push is safe
+// for concurrent use (sequence numbers come from one atomic counter and a
+// push never overwrites a newer value), though one producer is the
+// intended use.
+//
+// The zero SpmcRing is not usable: create one with NewSpmcRing. A SpmcRing
+// must not be copied after first use.
+type SpmcRing[T any] struct {
+	hub
+	slots []ringSlot[T]
+	// tail is the sequence number last handed to a Push: LastSeq and
+	// Produced. The value may still be on its way into its slot.
+	tail atomic.Uint64
+}
+
+type ringSlot[T any] struct {
+	mu  sync.Mutex
+	seq uint64 // 0: never written
+	val T
+}
+
+var _ Buffer[int] = (*SpmcRing[int])(nil)
+
+// NewSpmcRing returns an open ring that retains the newest capacity values;
+// capacity must be at least 1 and is used exactly (not rounded up).
+func NewSpmcRing[T any](capacity int) (*SpmcRing[T], error) {
+	if capacity < 1 {
+		return nil, fmt.Errorf("%w: %d, want at least 1", ErrInvalidCapacity, capacity)
+	}
+	return &SpmcRing[T]{slots: make([]ringSlot[T], capacity)}, nil
+}
+
+// Push appends v, evicting the oldest value when the ring is full. It never
+// blocks on readers; after Close it returns ErrClosed.
+func (b *SpmcRing[T]) Push(v T) error {
+	if b.closed.Load() {
+		return ErrClosed
+	}
+	seq := b.tail.Add(1)
+	s := &b.slots[(seq-1)%uint64(len(b.slots))]
+	s.mu.Lock()
+	// Only concurrent producers can find a newer value here; the older
+	// value then counts as pushed and at once evicted.
+	if seq > s.seq {
+		s.seq = seq
+		s.val = v
+	}
+	s.mu.Unlock()
+	b.waiters.wakeAll()
+	return nil
+}
+
+// Subscribe returns a reader that starts after the newest value (default),
+// at the oldest retained value (FromOldest), or right after a given
+// sequence number (AfterSeq). AfterSeq with a sequence number beyond the
+// newest one starts after the newest, as if the consumer were up to date.
+// After Close it returns ErrClosed.
+func (b *SpmcRing[T]) Subscribe(opts ...SubscribeOption) (Reader[T], error) {
+	cfg := newSubscribeConfig(opts)
+	r := &ringReader[T]{ring: b, core: newReaderCore()}
+	t := b.tail.Load()
+	switch cfg.start {
+	case StartAtOldest:
+		r.next = b.oldest(t)
+	case StartAfterSeq:
+		r.next = min(cfg.after, t) + 1
+	default:
+		r.next = t + 1
+	}
+	r.idx = b.index(r.next)
+	if err := b.register(&r.core); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// oldest returns the sequence number of the oldest value retained when t is
+// the newest (1 when nothing was pushed).
+func (b *SpmcRing[T]) oldest(t uint64) uint64 {
+	n := uint64(len(b.slots))
+	if t <= n {
+		return 1
+	}
+	return t - n + 1
+}
+
+func (b *SpmcRing[T]) index(seq uint64) int {
+	return int((seq - 1) % uint64(len(b.slots)))
+}
+
+// Peek returns the newest value retained, if any.
+func (b *SpmcRing[T]) Peek() (Item[T], bool) {
+	t := b.tail.Load()
+	if t == 0 {
+		return Item[T]{}, false
+	}
+	s := &b.slots[b.index(t)]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// s.seq < t only while a concurrent producer is still writing t: the
+	// slot then holds a value that is no longer retained, so say nothing
+	// rather than something stale.
+	if s.seq < t {
+		return Item[T]{}, false
+	}
+	return Item[T]{Seq: s.seq, Value: s.val}, true
+}
+
+// Close stops the ring. Readers still receive every retained value ahead of
+// their cursor (with lag errors where they fell behind), then ErrClosed.
+// A Push racing with Close may or may not be delivered. Close is idempotent.
+func (b *SpmcRing[T]) Close() {
+	b.close()
+}
+
+// Stats returns the ring's counters. Occupancy is the number of values
+// retained, which only grows up to the capacity: readers do not consume.
+func (b *SpmcRing[T]) Stats() Stats {
+	st := b.stats(TypeSpmcRing)
+	t := b.tail.Load()
+	st.Capacity = len(b.slots)
+	st.Produced = t
+	st.LastSeq = t
+	st.Occupancy = int(min(t, uint64(len(b.slots))))
+	return st
+}
+
+// Type returns TypeSpmcRing.
+func (b *SpmcRing[T]) Type() Type { return TypeSpmcRing }
+
+// ringReader is a cursor into a ring. next and idx belong to the goroutine
+// that receives; core is shared with Close and the producer.
+type ringReader[T any] struct {
+	ring *SpmcRing[T]
+	core readerCore
+	next uint64 // sequence number of the next value to return
+	idx  int    // slot of next, kept in step to avoid a division per receive
+}
+
+// Recv returns the next value, waiting for it if needed. A value that is
+// already available is returned even when ctx is done.
+func (r *ringReader[T]) Recv(ctx context.Context) (it Item[T], err error) {
+	err = r.recv(ctx, true, &it)
+	return
+}
+
+// TryRecv returns the next value, or ErrEmpty when there is none yet.
+func (r *ringReader[T]) TryRecv() (it Item[T], err error) {
+	err = r.recv(context.Background(), false, &it)
+	return
+}
+
+// recv is Recv and TryRecv in one function. It writes the value straight
+// into *it: a 40-byte Item copied through several call levels costs more
+// than everything else a receive does.
+func (r *ringReader[T]) recv(ctx context.Context, block bool, it *Item[T]) error {
+	for {
+		if r.core.closed.Load() {
+			return ErrClosed
+		}
+		// Load closed before looking at the slot: a Push that returned
+		// before Close is then sure to be seen below, so nothing is lost
+		// at close.
+		closed := r.ring.closed.Load()
+		s := &r.ring.slots[r.idx]
+		s.mu.Lock()
+		seq := s.seq
+		if seq == r.next {
+			it.Seq = seq
+			it.Value = s.val
+			s.mu.Unlock()
+			r.next++
+			r.idx++
+			if r.idx == len(r.ring.slots) {
+				r.idx = 0
+			}
+			r.core.delivered.Add(1)
+			return nil
+		}
+		s.mu.Unlock()
+		switch {
+		case seq > r.next:
+			return r.lag()
+		case closed:
+			return ErrClosed
+		case !block:
+			return ErrEmpty
+		}
+		if err := r.ring.park(ctx, &r.core, r); err != nil {
+			return err
+		}
+	}
+}
+
+// ready reports whether recv would return without waiting.
+func (r *ringReader[T]) ready() bool {
+	if r.core.closed.Load() || r.ring.closed.Load() {
+		return true
+	}
+	s := &r.ring.slots[r.idx]
+	s.mu.Lock()
+	seq := s.seq
+	s.mu.Unlock()
+	return seq >= r.next
+}
+
+// lag moves the cursor to the oldest retained value after the reader found
+// its slot overwritten, and reports how many values it skipped over.
+func (r *ringReader[T]) lag() error {
+	// The slot held a value at least one lap ahead of next, so tail is too
+	// and oldest > next.
+	oldest := r.ring.oldest(r.ring.tail.Load())
+	missed := oldest - r.next
+	r.next = oldest
+	r.idx = r.ring.index(oldest)
+	r.ring.lagEvents.Add(1)
+	r.ring.laggedValues.Add(missed)
+	return &LaggedError{Missed: missed}
+}
+
+// Close unsubscribes: a parked Recv returns ErrClosed at once.
+func (r *ringReader[T]) Close() {
+	r.ring.unregister(&r.core)
+}
