@@ -1,0 +1,109 @@
+package edgesim_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"go.uber.org/goleak"
+
+	"github.com/recbuf/recbuf/internal/edgesim"
+	"github.com/recbuf/recbuf/internal/sidecar/wire"
+	"github.com/recbuf/recbuf/internal/testutil/natstest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestRunPublishesWhatItSays(t *testing.T) {
+	srv := natstest.Start(t)
+	sub := srv.Connect()
+	msgs := make(chan *nats.Msg, 1000)
+	if _, err := sub.ChanSubscribe("sim.>", msgs); err != nil {
+		t.Fatal(err)
+	}
+	if err := sub.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	const devices, count = 3, 7
+	res, err := edgesim.Run(context.Background(), srv.Connect(), edgesim.Config{
+		TelemetrySubject: "sim.{device}.telemetry", StateSubject: "sim.state", CommandSubject: "sim.cmd",
+		Devices: devices, Count: count, Pad: 10,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := edgesim.Result{edgesim.StreamTelemetry: count, edgesim.StreamState: count, edgesim.StreamCommand: count}
+	for k, v := range want {
+		if res[k] != v {
+			t.Errorf("got result %v, want %v", res, want)
+		}
+	}
+
+	// Per subject family and device, the device sequence runs 1, 2, 3...
+	// and matches the payload's own seq field.
+	nextSeq := map[string]uint64{}
+	for range 3 * count {
+		var m *nats.Msg
+		select {
+		case m = <-msgs:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("only %d messages arrived", len(nextSeq))
+		}
+		dev := m.Header.Get(wire.HeaderDevice)
+		seq, err := strconv.ParseUint(m.Header.Get(wire.HeaderDeviceSeq), 10, 64)
+		if err != nil {
+			t.Fatalf("message without a device sequence: %v", m.Header)
+		}
+		family := m.Subject
+		if m.Subject == "sim."+dev+".telemetry" {
+			family = "telemetry"
+		}
+		var body struct {
+			Device string `json:"device"`
+			Seq    uint64 `json:"seq"`
+			Pad    string `json:"pad"`
+		}
+		if err := json.Unmarshal(m.Data, &body); err != nil {
+			t.Fatalf("payload %q is not JSON: %v", m.Data, err)
+		}
+		key := family + "/" + dev
+		nextSeq[key]++
+		if seq != nextSeq[key] || body.Seq != seq || body.Device != dev {
+			t.Errorf("%s on %s: got header seq %d, payload %+v, want seq %d", dev, m.Subject, seq, body, nextSeq[key])
+		}
+		if family == "telemetry" && len(body.Pad) != 10 {
+			t.Errorf("got a pad of %d bytes, want 10", len(body.Pad))
+		}
+	}
+	if got := len(nextSeq); got != 3*devices {
+		t.Errorf("got %d stream/device pairs, want %d", got, 3*devices)
+	}
+}
+
+func TestRunStopsWithItsContext(t *testing.T) {
+	srv := natstest.Start(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	nc := srv.Connect()
+	sub, err := nc.SubscribeSync("only.telemetry")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		// Stop once publishing has visibly begun.
+		if _, err := sub.NextMsg(10 * time.Second); err == nil {
+			cancel()
+		}
+	}()
+	res, err := edgesim.Run(ctx, srv.Connect(), edgesim.Config{TelemetrySubject: "only.telemetry", Rate: 1000})
+	cancel()
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("got %v, want context.Canceled", err)
+	}
+	if res[edgesim.StreamTelemetry] == 0 || len(res) != 1 {
+		t.Errorf("got %v, want some telemetry and nothing else", res)
+	}
+}

@@ -1,0 +1,296 @@
+package sidecar
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/recbuf/recbuf/internal/buffer"
+	"github.com/recbuf/recbuf/internal/report"
+	"github.com/recbuf/recbuf/internal/sidecar/intake"
+)
+
+// RecordConfig is one record the process serves.
+type RecordConfig struct {
+	// Namespace, Name and UID identify the Record (UID may be empty
+	// standalone). Name is also the record's name in the consumer API.
+	Namespace string
+	Name      string
+	UID       string
+	// Type and Capacity declare the buffer; Capacity is for SpmcRing only.
+	Type     buffer.Type
+	Capacity int
+	// Subject is the NATS subject to take messages from (wildcards allowed).
+	Subject string
+	// QueueGroup, when set, shares the subject's messages between the
+	// processes of the group.
+	QueueGroup string
+}
+
+// NATSConfig is how the process reaches NATS.
+type NATSConfig struct {
+	// URL is the server URL (or a comma-separated list of them).
+	URL string
+	// CredentialsDir, when set, is a directory (a mounted Secret) holding
+	// any of the files creds, token, username and password, ca.crt,
+	// tls.crt and tls.key.
+	CredentialsDir string
+	// ReconnectWait is the first reconnection delay, doubled per failed
+	// attempt up to MaxReconnectWait, with jitter (<= 0: 250ms and 5s).
+	ReconnectWait    time.Duration
+	MaxReconnectWait time.Duration
+}
+
+// Config configures a buffer process.
+type Config struct {
+	// Pod names this process in reports.
+	Pod string
+	// Records are the records served; at least one.
+	Records []RecordConfig
+	// NATS is the NATS connection. With EmbeddedNATS its URL is ignored.
+	NATS NATSConfig
+	// EmbeddedNATS, when set, is the host:port of an in-process NATS server
+	// to start and use (port 0: any free port).
+	EmbeddedNATS string
+	// MaxMessageBytes is the largest payload taken in (<= 0: 1 MiB).
+	MaxMessageBytes int
+	// HTTPAddr and MetricsAddr are the listen addresses of the consumer API
+	// and of /metrics, /healthz, /readyz.
+	HTTPAddr    string
+	MetricsAddr string
+	// ReportInterval is the time between counter reports (<= 0: 5s);
+	// ReportSubjectPrefix their subject prefix (empty: recbuf.stats).
+	ReportInterval      time.Duration
+	ReportSubjectPrefix string
+	// ShutdownGrace bounds the graceful shutdown (<= 0: 10s).
+	ShutdownGrace time.Duration
+	// Heartbeat is the idle time after which a stream gets an SSE comment
+	// (<= 0: 15s).
+	Heartbeat time.Duration
+	// StreamRetry is the reconnection delay streams suggest to clients
+	// (SSE "retry:"; <= 0: 1s).
+	StreamRetry time.Duration
+	// Logger receives log lines (nil: slog.Default()).
+	Logger *slog.Logger
+}
+
+// Defaults of the command line.
+const (
+	DefaultHTTPAddr      = ":8080"
+	DefaultMetricsAddr   = ":9090"
+	DefaultNATSURL       = "nats://127.0.0.1:4222"
+	DefaultShutdownGrace = 10 * time.Second
+	DefaultReportEvery   = 5 * time.Second
+)
+
+// ErrInvalidConfig is wrapped by every configuration error.
+var ErrInvalidConfig = errors.New("invalid configuration")
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$`)
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...))
+}
+
+// ParseType parses a buffer type name, ignoring case.
+func ParseType(s string) (buffer.Type, error) {
+	for _, t := range []buffer.Type{buffer.TypeSpmcRing, buffer.TypeSingleLatest, buffer.TypeMailbox} {
+		if strings.EqualFold(s, string(t)) {
+			return t, nil
+		}
+	}
+	return "", invalid("buffer type %q is none of SpmcRing, SingleLatest, Mailbox", s)
+}
+
+// ParseRecordSpec parses the standalone form NAME=TYPE[:CAPACITY]@SUBJECT,
+// e.g. telemetry=SpmcRing:1024@devices.telemetry.
+func ParseRecordSpec(spec string) (RecordConfig, error) {
+	name, rest, ok := strings.Cut(spec, "=")
+	if !ok {
+		return RecordConfig{}, invalid("record %q: want NAME=TYPE[:CAPACITY]@SUBJECT", spec)
+	}
+	typeSpec, subject, ok := strings.Cut(rest, "@")
+	if !ok || subject == "" {
+		return RecordConfig{}, invalid("record %q: want NAME=TYPE[:CAPACITY]@SUBJECT", spec)
+	}
+	typeName, capSpec, hasCap := strings.Cut(typeSpec, ":")
+	t, err := ParseType(typeName)
+	if err != nil {
+		return RecordConfig{}, fmt.Errorf("record %q: %w", spec, err)
+	}
+	rc := RecordConfig{Name: name, Type: t, Subject: subject}
+	switch {
+	case hasCap && t != buffer.TypeSpmcRing:
+		return RecordConfig{}, invalid("record %q: a capacity is only for SpmcRing", spec)
+	case hasCap:
+		if rc.Capacity, err = strconv.Atoi(capSpec); err != nil {
+			return RecordConfig{}, invalid("record %q: capacity %q is not a number", spec, capSpec)
+		}
+	case t == buffer.TypeSpmcRing:
+		return RecordConfig{}, invalid("record %q: SpmcRing needs a capacity (SpmcRing:1024)", spec)
+	}
+	return rc, nil
+}
+
+// Validate checks the configuration and fills in defaults.
+func (c *Config) Validate() error {
+	if len(c.Records) == 0 {
+		return invalid("no record: set --record-name and --buffer-type, or --record")
+	}
+	seen := map[string]bool{}
+	for i := range c.Records {
+		r := &c.Records[i]
+		if !nameRE.MatchString(r.Name) {
+			return invalid("record name %q: want letters, digits, '.', '_' or '-'", r.Name)
+		}
+		if seen[r.Name] {
+			return invalid("record %q is declared twice", r.Name)
+		}
+		seen[r.Name] = true
+		if _, err := ParseType(string(r.Type)); err != nil {
+			return fmt.Errorf("record %q: %w", r.Name, err)
+		}
+		if r.Type == buffer.TypeSpmcRing && r.Capacity < 1 {
+			return invalid("record %q: SpmcRing capacity %d, want at least 1", r.Name, r.Capacity)
+		}
+		if r.Subject == "" {
+			return invalid("record %q: no NATS subject", r.Name)
+		}
+		if strings.ContainsAny(r.Subject, " \t\r\n") {
+			return invalid("record %q: subject %q contains white space", r.Name, r.Subject)
+		}
+	}
+	if c.EmbeddedNATS == "" && c.NATS.URL == "" {
+		return invalid("no NATS URL")
+	}
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = DefaultHTTPAddr
+	}
+	if c.MetricsAddr == "" {
+		c.MetricsAddr = DefaultMetricsAddr
+	}
+	if c.MaxMessageBytes <= 0 {
+		c.MaxMessageBytes = intake.DefaultMaxMessageBytes
+	}
+	if c.ReportInterval <= 0 {
+		c.ReportInterval = DefaultReportEvery
+	}
+	if c.ReportSubjectPrefix == "" {
+		c.ReportSubjectPrefix = report.DefaultPrefix
+	}
+	if c.ShutdownGrace <= 0 {
+		c.ShutdownGrace = DefaultShutdownGrace
+	}
+	if c.NATS.ReconnectWait <= 0 {
+		c.NATS.ReconnectWait = 250 * time.Millisecond
+	}
+	if c.NATS.MaxReconnectWait < c.NATS.ReconnectWait {
+		c.NATS.MaxReconnectWait = max(5*time.Second, c.NATS.ReconnectWait)
+	}
+	if c.Pod == "" {
+		c.Pod, _ = os.Hostname()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+// ParseFlags reads a Config from the command line (args without the
+// program name) and the environment (POD_NAME). Its error is
+// flag.ErrHelp after -h. Usage goes to output.
+func ParseFlags(args []string, getenv func(string) string, output io.Writer) (Config, error) {
+	fs := flag.NewFlagSet("sidecar", flag.ContinueOnError)
+	fs.SetOutput(output)
+	var (
+		cfg       Config
+		one       RecordConfig
+		typeName  string
+		specs     []string
+		queue     string
+		logLevel  string
+		logFormat string
+	)
+	fs.StringVar(&one.Namespace, "record-namespace", "default", "namespace of the Record (reports and metrics)")
+	fs.StringVar(&one.Name, "record-name", "", "name of the Record served (single-record mode)")
+	fs.StringVar(&one.UID, "record-uid", "", "UID of the Record, copied into reports")
+	fs.StringVar(&cfg.Pod, "pod-name", getenv("POD_NAME"), "pod name in reports (default $POD_NAME, else the host name)")
+	fs.StringVar(&typeName, "buffer-type", "", "buffer type: SpmcRing, SingleLatest or Mailbox")
+	fs.IntVar(&one.Capacity, "capacity", 0, "SpmcRing capacity")
+	fs.StringVar(&cfg.NATS.URL, "nats-url", DefaultNATSURL, "NATS server URL(s), comma-separated")
+	fs.StringVar(&one.Subject, "nats-subject", "", "NATS subject (default records.<namespace>.<name>)")
+	fs.StringVar(&queue, "nats-queue-group", "", "NATS queue group shared by replicas (empty: every replica gets every message)")
+	fs.StringVar(&cfg.NATS.CredentialsDir, "nats-credentials-dir", "", "directory with any of creds, token, username, password, ca.crt, tls.crt, tls.key")
+	fs.IntVar(&cfg.MaxMessageBytes, "max-message-bytes", intake.DefaultMaxMessageBytes, "largest payload taken in; larger ones are dropped")
+	fs.StringVar(&cfg.HTTPAddr, "http-addr", DefaultHTTPAddr, "listen address of the consumer API")
+	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", DefaultMetricsAddr, "listen address of /metrics, /healthz and /readyz")
+	fs.DurationVar(&cfg.ReportInterval, "report-interval", DefaultReportEvery, "time between counter reports on NATS")
+	fs.StringVar(&cfg.ReportSubjectPrefix, "report-subject-prefix", report.DefaultPrefix, "subject prefix of counter reports")
+	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", DefaultShutdownGrace, "time allowed for a graceful shutdown")
+	fs.DurationVar(&cfg.Heartbeat, "heartbeat", 15*time.Second, "idle time after which a stream gets a heartbeat comment")
+	fs.StringVar(&cfg.EmbeddedNATS, "embedded-nats", "", "standalone: start an in-process NATS server on this host:port and use it")
+	fs.Func("record", "standalone: serve a record NAME=TYPE[:CAPACITY]@SUBJECT (repeatable)", func(s string) error {
+		specs = append(specs, s)
+		return nil
+	})
+	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&logFormat, "log-format", "json", "log format: json or text")
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, invalid("unexpected arguments %q", fs.Args())
+	}
+
+	switch {
+	case len(specs) > 0 && one.Name != "":
+		return Config{}, invalid("use either --record or --record-name, not both")
+	case len(specs) > 0:
+		for _, s := range specs {
+			rc, err := ParseRecordSpec(s)
+			if err != nil {
+				return Config{}, err
+			}
+			rc.Namespace, rc.QueueGroup = one.Namespace, queue
+			cfg.Records = append(cfg.Records, rc)
+		}
+	case one.Name != "":
+		t, err := ParseType(typeName)
+		if err != nil {
+			return Config{}, err
+		}
+		one.Type, one.QueueGroup = t, queue
+		if t != buffer.TypeSpmcRing {
+			one.Capacity = 0
+		}
+		if one.Subject == "" {
+			one.Subject = "records." + one.Namespace + "." + one.Name
+		}
+		cfg.Records = []RecordConfig{one}
+	}
+
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+		return Config{}, invalid("log level %q", logLevel)
+	}
+	hopts := &slog.HandlerOptions{Level: level}
+	switch logFormat {
+	case "json":
+		cfg.Logger = slog.New(slog.NewJSONHandler(os.Stderr, hopts))
+	case "text":
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, hopts))
+	default:
+		return Config{}, invalid("log format %q is neither json nor text", logFormat)
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}

@@ -1,0 +1,144 @@
+package sidecar_test
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"testing"
+
+	"github.com/recbuf/recbuf/internal/buffer"
+	"github.com/recbuf/recbuf/internal/sidecar"
+)
+
+func TestParseRecordSpec(t *testing.T) {
+	cases := []struct {
+		name    string
+		spec    string
+		want    sidecar.RecordConfig
+		wantErr bool
+	}{
+		{name: "a ring names its capacity", spec: "telemetry=SpmcRing:1024@devices.telemetry",
+			want: sidecar.RecordConfig{Name: "telemetry", Type: buffer.TypeSpmcRing, Capacity: 1024, Subject: "devices.telemetry"}},
+		{name: "type names ignore case", spec: "state=singlelatest@devices.state",
+			want: sidecar.RecordConfig{Name: "state", Type: buffer.TypeSingleLatest, Subject: "devices.state"}},
+		{name: "subjects may hold wildcards", spec: "cmd=Mailbox@devices.*.cmd",
+			want: sidecar.RecordConfig{Name: "cmd", Type: buffer.TypeMailbox, Subject: "devices.*.cmd"}},
+		{name: "a spec without '=' is refused", spec: "telemetry", wantErr: true},
+		{name: "a spec without a subject is refused", spec: "t=Mailbox", wantErr: true},
+		{name: "a spec with an empty subject is refused", spec: "t=Mailbox@", wantErr: true},
+		{name: "a ring without a capacity is refused", spec: "t=SpmcRing@s", wantErr: true},
+		{name: "a capacity that is not a number is refused", spec: "t=SpmcRing:many@s", wantErr: true},
+		{name: "a capacity on a single-slot type is refused", spec: "t=Mailbox:4@s", wantErr: true},
+		{name: "an unknown type is refused", spec: "t=Queue@s", wantErr: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := sidecar.ParseRecordSpec(tc.spec)
+			if tc.wantErr {
+				if !errors.Is(err, sidecar.ErrInvalidConfig) {
+					t.Errorf("got %+v, %v, want ErrInvalidConfig", got, err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Errorf("got %+v, %v, want %+v", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	env := func(vars map[string]string) func(string) string {
+		return func(k string) string { return vars[k] }
+	}
+	cases := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		check   func(t *testing.T, c sidecar.Config)
+		wantErr error
+	}{
+		{
+			name: "the manager's flags make one record",
+			args: []string{"--record-namespace", "prod", "--record-name", "telemetry", "--record-uid", "u-1",
+				"--buffer-type", "SpmcRing", "--capacity", "64", "--nats-url", "nats://nats:4222",
+				"--nats-subject", "devices.telemetry", "--nats-queue-group", "g", "--max-message-bytes", "2048",
+				"--http-addr", ":8081", "--metrics-addr", ":9091", "--report-interval", "7s",
+				"--report-subject-prefix", "x.stats", "--shutdown-grace", "3s"},
+			env: map[string]string{"POD_NAME": "telemetry-recbuf-abc"},
+			check: func(t *testing.T, c sidecar.Config) {
+				want := sidecar.RecordConfig{Namespace: "prod", Name: "telemetry", UID: "u-1", Type: buffer.TypeSpmcRing,
+					Capacity: 64, Subject: "devices.telemetry", QueueGroup: "g"}
+				if len(c.Records) != 1 || c.Records[0] != want {
+					t.Errorf("got records %+v, want [%+v]", c.Records, want)
+				}
+				if c.Pod != "telemetry-recbuf-abc" || c.NATS.URL != "nats://nats:4222" || c.MaxMessageBytes != 2048 ||
+					c.HTTPAddr != ":8081" || c.MetricsAddr != ":9091" || c.ReportInterval.String() != "7s" ||
+					c.ReportSubjectPrefix != "x.stats" || c.ShutdownGrace.String() != "3s" {
+					t.Errorf("got config %+v", c)
+				}
+			},
+		},
+		{
+			name: "the subject defaults to records.<namespace>.<name> and capacity is ignored off rings",
+			args: []string{"--record-name", "state", "--buffer-type", "SingleLatest", "--capacity", "5"},
+			check: func(t *testing.T, c sidecar.Config) {
+				r := c.Records[0]
+				if r.Subject != "records.default.state" || r.Capacity != 0 || r.Namespace != "default" {
+					t.Errorf("got record %+v, want subject records.default.state, capacity 0", r)
+				}
+			},
+		},
+		{
+			name: "--pod-name wins over POD_NAME",
+			args: []string{"--record-name", "a", "--buffer-type", "Mailbox", "--pod-name", "p1"},
+			env:  map[string]string{"POD_NAME": "p2"},
+			check: func(t *testing.T, c sidecar.Config) {
+				if c.Pod != "p1" {
+					t.Errorf("got pod %q, want p1", c.Pod)
+				}
+			},
+		},
+		{
+			name: "standalone records share the namespace and queue group",
+			args: []string{"--embedded-nats", "127.0.0.1:0", "--nats-queue-group", "q",
+				"--record", "a=Mailbox@x", "--record", "b=SpmcRing:2@y"},
+			check: func(t *testing.T, c sidecar.Config) {
+				if len(c.Records) != 2 || c.Records[1].Capacity != 2 || c.Records[0].QueueGroup != "q" || c.EmbeddedNATS != "127.0.0.1:0" {
+					t.Errorf("got %+v", c.Records)
+				}
+			},
+		},
+		{name: "no record is refused", args: nil, wantErr: sidecar.ErrInvalidConfig},
+		{name: "--record and --record-name together are refused",
+			args: []string{"--record-name", "a", "--buffer-type", "Mailbox", "--record", "b=Mailbox@x"}, wantErr: sidecar.ErrInvalidConfig},
+		{name: "two records of one name are refused",
+			args: []string{"--record", "a=Mailbox@x", "--record", "a=Mailbox@y"}, wantErr: sidecar.ErrInvalidConfig},
+		{name: "a record name unfit for a URL path is refused",
+			args: []string{"--record", "a/b=Mailbox@x"}, wantErr: sidecar.ErrInvalidConfig},
+		{name: "a ring of capacity 0 is refused",
+			args: []string{"--record-name", "a", "--buffer-type", "SpmcRing"}, wantErr: sidecar.ErrInvalidConfig},
+		{name: "an unknown buffer type is refused",
+			args: []string{"--record-name", "a", "--buffer-type", "Stack"}, wantErr: sidecar.ErrInvalidConfig},
+		{name: "an unknown log level is refused",
+			args: []string{"--record-name", "a", "--buffer-type", "Mailbox", "--log-level", "loud"}, wantErr: sidecar.ErrInvalidConfig},
+		{name: "stray arguments are refused",
+			args: []string{"--record-name", "a", "--buffer-type", "Mailbox", "extra"}, wantErr: sidecar.ErrInvalidConfig},
+		{name: "-h asks for help", args: []string{"-h"}, wantErr: flag.ErrHelp},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := sidecar.ParseFlags(tc.args, env(tc.env), io.Discard)
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("got %v, want %v", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, c)
+		})
+	}
+}

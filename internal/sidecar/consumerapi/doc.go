@@ -1,0 +1,15 @@
+// Package consumerapi serves a buffer process's records to consumers over
+// HTTP: a Server-Sent Events stream per record, the latest value, and take
+// for Mailbox records. docs/consumer-api.md is the user-facing contract;
+// the encoding lives in package wire.
+//
+// Every request works on its own buffer reader, so consumers never
+// interfere with each other or with intake except as the record's buffer
+// type says (Mailbox readers compete for values). A stream that cannot keep
+// up falls behind in the buffer, not in the producer: on a ring it is told
+// how many values it missed in a lag event.
+//
+// A Server is safe for concurrent use. Streams end when the record's buffer
+// is closed (after sending what the buffer still lets them read), when the
+// client goes away, or when a write makes no progress for WriteTimeout.
+package consumerapi

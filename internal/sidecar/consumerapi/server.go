@@ -1,0 +1,340 @@
+package consumerapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/recbuf/recbuf/internal/buffer"
+	"github.com/recbuf/recbuf/internal/sidecar/wire"
+)
+
+// Defaults of Config's durations.
+const (
+	DefaultHeartbeat      = 15 * time.Second
+	DefaultRetry          = time.Second
+	DefaultTakeTimeout    = 5 * time.Second
+	DefaultMaxTakeTimeout = 60 * time.Second
+	DefaultWriteTimeout   = 30 * time.Second
+)
+
+// Record is one record the server serves.
+type Record struct {
+	// Name is the record's name, the {name} in the API's paths.
+	Name string
+	// Subject is the NATS subject the record is fed from (informational).
+	Subject string
+	// Buffer holds the record's values.
+	Buffer buffer.Buffer[wire.Message]
+}
+
+// Config configures a Server. The zero value is usable.
+type Config struct {
+	// Instance identifies this process's numbering of values (see
+	// wire.HeaderInstance); empty: a random one.
+	Instance string
+	// Heartbeat is how long a stream may stay silent before the server
+	// sends an SSE comment (<= 0: DefaultHeartbeat).
+	Heartbeat time.Duration
+	// Retry is the reconnection delay suggested to SSE clients (<= 0:
+	// DefaultRetry).
+	Retry time.Duration
+	// DefaultTakeTimeout is how long take waits without ?timeout= (<= 0:
+	// DefaultTakeTimeout); MaxTakeTimeout caps ?timeout= (<= 0:
+	// DefaultMaxTakeTimeout).
+	DefaultTakeTimeout time.Duration
+	MaxTakeTimeout     time.Duration
+	// WriteTimeout bounds each write to a stream, so that a client that
+	// stopped reading is let go (<= 0: DefaultWriteTimeout).
+	WriteTimeout time.Duration
+	// Logger receives log lines (nil: slog.Default()).
+	Logger *slog.Logger
+}
+
+// Stats counts one record's consumers.
+type Stats struct {
+	// Streams is the number of open event streams; Takes the number of
+	// take requests waiting.
+	Streams int64
+	Takes   int64
+	// StreamsTotal, TakesTotal and LatestTotal count requests served.
+	StreamsTotal uint64
+	TakesTotal   uint64
+	LatestTotal  uint64
+}
+
+type record struct {
+	Record
+	streams, takes                        atomic.Int64
+	streamsTotal, takesTotal, latestTotal atomic.Uint64
+}
+
+// Server is the consumer API's http.Handler.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	records map[string]*record
+	names   []string
+	mux     *http.ServeMux
+}
+
+// ErrDuplicateRecord is returned by New when two records share a name.
+var ErrDuplicateRecord = errors.New("duplicate record name")
+
+// New returns a Server for records.
+func New(cfg Config, records ...Record) (*Server, error) {
+	if cfg.Instance == "" {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		cfg.Instance = hex.EncodeToString(b[:])
+	}
+	cfg.Heartbeat = orDefault(cfg.Heartbeat, DefaultHeartbeat)
+	cfg.Retry = orDefault(cfg.Retry, DefaultRetry)
+	cfg.DefaultTakeTimeout = orDefault(cfg.DefaultTakeTimeout, DefaultTakeTimeout)
+	cfg.MaxTakeTimeout = orDefault(cfg.MaxTakeTimeout, DefaultMaxTakeTimeout)
+	cfg.WriteTimeout = orDefault(cfg.WriteTimeout, DefaultWriteTimeout)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, records: make(map[string]*record, len(records))}
+	for _, r := range records {
+		if _, dup := s.records[r.Name]; dup {
+			return nil, fmt.Errorf("%w: %q", ErrDuplicateRecord, r.Name)
+		}
+		s.records[r.Name] = &record{Record: r}
+		s.names = append(s.names, r.Name)
+	}
+	slices.Sort(s.names)
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/records", s.handleList)
+	mux.HandleFunc("GET /v1/records/{name}", s.withRecord(s.handleInfo))
+	mux.HandleFunc("GET /v1/records/{name}/events", s.withRecord(s.handleEvents))
+	mux.HandleFunc("GET /v1/records/{name}/latest", s.withRecord(s.handleLatest))
+	mux.HandleFunc("GET /v1/records/{name}/take", s.withRecord(s.handleTake))
+	mux.HandleFunc("POST /v1/records/{name}/take", s.withRecord(s.handleTake))
+	s.mux = mux
+	return s, nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// Instance returns the instance id the server stamps on responses.
+func (s *Server) Instance() string { return s.cfg.Instance }
+
+// ServeHTTP serves the consumer API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set(wire.HeaderInstance, s.cfg.Instance)
+	s.mux.ServeHTTP(w, r)
+}
+
+// Stats returns the consumer counters of the named record (zero for an
+// unknown name).
+func (s *Server) Stats(name string) Stats {
+	rec, ok := s.records[name]
+	if !ok {
+		return Stats{}
+	}
+	return Stats{
+		Streams:      rec.streams.Load(),
+		Takes:        rec.takes.Load(),
+		StreamsTotal: rec.streamsTotal.Load(),
+		TakesTotal:   rec.takesTotal.Load(),
+		LatestTotal:  rec.latestTotal.Load(),
+	}
+}
+
+func (s *Server) withRecord(h func(http.ResponseWriter, *http.Request, *record)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		rec, ok := s.records[r.PathValue("name")]
+		if !ok {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("no record %q", r.PathValue("name")))
+			return
+		}
+		w.Header().Set(wire.HeaderType, string(rec.Buffer.Type()))
+		h(w, r, rec)
+	}
+}
+
+// Info describes a record in GET /v1/records and GET /v1/records/{name}.
+type Info struct {
+	Name        string `json:"name"`
+	Type        string `json:"type"`
+	Capacity    int    `json:"capacity"`
+	Subject     string `json:"subject"`
+	LastSeq     uint64 `json:"lastSeq"`
+	Occupancy   int    `json:"occupancy"`
+	Subscribers int    `json:"subscribers"`
+}
+
+func (rec *record) info() Info {
+	st := rec.Buffer.Stats()
+	return Info{
+		Name:        rec.Name,
+		Type:        string(rec.Buffer.Type()),
+		Capacity:    st.Capacity,
+		Subject:     rec.Subject,
+		LastSeq:     st.LastSeq,
+		Occupancy:   st.Occupancy,
+		Subscribers: st.Subscribers,
+	}
+}
+
+func (s *Server) handleList(w http.ResponseWriter, _ *http.Request) {
+	list := struct {
+		Records []Info `json:"records"`
+	}{Records: make([]Info, 0, len(s.names))}
+	for _, n := range s.names {
+		list.Records = append(list.Records, s.records[n].info())
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (s *Server) handleInfo(w http.ResponseWriter, _ *http.Request, rec *record) {
+	writeJSON(w, http.StatusOK, rec.info())
+}
+
+// handleLatest answers with the current value (Peek): the newest retained
+// one for a ring, the latest for SingleLatest, the pending one for a Mailbox
+// (which stays pending). 204 when there is none.
+func (s *Server) handleLatest(w http.ResponseWriter, r *http.Request, rec *record) {
+	rec.latestTotal.Add(1)
+	raw, err := rawFormat(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	it, ok := rec.Buffer.Peek()
+	if !ok {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	writeItem(w, it, raw)
+}
+
+// handleTake takes the Mailbox's pending value, waiting up to the timeout
+// for one. 204 on timeout.
+func (s *Server) handleTake(w http.ResponseWriter, r *http.Request, rec *record) {
+	if rec.Buffer.Type() != buffer.TypeMailbox {
+		writeError(w, http.StatusConflict, fmt.Sprintf("take needs a Mailbox record, %q is a %s", rec.Name, rec.Buffer.Type()))
+		return
+	}
+	raw, err := rawFormat(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	timeout := s.cfg.DefaultTakeTimeout
+	if v := r.URL.Query().Get("timeout"); v != "" {
+		if timeout, err = parseTimeout(v); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+	}
+	timeout = min(timeout, s.cfg.MaxTakeTimeout)
+
+	rec.takesTotal.Add(1)
+	rec.takes.Add(1)
+	defer rec.takes.Add(-1)
+	reader, err := rec.Buffer.Subscribe()
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "record closed")
+		return
+	}
+	defer reader.Close()
+	var it buffer.Item[wire.Message]
+	if timeout == 0 {
+		it, err = reader.TryRecv()
+	} else {
+		ctx, cancel := context.WithTimeout(r.Context(), timeout)
+		it, err = reader.Recv(ctx)
+		cancel()
+	}
+	switch {
+	case err == nil:
+		writeItem(w, it, raw)
+	case errors.Is(err, buffer.ErrEmpty), errors.Is(err, context.DeadlineExceeded):
+		w.WriteHeader(http.StatusNoContent)
+	case errors.Is(err, buffer.ErrClosed):
+		writeError(w, http.StatusServiceUnavailable, "record closed")
+	default:
+		// The client went away while waiting: nothing was taken.
+	}
+}
+
+// parseTimeout accepts a Go duration ("5s", "250ms") or seconds ("5", "0.5").
+func parseTimeout(v string) (time.Duration, error) {
+	if d, err := time.ParseDuration(v); err == nil && d >= 0 {
+		return d, nil
+	}
+	if f, err := strconv.ParseFloat(v, 64); err == nil && f >= 0 && f <= 1e6 {
+		return time.Duration(f * float64(time.Second)), nil
+	}
+	return 0, fmt.Errorf("timeout %q is neither a duration (5s) nor seconds (5)", v)
+}
+
+func rawFormat(r *http.Request) (bool, error) {
+	switch f := r.URL.Query().Get("format"); f {
+	case "", "envelope":
+		return false, nil
+	case "raw":
+		return true, nil
+	default:
+		return false, fmt.Errorf("format %q is neither envelope nor raw", f)
+	}
+}
+
+// writeItem answers with one value: its envelope, or with raw the payload
+// itself (time and sequence in headers).
+func writeItem(w http.ResponseWriter, it buffer.Item[wire.Message], raw bool) {
+	h := w.Header()
+	h.Set(wire.HeaderSeq, strconv.FormatUint(it.Seq, 10))
+	h.Set("Cache-Control", "no-store")
+	if raw {
+		if it.Value.JSON {
+			h.Set("Content-Type", "application/json")
+		} else {
+			h.Set("Content-Type", "application/octet-stream")
+		}
+		h.Set("Recbuf-Time", it.Value.Received.UTC().Format(time.RFC3339Nano))
+		if it.Value.Device != "" {
+			h.Set(wire.HeaderDevice, it.Value.Device)
+		}
+		if it.Value.DeviceSeq != 0 {
+			h.Set(wire.HeaderDeviceSeq, strconv.FormatUint(it.Value.DeviceSeq, 10))
+		}
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(it.Value.Data)
+		return
+	}
+	h.Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	body := wire.AppendEnvelope(make([]byte, 0, len(it.Value.Data)*4/3+256), it.Seq, &it.Value)
+	_, _ = w.Write(append(body, '\n'))
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, struct {
+		Error string `json:"error"`
+	}{msg})
+}

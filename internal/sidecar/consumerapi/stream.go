@@ -1,0 +1,218 @@
+package consumerapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/recbuf/recbuf/internal/buffer"
+	"github.com/recbuf/recbuf/internal/sidecar/wire"
+)
+
+// flushBytes is how much a stream writes before it flushes even though
+// more values are ready: large enough to amortise the syscall under load,
+// small enough to keep the first value of a burst from waiting long.
+const flushBytes = 32 << 10
+
+// position is where a stream asked to start.
+type position struct {
+	oldest   bool   // ?from=oldest
+	afterSet bool   // Last-Event-ID or ?after= was given
+	after    uint64 // the sequence number the consumer saw last
+	instance string // the instance that numbered after, if the client said
+}
+
+func parsePosition(r *http.Request) (position, error) {
+	var p position
+	q := r.URL.Query()
+	switch from := q.Get("from"); from {
+	case "", "next":
+	case "oldest":
+		p.oldest = true
+	default:
+		return p, fmt.Errorf("from %q is neither next nor oldest", from)
+	}
+	// Last-Event-ID wins over ?after=: a browser's EventSource reconnects
+	// to the URL it was opened with (so with the original ?after=), adding
+	// the header with where it really is.
+	v, src := r.Header.Get("Last-Event-ID"), "Last-Event-ID"
+	if v == "" {
+		v, src = q.Get("after"), "after"
+	}
+	if v != "" {
+		seq, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return p, fmt.Errorf("%s %q is not a sequence number", src, v)
+		}
+		p.afterSet, p.after = true, seq
+	}
+	p.instance = r.Header.Get(wire.HeaderInstance)
+	return p, nil
+}
+
+// handleEvents streams a record's values as Server-Sent Events.
+//
+// Ring: from the next value (default), the oldest retained (?from=oldest),
+// or after a sequence number (Last-Event-ID or ?after=) — lossless while
+// that sequence's successor is retained, otherwise a lag event with the
+// exact gap comes first. SingleLatest: the current value, then newer ones.
+// Mailbox: takes values, competing with other readers.
+func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request, rec *record) {
+	pos, err := parsePosition(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	var (
+		opts []buffer.SubscribeOption
+		// skipThrough hides values the consumer has seen already (SingleLatest).
+		skipThrough uint64
+		resetEvent  []byte
+	)
+	switch rec.Buffer.Type() {
+	case buffer.TypeSpmcRing:
+		switch {
+		case pos.afterSet:
+			last := rec.Buffer.Stats().LastSeq
+			reason := ""
+			switch {
+			case pos.instance != "" && pos.instance != s.cfg.Instance:
+				reason = "instance"
+			case pos.after > last:
+				reason = "ahead"
+			}
+			if reason != "" {
+				// The position was numbered by another process (a restart,
+				// another replica): the best we can do is all we have.
+				resetEvent = wire.AppendResetEvent(nil, pos.after, last, reason)
+				opts = append(opts, buffer.FromOldest())
+			} else {
+				opts = append(opts, buffer.AfterSeq(pos.after))
+			}
+		case pos.oldest:
+			opts = append(opts, buffer.FromOldest())
+		}
+	case buffer.TypeSingleLatest:
+		if pos.afterSet && (pos.instance == "" || pos.instance == s.cfg.Instance) {
+			skipThrough = pos.after
+		}
+	}
+
+	reader, err := rec.Buffer.Subscribe(opts...)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "record closed")
+		return
+	}
+	defer reader.Close()
+	rec.streamsTotal.Add(1)
+	rec.streams.Add(1)
+	defer rec.streams.Add(-1)
+
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	// nginx buffers responses unless told not to.
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+
+	st := &stream{
+		w:            w,
+		rc:           http.NewResponseController(w),
+		writeTimeout: s.cfg.WriteTimeout,
+		buf:          make([]byte, 0, 4096),
+	}
+	st.buf = wire.AppendRetry(st.buf, s.cfg.Retry)
+	st.buf = append(st.buf, resetEvent...)
+	if err := st.flush(); err != nil {
+		return
+	}
+	if err := s.pump(r.Context(), st, reader, skipThrough); err != nil && r.Context().Err() == nil {
+		// Write errors mean the client went away or stopped reading.
+		s.log.Debug("Stream ended", "record", rec.Name, "error", err.Error())
+	}
+}
+
+// pump writes values as they come, flushing before it waits.
+func (s *Server) pump(ctx context.Context, st *stream, reader buffer.Reader[wire.Message], skipThrough uint64) error {
+	for {
+		it, err := reader.TryRecv()
+		if errors.Is(err, buffer.ErrEmpty) {
+			if err := st.flush(); err != nil {
+				return err
+			}
+			it, err = s.wait(ctx, st, reader)
+		}
+		var lagged *buffer.LaggedError
+		switch {
+		case err == nil:
+			if it.Seq <= skipThrough {
+				continue
+			}
+			st.buf = wire.AppendValueEvent(st.buf, it.Seq, &it.Value)
+		case errors.As(err, &lagged):
+			st.buf = wire.AppendLagEvent(st.buf, lagged.Missed)
+		case errors.Is(err, buffer.ErrEmpty):
+			// A heartbeat was due and sent.
+		case errors.Is(err, buffer.ErrClosed):
+			st.buf = wire.AppendEndEvent(st.buf, "closed")
+			return st.flush()
+		default:
+			return err
+		}
+		if len(st.buf) >= flushBytes {
+			if err := st.flush(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// wait blocks for the next value until a heartbeat is due; it then writes
+// the heartbeat and returns ErrEmpty.
+func (s *Server) wait(ctx context.Context, st *stream, reader buffer.Reader[wire.Message]) (buffer.Item[wire.Message], error) {
+	due := s.cfg.Heartbeat - time.Since(st.lastWrite)
+	if due > 0 {
+		wctx, cancel := context.WithTimeout(ctx, due)
+		it, err := reader.Recv(wctx)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+			return it, err
+		}
+	}
+	st.buf = append(st.buf, wire.Heartbeat...)
+	if err := st.flush(); err != nil {
+		return buffer.Item[wire.Message]{}, err
+	}
+	return buffer.Item[wire.Message]{}, buffer.ErrEmpty
+}
+
+// stream is one response being written.
+type stream struct {
+	w            http.ResponseWriter
+	rc           *http.ResponseController
+	writeTimeout time.Duration
+	buf          []byte
+	lastWrite    time.Time
+}
+
+func (st *stream) flush() error {
+	if len(st.buf) == 0 {
+		return nil
+	}
+	// ErrNotSupported (e.g. under httptest.ResponseRecorder) only loses the
+	// protection against stuck clients.
+	_ = st.rc.SetWriteDeadline(time.Now().Add(st.writeTimeout))
+	_, err := st.w.Write(st.buf)
+	st.buf = st.buf[:0]
+	if err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	if err := st.rc.Flush(); err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	st.lastWrite = time.Now()
+	return nil
+}

@@ -1,0 +1,23 @@
+// Package sidecar is the buffer process: it takes one or more records in
+// from NATS, holds each in a buffer from package buffer, serves them to
+// consumers over HTTP (package consumerapi), exports Prometheus metrics,
+// and reports its counters on NATS for the manager (package reporter).
+//
+// cmd/sidecar is a thin wrapper around ParseFlags and Run. Tests and other
+// programs run a buffer process in-process with Start, which returns once
+// the listeners are bound (":0" ports are fine; HTTPAddr and MetricsAddr
+// tell where) and shuts down gracefully when its context ends:
+//
+//  1. /readyz turns unready and intake drains (messages already on their
+//     way are still taken in);
+//  2. a last report is published;
+//  3. the buffers close: every open stream receives what its buffer type
+//     still lets it read, then an end event; waiting takes get the pending
+//     value or 503;
+//  4. the HTTP servers and the NATS connection close.
+//
+// The whole sequence is bounded by Config.ShutdownGrace; streams still open
+// then are cut off.
+//
+// A Sidecar's methods are safe for concurrent use.
+package sidecar

@@ -1,0 +1,330 @@
+package intake
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/recbuf/recbuf/internal/buffer"
+	"github.com/recbuf/recbuf/internal/sidecar/wire"
+)
+
+// Reasons a message is dropped, used as the "reason" label of the dropped
+// metric.
+const (
+	// ReasonOversized: the payload is larger than MaxMessageBytes.
+	ReasonOversized = "oversized"
+	// ReasonMalformed: a device header is present but unusable.
+	ReasonMalformed = "malformed"
+	// ReasonSlowConsumer: nats.go discarded the message because the
+	// subscription's pending queue was full (the process could not keep up).
+	ReasonSlowConsumer = "slow_consumer"
+	// ReasonClosed: the message arrived after the buffer was closed.
+	ReasonClosed = "closed"
+)
+
+// DefaultMaxMessageBytes is the default size limit of a payload (1 MiB,
+// NATS's own default max_payload).
+const DefaultMaxMessageBytes = 1 << 20
+
+// maxTrackedDevices bounds the per-device sequence state kept to count
+// upstream gaps; beyond it the state is forgotten and starts over.
+const maxTrackedDevices = 10000
+
+// Config configures an Intake.
+type Config struct {
+	// Subject is the NATS subject to subscribe to; wildcards are allowed.
+	Subject string
+	// QueueGroup, when set, makes several processes share the subject's
+	// messages (each message goes to one of them).
+	QueueGroup string
+	// MaxMessageBytes is the largest payload accepted (<= 0: default).
+	MaxMessageBytes int
+	// DropLogInterval is the least time between two log lines about dropped
+	// messages (<= 0: 10s). Drops in between are summed into the next line.
+	DropLogInterval time.Duration
+	// Logger receives the intake's log lines (nil: slog.Default()).
+	Logger *slog.Logger
+	// Now returns the receive time of a message (nil: time.Now).
+	Now func() time.Time
+}
+
+// Stats is a snapshot of an Intake's counters.
+type Stats struct {
+	// Received counts messages pushed into the buffer.
+	Received uint64
+	// Oversized, Malformed, SlowConsumer and Closed count dropped messages
+	// by reason.
+	Oversized    uint64
+	Malformed    uint64
+	SlowConsumer uint64
+	Closed       uint64
+	// SlowConsumerEvents counts the times NATS reported this subscription
+	// as a slow consumer.
+	SlowConsumerEvents uint64
+	// UpstreamGaps sums the values devices numbered but that never arrived
+	// (gaps in HeaderDeviceSeq, per device).
+	UpstreamGaps uint64
+	// LastMessage is when the newest message was received (zero: none).
+	LastMessage time.Time
+}
+
+// Dropped is the total of dropped messages over all reasons.
+func (s Stats) Dropped() uint64 { return s.Oversized + s.Malformed + s.SlowConsumer + s.Closed }
+
+// Intake moves one subscription's messages into a buffer.
+type Intake struct {
+	buf     buffer.Buffer[wire.Message]
+	cfg     Config
+	log     *slog.Logger
+	dropLog *rateLog
+
+	received        atomic.Uint64
+	oversized       atomic.Uint64
+	malformed       atomic.Uint64
+	closed          atomic.Uint64
+	slowEvents      atomic.Uint64
+	slowDropped     atomic.Uint64 // last known sub.Dropped()
+	upstreamGaps    atomic.Uint64
+	lastMessageNano atomic.Int64
+
+	// devices is the last HeaderDeviceSeq per device; only the handler
+	// goroutine touches it.
+	devices map[string]uint64
+
+	mu  sync.Mutex
+	sub *nats.Subscription
+}
+
+// New returns an Intake that pushes into buf.
+func New(buf buffer.Buffer[wire.Message], cfg Config) *Intake {
+	if cfg.MaxMessageBytes <= 0 {
+		cfg.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if cfg.DropLogInterval <= 0 {
+		cfg.DropLogInterval = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	log := cfg.Logger.With("subject", cfg.Subject)
+	return &Intake{
+		buf:     buf,
+		cfg:     cfg,
+		log:     log,
+		dropLog: &rateLog{interval: cfg.DropLogInterval, now: cfg.Now, log: log},
+		devices: make(map[string]uint64),
+	}
+}
+
+// Start subscribes on nc. It works while nc is still (re)connecting: the
+// subscription is sent to the server once connected.
+func (in *Intake) Start(nc *nats.Conn) error {
+	var (
+		sub *nats.Subscription
+		err error
+	)
+	if in.cfg.QueueGroup != "" {
+		sub, err = nc.QueueSubscribe(in.cfg.Subject, in.cfg.QueueGroup, in.HandleMsg)
+	} else {
+		sub, err = nc.Subscribe(in.cfg.Subject, in.HandleMsg)
+	}
+	if err != nil {
+		return fmt.Errorf("subscribe to %q: %w", in.cfg.Subject, err)
+	}
+	in.mu.Lock()
+	in.sub = sub
+	in.mu.Unlock()
+	return nil
+}
+
+// Subscription returns the NATS subscription (nil before Start), so that
+// the connection's error handler can tell which intake a slow-consumer
+// error is about.
+func (in *Intake) Subscription() *nats.Subscription {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.sub
+}
+
+// Drain stops intake: the server stops sending, messages already on their
+// way are still pushed, then the subscription closes. It returns when the
+// subscription is closed, or with ctx's error when ctx ends first (the
+// subscription is then dropped at once).
+func (in *Intake) Drain(ctx context.Context) error {
+	sub := in.Subscription()
+	if sub == nil {
+		return nil
+	}
+	in.refreshDropped()
+	closed := sub.StatusChanged(nats.SubscriptionClosed)
+	if err := sub.Drain(); err != nil {
+		if errors.Is(err, nats.ErrBadSubscription) || errors.Is(err, nats.ErrConnectionClosed) {
+			return nil
+		}
+		_ = sub.Unsubscribe()
+		return fmt.Errorf("drain subscription to %q: %w", in.cfg.Subject, err)
+	}
+	for {
+		select {
+		case _, ok := <-closed:
+			if !ok {
+				return nil
+			}
+		case <-ctx.Done():
+			_ = sub.Unsubscribe()
+			return fmt.Errorf("drain subscription to %q: %w", in.cfg.Subject, ctx.Err())
+		}
+	}
+}
+
+// Stop drops the subscription at once, for when a drain is pointless
+// (NATS is disconnected, so nothing is on its way).
+func (in *Intake) Stop() {
+	if sub := in.Subscription(); sub != nil {
+		in.refreshDropped()
+		_ = sub.Unsubscribe()
+	}
+}
+
+// SlowConsumer records that NATS reported the subscription as a slow
+// consumer; the connection's error handler calls it.
+func (in *Intake) SlowConsumer() {
+	in.slowEvents.Add(1)
+	in.refreshDropped()
+	in.log.Warn("NATS slow consumer: messages dropped before the buffer", "dropped", in.slowDropped.Load())
+}
+
+// refreshDropped copies nats.go's count of messages it discarded for this
+// subscription; it stays readable after the subscription closes.
+func (in *Intake) refreshDropped() {
+	sub := in.Subscription()
+	if sub == nil {
+		return
+	}
+	if n, err := sub.Dropped(); err == nil && n >= 0 {
+		in.slowDropped.Store(uint64(n))
+	}
+}
+
+// HandleMsg takes one message in. It is the subscription's handler, and
+// exported for benchmarks that feed an Intake without a subscription.
+func (in *Intake) HandleMsg(m *nats.Msg) {
+	now := in.cfg.Now()
+	if len(m.Data) > in.cfg.MaxMessageBytes {
+		in.oversized.Add(1)
+		in.dropLog.drop(ReasonOversized, "bytes", len(m.Data), "limit", in.cfg.MaxMessageBytes)
+		return
+	}
+	msg := wire.Message{
+		Data:     m.Data,
+		Received: now,
+		Subject:  m.Subject,
+		JSON:     wire.IsJSON(m.Data),
+	}
+	if m.Header != nil {
+		if err := in.readDeviceHeaders(m.Header, &msg); err != nil {
+			in.malformed.Add(1)
+			in.dropLog.drop(ReasonMalformed, "error", err.Error())
+			return
+		}
+	}
+	if err := in.buf.Push(msg); err != nil {
+		in.closed.Add(1)
+		in.dropLog.drop(ReasonClosed, "error", err.Error())
+		return
+	}
+	in.received.Add(1)
+	in.lastMessageNano.Store(now.UnixNano())
+}
+
+// errMalformedHeader is wrapped by the errors readDeviceHeaders returns.
+var errMalformedHeader = errors.New("malformed device header")
+
+func (in *Intake) readDeviceHeaders(h nats.Header, msg *wire.Message) error {
+	msg.Device = h.Get(wire.HeaderDevice)
+	if len(msg.Device) > wire.MaxDeviceLen {
+		return fmt.Errorf("%w: %s is %d bytes, limit %d", errMalformedHeader, wire.HeaderDevice, len(msg.Device), wire.MaxDeviceLen)
+	}
+	s := h.Get(wire.HeaderDeviceSeq)
+	if s == "" {
+		return nil
+	}
+	seq, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || seq == 0 {
+		return fmt.Errorf("%w: %s %q is not a positive integer", errMalformedHeader, wire.HeaderDeviceSeq, s)
+	}
+	msg.DeviceSeq = seq
+	in.countGap(msg.Device, seq)
+	return nil
+}
+
+// countGap adds the values a device numbered but never delivered. A
+// sequence number that does not grow means the device restarted its
+// numbering (or a message was duplicated): no gap is counted.
+func (in *Intake) countGap(device string, seq uint64) {
+	last, ok := in.devices[device]
+	if ok && seq > last+1 {
+		in.upstreamGaps.Add(seq - last - 1)
+	}
+	if !ok && len(in.devices) >= maxTrackedDevices {
+		clear(in.devices)
+	}
+	in.devices[device] = seq
+}
+
+// Stats returns a snapshot of the counters.
+func (in *Intake) Stats() Stats {
+	in.refreshDropped()
+	s := Stats{
+		Received:           in.received.Load(),
+		Oversized:          in.oversized.Load(),
+		Malformed:          in.malformed.Load(),
+		SlowConsumer:       in.slowDropped.Load(),
+		Closed:             in.closed.Load(),
+		SlowConsumerEvents: in.slowEvents.Load(),
+		UpstreamGaps:       in.upstreamGaps.Load(),
+	}
+	if ns := in.lastMessageNano.Load(); ns != 0 {
+		s.LastMessage = time.Unix(0, ns).UTC()
+	}
+	return s
+}
+
+// rateLog logs dropped messages at most once per interval: the first drop
+// at once, later ones summed into the next line.
+type rateLog struct {
+	interval time.Duration
+	now      func() time.Time
+	log      *slog.Logger
+
+	mu         sync.Mutex
+	last       time.Time
+	suppressed uint64
+}
+
+func (r *rateLog) drop(reason string, kv ...any) {
+	r.mu.Lock()
+	now := r.now()
+	if !r.last.IsZero() && now.Sub(r.last) < r.interval {
+		r.suppressed++
+		r.mu.Unlock()
+		return
+	}
+	suppressed := r.suppressed
+	r.suppressed = 0
+	r.last = now
+	r.mu.Unlock()
+	args := append([]any{"reason", reason, "droppedSinceLastLog", suppressed + 1}, kv...)
+	r.log.Warn("Dropped message", args...)
+}

@@ -1,0 +1,223 @@
+package intake_test
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"go.uber.org/goleak"
+
+	"github.com/recbuf/recbuf/internal/buffer"
+	"github.com/recbuf/recbuf/internal/sidecar/intake"
+	"github.com/recbuf/recbuf/internal/sidecar/wire"
+	"github.com/recbuf/recbuf/internal/testutil/natstest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func newRing(t *testing.T) buffer.Buffer[wire.Message] {
+	t.Helper()
+	b, err := buffer.New[wire.Message](buffer.TypeSpmcRing, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func headers(kv ...string) nats.Header {
+	h := nats.Header{}
+	for i := 0; i < len(kv); i += 2 {
+		h.Set(kv[i], kv[i+1])
+	}
+	return h
+}
+
+func TestHandleMsg(t *testing.T) {
+	cases := []struct {
+		name       string
+		msg        *nats.Msg
+		closed     bool
+		wantPushed bool
+		want       intake.Stats
+	}{
+		{name: "a message within the size limit is pushed",
+			msg: &nats.Msg{Subject: "s", Data: []byte("12345678")}, wantPushed: true, want: intake.Stats{Received: 1}},
+		{name: "a message over the size limit is dropped as oversized",
+			msg: &nats.Msg{Subject: "s", Data: []byte("123456789")}, want: intake.Stats{Oversized: 1}},
+		{name: "device headers are taken along",
+			msg:        &nats.Msg{Subject: "s", Data: []byte("{}"), Header: headers(wire.HeaderDevice, "d1", wire.HeaderDeviceSeq, "7")},
+			wantPushed: true, want: intake.Stats{Received: 1}},
+		{name: "a device sequence that is not a number is malformed",
+			msg:  &nats.Msg{Subject: "s", Data: []byte("x"), Header: headers(wire.HeaderDeviceSeq, "seven")},
+			want: intake.Stats{Malformed: 1}},
+		{name: "a device sequence of zero is malformed",
+			msg:  &nats.Msg{Subject: "s", Data: []byte("x"), Header: headers(wire.HeaderDeviceSeq, "0")},
+			want: intake.Stats{Malformed: 1}},
+		{name: "an over-long device name is malformed",
+			msg:  &nats.Msg{Subject: "s", Data: []byte("x"), Header: headers(wire.HeaderDevice, strings.Repeat("d", wire.MaxDeviceLen+1))},
+			want: intake.Stats{Malformed: 1}},
+		{name: "a message after the buffer closed is dropped as closed",
+			msg: &nats.Msg{Subject: "s", Data: []byte("x")}, closed: true, want: intake.Stats{Closed: 1}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			buf := newRing(t)
+			r, err := buf.Subscribe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			now := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
+			in := intake.New(buf, intake.Config{Subject: "s", MaxMessageBytes: 8, Now: func() time.Time { return now },
+				Logger: slog.New(slog.DiscardHandler)})
+			if tc.closed {
+				buf.Close()
+			}
+			in.HandleMsg(tc.msg)
+
+			got := in.Stats()
+			if tc.wantPushed {
+				tc.want.LastMessage = now
+			}
+			if got != tc.want {
+				t.Errorf("got stats %+v, want %+v", got, tc.want)
+			}
+			it, err := r.TryRecv()
+			if pushed := err == nil; pushed != tc.wantPushed {
+				t.Fatalf("got pushed %v (%v), want %v", pushed, err, tc.wantPushed)
+			}
+			if !tc.wantPushed {
+				return
+			}
+			m := it.Value
+			if string(m.Data) != string(tc.msg.Data) || m.Subject != "s" || !m.Received.Equal(now) {
+				t.Errorf("got message %+v, want data %q, subject s, received %v", m, tc.msg.Data, now)
+			}
+			if m.Device != tc.msg.Header.Get(wire.HeaderDevice) {
+				t.Errorf("got device %q, want %q", m.Device, tc.msg.Header.Get(wire.HeaderDevice))
+			}
+			if m.JSON != wire.IsJSON(tc.msg.Data) {
+				t.Errorf("got JSON %v, want %v", m.JSON, !m.JSON)
+			}
+		})
+	}
+}
+
+func TestUpstreamGapsAreCountedPerDevice(t *testing.T) {
+	in := intake.New(newRing(t), intake.Config{Subject: "s", Logger: slog.New(slog.DiscardHandler)})
+	for _, m := range []struct {
+		device string
+		seq    string
+	}{
+		{"a", "1"}, {"a", "2"}, {"b", "1"},
+		{"a", "5"}, // 3 and 4 lost: 2
+		{"b", "3"}, // 2 lost: 1
+		{"a", "1"}, // a restarted its numbering: no gap
+		{"a", "2"},
+	} {
+		in.HandleMsg(&nats.Msg{Subject: "s", Data: []byte("x"), Header: headers(wire.HeaderDevice, m.device, wire.HeaderDeviceSeq, m.seq)})
+	}
+	if got := in.Stats().UpstreamGaps; got != 3 {
+		t.Errorf("got %d upstream gap values, want 3", got)
+	}
+}
+
+// countingHandler counts log records.
+type countingHandler struct {
+	mu      sync.Mutex
+	records []slog.Record
+}
+
+func (h *countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *countingHandler) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.records = append(h.records, r.Clone())
+	return nil
+}
+func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *countingHandler) WithGroup(string) slog.Handler      { return h }
+
+func TestDropsAreLoggedAtABoundedRate(t *testing.T) {
+	h := &countingHandler{}
+	now := time.Unix(1000, 0)
+	in := intake.New(newRing(t), intake.Config{
+		Subject: "s", MaxMessageBytes: 1, DropLogInterval: 10 * time.Second,
+		Now: func() time.Time { return now }, Logger: slog.New(h),
+	})
+	oversized := &nats.Msg{Subject: "s", Data: []byte("too big")}
+	for range 100 {
+		in.HandleMsg(oversized)
+	}
+	now = now.Add(11 * time.Second)
+	in.HandleMsg(oversized)
+
+	if got := in.Stats().Oversized; got != 101 {
+		t.Errorf("got %d oversized, want 101", got)
+	}
+	if len(h.records) != 2 {
+		t.Fatalf("got %d log lines, want 2 (the first drop, then one summing the rest)", len(h.records))
+	}
+	var summed uint64
+	h.records[1].Attrs(func(a slog.Attr) bool {
+		if a.Key == "droppedSinceLastLog" {
+			summed = a.Value.Uint64()
+		}
+		return true
+	})
+	if summed != 100 {
+		t.Errorf("got droppedSinceLastLog %d in the second line, want 100", summed)
+	}
+}
+
+func TestDrainTakesInWhatWasPublishedBefore(t *testing.T) {
+	srv := natstest.Start(t)
+	buf := newRing(t)
+	in := intake.New(buf, intake.Config{Subject: "drain.>", QueueGroup: "q", Logger: slog.New(slog.DiscardHandler)})
+	nc := srv.Connect()
+	if err := in.Start(nc); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	pub := srv.Connect()
+	const n = 500
+	for i := range n {
+		if err := pub.Publish("drain.x", []byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := pub.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := in.Drain(ctx); err != nil {
+		t.Fatalf("Drain: %v", err)
+	}
+	if got := in.Stats().Received; got != n {
+		t.Errorf("got %d received after drain, want %d", got, n)
+	}
+	if got := buf.Stats().Produced; got != n {
+		t.Errorf("got %d produced, want %d", got, n)
+	}
+}
+
+// BenchmarkHandleMsg is the intake's own cost per message, without NATS.
+func BenchmarkHandleMsg(b *testing.B) {
+	buf, err := buffer.New[wire.Message](buffer.TypeSpmcRing, 1024)
+	if err != nil {
+		b.Fatal(err)
+	}
+	in := intake.New(buf, intake.Config{Subject: "s", Logger: slog.New(slog.DiscardHandler)})
+	m := &nats.Msg{Subject: "s", Data: []byte(`{"device":"dev-001","seq":123456,"time":"2026-11-27T06:24:46.925Z","temperature":19.55,"humidity":44.8,"battery":3.625,"x":"xx"}`)}
+	b.ReportAllocs()
+	for b.Loop() {
+		in.HandleMsg(m)
+	}
+}

@@ -1,0 +1,149 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/recbuf/recbuf/internal/buffer"
+	"github.com/recbuf/recbuf/internal/sidecar/consumerapi"
+	"github.com/recbuf/recbuf/internal/sidecar/intake"
+)
+
+// Record is one record whose counters are exported.
+type Record struct {
+	Namespace string
+	Name      string
+	Buffer    func() buffer.Stats
+	Intake    func() intake.Stats
+	Consumers func() consumerapi.Stats
+}
+
+// Conn reports the state of the process's NATS connection.
+type Conn struct {
+	// Connected reports whether the connection is up now.
+	Connected func() bool
+	// Reconnects returns how many times it reconnected.
+	Reconnects func() uint64
+}
+
+var labels = []string{"namespace", "record"}
+
+func desc(name, help string, extra ...string) *prometheus.Desc {
+	return prometheus.NewDesc("recbuf_"+name, help, append(append([]string(nil), labels...), extra...), nil)
+}
+
+var (
+	produced     = desc("buffer_produced_total", "Values pushed into the buffer.")
+	delivered    = desc("buffer_delivered_total", "Values handed to consumers, summed over consumers.")
+	lagEvents    = desc("buffer_lag_events_total", "Times a ring consumer fell behind and was told how many values it missed.")
+	laggedValues = desc("buffer_lagged_values_total", "Values ring consumers missed, summed over consumers (one value missed by two consumers counts twice).")
+	skipped      = desc("buffer_skipped_total", "SingleLatest values a consumer never saw because a newer one replaced them, summed over consumers.")
+	overwrites   = desc("buffer_overwrites_total", "Mailbox values replaced before anyone took them.")
+	occupancy    = desc("buffer_occupancy", "Values held now.")
+	capacity     = desc("buffer_capacity", "Values the buffer can hold.", "type")
+	subscribers  = desc("buffer_subscribers", "Open buffer readers (streams and waiting takes).")
+
+	received       = desc("intake_received_total", "NATS messages taken into the buffer.")
+	dropped        = desc("intake_dropped_total", "NATS messages dropped before the buffer, by reason.", "reason")
+	slowEvents     = desc("intake_slow_consumer_events_total", "Times NATS reported the subscription as a slow consumer.")
+	upstreamGaps   = desc("intake_upstream_gap_values_total", "Values devices numbered (Recbuf-Device-Seq) that never arrived.")
+	lastMessageSec = desc("intake_last_message_timestamp_seconds", "Unix time of the newest message taken in (0: none yet).")
+
+	streams  = desc("consumer_streams", "Open event streams.")
+	takes    = desc("consumer_takes_waiting", "Take requests waiting for a value.")
+	requests = desc("consumer_requests_total", "Consumer requests served, by kind (stream, take, latest).", "kind")
+
+	natsConnected  = prometheus.NewDesc("recbuf_nats_connected", "1 while the NATS connection is up.", nil, nil)
+	natsReconnects = prometheus.NewDesc("recbuf_nats_reconnects_total", "Times the NATS connection was re-established.", nil, nil)
+)
+
+// Collector collects the metrics of a set of records.
+type Collector struct {
+	conn    Conn
+	records []Record
+}
+
+// NewCollector returns a Collector for conn and records.
+func NewCollector(conn Conn, records ...Record) *Collector {
+	return &Collector{conn: conn, records: records}
+}
+
+// Describe sends the descriptors of all metrics.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{
+		produced, delivered, lagEvents, laggedValues, skipped, overwrites, occupancy, capacity, subscribers,
+		received, dropped, slowEvents, upstreamGaps, lastMessageSec, streams, takes, requests,
+		natsConnected, natsReconnects,
+	} {
+		ch <- d
+	}
+}
+
+// Collect reads every record's counters once and sends them.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	if c.conn.Connected != nil {
+		v := 0.0
+		if c.conn.Connected() {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(natsConnected, prometheus.GaugeValue, v)
+	}
+	if c.conn.Reconnects != nil {
+		ch <- prometheus.MustNewConstMetric(natsReconnects, prometheus.CounterValue, float64(c.conn.Reconnects()))
+	}
+	for _, r := range c.records {
+		lv := []string{r.Namespace, r.Name}
+		counter := func(d *prometheus.Desc, v uint64, extra ...string) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), append(lv, extra...)...)
+		}
+		gauge := func(d *prometheus.Desc, v float64, extra ...string) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, append(lv, extra...)...)
+		}
+		if r.Buffer != nil {
+			b := r.Buffer()
+			counter(produced, b.Produced)
+			counter(delivered, b.Delivered)
+			counter(lagEvents, b.LagEvents)
+			counter(laggedValues, b.LaggedValues)
+			counter(skipped, b.Skipped)
+			counter(overwrites, b.Overwrites)
+			gauge(occupancy, float64(b.Occupancy))
+			gauge(capacity, float64(b.Capacity), string(b.Type))
+			gauge(subscribers, float64(b.Subscribers))
+		}
+		if r.Intake != nil {
+			in := r.Intake()
+			counter(received, in.Received)
+			counter(dropped, in.Oversized, intake.ReasonOversized)
+			counter(dropped, in.Malformed, intake.ReasonMalformed)
+			counter(dropped, in.SlowConsumer, intake.ReasonSlowConsumer)
+			counter(dropped, in.Closed, intake.ReasonClosed)
+			counter(slowEvents, in.SlowConsumerEvents)
+			counter(upstreamGaps, in.UpstreamGaps)
+			last := 0.0
+			if !in.LastMessage.IsZero() {
+				last = float64(in.LastMessage.UnixNano()) / 1e9
+			}
+			gauge(lastMessageSec, last)
+		}
+		if r.Consumers != nil {
+			cs := r.Consumers()
+			gauge(streams, float64(cs.Streams))
+			gauge(takes, float64(cs.Takes))
+			counter(requests, cs.StreamsTotal, "stream")
+			counter(requests, cs.TakesTotal, "take")
+			counter(requests, cs.LatestTotal, "latest")
+		}
+	}
+}
+
+// NewRegistry returns a registry with c and the Go runtime and process
+// collectors.
+func NewRegistry(c *Collector) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return reg
+}

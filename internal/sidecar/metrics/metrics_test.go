@@ -1,0 +1,77 @@
+package metrics_test
+
+import (
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/recbuf/recbuf/internal/buffer"
+	"github.com/recbuf/recbuf/internal/sidecar/consumerapi"
+	"github.com/recbuf/recbuf/internal/sidecar/intake"
+	"github.com/recbuf/recbuf/internal/sidecar/metrics"
+)
+
+// samples gathers reg into "name{k=v,...} value" lines.
+func samples(t *testing.T, mfs []*dto.MetricFamily) map[string]float64 {
+	t.Helper()
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, l.GetName()+"="+l.GetValue())
+			}
+			sort.Strings(labels)
+			v := m.GetGauge().GetValue()
+			if m.Counter != nil {
+				v = m.GetCounter().GetValue()
+			}
+			out[mf.GetName()+"{"+strings.Join(labels, ",")+"}"] = v
+		}
+	}
+	return out
+}
+
+func TestCollectorReportsOneSnapshotPerRecord(t *testing.T) {
+	c := metrics.NewCollector(metrics.Conn{
+		Connected:  func() bool { return true },
+		Reconnects: func() uint64 { return 3 },
+	}, metrics.Record{
+		Namespace: "ns", Name: "r",
+		Buffer: func() buffer.Stats {
+			return buffer.Stats{Type: buffer.TypeSpmcRing, Capacity: 8, Produced: 10, Delivered: 9, LagEvents: 1, LaggedValues: 4, Occupancy: 8, Subscribers: 2}
+		},
+		Intake: func() intake.Stats {
+			return intake.Stats{Received: 10, Oversized: 1, Malformed: 2, UpstreamGaps: 5, LastMessage: time.Unix(1700000000, 0)}
+		},
+		Consumers: func() consumerapi.Stats { return consumerapi.Stats{Streams: 2, StreamsTotal: 4, LatestTotal: 1} },
+	})
+	mfs, err := metrics.NewRegistry(c).Gather()
+	if err != nil {
+		t.Fatalf("Gather: %v", err)
+	}
+	got := samples(t, mfs)
+	for name, want := range map[string]float64{
+		"recbuf_buffer_produced_total{namespace=ns,record=r}":                     10,
+		"recbuf_buffer_lagged_values_total{namespace=ns,record=r}":                4,
+		"recbuf_buffer_capacity{namespace=ns,record=r,type=SpmcRing}":             8,
+		"recbuf_buffer_subscribers{namespace=ns,record=r}":                        2,
+		"recbuf_intake_dropped_total{namespace=ns,reason=oversized,record=r}":     1,
+		"recbuf_intake_dropped_total{namespace=ns,reason=malformed,record=r}":     2,
+		"recbuf_intake_dropped_total{namespace=ns,reason=slow_consumer,record=r}": 0,
+		"recbuf_intake_upstream_gap_values_total{namespace=ns,record=r}":          5,
+		"recbuf_intake_last_message_timestamp_seconds{namespace=ns,record=r}":     1700000000,
+		"recbuf_consumer_streams{namespace=ns,record=r}":                          2,
+		"recbuf_consumer_requests_total{kind=stream,namespace=ns,record=r}":       4,
+		"recbuf_consumer_requests_total{kind=latest,namespace=ns,record=r}":       1,
+		"recbuf_nats_connected{}":                                                 1,
+		"recbuf_nats_reconnects_total{}":                                          3,
+	} {
+		if v, ok := got[name]; !ok || v != want {
+			t.Errorf("got %s = %v (present: %v), want %v", name, v, ok, want)
+		}
+	}
+}

@@ -1,0 +1,68 @@
+package reporter_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/onsi/gomega"
+	"go.uber.org/goleak"
+
+	"github.com/recbuf/recbuf/internal/report"
+	"github.com/recbuf/recbuf/internal/sidecar/reporter"
+	"github.com/recbuf/recbuf/internal/testutil/natstest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestReporter(t *testing.T) {
+	srv := natstest.Start(t)
+	watch := srv.Connect()
+	sub, err := watch.SubscribeSync(report.Wildcard("p"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := watch.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	nc := srv.Connect()
+	r := reporter.New(reporter.Config{
+		Conn: nc, Prefix: "p", Pod: "pod.1", Interval: time.Hour, Logger: slog.New(slog.DiscardHandler),
+		Sources: []reporter.Source{{Namespace: "ns", Record: "rec", RecordUID: "u", Counters: func() report.Counters {
+			return report.Counters{Produced: 7, Dropped: 2}
+		}}},
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	// The interval is an hour: only Trigger can make this report.
+	r.Trigger()
+	m, err := sub.NextMsg(10 * time.Second)
+	if err != nil {
+		t.Fatalf("no report after Trigger: %v", err)
+	}
+	if want := "p.ns.rec.pod_1"; m.Subject != want {
+		t.Errorf("got subject %q, want %q", m.Subject, want)
+	}
+	var got report.Report
+	if err := json.Unmarshal(m.Data, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Namespace != "ns" || got.Record != "rec" || got.RecordUID != "u" || got.Pod != "pod.1" || !got.Connected ||
+		got.Counters.Produced != 7 || got.Counters.Dropped != 2 || got.Time.IsZero() {
+		t.Errorf("got report %+v", got)
+	}
+
+	srv.Stop()
+	gomega.NewWithT(t).Eventually(nc.IsConnected).WithTimeout(10 * time.Second).Should(gomega.BeFalse())
+	if n := r.Publish(); n != 0 {
+		t.Errorf("published %d reports while disconnected, want 0", n)
+	}
+	if r.Published() != 1 || r.Failed() != 0 {
+		t.Errorf("got %d published, %d failed; want 1, 0", r.Published(), r.Failed())
+	}
+}

@@ -1,0 +1,177 @@
+package wire
+
+import (
+	"encoding/base64"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// Event types of the SSE stream. A value event has no "event:" line, so
+// browsers' EventSource delivers it to onmessage; the others are named.
+const (
+	// EventValue is the type of value events ("message" is SSE's default).
+	EventValue = "message"
+	// EventLag precedes the next value when values were missed; its data is
+	// {"missed":N}.
+	EventLag = "lag"
+	// EventReset says the requested resume position belongs to another
+	// buffer process instance; the stream restarts from the oldest value.
+	EventReset = "reset"
+	// EventEnd is the last event before the server ends a stream because the
+	// buffer closed (shutdown); clients should reconnect.
+	EventEnd = "end"
+)
+
+// AppendEnvelope appends the JSON envelope of one value:
+//
+//	{"seq":42,"time":"2026-01-02T03:04:05.123Z","subject":"devices.telemetry",
+//	 "device":"dev-1","deviceSeq":7,"json":{"temp":21.5}}
+//
+// with "base64":"..." instead of "json" when the payload is not JSON.
+// "device" and "deviceSeq" are left out when the message had none.
+func AppendEnvelope(dst []byte, seq uint64, m *Message) []byte {
+	dst = append(dst, `{"seq":`...)
+	dst = strconv.AppendUint(dst, seq, 10)
+	dst = append(dst, `,"time":"`...)
+	dst = m.Received.UTC().AppendFormat(dst, time.RFC3339Nano)
+	dst = append(dst, `","subject":`...)
+	dst = appendString(dst, m.Subject)
+	if m.Device != "" {
+		dst = append(dst, `,"device":`...)
+		dst = appendString(dst, m.Device)
+	}
+	if m.DeviceSeq != 0 {
+		dst = append(dst, `,"deviceSeq":`...)
+		dst = strconv.AppendUint(dst, m.DeviceSeq, 10)
+	}
+	if m.JSON {
+		dst = append(dst, `,"json":`...)
+		dst = append(dst, m.Data...)
+	} else {
+		dst = append(dst, `,"base64":"`...)
+		dst = base64.StdEncoding.AppendEncode(dst, m.Data)
+		dst = append(dst, '"')
+	}
+	return append(dst, '}')
+}
+
+// AppendValueEvent appends the SSE event for one value: "id: <seq>" and the
+// envelope as data. A JSON payload that spans lines becomes several "data:"
+// lines, which SSE joins with "\n" (JSON whitespace) on the client.
+func AppendValueEvent(dst []byte, seq uint64, m *Message) []byte {
+	dst = append(dst, "id: "...)
+	dst = strconv.AppendUint(dst, seq, 10)
+	dst = append(dst, "\ndata: "...)
+	start := len(dst)
+	dst = AppendEnvelope(dst, seq, m)
+	if m.JSON {
+		dst = splitLines(dst, start)
+	}
+	return append(dst, "\n\n"...)
+}
+
+// splitLines rewrites every line break in dst[start:] as "\ndata: ". It
+// only copies when there is a line break, which compact device payloads
+// rarely have.
+func splitLines(dst []byte, start int) []byte {
+	i := start
+	for i < len(dst) && dst[i] != '\n' && dst[i] != '\r' {
+		i++
+	}
+	if i == len(dst) {
+		return dst
+	}
+	tail := append([]byte(nil), dst[i:]...)
+	dst = dst[:i]
+	for j := 0; j < len(tail); j++ {
+		switch c := tail[j]; c {
+		case '\r':
+			if j+1 < len(tail) && tail[j+1] == '\n' {
+				j++
+			}
+			dst = append(dst, "\ndata: "...)
+		case '\n':
+			dst = append(dst, "\ndata: "...)
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return dst
+}
+
+// AppendLagEvent appends a lag event: the reader missed exactly missed
+// values, and the next value event is the oldest one still retained.
+func AppendLagEvent(dst []byte, missed uint64) []byte {
+	dst = append(dst, "event: lag\ndata: {\"missed\":"...)
+	dst = strconv.AppendUint(dst, missed, 10)
+	return append(dst, "}\n\n"...)
+}
+
+// AppendResetEvent appends a reset event: the resume position after (from
+// another instance, or beyond lastSeq) means nothing here.
+func AppendResetEvent(dst []byte, after, lastSeq uint64, reason string) []byte {
+	dst = append(dst, "event: reset\ndata: {\"after\":"...)
+	dst = strconv.AppendUint(dst, after, 10)
+	dst = append(dst, `,"lastSeq":`...)
+	dst = strconv.AppendUint(dst, lastSeq, 10)
+	dst = append(dst, `,"reason":`...)
+	dst = appendString(dst, reason)
+	return append(dst, "}\n\n"...)
+}
+
+// AppendEndEvent appends the event that ends a stream.
+func AppendEndEvent(dst []byte, reason string) []byte {
+	dst = append(dst, "event: end\ndata: {\"reason\":"...)
+	dst = appendString(dst, reason)
+	return append(dst, "}\n\n"...)
+}
+
+// AppendRetry appends the SSE field that tells clients how long to wait
+// before reconnecting.
+func AppendRetry(dst []byte, d time.Duration) []byte {
+	dst = append(dst, "retry: "...)
+	dst = strconv.AppendInt(dst, d.Milliseconds(), 10)
+	return append(dst, "\n\n"...)
+}
+
+// Heartbeat is the SSE comment the server sends on an idle stream so that
+// proxies keep it open. Clients ignore it.
+const Heartbeat = ": heartbeat\n\n"
+
+const hex = "0123456789abcdef"
+
+// appendString appends s as a JSON string; invalid UTF-8 becomes U+FFFD as
+// encoding/json does.
+func appendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				dst = append(dst, '\\', c)
+			case c == '\n':
+				dst = append(dst, '\\', 'n')
+			case c == '\r':
+				dst = append(dst, '\\', 'r')
+			case c == '\t':
+				dst = append(dst, '\\', 't')
+			case c < 0x20:
+				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			default:
+				dst = append(dst, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, `\ufffd`...)
+		} else {
+			dst = append(dst, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(dst, '"')
+}

@@ -1,0 +1,210 @@
+package wire_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/recbuf/recbuf/internal/sidecar/wire"
+)
+
+func msg(data string) wire.Message {
+	return wire.Message{
+		Data:     []byte(data),
+		Received: time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC),
+		Subject:  "devices.telemetry",
+		JSON:     wire.IsJSON([]byte(data)),
+	}
+}
+
+// readOne parses the single event in stream.
+func readOne(t *testing.T, stream []byte) wire.Event {
+	t.Helper()
+	r := wire.NewEventReader(bytes.NewReader(stream), 0)
+	ev, err := r.Next()
+	if err != nil {
+		t.Fatalf("Next: %v (stream %q)", err, stream)
+	}
+	ev.Data = bytes.Clone(ev.Data)
+	if _, err := r.Next(); !errors.Is(err, io.EOF) {
+		t.Fatalf("second Next: got %v, want io.EOF", err)
+	}
+	return ev
+}
+
+func TestValueEventRoundTrip(t *testing.T) {
+	cases := []struct {
+		name     string
+		data     string
+		wantJSON bool
+		// want is the payload the consumer gets, when it differs from data.
+		want string
+	}{
+		{name: "a JSON object is embedded as is", data: `{"temp":21.5,"ok":true}`, wantJSON: true},
+		{name: "a JSON number is embedded as is", data: `42`, wantJSON: true},
+		{name: "the JSON literal null stays null", data: `null`, wantJSON: true},
+		{name: "plain text goes as base64", data: "hello"},
+		{name: "binary bytes go as base64", data: "\x00\xff\x10binary\n"},
+		{name: "an empty payload goes as empty base64", data: ""},
+		{name: "JSON with invalid UTF-8 goes as base64", data: "\"\xff\""},
+		{name: "multi-line JSON spans data lines and keeps its line breaks", data: "{\n  \"a\": 1\n}", wantJSON: true},
+		{name: "CRLF line breaks in JSON arrive as LF", data: "{\r\n\"a\": 1\r\n}", wantJSON: true, want: "{\n\"a\": 1\n}"},
+		{name: "a lone CR in JSON arrives as LF", data: "[1,\r2]", wantJSON: true, want: "[1,\n2]"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m := msg(tc.data)
+			m.Device, m.DeviceSeq = "dev-\"7\"", 9
+			ev := readOne(t, wire.AppendValueEvent(nil, 17, &m))
+			if ev.Type != wire.EventValue || ev.ID != "17" {
+				t.Fatalf("got type %q id %q, want %q 17", ev.Type, ev.ID, wire.EventValue)
+			}
+			var env wire.Envelope
+			if err := json.Unmarshal(ev.Data, &env); err != nil {
+				t.Fatalf("decode %q: %v", ev.Data, err)
+			}
+			want := tc.want
+			if want == "" {
+				want = tc.data
+			}
+			if got := string(env.Payload()); got != want {
+				t.Errorf("got payload %q, want %q", got, want)
+			}
+			if got := env.JSON != nil; got != tc.wantJSON {
+				t.Errorf("got JSON %v, want %v", got, tc.wantJSON)
+			}
+			if env.Seq != 17 || env.Subject != m.Subject || env.Device != m.Device || env.DeviceSeq != 9 || !env.Time.Equal(m.Received) {
+				t.Errorf("got envelope %+v, want seq 17, subject, device, deviceSeq 9 and time of %+v", env, m)
+			}
+		})
+	}
+}
+
+func TestEnvelopeLeavesOutAbsentDeviceFields(t *testing.T) {
+	m := msg(`1`)
+	got := string(wire.AppendEnvelope(nil, 3, &m))
+	want := `{"seq":3,"time":"2026-01-02T03:04:05.000006Z","subject":"devices.telemetry","json":1}`
+	if got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+}
+
+func TestControlEvents(t *testing.T) {
+	cases := []struct {
+		name     string
+		stream   []byte
+		wantType string
+		want     any
+		into     any
+	}{
+		{name: "a lag event carries the number missed", stream: wire.AppendLagEvent(nil, 12),
+			wantType: wire.EventLag, want: &wire.LagData{Missed: 12}, into: &wire.LagData{}},
+		{name: "a reset event carries the position and why", stream: wire.AppendResetEvent(nil, 90, 10, "ahead"),
+			wantType: wire.EventReset, want: &wire.ResetData{After: 90, LastSeq: 10, Reason: "ahead"}, into: &wire.ResetData{}},
+		{name: "an end event carries its reason", stream: wire.AppendEndEvent(nil, "closed"),
+			wantType: wire.EventEnd, want: &wire.EndData{Reason: "closed"}, into: &wire.EndData{}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ev := readOne(t, tc.stream)
+			if ev.Type != tc.wantType {
+				t.Fatalf("got type %q, want %q", ev.Type, tc.wantType)
+			}
+			if err := json.Unmarshal(ev.Data, tc.into); err != nil {
+				t.Fatal(err)
+			}
+			got, _ := json.Marshal(tc.into)
+			want, _ := json.Marshal(tc.want)
+			if !bytes.Equal(got, want) {
+				t.Errorf("got %s, want %s", got, want)
+			}
+		})
+	}
+}
+
+func TestEventReader(t *testing.T) {
+	stream := "retry: 1500\n\n" +
+		": heartbeat\n\n" +
+		"id: 1\ndata: one\n\n" +
+		"event: lag\ndata: {\"missed\":2}\n\n" +
+		"id: 4\r\ndata: a\r\ndata:b\r\n\r\n" +
+		"data: no id keeps the last one\n\n" +
+		"id\ndata: an empty id field clears it\n\n" +
+		"data: cut off at the end"
+	r := wire.NewEventReader(strings.NewReader(stream), 0)
+	want := []wire.Event{
+		{Type: wire.EventValue, ID: "1", Data: []byte("one"), Retry: 1500 * time.Millisecond},
+		{Type: wire.EventLag, ID: "1", Data: []byte(`{"missed":2}`), Retry: 1500 * time.Millisecond},
+		{Type: wire.EventValue, ID: "4", Data: []byte("a\nb"), Retry: 1500 * time.Millisecond},
+		{Type: wire.EventValue, ID: "4", Data: []byte("no id keeps the last one"), Retry: 1500 * time.Millisecond},
+		{Type: wire.EventValue, ID: "", Data: []byte("an empty id field clears it"), Retry: 1500 * time.Millisecond},
+	}
+	for i, w := range want {
+		got, err := r.Next()
+		if err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+		if got.Type != w.Type || got.ID != w.ID || string(got.Data) != string(w.Data) || got.Retry != w.Retry {
+			t.Errorf("event %d: got %+v (data %q), want %+v (data %q)", i, got, got.Data, w, w.Data)
+		}
+	}
+	if _, err := r.Next(); !errors.Is(err, io.EOF) {
+		t.Errorf("after the last event: got %v, want io.EOF", err)
+	}
+}
+
+func TestEventReaderRefusesOverlongLines(t *testing.T) {
+	r := wire.NewEventReader(strings.NewReader("data: "+strings.Repeat("x", 100)+"\n\n"), 64)
+	if _, err := r.Next(); !errors.Is(err, wire.ErrLineTooLong) {
+		t.Errorf("got %v, want ErrLineTooLong", err)
+	}
+}
+
+func TestAppendValueEventDoesNotAllocate(t *testing.T) {
+	m := msg(`{"device":"dev-001","temperature":21.5}`)
+	buf := make([]byte, 0, 4096)
+	allocs := testing.AllocsPerRun(1000, func() {
+		buf = wire.AppendValueEvent(buf[:0], 123456, &m)
+	})
+	if allocs != 0 {
+		t.Errorf("got %v allocations per event, want 0", allocs)
+	}
+}
+
+func FuzzValueEventRoundTrip(f *testing.F) {
+	for _, s := range []string{`{"a":1}`, "\x00\x01", "", "{\r\n}", `"\u2028"`, "[1,\r2]", "\xff"} {
+		f.Add([]byte(s), "dev-1")
+	}
+	f.Fuzz(func(t *testing.T, data []byte, device string) {
+		m := wire.Message{Data: data, Subject: "s", Device: device, JSON: wire.IsJSON(data)}
+		r := wire.NewEventReader(bytes.NewReader(wire.AppendValueEvent(nil, 1, &m)), 0)
+		ev, err := r.Next()
+		if err != nil {
+			t.Fatalf("Next: %v", err)
+		}
+		var env wire.Envelope
+		if err := json.Unmarshal(ev.Data, &env); err != nil {
+			t.Fatalf("decode %q: %v", ev.Data, err)
+		}
+		got := env.Payload()
+		if m.JSON {
+			// Line breaks may change; the JSON value may not.
+			var a, b any
+			_ = json.Unmarshal(data, &a)
+			if err := json.Unmarshal(got, &b); err != nil {
+				t.Fatalf("payload %q is no longer JSON: %v", got, err)
+			}
+			ja, _ := json.Marshal(a)
+			jb, _ := json.Marshal(b)
+			if !bytes.Equal(ja, jb) {
+				t.Fatalf("got JSON %s, want %s", jb, ja)
+			}
+		} else if !bytes.Equal(got, data) {
+			t.Fatalf("got payload %q, want %q", got, data)
+		}
+	})
+}

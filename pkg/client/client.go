@@ -1,0 +1,178 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/recbuf/recbuf/internal/sidecar/wire"
+)
+
+// ErrNoValue is returned by Latest when the record holds no value yet, and
+// by Take when no value arrived within the timeout.
+var ErrNoValue = errors.New("no value")
+
+// StatusError is an unexpected HTTP answer from the buffer process.
+type StatusError struct {
+	// StatusCode is the HTTP status.
+	StatusCode int
+	// Message is the server's error message, if it sent one.
+	Message string
+}
+
+func (e *StatusError) Error() string {
+	if e.Message == "" {
+		return fmt.Sprintf("recbuf: http status %d", e.StatusCode)
+	}
+	return fmt.Sprintf("recbuf: http status %d: %s", e.StatusCode, e.Message)
+}
+
+// Value is one value of a record.
+type Value struct {
+	// Seq is the value's sequence number in the buffer process that served
+	// it (they start at 1 and grow by one per value taken in).
+	Seq uint64
+	// Time is when the buffer process took the value in.
+	Time time.Time
+	// Subject is the NATS subject the value was published on.
+	Subject string
+	// Device and DeviceSeq are the publishing device's name and its own
+	// sequence number, when it sent them (empty and 0 otherwise).
+	Device    string
+	DeviceSeq uint64
+	// Payload is the value's bytes. For a JSON payload it is the JSON value
+	// as the server embedded it (line breaks may have become "\n").
+	Payload []byte
+	// JSON is true when Payload is a JSON value.
+	JSON bool
+}
+
+// Decode unmarshals a JSON payload into dst.
+func (v Value) Decode(dst any) error {
+	if !v.JSON {
+		return fmt.Errorf("decode value %d: payload is not JSON", v.Seq)
+	}
+	if err := json.Unmarshal(v.Payload, dst); err != nil {
+		return fmt.Errorf("decode value %d: %w", v.Seq, err)
+	}
+	return nil
+}
+
+func valueFromEnvelope(e *wire.Envelope) Value {
+	return Value{
+		Seq:       e.Seq,
+		Time:      e.Time,
+		Subject:   e.Subject,
+		Device:    e.Device,
+		DeviceSeq: e.DeviceSeq,
+		Payload:   e.Payload(),
+		JSON:      e.JSON != nil,
+	}
+}
+
+// Client reads one record.
+type Client struct {
+	base string
+	hc   *http.Client
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithHTTPClient makes the Client use hc. hc must not set a Timeout, which
+// would cut streams off; Latest and Take honour their context instead.
+func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc } }
+
+// New returns a Client for the record at recordURL
+// (http://HOST:PORT/v1/records/NAME).
+func New(recordURL string, opts ...Option) (*Client, error) {
+	u, err := url.Parse(recordURL)
+	if err != nil {
+		return nil, fmt.Errorf("record url: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("record url %q: scheme must be http or https", recordURL)
+	}
+	c := &Client{base: strings.TrimSuffix(u.String(), "/"), hc: http.DefaultClient}
+	for _, o := range opts {
+		o(c)
+	}
+	return c, nil
+}
+
+// URL returns the record's URL.
+func (c *Client) URL() string { return c.base }
+
+// Latest returns the record's current value: the newest retained value of
+// a ring, the latest of a SingleLatest, the pending value of a Mailbox
+// (which stays pending). It returns ErrNoValue when there is none.
+func (c *Client) Latest(ctx context.Context) (Value, error) {
+	return c.getValue(ctx, http.MethodGet, c.base+"/latest")
+}
+
+// Take takes the pending value of a Mailbox record, waiting up to timeout
+// for one (the server caps it, by default at 60s; 0 does not wait). It
+// returns ErrNoValue when none came. A value taken is gone for every other
+// consumer, so it is lost if this call fails while the answer is on its
+// way (at-most-once delivery).
+func (c *Client) Take(ctx context.Context, timeout time.Duration) (Value, error) {
+	u := c.base + "/take?timeout=" + url.QueryEscape(timeout.String())
+	return c.getValue(ctx, http.MethodPost, u)
+}
+
+func (c *Client) getValue(ctx context.Context, method, u string) (Value, error) {
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	if err != nil {
+		return Value{}, fmt.Errorf("new request: %w", err)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return Value{}, fmt.Errorf("%s %s: %w", method, u, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusNoContent:
+		return Value{}, ErrNoValue
+	default:
+		return Value{}, statusError(resp)
+	}
+	var env wire.Envelope
+	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
+		return Value{}, fmt.Errorf("%s %s: decode: %w", method, u, err)
+	}
+	return valueFromEnvelope(&env), nil
+}
+
+// statusError reads a non-2xx answer into a *StatusError.
+func statusError(resp *http.Response) error {
+	e := &StatusError{StatusCode: resp.StatusCode}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	var msg struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(body, &msg) == nil && msg.Error != "" {
+		e.Message = msg.Error
+	} else {
+		e.Message = strings.TrimSpace(string(body))
+	}
+	return e
+}
+
+// retryable reports whether a stream should be reopened after err.
+func retryable(err error) bool {
+	var se *StatusError
+	if errors.As(err, &se) {
+		return se.StatusCode >= 500 || se.StatusCode == http.StatusTooManyRequests
+	}
+	return true
+}
+
+func formatSeq(seq uint64) string { return strconv.FormatUint(seq, 10) }

@@ -1,0 +1,193 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/recbuf/recbuf/internal/buffer"
+	"github.com/recbuf/recbuf/internal/sidecar/consumerapi"
+	"github.com/recbuf/recbuf/internal/sidecar/wire"
+	"github.com/recbuf/recbuf/pkg/client"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const waitTimeout = 20 * time.Second
+
+// server serves one ring record "r" of capacity 64 straight from a buffer.
+func server(t *testing.T) (*httptest.Server, buffer.Buffer[wire.Message]) {
+	t.Helper()
+	buf, err := buffer.New[wire.Message](buffer.TypeSpmcRing, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := consumerapi.New(consumerapi.Config{Retry: time.Millisecond, Logger: slog.New(slog.DiscardHandler)},
+		consumerapi.Record{Name: "r", Buffer: buf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api)
+	t.Cleanup(func() { buf.Close(); srv.Close() })
+	return srv, buf
+}
+
+func pushN(t *testing.T, b buffer.Buffer[wire.Message], n int) {
+	t.Helper()
+	for range n {
+		seq := b.Stats().LastSeq + 1
+		if err := b.Push(wire.Message{Data: []byte("v" + strconv.FormatUint(seq, 10))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func newClient(t *testing.T, url string) *client.Client {
+	t.Helper()
+	c, err := client.New(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestStreamResumesWithoutLossAfterAConnectionDrop(t *testing.T) {
+	srv, buf := server(t)
+	c := newClient(t, srv.URL+"/v1/records/r")
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	var (
+		connects, disconnects, lags atomic.Int32
+		got                         []uint64
+	)
+	err := c.Stream(ctx, client.HandlerFunc(func(_ context.Context, v client.Value) error {
+		got = append(got, v.Seq)
+		if string(v.Payload) != "v"+strconv.FormatUint(v.Seq, 10) {
+			t.Errorf("got payload %q for seq %d", v.Payload, v.Seq)
+		}
+		switch v.Seq {
+		case 3:
+			// Drop the connection, then push while the client is away.
+			srv.CloseClientConnections()
+			pushN(t, buf, 3)
+		case 6:
+			cancel()
+		}
+		return nil
+	}),
+		client.WithBackoff(time.Millisecond, 10*time.Millisecond),
+		client.OnConnect(func(cn client.Connection) {
+			if connects.Add(1) == 1 {
+				pushN(t, buf, 3)
+			} else if !cn.Resumed || cn.After != 3 {
+				t.Errorf("got reconnection %+v, want resumed after 3", cn)
+			}
+		}),
+		client.OnDisconnect(func(error) { disconnects.Add(1) }),
+		client.OnLag(func(uint64) { lags.Add(1) }),
+	)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Stream: got %v, want context.Canceled", err)
+	}
+	if want := []uint64{1, 2, 3, 4, 5, 6}; len(got) != len(want) || got[5] != 6 || got[3] != 4 {
+		t.Errorf("got values %v, want %v", got, want)
+	}
+	if connects.Load() != 2 || disconnects.Load() != 1 || lags.Load() != 0 {
+		t.Errorf("got %d connects, %d disconnects, %d lags; want 2, 1, 0", connects.Load(), disconnects.Load(), lags.Load())
+	}
+}
+
+func TestStreamReturnsTheHandlersError(t *testing.T) {
+	srv, buf := server(t)
+	pushN(t, buf, 1)
+	boom := errors.New("boom")
+	err := newClient(t, srv.URL+"/v1/records/r").Stream(context.Background(),
+		client.HandlerFunc(func(context.Context, client.Value) error { return boom }), client.FromOldest())
+	if !errors.Is(err, boom) {
+		t.Errorf("got %v, want the handler's error", err)
+	}
+}
+
+func TestStreamGivesUpOnClientErrorsAndRetriesServerErrors(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		status := http.StatusInternalServerError
+		if calls.Add(1) >= 3 {
+			status = http.StatusNotFound
+		}
+		http.Error(w, `{"error":"nope"}`, status)
+	}))
+	defer srv.Close()
+	err := newClient(t, srv.URL+"/v1/records/r").Stream(context.Background(),
+		client.HandlerFunc(func(context.Context, client.Value) error { return nil }),
+		client.WithBackoff(time.Millisecond, time.Millisecond))
+	var se *client.StatusError
+	if !errors.As(err, &se) || se.StatusCode != http.StatusNotFound || se.Message != "nope" {
+		t.Errorf("got %v, want a 404 StatusError with message nope", err)
+	}
+	if got := calls.Load(); got != 3 {
+		t.Errorf("got %d attempts, want 3 (two 500s retried, then a 404)", got)
+	}
+}
+
+func TestStreamReconnectsASilentConnection(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		_ = http.NewResponseController(w).Flush()
+		<-r.Context().Done()
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	err := newClient(t, srv.URL+"/v1/records/r").Stream(ctx,
+		client.HandlerFunc(func(context.Context, client.Value) error { return nil }),
+		client.WithIdleTimeout(20*time.Millisecond), client.WithBackoff(time.Millisecond, time.Millisecond),
+		client.OnConnect(func(client.Connection) {
+			if calls.Load() == 3 {
+				cancel()
+			}
+		}))
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("got %v, want context.Canceled after the third connection", err)
+	}
+	srv.CloseClientConnections()
+}
+
+func TestLatestAndTake(t *testing.T) {
+	srv, buf := server(t)
+	c := newClient(t, srv.URL+"/v1/records/r")
+	if _, err := c.Latest(context.Background()); !errors.Is(err, client.ErrNoValue) {
+		t.Errorf("Latest of an empty record: got %v, want ErrNoValue", err)
+	}
+	pushN(t, buf, 2)
+	v, err := c.Latest(context.Background())
+	if err != nil || v.Seq != 2 || string(v.Payload) != "v2" || v.JSON {
+		t.Errorf("Latest: got %+v, %v, want seq 2 v2", v, err)
+	}
+	if err := v.Decode(new(any)); err == nil {
+		t.Error("Decode of a non-JSON payload succeeded")
+	}
+	var se *client.StatusError
+	if _, err := c.Take(context.Background(), 0); !errors.As(err, &se) || se.StatusCode != http.StatusConflict {
+		t.Errorf("Take on a ring: got %v, want a 409 StatusError", err)
+	}
+}
+
+func TestNewRefusesURLsThatAreNotHTTP(t *testing.T) {
+	for _, u := range []string{"nats://x:4222", "://", "telemetry"} {
+		if _, err := client.New(u); err == nil {
+			t.Errorf("New(%q) succeeded", u)
+		}
+	}
+}

@@ -1,0 +1,304 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/recbuf/recbuf/internal/sidecar/wire"
+)
+
+// Handler handles the values of a stream.
+type Handler interface {
+	// HandleValue is called once per value, in order. Returning an error
+	// ends the stream: Stream returns that error.
+	HandleValue(ctx context.Context, v Value) error
+}
+
+// HandlerFunc adapts a function to a Handler.
+type HandlerFunc func(ctx context.Context, v Value) error
+
+// HandleValue calls f(ctx, v).
+func (f HandlerFunc) HandleValue(ctx context.Context, v Value) error { return f(ctx, v) }
+
+// Reset tells a stream consumer that its resume position meant nothing to
+// the buffer process it reached (it restarted, or is another replica): the
+// stream restarted from the oldest value that process holds.
+type Reset struct {
+	// After is the position the consumer asked to resume after; LastSeq the
+	// newest sequence number of the process it reached.
+	After, LastSeq uint64
+	// Reason is "instance" (another process numbered After) or "ahead"
+	// (After is beyond anything this process numbered).
+	Reason string
+}
+
+// Connection describes one established stream connection.
+type Connection struct {
+	// Instance identifies the buffer process serving it.
+	Instance string
+	// BufferType is the record's buffer type (SpmcRing, SingleLatest, Mailbox).
+	BufferType string
+	// Resumed is true when the stream resumed after a value it had seen.
+	Resumed bool
+	// After is that value's sequence number when Resumed.
+	After uint64
+}
+
+// StreamOption configures Stream.
+type StreamOption func(*streamConfig)
+
+type streamConfig struct {
+	oldest       bool
+	afterSet     bool
+	after        uint64
+	onLag        func(missed uint64)
+	onReset      func(Reset)
+	onConnect    func(Connection)
+	onDisconnect func(error)
+	minBackoff   time.Duration
+	maxBackoff   time.Duration
+	idleTimeout  time.Duration
+}
+
+// FromOldest starts a ring stream at the oldest value the buffer still
+// holds instead of the next one pushed.
+func FromOldest() StreamOption { return func(c *streamConfig) { c.oldest = true } }
+
+// After starts the stream right after the value with sequence number seq,
+// as a reconnect does: without loss if the buffer still holds seq's
+// successor, with a lag callback for the exact gap otherwise.
+func After(seq uint64) StreamOption {
+	return func(c *streamConfig) { c.afterSet, c.after = true, seq }
+}
+
+// OnLag registers f, called with the exact number of values missed
+// whenever the stream falls behind a ring (or resumes past its retention).
+// The next value delivered is the oldest one still held.
+func OnLag(f func(missed uint64)) StreamOption { return func(c *streamConfig) { c.onLag = f } }
+
+// OnReset registers f, called when the resume position was not the
+// serving process's (see Reset).
+func OnReset(f func(Reset)) StreamOption { return func(c *streamConfig) { c.onReset = f } }
+
+// OnConnect registers f, called each time a stream connection is
+// established, before any of its values. Its values are those pushed after
+// this point (unless the stream resumes or starts from the oldest).
+func OnConnect(f func(Connection)) StreamOption {
+	return func(c *streamConfig) { c.onConnect = f }
+}
+
+// OnDisconnect registers f, called with the cause each time a connection
+// fails or ends, before Stream waits to reconnect.
+func OnDisconnect(f func(error)) StreamOption {
+	return func(c *streamConfig) { c.onDisconnect = f }
+}
+
+// WithBackoff sets the reconnection delays: the first retry waits about
+// min (or the server's hint), each failed one doubles it up to max.
+// Defaults: 100ms and 5s.
+func WithBackoff(lo, hi time.Duration) StreamOption {
+	return func(c *streamConfig) { c.minBackoff, c.maxBackoff = lo, hi }
+}
+
+// WithIdleTimeout sets how long a connection may stay silent (no value, no
+// heartbeat) before it is considered dead and reopened; 0 disables the
+// check. Default 45s, three server heartbeats.
+func WithIdleTimeout(d time.Duration) StreamOption {
+	return func(c *streamConfig) { c.idleTimeout = d }
+}
+
+// errStreamEnded says the server ended the stream (its buffer closed).
+var errStreamEnded = errors.New("stream ended by server")
+
+// Stream reads the record's values and hands them to h until ctx ends or
+// h fails. When a connection fails or the server ends it, Stream
+// reconnects with backoff and resumes after the last value it delivered.
+//
+// It returns ctx.Err() when ctx ends, h's error when h fails, and a
+// *StatusError when the server refuses the stream for good (4xx, e.g. an
+// unknown record).
+func (c *Client) Stream(ctx context.Context, h Handler, opts ...StreamOption) error {
+	cfg := streamConfig{minBackoff: 100 * time.Millisecond, maxBackoff: 5 * time.Second, idleTimeout: 45 * time.Second}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	s := &streamState{c: c, cfg: cfg, h: h, haveSeq: cfg.afterSet, lastSeq: cfg.after}
+	backoff := cfg.minBackoff
+	for {
+		connected, err := s.once(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var he *handlerError
+		if errors.As(err, &he) {
+			return he.err
+		}
+		if !retryable(err) {
+			return err
+		}
+		if cfg.onDisconnect != nil {
+			cfg.onDisconnect(err)
+		}
+		if connected {
+			backoff = cfg.minBackoff
+		}
+		wait := max(backoff, s.retryHint)
+		// Up to 20% jitter spreads the reconnects of many consumers after
+		// a buffer process restarts.
+		wait += time.Duration(rand.Int64N(int64(wait)/5 + 1))
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		backoff = min(2*backoff, cfg.maxBackoff)
+	}
+}
+
+type handlerError struct{ err error }
+
+func (e *handlerError) Error() string { return e.err.Error() }
+func (e *handlerError) Unwrap() error { return e.err }
+
+type streamState struct {
+	c         *Client
+	cfg       streamConfig
+	h         Handler
+	haveSeq   bool
+	lastSeq   uint64
+	instance  string
+	retryHint time.Duration
+}
+
+// once runs one connection; connected reports whether it got as far as an
+// established stream (which resets the backoff).
+func (s *streamState) once(ctx context.Context) (connected bool, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	u := s.c.base + "/events"
+	if !s.haveSeq && s.cfg.oldest {
+		u += "?from=oldest"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return false, fmt.Errorf("new request: %w", err)
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	if s.haveSeq {
+		req.Header.Set("Last-Event-ID", formatSeq(s.lastSeq))
+		if s.instance != "" {
+			req.Header.Set(wire.HeaderInstance, s.instance)
+		}
+	}
+	resp, err := s.c.hc.Do(req)
+	if err != nil {
+		return false, fmt.Errorf("GET %s: %w", u, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return false, statusError(resp)
+	}
+	s.instance = resp.Header.Get(wire.HeaderInstance)
+	if s.cfg.onConnect != nil {
+		s.cfg.onConnect(Connection{
+			Instance:   s.instance,
+			BufferType: resp.Header.Get(wire.HeaderType),
+			Resumed:    s.haveSeq,
+			After:      s.lastSeq,
+		})
+	}
+
+	body := io.Reader(resp.Body)
+	if s.cfg.idleTimeout > 0 {
+		w := newWatchdog(s.cfg.idleTimeout, cancel)
+		defer w.stop()
+		body = &watchedReader{r: resp.Body, w: w}
+	}
+	er := wire.NewEventReader(body, 0)
+	for {
+		ev, err := er.Next()
+		if ev.Retry > 0 {
+			s.retryHint = ev.Retry
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return true, fmt.Errorf("read stream: %w", err)
+		}
+		switch ev.Type {
+		case wire.EventValue:
+			var env wire.Envelope
+			if err := json.Unmarshal(ev.Data, &env); err != nil {
+				return true, fmt.Errorf("decode value event: %w", err)
+			}
+			s.haveSeq, s.lastSeq = true, env.Seq
+			if err := s.h.HandleValue(ctx, valueFromEnvelope(&env)); err != nil {
+				return true, &handlerError{err}
+			}
+		case wire.EventLag:
+			var lag wire.LagData
+			if err := json.Unmarshal(ev.Data, &lag); err != nil {
+				return true, fmt.Errorf("decode lag event: %w", err)
+			}
+			if s.cfg.onLag != nil {
+				s.cfg.onLag(lag.Missed)
+			}
+		case wire.EventReset:
+			var r wire.ResetData
+			if err := json.Unmarshal(ev.Data, &r); err != nil {
+				return true, fmt.Errorf("decode reset event: %w", err)
+			}
+			if s.cfg.onReset != nil {
+				s.cfg.onReset(Reset(r))
+			}
+		case wire.EventEnd:
+			return true, errStreamEnded
+		}
+	}
+}
+
+// watchdog cancels a connection that stays silent for too long.
+type watchdog struct {
+	d  time.Duration
+	mu sync.Mutex
+	t  *time.Timer
+}
+
+func newWatchdog(d time.Duration, fire func()) *watchdog {
+	return &watchdog{d: d, t: time.AfterFunc(d, fire)}
+}
+
+func (w *watchdog) kick() {
+	w.mu.Lock()
+	w.t.Reset(w.d)
+	w.mu.Unlock()
+}
+
+func (w *watchdog) stop() {
+	w.mu.Lock()
+	w.t.Stop()
+	w.mu.Unlock()
+}
+
+type watchedReader struct {
+	r io.Reader
+	w *watchdog
+}
+
+func (r *watchedReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if n > 0 {
+		r.w.kick()
+	}
+	return n, err
+}
