@@ -1,0 +1,126 @@
+/*
+Copyright 2026 The recbuf Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1
+
+// Condition types of a Record. Ready is the summary; Reconciling and
+// Stalled are the "abnormal-true" conditions kstatus (kubectl wait, Flux,
+// Argo CD, cli-utils) understands; the others explain Ready.
+const (
+	// ConditionReady is True when the buffer processes are available and
+	// connected to NATS: consumers can read the record. When False its
+	// reason is the reason of the first condition that failed, in the order
+	// Stalled, Available, NATSConnected.
+	ConditionReady = "Ready"
+	// ConditionAvailable mirrors the Deployment's Available condition:
+	// True when at least the required number of buffer pods is ready.
+	ConditionAvailable = "Available"
+	// ConditionReconciling is True while the buffer processes are being
+	// created or rolled out to match the spec.
+	ConditionReconciling = "Reconciling"
+	// ConditionStalled is True when the rollout cannot make progress
+	// without a change by someone: the Deployment exceeded its progress
+	// deadline, pods cannot be created, or the Deployment or Service was
+	// refused by the API server.
+	ConditionStalled = "Stalled"
+	// ConditionNATSConnected is True when every buffer pod that reports
+	// says its NATS intake is connected.
+	ConditionNATSConnected = "NATSConnected"
+	// ConditionReporting is True while the buffer pods' counter reports
+	// arrive, so the status counters are current; False (reason Stale) when
+	// they stopped for longer than the manager's --stale-after.
+	ConditionReporting = "Reporting"
+)
+
+// Reasons of the Ready condition (when False, Ready reuses the reason of the
+// condition that failed).
+const (
+	// ReasonReady means the buffer pods are available and connected to NATS.
+	ReasonReady = "Ready"
+)
+
+// Reasons of the Available condition.
+const (
+	// ReasonMinimumReplicasAvailable means the Deployment reports enough ready
+	// pods (the Deployment controller's own reason).
+	ReasonMinimumReplicasAvailable = "MinimumReplicasAvailable"
+	// ReasonDeploymentUnavailable means the Deployment has fewer ready pods than
+	// it requires.
+	ReasonDeploymentUnavailable = "DeploymentUnavailable"
+	// ReasonDeploymentNotFound means the Deployment does not exist (yet), or has
+	// not reported its status.
+	ReasonDeploymentNotFound = "DeploymentNotFound"
+	// ReasonScaledToZero means spec.replicas is 0, so nothing serves consumers.
+	ReasonScaledToZero = "ScaledToZero"
+)
+
+// Reasons of the Reconciling condition.
+const (
+	// ReasonRollingOut means the Deployment has not yet rolled out the current
+	// pod template to all replicas.
+	ReasonRollingOut = "RollingOut"
+	// ReasonUpToDate means every replica runs the current pod template.
+	ReasonUpToDate = "UpToDate"
+)
+
+// Reasons of the Stalled condition.
+const (
+	// ReasonProgressDeadlineExceeded means the Deployment did not progress
+	// within its progress deadline (the Deployment controller's reason).
+	ReasonProgressDeadlineExceeded = "ProgressDeadlineExceeded"
+	// ReasonReplicaFailure means pods cannot be created, for example because of
+	// a quota or a pod security admission refusal.
+	ReasonReplicaFailure = "ReplicaFailure"
+	// ReasonChildRefused means the API server refused the Deployment or Service
+	// the manager built (for example resources whose requests exceed
+	// their limits); the message carries its answer.
+	ReasonChildRefused = "ChildRefused"
+	// ReasonChildConflict means an object with the Deployment's or Service's
+	// name exists and belongs to another controller.
+	ReasonChildConflict = "ChildConflict"
+	// ReasonReconcileError means reconciling failed for a reason that may pass
+	// (it is retried with backoff); the message carries the error.
+	ReasonReconcileError = "ReconcileError"
+	// ReasonProgressing means nothing blocks the rollout.
+	ReasonProgressing = "Progressing"
+)
+
+// Reasons of the NATSConnected condition.
+const (
+	// ReasonConnected means every reporting pod is connected to NATS.
+	ReasonConnected = "Connected"
+	// ReasonDisconnected means at least one reporting pod is not connected to
+	// NATS (the message says how many).
+	ReasonDisconnected = "Disconnected"
+	// ReasonNoReports means no pod reported recently, so the connection state
+	// is unknown.
+	ReasonNoReports = "NoReports"
+	// ReasonManagerDisconnected means the manager itself is not connected to
+	// NATS, so it receives no reports and cannot tell.
+	ReasonManagerDisconnected = "ManagerDisconnected"
+)
+
+// Reasons of the Reporting condition.
+const (
+	// ReasonReportsFresh means at least one pod reported within --stale-after.
+	ReasonReportsFresh = "ReportsFresh"
+	// ReasonStale means reports were received before but none within
+	// --stale-after; the counters are the last ones received.
+	ReasonStale = "Stale"
+	// ReasonAwaitingReports means no report received yet (the pods are
+	// starting, or the manager just started).
+	ReasonAwaitingReports = "AwaitingReports"
+)

@@ -1,0 +1,341 @@
+/*
+Copyright 2026 The recbuf Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// BufferType names the semantics of a Record's buffer. The values are the
+// names of the buffer contract (docs/buffer-contract.md).
+// +kubebuilder:validation:Enum=SpmcRing;SingleLatest;Mailbox
+type BufferType string
+
+const (
+	// BufferTypeSpmcRing is a bounded broadcast ring: every consumer reads
+	// every value still held; a consumer that falls more than capacity
+	// values behind is told exactly how many it missed (lag).
+	BufferTypeSpmcRing BufferType = "SpmcRing"
+	// BufferTypeSingleLatest keeps only the newest value: a consumer sees
+	// the current value on connect and then each newer one it keeps up
+	// with; values replaced before a consumer read them are skipped.
+	BufferTypeSingleLatest BufferType = "SingleLatest"
+	// BufferTypeMailbox is a single slot whose value is taken by exactly
+	// one consumer; a new value overwrites one nobody took.
+	BufferTypeMailbox BufferType = "Mailbox"
+)
+
+const (
+	// MaxNameLength is the longest Record name: the Deployment and Service
+	// are named NAME-recbuf (ChildNameSuffix), and a Service name is a
+	// DNS-1035 label of at most 63 characters.
+	MaxNameLength = 63 - len(ChildNameSuffix)
+	// ChildNameSuffix is appended to a Record's name to name its
+	// Deployment and Service.
+	ChildNameSuffix = "-recbuf"
+	// DefaultMaxMessageBytes is spec.maxMessageBytes when unset (1 MiB,
+	// NATS's default max_payload).
+	DefaultMaxMessageBytes = 1 << 20
+)
+
+// Record declares how one record published on NATS is buffered and served:
+// the manager runs buffer processes for it (a Deployment and a Service
+// named NAME-recbuf) and reports their health and counters in its status.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=rec,categories=recbuf
+// +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.spec.buffer.type`
+// +kubebuilder:printcolumn:name="Capacity",type=integer,JSONPath=`.spec.buffer.capacity`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Produced",type=integer,JSONPath=`.status.produced`
+// +kubebuilder:printcolumn:name="Lag",type=integer,JSONPath=`.status.laggedValues`,description="Values evicted before a consumer read them (SpmcRing), summed over consumers"
+// +kubebuilder:printcolumn:name="Overwrites",type=integer,JSONPath=`.status.overwrites`
+// +kubebuilder:printcolumn:name="Subject",type=string,JSONPath=`.status.subject`,priority=1
+// +kubebuilder:printcolumn:name="Endpoint",type=string,JSONPath=`.status.endpoint`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 56",message="metadata.name must be at most 56 characters, so that the Deployment and Service named NAME-recbuf fit in 63"
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must be a DNS-1035 label (lowercase letters, digits and '-', starting with a letter), because the Service NAME-recbuf is named after it"
+type Record struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec declares the buffer and its source.
+	// +required
+	Spec RecordSpec `json:"spec"`
+
+	// status is what the manager observes: the buffer processes' health
+	// and their counters, sampled every few seconds.
+	// +optional
+	Status RecordStatus `json:"status,omitempty"`
+}
+
+// RecordSpec declares one record's buffer, where its values come from, and
+// how its buffer processes run.
+//
+// +kubebuilder:validation:XValidation:rule="self.buffer.type != 'Mailbox' || !has(self.replicas) || self.replicas <= 1",message="spec.replicas must be 0 or 1 when spec.buffer.type is Mailbox: each replica would hold its own mailbox, so a value could be taken twice or never"
+type RecordSpec struct {
+	// buffer is the buffer's semantics and size.
+	// +required
+	Buffer BufferSpec `json:"buffer"`
+
+	// source is where values come from. When unset, the record is read
+	// from the manager's default NATS server on the subject
+	// records.<namespace>.<name>.
+	// +optional
+	Source *SourceSpec `json:"source,omitempty"`
+
+	// replicas is the number of buffer processes. Each replica is its own
+	// buffer with its own sequence numbers: without a queue group every
+	// replica holds every value (availability; the Service pins a consumer
+	// to one replica by client IP so that resuming by sequence works); with
+	// spec.source.nats.queueGroup the replicas share the values between
+	// them, and a consumer sees only the values of the replica it reached.
+	// A Mailbox allows at most one replica. 0 stops the buffer processes.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	Replicas *int32 `json:"replicas,omitempty"`
+
+	// maxMessageBytes is the largest message the buffer takes in; a larger
+	// one is counted as dropped. It bounds memory together with the
+	// capacity: a ring holds at most capacity × maxMessageBytes bytes of
+	// values. NATS servers refuse messages above their max_payload (1 MiB
+	// by default) before they reach us.
+	// +optional
+	// +kubebuilder:default=1048576
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=8388608
+	MaxMessageBytes *int32 `json:"maxMessageBytes,omitempty"`
+
+	// resources are the buffer container's compute resources. When unset,
+	// the manager's small defaults apply; when set, they replace the
+	// defaults as a whole (requests and limits together).
+	// +optional
+	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// scheduling constrains which nodes the buffer pods run on.
+	// +optional
+	Scheduling *SchedulingSpec `json:"scheduling,omitempty"`
+}
+
+// BufferSpec is a buffer's semantics and size.
+//
+// +kubebuilder:validation:XValidation:rule="self.type != 'SpmcRing' || has(self.capacity)",message="spec.buffer.capacity is required when spec.buffer.type is SpmcRing"
+// +kubebuilder:validation:XValidation:rule="self.type == 'SpmcRing' || !has(self.capacity)",message="spec.buffer.capacity is forbidden unless spec.buffer.type is SpmcRing: SingleLatest and Mailbox hold one value"
+type BufferSpec struct {
+	// type is the buffer's semantics: SpmcRing, SingleLatest or Mailbox.
+	// +required
+	Type BufferType `json:"type"`
+
+	// capacity is the number of values a SpmcRing holds, 1 to 1000000.
+	// Required for SpmcRing; forbidden for the single-slot types.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000000
+	Capacity *int32 `json:"capacity,omitempty"`
+}
+
+// SourceSpec is where a record's values come from.
+type SourceSpec struct {
+	// nats reads the record from a NATS subject.
+	// +required
+	NATS NATSSource `json:"nats"`
+}
+
+// NATSSource reads a record from a NATS subject.
+type NATSSource struct {
+	// subject is the NATS subject the buffer subscribes to. When unset it
+	// is records.<namespace>.<name>. Wildcards are allowed as whole tokens
+	// ('*' for one token, '>' for the rest, last only), so one buffer can
+	// gather a family of subjects, such as devices.*.telemetry; every
+	// value then lands in the same buffer, whatever subject it came on.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:XValidation:rule="self.matches(r'^(([^.*>\\s]+|[*])[.])*([^.*>\\s]+|[*]|>)$')",message="spec.source.nats.subject must be dot-separated non-empty tokens without whitespace; '*' and '>' are allowed only as whole tokens, and '>' only as the last one"
+	Subject string `json:"subject,omitempty"`
+
+	// queueGroup subscribes in this NATS queue group, so that the values
+	// are shared between the group's members (the Record's replicas, and
+	// any other subscriber in the same group) instead of each receiving
+	// all of them.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:XValidation:rule="self.matches(r'^[^.*>\\s]+([.][^.*>\\s]+)*$')",message="spec.source.nats.queueGroup must be dot-separated non-empty tokens without whitespace or wildcards ('*', '>')"
+	QueueGroup string `json:"queueGroup,omitempty"`
+
+	// url is the NATS server to connect to, or a comma-separated list of
+	// servers of one cluster: nats://, tls://, ws:// or wss:// URLs. When
+	// unset, the manager's default (its --nats-url flag) is used.
+	// Credentials do not belong here: use credentialsSecretRef.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:XValidation:rule="self.matches(r'^(nats|tls|ws|wss)://[^\\s,/]+(/[^\\s,]*)?(,(nats|tls|ws|wss)://[^\\s,/]+(/[^\\s,]*)?)*$')",message="spec.source.nats.url must be a comma-separated list of nats://, tls://, ws:// or wss:// URLs with a host"
+	// +kubebuilder:validation:XValidation:rule="!self.contains('@')",message="spec.source.nats.url must not carry credentials: put them in the Secret named by spec.source.nats.credentialsSecretRef"
+	URL string `json:"url,omitempty"`
+
+	// credentialsSecretRef names a Secret in the Record's namespace that is
+	// mounted read-only into the buffer pods for the NATS connection. Its
+	// keys, all optional: creds (a NATS credentials file), token, username
+	// and password, ca.crt (CA bundle for TLS), tls.crt and tls.key (a
+	// client certificate). The manager never reads the Secret.
+	// +optional
+	CredentialsSecretRef *SecretReference `json:"credentialsSecretRef,omitempty"`
+}
+
+// SecretReference names a Secret in the referrer's namespace.
+type SecretReference struct {
+	// name is the Secret's name.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="spec.source.nats.credentialsSecretRef.name must be a valid Secret name (a DNS subdomain: lowercase letters, digits, '-' and '.')"
+	Name string `json:"name"`
+}
+
+// SchedulingSpec constrains where buffer pods run. Each field is copied to
+// the pod template as is.
+type SchedulingSpec struct {
+	// nodeSelector restricts the pods to nodes with these labels.
+	// +optional
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+
+	// tolerations let the pods run on nodes with matching taints.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=32
+	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
+
+	// affinity is the pods' node and pod (anti-)affinity.
+	// +optional
+	Affinity *corev1.Affinity `json:"affinity,omitempty"`
+}
+
+// RecordStatus is what the manager observes of a Record: conditions from
+// the cluster (the Deployment) and from the buffer processes' reports, and
+// the counters those reports carry.
+//
+// The counters are sums over the buffer pods whose latest report is fresh
+// (younger than the manager's --stale-after). Each pod counts from its own
+// start, so a restarted or replaced pod starts again from zero, and a pod
+// whose reports stop leaves the sums: the counters are not monotonic
+// across pod churn. When no pod reports, the counters keep their last
+// values and the Reporting condition says they are stale.
+type RecordStatus struct {
+	// observedGeneration is the metadata.generation this status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions are the Record's conditions: Ready (the summary),
+	// Available, Reconciling, Stalled, NATSConnected and Reporting.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +patchStrategy=merge
+	// +patchMergeKey=type
+	// +kubebuilder:validation:MaxItems=16
+	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type"`
+
+	// endpoint is the consumer API URL of this record, served by the
+	// Service: http://NAME-recbuf.NAMESPACE.svc:8080/v1/records/NAME.
+	// +optional
+	Endpoint string `json:"endpoint,omitempty"`
+
+	// subject is the NATS subject the buffer subscribes to (the spec's or
+	// the default).
+	// +optional
+	Subject string `json:"subject,omitempty"`
+
+	// reportingPods is the number of buffer pods whose latest report is
+	// fresh: the pods the counters are summed over.
+	// +optional
+	ReportingPods int32 `json:"reportingPods,omitempty"`
+
+	// produced counts values taken into the buffers.
+	// +optional
+	Produced int64 `json:"produced,omitempty"`
+
+	// delivered counts values handed to consumers, summed over consumers.
+	// +optional
+	Delivered int64 `json:"delivered,omitempty"`
+
+	// subscribers is the number of consumers connected now.
+	// +optional
+	Subscribers int64 `json:"subscribers,omitempty"`
+
+	// lagEvents counts the times a consumer fell behind a SpmcRing and
+	// was told how many values it missed.
+	// +optional
+	LagEvents int64 `json:"lagEvents,omitempty"`
+
+	// laggedValues counts values evicted from a SpmcRing before a consumer
+	// read them, summed over consumers.
+	// +optional
+	LaggedValues int64 `json:"laggedValues,omitempty"`
+
+	// skipped counts values of a SingleLatest replaced before a consumer
+	// read them, summed over consumers.
+	// +optional
+	Skipped int64 `json:"skipped,omitempty"`
+
+	// overwrites counts Mailbox values replaced before anyone took them.
+	// +optional
+	Overwrites int64 `json:"overwrites,omitempty"`
+
+	// dropped counts input messages refused as malformed or oversized.
+	// +optional
+	Dropped int64 `json:"dropped,omitempty"`
+
+	// lastMessageTime is when the newest value was taken in by any pod.
+	// +optional
+	LastMessageTime *metav1.Time `json:"lastMessageTime,omitempty"`
+
+	// lastReportTime is when the manager last received a report from a
+	// buffer pod of this Record (the manager's clock).
+	// +optional
+	LastReportTime *metav1.Time `json:"lastReportTime,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// RecordList is a list of Records.
+type RecordList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	// items are the Records.
+	Items []Record `json:"items"`
+}
+
+// ChildName is the name of the Record's Deployment and Service.
+func (r *Record) ChildName() string { return r.Name + ChildNameSuffix }
+
+// DefaultSubject is the subject a Record reads when spec.source.nats.subject
+// is unset: records.<namespace>.<name>.
+func (r *Record) DefaultSubject() string { return "records." + r.Namespace + "." + r.Name }
+
+// EffectiveSubject is the subject the Record's buffer subscribes to.
+func (r *Record) EffectiveSubject() string {
+	if s := r.Spec.Source; s != nil && s.NATS.Subject != "" {
+		return s.NATS.Subject
+	}
+	return r.DefaultSubject()
+}

@@ -1,0 +1,47 @@
+package v1alpha1
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+func TestTheNameRuleOfTheCRDIsMaxNameLength(t *testing.T) {
+	if MaxNameLength != 56 {
+		t.Errorf("got MaxNameLength %d, want 56 (63 - len(%q))", MaxNameLength, ChildNameSuffix)
+	}
+	crd, err := os.ReadFile("../../config/crd/bases/recbuf.dev_records.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rule := "size(self.metadata.name) <= " + strconv.Itoa(MaxNameLength); !strings.Contains(string(crd), rule) {
+		t.Errorf("got a CRD without the rule %q, want the marker and MaxNameLength to agree", rule)
+	}
+}
+
+func TestEffectiveSubject(t *testing.T) {
+	meta := metav1.ObjectMeta{Namespace: "plant", Name: "boiler"}
+	tests := []struct {
+		name   string
+		source *SourceSpec
+		want   string
+	}{
+		{"no source reads the default subject", nil, "records.plant.boiler"},
+		{"a source without a subject reads the default subject", &SourceSpec{NATS: NATSSource{QueueGroup: "g"}}, "records.plant.boiler"},
+		{"a source with a subject reads it", &SourceSpec{NATS: NATSSource{Subject: "devices.*.temp"}}, "devices.*.temp"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &Record{ObjectMeta: meta, Spec: RecordSpec{Source: tt.source}}
+			if got := r.EffectiveSubject(); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+			if got := r.ChildName(); got != "boiler-recbuf" {
+				t.Errorf("got child name %q, want boiler-recbuf", got)
+			}
+		})
+	}
+}

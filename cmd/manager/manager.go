@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
+	"github.com/recbuf/recbuf/controllers"
+	"github.com/recbuf/recbuf/internal/statusagg"
+)
+
+// leaderElectionID names the manager's leader election Lease.
+const leaderElectionID = "recbuf.dev"
+
+// run runs the manager against the API server of cfg until ctx is done.
+func run(ctx context.Context, cfg *rest.Config, o options) error {
+	log := ctrl.Log.WithName("setup")
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return fmt.Errorf("building the scheme: %w", err)
+	}
+	if err := recbufv1alpha1.AddToScheme(scheme); err != nil {
+		return fmt.Errorf("building the scheme: %w", err)
+	}
+
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                        scheme,
+		Cache:                         controllers.CacheOptions(),
+		Metrics:                       metricsserver.Options{BindAddress: o.metricsAddr},
+		HealthProbeBindAddress:        o.probeAddr,
+		LeaderElection:                o.leaderElect,
+		LeaderElectionID:              leaderElectionID,
+		LeaderElectionNamespace:       o.leaderElectionNS,
+		LeaderElectionReleaseOnCancel: true,
+	})
+	if err != nil {
+		return fmt.Errorf("creating the manager: %w", err)
+	}
+
+	collector := statusagg.New(statusagg.Options{
+		URL:        o.natsURL,
+		Prefix:     o.statsSubjectPrefix,
+		Interval:   o.statusInterval,
+		StaleAfter: o.staleAfter,
+		Logger:     ctrl.Log.WithName("statusagg"),
+	})
+	if err := mgr.Add(collector); err != nil {
+		return fmt.Errorf("adding the status collector: %w", err)
+	}
+
+	r := &controllers.RecordReconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Scheme:    mgr.GetScheme(),
+		Recorder:  mgr.GetEventRecorder("recbuf-manager"),
+		Reports:   collector,
+		Config: controllers.Config{
+			SidecarImage:           o.sidecarImage,
+			SidecarImagePullPolicy: corev1.PullPolicy(o.sidecarImagePullPolicy),
+			NATSURL:                o.natsURL,
+			StatsSubjectPrefix:     o.statsSubjectPrefix,
+			ReportInterval:         o.statusInterval,
+			StaleAfter:             o.staleAfter,
+		},
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the Record controller: %w", err)
+	}
+
+	// Neither probe depends on NATS: the manager is healthy and ready
+	// while NATS is down, and says so in the Records' conditions.
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return fmt.Errorf("adding the health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+		return fmt.Errorf("adding the readiness check: %w", err)
+	}
+
+	log.Info("Starting manager", "sidecarImage", o.sidecarImage, "natsURL", o.natsURL, "leaderElection", o.leaderElect)
+	if err := mgr.Start(ctx); err != nil {
+		return fmt.Errorf("running the manager: %w", err)
+	}
+	return nil
+}

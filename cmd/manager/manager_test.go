@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	"go.uber.org/goleak"
+	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if code == 0 {
+		if err := goleak.Find(
+			goleak.IgnoreTopFunction("k8s.io/klog/v2.(*flushDaemon).run.func1"),
+			goleak.IgnoreAnyFunction("k8s.io/client-go/util/workqueue.(*Type).updateUnfinishedWorkLoop"),
+			goleak.IgnoreAnyFunction("k8s.io/client-go/util/workqueue.(*delayingType).waitingLoop"),
+			goleak.IgnoreAnyFunction("k8s.io/apimachinery/pkg/watch.(*Broadcaster).loop"),
+			goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
+			goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"),
+			goleak.IgnoreAnyFunction("internal/poll.runtime_pollWait"),
+		); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+func TestParseFlags(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+		check   func(t *testing.T, o options)
+	}{
+		{
+			name: "no flags give the documented defaults",
+			check: func(t *testing.T, o options) {
+				got := []string{o.sidecarImage, o.sidecarImagePullPolicy, o.natsURL, o.statsSubjectPrefix,
+					o.statusInterval.String(), o.staleAfter.String(), o.metricsAddr, o.probeAddr, strconv.FormatBool(o.leaderElect)}
+				want := []string{"recbuf/sidecar:dev", "IfNotPresent", "nats://nats:4222", "recbuf.stats",
+					"5s", "30s", ":8080", ":8081", "true"}
+				if strings.Join(got, " ") != strings.Join(want, " ") {
+					t.Errorf("got %q, want %q", got, want)
+				}
+			},
+		},
+		{
+			name: "every flag is read",
+			args: []string{"--sidecar-image=r/s:1", "--sidecar-image-pull-policy=Never", "--nats-url=tls://n:4222",
+				"--stats-subject-prefix=s", "--status-interval=1s", "--stale-after=3s", "--metrics-bind-address=0",
+				"--health-probe-bind-address=:9", "--leader-elect=false", "--leader-election-namespace=ops", "--zap-log-level=debug"},
+			check: func(t *testing.T, o options) {
+				if o.sidecarImage != "r/s:1" || o.sidecarImagePullPolicy != "Never" || o.natsURL != "tls://n:4222" ||
+					o.statsSubjectPrefix != "s" || o.statusInterval != time.Second || o.staleAfter != 3*time.Second ||
+					o.metricsAddr != "0" || o.probeAddr != ":9" || o.leaderElect || o.leaderElectionNS != "ops" {
+					t.Errorf("got %+v, want every flag's value", o)
+				}
+			},
+		},
+		{name: "an unknown pull policy is refused", args: []string{"--sidecar-image-pull-policy=Sometimes"},
+			wantErr: `--sidecar-image-pull-policy "Sometimes": want Always, IfNotPresent or Never`},
+		{name: "a stale-after no longer than the interval is refused", args: []string{"--status-interval=10s", "--stale-after=10s"},
+			wantErr: "--stale-after 10s: want more than --status-interval (10s)"},
+		{name: "an empty NATS URL is refused", args: []string{"--nats-url="}, wantErr: "--nats-url is required"},
+		{name: "a stray argument is refused", args: []string{"extra"}, wantErr: `unexpected arguments ["extra"]`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			o, err := parseFlags(fs, tt.args)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("got error %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("got error %v, want none", err)
+			}
+			tt.check(t, o)
+		})
+	}
+}
+
+// TestTheManagerRunsWithoutNATS starts the manager as main does, against a
+// real API server and a NATS URL nobody listens on: it is healthy and
+// ready, reconciles Records, and says in their status that it cannot see
+// their reports.
+func TestTheManagerRunsWithoutNATS(t *testing.T) {
+	g := NewWithT(t)
+	assets := os.Getenv("KUBEBUILDER_ASSETS")
+	if assets == "" {
+		assets, _ = filepath.Abs(filepath.Join("..", "..", "bin", "k8s", "v1.34.4"))
+	}
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+		BinaryAssetsDirectory: assets,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatalf("starting envtest (run `make test`, or set KUBEBUILDER_ASSETS=$(hack/envtest-assets.sh)): %v", err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+
+	probeAddr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+	o, err := parseFlags(fs, []string{
+		"--nats-url=nats://127.0.0.1:" + strconv.Itoa(freePort(t)),
+		"--metrics-bind-address=0", "--health-probe-bind-address=" + probeAddr,
+		"--leader-election-namespace=default", "--status-interval=100ms", "--stale-after=1s",
+	})
+	g.Expect(err).NotTo(HaveOccurred())
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg, o) }()
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			g.Eventually(done, 30*time.Second).Should(Receive(BeNil()))
+		}
+	}
+	t.Cleanup(stop)
+
+	for _, path := range []string{"/healthz", "/readyz"} {
+		g.Eventually(func() (int, error) {
+			resp, err := http.Get("http://" + probeAddr + path)
+			if err != nil {
+				return 0, err
+			}
+			defer func() { _ = resp.Body.Close() }()
+			return resp.StatusCode, nil
+		}, 20*time.Second, 50*time.Millisecond).Should(Equal(http.StatusOK), path)
+	}
+
+	scheme := runtime.NewScheme()
+	g.Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
+	g.Expect(recbufv1alpha1.AddToScheme(scheme)).To(Succeed())
+	k8s, err := client.New(cfg, client.Options{Scheme: scheme})
+	g.Expect(err).NotTo(HaveOccurred())
+	rec := &recbufv1alpha1.Record{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "door"},
+		Spec:       recbufv1alpha1.RecordSpec{Buffer: recbufv1alpha1.BufferSpec{Type: recbufv1alpha1.BufferTypeSingleLatest}},
+	}
+	g.Expect(k8s.Create(context.Background(), rec)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		var d appsv1.Deployment
+		g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: "default", Name: "door-recbuf"}, &d)).To(Succeed())
+		g.Expect(d.Spec.Template.Spec.Containers[0].Image).To(Equal("recbuf/sidecar:dev"))
+		g.Expect(d.Spec.Template.Spec.Containers[0].ImagePullPolicy).To(Equal(corev1.PullIfNotPresent))
+		g.Expect(d.Spec.Template.Spec.Containers[0].Args).To(ContainElement("--report-interval=100ms"))
+		g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(rec), rec)).To(Succeed())
+		c := meta.FindStatusCondition(rec.Status.Conditions, recbufv1alpha1.ConditionNATSConnected)
+		g.Expect(c).NotTo(BeNil())
+		g.Expect(c.Reason).To(Equal(recbufv1alpha1.ReasonManagerDisconnected))
+	}, 20*time.Second, 50*time.Millisecond).Should(Succeed())
+
+	var lease coordinationv1.Lease
+	g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: "default", Name: "recbuf.dev"}, &lease)).To(Succeed())
+	g.Expect(ptr.Deref(lease.Spec.HolderIdentity, "")).NotTo(BeEmpty(), "the manager leads")
+
+	stop()
+	g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(&lease), &lease)).To(Succeed())
+	g.Expect(ptr.Deref(lease.Spec.HolderIdentity, "")).To(BeEmpty(), "the Lease is released on the way out")
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().(*net.TCPAddr).Port
+}

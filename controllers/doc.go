@@ -1,0 +1,46 @@
+/*
+Copyright 2026 The recbuf Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package controllers holds the RecordReconciler, which turns each Record
+// into a Deployment and a Service running the buffer process (cmd/sidecar)
+// and writes the Record's status from what the cluster shows and from the
+// counter reports the buffer processes publish on NATS (package statusagg).
+//
+// Choices worth knowing:
+//   - Children are written with CreateOrUpdate, setting only the fields
+//     recbuf owns (each one whole), so the API server's defaults never look
+//     like drift and an unchanged child is never updated, while an edit of
+//     an owned field (image, args, probes, security context, replicas,
+//     ports, selector) is reverted on the next reconcile. Labels and
+//     annotations others add are kept.
+//   - The manager caches only Deployments and Services labelled
+//     app.kubernetes.io/managed-by=recbuf-manager (CacheOptions); a child
+//     that lost the label is found with a live read and relabelled. An
+//     object that takes a child's name without being the Record's is
+//     reported as Stalled/ChildConflict and left alone.
+//   - Status is patched once per reconcile, at the end, and only when it
+//     differs from what was read; counters come from statusagg at most once
+//     per status interval, and an idle Record's identical reports write
+//     nothing. Reconcile asks to be requeued when a report will expire, so
+//     staleness shows without any event.
+//   - Events are emitted for condition transitions (Ready, Stalled,
+//     NATSConnected, Reporting) with the condition's reason and message.
+//
+// Concurrency: a RecordReconciler is driven by controller-runtime, which
+// never reconciles the same Record in two goroutines at once; different
+// Records may be reconciled concurrently, so the reconciler keeps no
+// per-Record state outside the objects it reads.
+package controllers

@@ -1,0 +1,278 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
+)
+
+// The buffer pods' fixed layout.
+const (
+	// ContainerName is the buffer container's name.
+	ContainerName = "buffer"
+	// HTTPPort serves the consumer API; MetricsPort serves /metrics,
+	// /healthz and /readyz.
+	HTTPPort    = 8080
+	MetricsPort = 9090
+	// CredentialsDir is where spec.source.nats.credentialsSecretRef is
+	// mounted.
+	CredentialsDir = "/etc/recbuf/nats"
+	// ShutdownGraceSeconds is the buffer process's drain time on SIGTERM;
+	// the pod gets a few seconds more before SIGKILL.
+	ShutdownGraceSeconds = 10
+	// RunAsID is the UID and GID the buffer process runs as (distroless's
+	// "nonroot"; our FROM scratch images have no user database).
+	RunAsID = 65532
+
+	credentialsVolume = "nats-credentials"
+)
+
+// defaultResources are the buffer container's resources when the Record
+// sets none: small, since a buffer process idles most of the time; the
+// memory limit bounds a runaway ring. Records with large rings set theirs.
+func defaultResources() corev1.ResourceRequirements {
+	return corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{
+			corev1.ResourceCPU:    resource.MustParse("10m"),
+			corev1.ResourceMemory: resource.MustParse("32Mi"),
+		},
+		Limits: corev1.ResourceList{
+			corev1.ResourceMemory: resource.MustParse("256Mi"),
+		},
+	}
+}
+
+// reconcileDeployment creates or updates the Record's Deployment. Only the
+// fields recbuf sets are written, so the API server's defaults stay and an
+// unchanged Deployment is not updated; any edit of those fields by someone
+// else is reverted.
+func (r *RecordReconciler) reconcileDeployment(ctx context.Context, s *recordScope) error {
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: s.record.ChildName(), Namespace: s.record.Namespace}}
+	op, err := controllerutil.CreateOrUpdate(ctx, r.Client, d, func() error {
+		if err := controllerutil.SetControllerReference(s.record, d, r.Scheme); err != nil {
+			return err
+		}
+		mutateDeployment(d, s.record, r.Config)
+		return nil
+	})
+	if d.UID != "" && !isConflict(err) {
+		s.deployment = d
+	}
+	if err != nil {
+		if err = r.childError(ctx, s.record, d, err); !errors.Is(err, errCacheLag) {
+			s.deploymentErr = err
+		}
+		return fmt.Errorf("reconciling Deployment %s: %w", d.Name, err)
+	}
+	if op != controllerutil.OperationResultNone {
+		s.log.Info("Deployment reconciled", "deployment", klog.KObj(d), "operation", op)
+	}
+	return nil
+}
+
+// isConflict reports whether err says the child's name is taken by an
+// object that is not ours.
+func isConflict(err error) bool {
+	var owned *controllerutil.AlreadyOwnedError
+	return errors.As(err, &owned)
+}
+
+// selectorLabels select a Record's pods.
+func selectorLabels(rec *recbufv1alpha1.Record) map[string]string {
+	return map[string]string{LabelName: NameValue, LabelInstance: rec.Name}
+}
+
+// childLabels are on every child and pod.
+func childLabels(rec *recbufv1alpha1.Record) map[string]string {
+	l := selectorLabels(rec)
+	l[LabelManagedBy] = ManagedByValue
+	return l
+}
+
+// mergeLabels sets ours in have, keeping labels others added.
+func mergeLabels(have, ours map[string]string) map[string]string {
+	if have == nil {
+		have = map[string]string{}
+	}
+	for k, v := range ours {
+		have[k] = v
+	}
+	return have
+}
+
+// mutateDeployment sets the fields recbuf owns on d, which is either new or
+// as read from the API server. Each field is set whole, so drift inside it
+// is reverted; the buffer container is updated in place so that the
+// defaults the API server filled in (terminationMessagePath…) stay equal.
+func mutateDeployment(d *appsv1.Deployment, rec *recbufv1alpha1.Record, cfg Config) {
+	d.Labels = mergeLabels(d.Labels, childLabels(rec))
+	if d.CreationTimestamp.IsZero() {
+		// The selector is immutable: set once.
+		d.Spec.Selector = &metav1.LabelSelector{MatchLabels: selectorLabels(rec)}
+	}
+	d.Spec.Replicas = ptr.To(ptr.Deref(rec.Spec.Replicas, 1))
+	if rec.Spec.Buffer.Type == recbufv1alpha1.BufferTypeMailbox {
+		// Two mailboxes side by side during a rolling update would each take
+		// the same values: a value could be taken twice. Stop the old first.
+		d.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType}
+	} else {
+		// Start the new pod before stopping the old, so that the record
+		// stays served through a rollout.
+		d.Spec.Strategy = appsv1.DeploymentStrategy{
+			Type: appsv1.RollingUpdateDeploymentStrategyType,
+			RollingUpdate: &appsv1.RollingUpdateDeployment{
+				MaxUnavailable: ptr.To(intstr.FromInt32(0)),
+				MaxSurge:       ptr.To(intstr.FromInt32(1)),
+			},
+		}
+	}
+
+	t := &d.Spec.Template
+	t.Labels = mergeLabels(t.Labels, childLabels(rec))
+	ps := &t.Spec
+	var c corev1.Container
+	for _, have := range ps.Containers {
+		if have.Name == ContainerName {
+			c = have
+		}
+	}
+	mutateContainer(&c, rec, cfg)
+	ps.Containers = []corev1.Container{c}
+	ps.InitContainers = nil
+	ps.Volumes = nil
+	if ref := credentialsRef(rec); ref != nil {
+		ps.Volumes = []corev1.Volume{{
+			Name: credentialsVolume,
+			VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+				SecretName:  ref.Name,
+				DefaultMode: ptr.To[int32](0o440),
+			}},
+		}}
+	}
+	ps.SecurityContext = &corev1.PodSecurityContext{
+		RunAsNonRoot:   ptr.To(true),
+		RunAsUser:      ptr.To[int64](RunAsID),
+		RunAsGroup:     ptr.To[int64](RunAsID),
+		FSGroup:        ptr.To[int64](RunAsID),
+		SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}
+	// The buffer process never talks to the API server.
+	ps.AutomountServiceAccountToken = ptr.To(false)
+	ps.EnableServiceLinks = ptr.To(false)
+	ps.TerminationGracePeriodSeconds = ptr.To[int64](ShutdownGraceSeconds + 5)
+	ps.NodeSelector, ps.Tolerations, ps.Affinity = nil, nil, nil
+	if sc := rec.Spec.Scheduling; sc != nil {
+		ps.NodeSelector = sc.NodeSelector
+		ps.Tolerations = sc.Tolerations
+		ps.Affinity = sc.Affinity
+	}
+}
+
+func mutateContainer(c *corev1.Container, rec *recbufv1alpha1.Record, cfg Config) {
+	c.Name = ContainerName
+	c.Image = cfg.SidecarImage
+	c.ImagePullPolicy = cfg.SidecarImagePullPolicy
+	c.Command = nil
+	c.Args = sidecarArgs(rec, cfg)
+	c.Env = []corev1.EnvVar{{
+		Name: "POD_NAME",
+		ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{
+			APIVersion: "v1", FieldPath: "metadata.name",
+		}},
+	}}
+	c.EnvFrom = nil
+	c.Ports = []corev1.ContainerPort{
+		{Name: "http", ContainerPort: HTTPPort, Protocol: corev1.ProtocolTCP},
+		{Name: "metrics", ContainerPort: MetricsPort, Protocol: corev1.ProtocolTCP},
+	}
+	// Probes spell out the API server's defaults, so that they compare
+	// equal to what it stores.
+	c.LivenessProbe = httpProbe("/healthz", 10)
+	c.ReadinessProbe = httpProbe("/readyz", 5)
+	c.StartupProbe = nil
+	c.Resources = defaultResources()
+	if rec.Spec.Resources != nil {
+		c.Resources = *rec.Spec.Resources.DeepCopy()
+	}
+	c.SecurityContext = &corev1.SecurityContext{
+		RunAsNonRoot:             ptr.To(true),
+		AllowPrivilegeEscalation: ptr.To(false),
+		ReadOnlyRootFilesystem:   ptr.To(true),
+		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+	}
+	c.VolumeMounts = nil
+	if credentialsRef(rec) != nil {
+		c.VolumeMounts = []corev1.VolumeMount{{Name: credentialsVolume, MountPath: CredentialsDir, ReadOnly: true}}
+	}
+}
+
+func httpProbe(path string, period int32) *corev1.Probe {
+	return &corev1.Probe{
+		ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
+			Path: path, Port: intstr.FromString("metrics"), Scheme: corev1.URISchemeHTTP,
+		}},
+		PeriodSeconds:    period,
+		TimeoutSeconds:   1,
+		SuccessThreshold: 1,
+		FailureThreshold: 3,
+	}
+}
+
+func credentialsRef(rec *recbufv1alpha1.Record) *recbufv1alpha1.SecretReference {
+	if rec.Spec.Source == nil {
+		return nil
+	}
+	return rec.Spec.Source.NATS.CredentialsSecretRef
+}
+
+// natsURL is the server the Record's buffer connects to.
+func natsURL(rec *recbufv1alpha1.Record, cfg Config) string {
+	if s := rec.Spec.Source; s != nil && s.NATS.URL != "" {
+		return s.NATS.URL
+	}
+	return cfg.NATSURL
+}
+
+// sidecarArgs is the buffer process's command line (cmd/sidecar's flags).
+func sidecarArgs(rec *recbufv1alpha1.Record, cfg Config) []string {
+	args := []string{
+		"--record-namespace=" + rec.Namespace,
+		"--record-name=" + rec.Name,
+		"--record-uid=" + string(rec.UID),
+		"--buffer-type=" + string(rec.Spec.Buffer.Type),
+	}
+	if c := rec.Spec.Buffer.Capacity; c != nil {
+		args = append(args, "--capacity="+strconv.Itoa(int(*c)))
+	}
+	args = append(args,
+		"--nats-url="+natsURL(rec, cfg),
+		"--nats-subject="+rec.EffectiveSubject(),
+	)
+	if s := rec.Spec.Source; s != nil && s.NATS.QueueGroup != "" {
+		args = append(args, "--nats-queue-group="+s.NATS.QueueGroup)
+	}
+	if credentialsRef(rec) != nil {
+		args = append(args, "--nats-credentials-dir="+CredentialsDir)
+	}
+	maxBytes := ptr.Deref(rec.Spec.MaxMessageBytes, recbufv1alpha1.DefaultMaxMessageBytes)
+	return append(args,
+		"--max-message-bytes="+strconv.Itoa(int(maxBytes)),
+		"--http-addr=:"+strconv.Itoa(HTTPPort),
+		"--metrics-addr=:"+strconv.Itoa(MetricsPort),
+		"--report-interval="+cfg.ReportInterval.String(),
+		"--report-subject-prefix="+cfg.StatsSubjectPrefix,
+		"--shutdown-grace="+strconv.Itoa(ShutdownGraceSeconds)+"s",
+	)
+}

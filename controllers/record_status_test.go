@@ -1,0 +1,549 @@
+package controllers
+
+import (
+	"errors"
+	"math"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
+	"github.com/recbuf/recbuf/internal/report"
+	"github.com/recbuf/recbuf/internal/statusagg"
+)
+
+// These tests exercise the status functions without a client.
+
+var t0 = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+
+const stale = 30 * time.Second
+
+func testRecord(mutate ...func(*recbufv1alpha1.Record)) *recbufv1alpha1.Record {
+	r := newRecord("ns", "rec", ringSpec(10))
+	r.Generation = 3
+	r.UID = "uid-1"
+	r.Spec.Replicas = ptr.To[int32](2)
+	for _, m := range mutate {
+		m(r)
+	}
+	return r
+}
+
+// deployment returns a Deployment of 2 replicas that rolled out, with
+// available pods available and these conditions.
+func deployment(available int32, conds ...appsv1.DeploymentCondition) *appsv1.Deployment {
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Generation: 7},
+		Spec:       appsv1.DeploymentSpec{Replicas: ptr.To[int32](2)},
+		Status: appsv1.DeploymentStatus{
+			ObservedGeneration: 7, Replicas: 2, UpdatedReplicas: 2, ReadyReplicas: available, AvailableReplicas: available,
+			Conditions: conds,
+		},
+	}
+}
+
+func dcond(t appsv1.DeploymentConditionType, s corev1.ConditionStatus, reason, message string) appsv1.DeploymentCondition {
+	return appsv1.DeploymentCondition{Type: t, Status: s, Reason: reason, Message: message}
+}
+
+var connected = statusagg.State{Connected: true, Since: t0.Add(-time.Hour), URL: "nats://nats:4222"}
+
+func inputs(mutate ...func(*statusInputs)) statusInputs {
+	in := statusInputs{now: t0, staleAfter: stale, state: connected}
+	for _, m := range mutate {
+		m(&in)
+	}
+	return in
+}
+
+// condition returns rec's condition of type t, failing if it has none.
+func condition(t *testing.T, rec *recbufv1alpha1.Record, condType string) metav1.Condition {
+	t.Helper()
+	c := meta.FindStatusCondition(rec.Status.Conditions, condType)
+	if c == nil {
+		t.Fatalf("got no %s condition, want one", condType)
+	}
+	return *c
+}
+
+type wantCond struct {
+	status  metav1.ConditionStatus
+	reason  string
+	message string // "" = not checked
+}
+
+func checkCondition(t *testing.T, rec *recbufv1alpha1.Record, condType string, want wantCond) {
+	t.Helper()
+	c := condition(t, rec, condType)
+	if c.Status != want.status || c.Reason != want.reason {
+		t.Errorf("got %s=%s (%s: %s), want %s (%s)", condType, c.Status, c.Reason, c.Message, want.status, want.reason)
+	}
+	if want.message != "" && c.Message != want.message {
+		t.Errorf("got %s message %q, want %q", condType, c.Message, want.message)
+	}
+	if c.ObservedGeneration != rec.Generation {
+		t.Errorf("got %s observedGeneration %d, want %d", condType, c.ObservedGeneration, rec.Generation)
+	}
+}
+
+func TestSetAvailableCondition(t *testing.T) {
+	tests := []struct {
+		name string
+		rec  *recbufv1alpha1.Record
+		in   statusInputs
+		want wantCond
+	}{
+		{
+			name: "a Record scaled to zero is not available",
+			rec:  testRecord(func(r *recbufv1alpha1.Record) { r.Spec.Replicas = ptr.To[int32](0) }),
+			in:   inputs(func(in *statusInputs) { in.deployment = deployment(0) }),
+			want: wantCond{metav1.ConditionFalse, recbufv1alpha1.ReasonScaledToZero, "spec.replicas is 0: no buffer pod serves the record"},
+		},
+		{
+			name: "a missing Deployment is not available",
+			rec:  testRecord(),
+			in:   inputs(),
+			want: wantCond{metav1.ConditionFalse, recbufv1alpha1.ReasonDeploymentNotFound, "Deployment rec-recbuf does not exist"},
+		},
+		{
+			name: "a Deployment that reported nothing yet is not available",
+			rec:  testRecord(),
+			in:   inputs(func(in *statusInputs) { in.deployment = deployment(0) }),
+			want: wantCond{metav1.ConditionFalse, recbufv1alpha1.ReasonDeploymentUnavailable, "0 of 2 buffer pods available: the Deployment has not reported availability yet"},
+		},
+		{
+			name: "an available Deployment makes the Record available",
+			rec:  testRecord(),
+			in: inputs(func(in *statusInputs) {
+				in.deployment = deployment(1, dcond(appsv1.DeploymentAvailable, corev1.ConditionTrue, "MinimumReplicasAvailable", ""))
+			}),
+			want: wantCond{metav1.ConditionTrue, recbufv1alpha1.ReasonMinimumReplicasAvailable, "1 of 2 buffer pods available"},
+		},
+		{
+			name: "an unavailable Deployment's message is passed on",
+			rec:  testRecord(),
+			in: inputs(func(in *statusInputs) {
+				in.deployment = deployment(0, dcond(appsv1.DeploymentAvailable, corev1.ConditionFalse, "MinimumReplicasUnavailable", "Deployment does not have minimum availability."))
+			}),
+			want: wantCond{metav1.ConditionFalse, recbufv1alpha1.ReasonDeploymentUnavailable, "0 of 2 buffer pods available: Deployment does not have minimum availability."},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			setAvailableCondition(tt.rec, tt.in)
+			checkCondition(t, tt.rec, recbufv1alpha1.ConditionAvailable, tt.want)
+		})
+	}
+}
+
+func TestSetStalledCondition(t *testing.T) {
+	invalid := apierrors.NewInvalid(schema.GroupKind{Group: "apps", Kind: "Deployment"}, "rec-recbuf",
+		field.ErrorList{field.Invalid(field.NewPath("spec", "template"), "x", "requests must not exceed limits")})
+	tests := []struct {
+		name string
+		in   statusInputs
+		want wantCond
+	}{
+		{
+			name: "nothing wrong is not stalled",
+			in:   inputs(func(in *statusInputs) { in.deployment = deployment(2) }),
+			want: wantCond{metav1.ConditionFalse, recbufv1alpha1.ReasonProgressing, "nothing blocks the rollout"},
+		},
+		{
+			name: "a Deployment owned by another controller stalls",
+			in: inputs(func(in *statusInputs) {
+				in.deploymentErr = &controllerutil.AlreadyOwnedError{Object: &appsv1.Deployment{}}
+			}),
+			want: wantCond{metav1.ConditionTrue, recbufv1alpha1.ReasonChildConflict, "a Deployment named rec-recbuf exists that this Record does not manage: delete it, or rename the Record"},
+		},
+		{
+			name: "a Service that exists unmanaged stalls",
+			in: inputs(func(in *statusInputs) {
+				in.serviceErr = apierrors.NewAlreadyExists(schema.GroupResource{Resource: "services"}, "rec-recbuf")
+			}),
+			want: wantCond{metav1.ConditionTrue, recbufv1alpha1.ReasonChildConflict, "a Service named rec-recbuf exists that this Record does not manage: delete it, or rename the Record"},
+		},
+		{
+			name: "a Deployment the API server refuses stalls with its answer",
+			in:   inputs(func(in *statusInputs) { in.deploymentErr = invalid }),
+			want: wantCond{metav1.ConditionTrue, recbufv1alpha1.ReasonChildRefused, "the API server refused the Deployment: " + invalid.Error()},
+		},
+		{
+			name: "a transient error does not stall",
+			in: inputs(func(in *statusInputs) {
+				in.deployment = deployment(2)
+				in.deploymentErr = apierrors.NewServerTimeout(schema.GroupResource{Resource: "deployments"}, "update", 1)
+			}),
+			want: wantCond{metav1.ConditionFalse, recbufv1alpha1.ReasonProgressing, ""},
+		},
+		{
+			name: "a missed progress deadline stalls",
+			in: inputs(func(in *statusInputs) {
+				in.deployment = deployment(0, dcond(appsv1.DeploymentProgressing, corev1.ConditionFalse, "ProgressDeadlineExceeded", "timed out"))
+			}),
+			want: wantCond{metav1.ConditionTrue, recbufv1alpha1.ReasonProgressDeadlineExceeded, "timed out"},
+		},
+		{
+			name: "pods that cannot be created stall",
+			in: inputs(func(in *statusInputs) {
+				in.deployment = deployment(0, dcond(appsv1.DeploymentReplicaFailure, corev1.ConditionTrue, "FailedCreate", "exceeded quota"))
+			}),
+			want: wantCond{metav1.ConditionTrue, recbufv1alpha1.ReasonReplicaFailure, "exceeded quota"},
+		},
+		{
+			name: "a conflict is reported before the Deployment's own failures",
+			in: inputs(func(in *statusInputs) {
+				in.deployment = deployment(0, dcond(appsv1.DeploymentReplicaFailure, corev1.ConditionTrue, "FailedCreate", "exceeded quota"))
+				in.serviceErr = apierrors.NewAlreadyExists(schema.GroupResource{Resource: "services"}, "rec-recbuf")
+			}),
+			want: wantCond{metav1.ConditionTrue, recbufv1alpha1.ReasonChildConflict, ""},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := testRecord()
+			setStalledCondition(rec, tt.in)
+			checkCondition(t, rec, recbufv1alpha1.ConditionStalled, tt.want)
+		})
+	}
+}
+
+func TestSetReconcilingCondition(t *testing.T) {
+	rolled := func(mutate func(*appsv1.Deployment)) func(*statusInputs) {
+		return func(in *statusInputs) {
+			in.deployment = deployment(2)
+			mutate(in.deployment)
+		}
+	}
+	tests := []struct {
+		name    string
+		stalled bool
+		in      statusInputs
+		want    wantCond
+	}{
+		{"a missing Deployment is being rolled out", false, inputs(),
+			wantCond{metav1.ConditionTrue, recbufv1alpha1.ReasonRollingOut, "waiting for Deployment rec-recbuf to be created"}},
+		{"an unobserved generation is being rolled out", false,
+			inputs(rolled(func(d *appsv1.Deployment) { d.Generation = 8 })),
+			wantCond{metav1.ConditionTrue, recbufv1alpha1.ReasonRollingOut, "waiting for the Deployment controller to observe generation 8"}},
+		{"pods not yet updated are being rolled out", false,
+			inputs(rolled(func(d *appsv1.Deployment) { d.Status.UpdatedReplicas = 1 })),
+			wantCond{metav1.ConditionTrue, recbufv1alpha1.ReasonRollingOut, "1 of 2 buffer pods updated"}},
+		{"old pods still running are being rolled out", false,
+			inputs(rolled(func(d *appsv1.Deployment) { d.Status.Replicas = 3 })),
+			wantCond{metav1.ConditionTrue, recbufv1alpha1.ReasonRollingOut, "1 old buffer pods pending termination"}},
+		{"updated pods not yet available are being rolled out", false,
+			inputs(rolled(func(d *appsv1.Deployment) { d.Status.AvailableReplicas = 1 })),
+			wantCond{metav1.ConditionTrue, recbufv1alpha1.ReasonRollingOut, "1 of 2 updated buffer pods available"}},
+		{"a rolled out Deployment is up to date", false, inputs(rolled(func(*appsv1.Deployment) {})),
+			wantCond{metav1.ConditionFalse, recbufv1alpha1.ReasonUpToDate, "all 2 buffer pods run the current spec"}},
+		{"a stalled rollout is not reconciling", true, inputs(),
+			wantCond{metav1.ConditionFalse, recbufv1alpha1.ReasonReplicaFailure, "the rollout is stalled: exceeded quota"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := testRecord()
+			if tt.stalled {
+				setCondition(rec, t0, recbufv1alpha1.ConditionStalled, metav1.ConditionTrue, recbufv1alpha1.ReasonReplicaFailure, "exceeded quota")
+			}
+			setReconcilingCondition(rec, tt.in)
+			checkCondition(t, rec, recbufv1alpha1.ConditionReconciling, tt.want)
+		})
+	}
+}
+
+func TestSetNATSConnectedCondition(t *testing.T) {
+	tests := []struct {
+		name string
+		in   statusInputs
+		want wantCond
+	}{
+		{"every reporting pod connected is connected",
+			inputs(func(in *statusInputs) { in.aggregate = statusagg.Aggregate{Pods: 2, ConnectedPods: 2} }),
+			wantCond{metav1.ConditionTrue, recbufv1alpha1.ReasonConnected, "all 2 reporting buffer pods are connected to NATS"}},
+		{"one disconnected pod makes it disconnected",
+			inputs(func(in *statusInputs) { in.aggregate = statusagg.Aggregate{Pods: 2, ConnectedPods: 1} }),
+			wantCond{metav1.ConditionFalse, recbufv1alpha1.ReasonDisconnected, "1 of 2 reporting buffer pods are not connected to NATS"}},
+		{"a disconnected manager cannot tell",
+			inputs(func(in *statusInputs) { in.state = statusagg.State{URL: "nats://nats:4222"} }),
+			wantCond{metav1.ConditionUnknown, recbufv1alpha1.ReasonManagerDisconnected, "the manager is not connected to NATS at nats://nats:4222, so it receives no reports"}},
+		{"no report cannot tell", inputs(),
+			wantCond{metav1.ConditionUnknown, recbufv1alpha1.ReasonNoReports, "no buffer pod reported within 30s"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := testRecord()
+			setNATSConnectedCondition(rec, tt.in)
+			checkCondition(t, rec, recbufv1alpha1.ConditionNATSConnected, tt.want)
+		})
+	}
+}
+
+func TestSetReportingCondition(t *testing.T) {
+	reported := func(r *recbufv1alpha1.Record) { r.Status.LastReportTime = ptr.To(metav1.NewTime(t0.Add(-time.Hour))) }
+	availableSince := func(d time.Duration) func(*recbufv1alpha1.Record) {
+		return func(r *recbufv1alpha1.Record) {
+			setCondition(r, t0.Add(-d), recbufv1alpha1.ConditionAvailable, metav1.ConditionTrue, recbufv1alpha1.ReasonMinimumReplicasAvailable, "")
+		}
+	}
+	wasStale := func(r *recbufv1alpha1.Record) {
+		setCondition(r, t0, recbufv1alpha1.ConditionReporting, metav1.ConditionFalse, recbufv1alpha1.ReasonStale, "old")
+	}
+	justConnected := func(in *statusInputs) { in.state.Since = t0.Add(-stale / 2) }
+	staleMsg := "no buffer pod reported for more than 30s: the counters are the last received"
+	tests := []struct {
+		name string
+		rec  *recbufv1alpha1.Record
+		in   statusInputs
+		want wantCond
+	}{
+		{"a fresh report makes it reporting", testRecord(),
+			inputs(func(in *statusInputs) { in.aggregate.Pods = 2 }),
+			wantCond{metav1.ConditionTrue, recbufv1alpha1.ReasonReportsFresh, "2 buffer pods reporting"}},
+		{"a Record scaled to zero does not report", testRecord(func(r *recbufv1alpha1.Record) { r.Spec.Replicas = ptr.To[int32](0) }),
+			inputs(), wantCond{metav1.ConditionFalse, recbufv1alpha1.ReasonScaledToZero, ""}},
+		{"a disconnected manager cannot tell", testRecord(reported),
+			inputs(func(in *statusInputs) { in.state = statusagg.State{URL: "nats://x"} }),
+			wantCond{metav1.ConditionUnknown, recbufv1alpha1.ReasonManagerDisconnected, ""}},
+		{"a manager that just connected waits for the first report", testRecord(reported),
+			inputs(justConnected),
+			wantCond{metav1.ConditionUnknown, recbufv1alpha1.ReasonAwaitingReports, "waiting for the buffer pods' first report"}},
+		{"a manager that just connected keeps what was known", testRecord(reported, wasStale),
+			inputs(justConnected),
+			wantCond{metav1.ConditionFalse, recbufv1alpha1.ReasonStale, "old"}},
+		{"a Record that reported before and not within stale-after is stale", testRecord(reported),
+			inputs(), wantCond{metav1.ConditionFalse, recbufv1alpha1.ReasonStale, staleMsg}},
+		{"a Record available for longer than stale-after without a report is stale", testRecord(availableSince(time.Minute)),
+			inputs(), wantCond{metav1.ConditionFalse, recbufv1alpha1.ReasonStale, staleMsg}},
+		{"a Record available only just now waits for the first report", testRecord(availableSince(time.Second)),
+			inputs(), wantCond{metav1.ConditionUnknown, recbufv1alpha1.ReasonAwaitingReports, ""}},
+		{"a Record that never ran waits for the first report", testRecord(),
+			inputs(), wantCond{metav1.ConditionUnknown, recbufv1alpha1.ReasonAwaitingReports, ""}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			setReportingCondition(tt.rec, tt.in)
+			checkCondition(t, tt.rec, recbufv1alpha1.ConditionReporting, tt.want)
+		})
+	}
+}
+
+func TestSetCounters(t *testing.T) {
+	lastMsg := t0.Add(-time.Minute + 300*time.Millisecond)
+	agg := statusagg.Aggregate{
+		Pods: 2, ConnectedPods: 2, LastReport: t0.Add(-time.Second),
+		Counters: report.Counters{Produced: 10, Delivered: 20, Subscribers: 3, LagEvents: 1, LaggedValues: 5,
+			Skipped: 6, Overwrites: 7, Dropped: 8, LastMessageTime: lastMsg},
+	}
+
+	t.Run("the sums are copied with times at the API's precision", func(t *testing.T) {
+		rec := testRecord()
+		setCounters(rec, inputs(func(in *statusInputs) { in.aggregate = agg }))
+		st := rec.Status
+		got := [...]int64{int64(st.ReportingPods), st.Produced, st.Delivered, st.Subscribers, st.LagEvents, st.LaggedValues, st.Skipped, st.Overwrites, st.Dropped}
+		if want := [...]int64{2, 10, 20, 3, 1, 5, 6, 7, 8}; got != want {
+			t.Errorf("got %v, want %v", got, want)
+		}
+		if want := lastMsg.Truncate(time.Second); !st.LastMessageTime.Time.Equal(want) {
+			t.Errorf("got lastMessageTime %v, want %v", st.LastMessageTime, want)
+		}
+		if want := t0.Add(-time.Second); !st.LastReportTime.Time.Equal(want) {
+			t.Errorf("got lastReportTime %v, want %v", st.LastReportTime, want)
+		}
+	})
+
+	t.Run("unchanged sums leave lastReportTime alone", func(t *testing.T) {
+		rec := testRecord()
+		setCounters(rec, inputs(func(in *statusInputs) { in.aggregate = agg }))
+		before := rec.Status.DeepCopy()
+		later := agg
+		later.LastReport = t0.Add(10 * time.Second)
+		setCounters(rec, inputs(func(in *statusInputs) { in.aggregate = later }))
+		if !rec.Status.LastReportTime.Equal(before.LastReportTime) {
+			t.Errorf("got lastReportTime %v, want it unchanged at %v", rec.Status.LastReportTime, before.LastReportTime)
+		}
+	})
+
+	t.Run("no fresh report keeps the last sums", func(t *testing.T) {
+		rec := testRecord()
+		setCounters(rec, inputs(func(in *statusInputs) { in.aggregate = agg }))
+		setCounters(rec, inputs())
+		if rec.Status.ReportingPods != 0 || rec.Status.Produced != 10 {
+			t.Errorf("got %d pods and produced %d, want 0 pods and produced 10", rec.Status.ReportingPods, rec.Status.Produced)
+		}
+	})
+
+	t.Run("a sum past the API's int64 saturates", func(t *testing.T) {
+		rec := testRecord()
+		huge := agg
+		huge.Counters.Produced = math.MaxUint64
+		setCounters(rec, inputs(func(in *statusInputs) { in.aggregate = huge }))
+		if rec.Status.Produced != math.MaxInt64 {
+			t.Errorf("got produced %d, want %d", rec.Status.Produced, int64(math.MaxInt64))
+		}
+	})
+}
+
+func TestSetReadyCondition(t *testing.T) {
+	set := func(condType string, s metav1.ConditionStatus, reason, msg string) func(*recbufv1alpha1.Record) {
+		return func(r *recbufv1alpha1.Record) { setCondition(r, t0, condType, s, reason, msg) }
+	}
+	available := set(recbufv1alpha1.ConditionAvailable, metav1.ConditionTrue, recbufv1alpha1.ReasonMinimumReplicasAvailable, "2 of 2 buffer pods available")
+	tests := []struct {
+		name string
+		rec  *recbufv1alpha1.Record
+		want wantCond
+	}{
+		{"available pods make it ready", testRecord(available),
+			wantCond{metav1.ConditionTrue, recbufv1alpha1.ReasonReady, "2 of 2 buffer pods available"}},
+		{"pods of unknown NATS state still make it ready", testRecord(available,
+			set(recbufv1alpha1.ConditionNATSConnected, metav1.ConditionUnknown, recbufv1alpha1.ReasonNoReports, "")),
+			wantCond{metav1.ConditionTrue, recbufv1alpha1.ReasonReady, ""}},
+		{"unavailable pods make it not ready", testRecord(
+			set(recbufv1alpha1.ConditionAvailable, metav1.ConditionFalse, recbufv1alpha1.ReasonDeploymentUnavailable, "0 of 2")),
+			wantCond{metav1.ConditionFalse, recbufv1alpha1.ReasonDeploymentUnavailable, "0 of 2"}},
+		{"disconnected pods make it not ready", testRecord(available,
+			set(recbufv1alpha1.ConditionNATSConnected, metav1.ConditionFalse, recbufv1alpha1.ReasonDisconnected, "1 of 2")),
+			wantCond{metav1.ConditionFalse, recbufv1alpha1.ReasonDisconnected, "1 of 2"}},
+		{"a stalled rollout comes first", testRecord(available,
+			set(recbufv1alpha1.ConditionStalled, metav1.ConditionTrue, recbufv1alpha1.ReasonReplicaFailure, "quota"),
+			set(recbufv1alpha1.ConditionNATSConnected, metav1.ConditionFalse, recbufv1alpha1.ReasonDisconnected, "1 of 2")),
+			wantCond{metav1.ConditionFalse, recbufv1alpha1.ReasonReplicaFailure, "quota"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			setReadyCondition(tt.rec, inputs())
+			checkCondition(t, tt.rec, recbufv1alpha1.ConditionReady, tt.want)
+		})
+	}
+}
+
+func TestATransitionKeepsTheTransitionTimeOfAnUnchangedStatus(t *testing.T) {
+	rec := testRecord()
+	setCondition(rec, t0, recbufv1alpha1.ConditionReady, metav1.ConditionFalse, "A", "a")
+	setCondition(rec, t0.Add(time.Minute), recbufv1alpha1.ConditionReady, metav1.ConditionFalse, "B", "b")
+	if got := condition(t, rec, recbufv1alpha1.ConditionReady); !got.LastTransitionTime.Time.Equal(t0) || got.Reason != "B" {
+		t.Errorf("got %+v, want reason B with the first transition time %v", got, t0)
+	}
+	setCondition(rec, t0.Add(2*time.Minute+500*time.Millisecond), recbufv1alpha1.ConditionReady, metav1.ConditionTrue, "C", "c")
+	if got := condition(t, rec, recbufv1alpha1.ConditionReady); !got.LastTransitionTime.Time.Equal(t0.Add(2 * time.Minute)) {
+		t.Errorf("got transition time %v, want %v (seconds)", got.LastTransitionTime, t0.Add(2*time.Minute))
+	}
+}
+
+func TestConditionTransitions(t *testing.T) {
+	c := func(condType string, s metav1.ConditionStatus, reason string) metav1.Condition {
+		return metav1.Condition{Type: condType, Status: s, Reason: reason, Message: reason + " message"}
+	}
+	ready := c(recbufv1alpha1.ConditionReady, metav1.ConditionTrue, recbufv1alpha1.ReasonReady)
+	notReady := c(recbufv1alpha1.ConditionReady, metav1.ConditionFalse, recbufv1alpha1.ReasonDeploymentUnavailable)
+	scaledDown := c(recbufv1alpha1.ConditionReady, metav1.ConditionFalse, recbufv1alpha1.ReasonScaledToZero)
+	stalled := c(recbufv1alpha1.ConditionStalled, metav1.ConditionTrue, recbufv1alpha1.ReasonReplicaFailure)
+	notStalled := c(recbufv1alpha1.ConditionStalled, metav1.ConditionFalse, recbufv1alpha1.ReasonProgressing)
+	fresh := c(recbufv1alpha1.ConditionReporting, metav1.ConditionTrue, recbufv1alpha1.ReasonReportsFresh)
+	staleC := c(recbufv1alpha1.ConditionReporting, metav1.ConditionFalse, recbufv1alpha1.ReasonStale)
+	awaiting := c(recbufv1alpha1.ConditionReporting, metav1.ConditionUnknown, recbufv1alpha1.ReasonAwaitingReports)
+	available := c(recbufv1alpha1.ConditionAvailable, metav1.ConditionTrue, recbufv1alpha1.ReasonMinimumReplicasAvailable)
+	tests := []struct {
+		name          string
+		before, after []metav1.Condition
+		want          []string // eventType/reason
+	}{
+		{"a new Record's expected first states make no Event", nil, []metav1.Condition{notReady, notStalled, awaiting}, nil},
+		{"a new Record that is stalled at once makes a Warning", nil, []metav1.Condition{notReady, stalled}, []string{"Warning/ReplicaFailure"}},
+		{"becoming ready makes a Normal Event", []metav1.Condition{notReady}, []metav1.Condition{ready}, []string{"Normal/Ready"}},
+		{"becoming not ready makes a Warning", []metav1.Condition{ready}, []metav1.Condition{notReady}, []string{"Warning/DeploymentUnavailable"}},
+		{"being scaled to zero is no Warning", []metav1.Condition{ready}, []metav1.Condition{scaledDown}, []string{"Normal/ScaledToZero"}},
+		{"reports going stale make a Warning", []metav1.Condition{fresh}, []metav1.Condition{staleC}, []string{"Warning/Stale"}},
+		{"a change of reason alone makes no Event", []metav1.Condition{notReady}, []metav1.Condition{scaledDown}, nil},
+		{"turning Unknown makes no Event", []metav1.Condition{fresh}, []metav1.Condition{awaiting}, nil},
+		{"Available is told by Ready", []metav1.Condition{}, []metav1.Condition{available}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, tr := range conditionTransitions(tt.before, tt.after) {
+				got = append(got, tr.eventType+"/"+tr.condition.Reason)
+			}
+			if len(got) != len(tt.want) || (len(got) > 0 && !equalStrings(got, tt.want)) {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestRecheckAfter(t *testing.T) {
+	tests := []struct {
+		name string
+		rec  *recbufv1alpha1.Record
+		in   statusInputs
+		want time.Duration
+	}{
+		{"nothing pending waits for events", testRecord(), inputs(), 0},
+		{"a fresh report is rechecked when it expires", testRecord(),
+			inputs(func(in *statusInputs) {
+				in.aggregate = statusagg.Aggregate{Pods: 1, NextExpiry: t0.Add(7 * time.Second)}
+			}),
+			7*time.Second + recheckMargin},
+		{"a manager that just connected rechecks when its grace ends", testRecord(),
+			inputs(func(in *statusInputs) { in.state.Since = t0.Add(-10 * time.Second) }),
+			20*time.Second + recheckMargin},
+		{"a Record just available rechecks when its reports are due", testRecord(func(r *recbufv1alpha1.Record) {
+			setCondition(r, t0.Add(-25*time.Second), recbufv1alpha1.ConditionAvailable, metav1.ConditionTrue, "x", "")
+		}), inputs(), 5*time.Second + recheckMargin},
+		{"a disconnected manager waits for the connection", testRecord(),
+			inputs(func(in *statusInputs) { in.state = statusagg.State{} }), 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := recheckAfter(tt.rec, tt.in); got != tt.want {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSidecarArgsOfAMinimalRecord(t *testing.T) {
+	rec := newRecord("ns", "door", recbufv1alpha1.RecordSpec{Buffer: recbufv1alpha1.BufferSpec{Type: recbufv1alpha1.BufferTypeMailbox}})
+	rec.UID = "u"
+	cfg := Config{NATSURL: "nats://nats:4222", StatsSubjectPrefix: "recbuf.stats", ReportInterval: 5 * time.Second}
+	want := []string{
+		"--record-namespace=ns", "--record-name=door", "--record-uid=u", "--buffer-type=Mailbox",
+		"--nats-url=nats://nats:4222", "--nats-subject=records.ns.door", "--max-message-bytes=1048576",
+		"--http-addr=:8080", "--metrics-addr=:9090", "--report-interval=5s",
+		"--report-subject-prefix=recbuf.stats", "--shutdown-grace=10s",
+	}
+	if got := sidecarArgs(rec, cfg); !equalStrings(got, want) {
+		t.Errorf("got %q,\nwant %q", got, want)
+	}
+}
+
+func TestIsConflictMatchesOnlyForeignOwners(t *testing.T) {
+	if !isConflict(errors.Join(errors.New("x"), &controllerutil.AlreadyOwnedError{Object: &appsv1.Deployment{}})) {
+		t.Error("got false for a wrapped AlreadyOwnedError, want true")
+	}
+	if isConflict(errors.New("other")) || isConflict(nil) {
+		t.Error("got true for another error, want false")
+	}
+}

@@ -1,0 +1,141 @@
+package controllers
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
+	"github.com/recbuf/recbuf/internal/sidecar"
+)
+
+// startSidecarOf runs, in process, the buffer process the manager's
+// Deployment for rec describes: its container's arguments are parsed by the
+// sidecar's own flag parser, so the two sides' contract is what is tested.
+// Only the listen addresses are moved to free local ports. The returned
+// stop ends the process and waits for it.
+func startSidecarOf(t *testing.T, g Gomega, rec *recbufv1alpha1.Record) (*sidecar.Sidecar, func()) {
+	t.Helper()
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: rec.Namespace, Name: rec.ChildName()}}
+	g.Eventually(func() error { return get(d) }, timeout, poll).Should(Succeed())
+	args := append(append([]string{}, d.Spec.Template.Spec.Containers[0].Args...),
+		"--http-addr=127.0.0.1:0", "--metrics-addr=127.0.0.1:0", "--log-level=error")
+	pod := rec.ChildName() + "-7d9f8-abcde"
+	getenv := func(k string) string {
+		if k == "POD_NAME" {
+			return pod
+		}
+		return ""
+	}
+	cfg, err := sidecar.ParseFlags(args, getenv, io.Discard)
+	g.Expect(err).NotTo(HaveOccurred(), "the sidecar refuses the manager's arguments %q", args)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := sidecar.Start(ctx, cfg)
+	if err != nil {
+		cancel()
+		t.Fatalf("starting the sidecar: %v", err)
+	}
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			if err := s.Wait(); err != nil {
+				t.Errorf("sidecar: %v", err)
+			}
+		}
+	}
+	t.Cleanup(stop)
+	g.Eventually(s.Ready, timeout, poll).Should(BeTrue(), "the sidecar connects to NATS")
+	return s, stop
+}
+
+// TestASidecarsCountersReachTheRecordsStatus is issue 4's end-to-end check
+// without a cluster: the manager on envtest, buffer processes built from
+// the Deployments it wrote, and NATS. The status shows produced, lag and
+// overwrite counters within a few report intervals, and Stale once the
+// processes stop.
+func TestASidecarsCountersReachTheRecordsStatus(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	ring := newRecord(ns, "ring", ringSpec(2))
+	mailbox := newRecord(ns, "mailbox", recbufv1alpha1.RecordSpec{Buffer: recbufv1alpha1.BufferSpec{Type: recbufv1alpha1.BufferTypeMailbox}})
+	create(t, g, ring)
+	create(t, g, mailbox)
+	ringSidecar, stopRing := startSidecarOf(t, g, ring)
+	_, stopMailbox := startSidecarOf(t, g, mailbox)
+
+	for i := 1; i <= 10; i++ {
+		g.Expect(natsConn.Publish(ring.DefaultSubject(), []byte(`{"temp":`+strconv.Itoa(i)+`}`))).To(Succeed())
+	}
+	for i := 1; i <= 3; i++ {
+		g.Expect(natsConn.Publish(mailbox.DefaultSubject(), []byte("open"))).To(Succeed())
+	}
+	g.Expect(natsConn.Flush()).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(get(ring)).To(Succeed())
+		g.Expect(ring.Status.Produced).To(Equal(int64(10)))
+	}, timeout, poll).Should(Succeed())
+
+	// A consumer resuming after value 1 of a ring that holds 9 and 10 is
+	// told it missed 2..8, then gets 9 and 10.
+	readResumedStream(t, g, ringSidecar.RecordURL("ring")+"/events?after=1", "id: 10")
+
+	g.Eventually(func(g Gomega) {
+		g.Expect(get(ring)).To(Succeed())
+		st := ring.Status
+		g.Expect(st.ReportingPods).To(Equal(int32(1)))
+		g.Expect(st.Produced).To(Equal(int64(10)))
+		g.Expect(st.LagEvents).To(Equal(int64(1)))
+		g.Expect(st.LaggedValues).To(Equal(int64(7)))
+		g.Expect(st.Delivered).To(Equal(int64(2)))
+		g.Expect(st.LastMessageTime).NotTo(BeNil())
+		expectCondition(g, ring, recbufv1alpha1.ConditionReporting, metav1.ConditionTrue, recbufv1alpha1.ReasonReportsFresh)
+		expectCondition(g, ring, recbufv1alpha1.ConditionNATSConnected, metav1.ConditionTrue, recbufv1alpha1.ReasonConnected)
+
+		g.Expect(get(mailbox)).To(Succeed())
+		g.Expect(mailbox.Status.Produced).To(Equal(int64(3)))
+		g.Expect(mailbox.Status.Overwrites).To(Equal(int64(2)))
+	}, timeout, poll).Should(Succeed())
+
+	stopRing()
+	stopMailbox()
+	for _, rec := range []*recbufv1alpha1.Record{ring, mailbox} {
+		g.Eventually(func(g Gomega) {
+			g.Expect(get(rec)).To(Succeed())
+			expectCondition(g, rec, recbufv1alpha1.ConditionReporting, metav1.ConditionFalse, recbufv1alpha1.ReasonStale)
+			g.Expect(rec.Status.Produced).NotTo(BeZero(), "the last counters stay")
+		}, timeout, poll).Should(Succeed())
+	}
+}
+
+// readResumedStream reads an SSE stream until a line equal to until.
+func readResumedStream(t *testing.T, g Gomega, url, until string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	g.Expect(err).NotTo(HaveOccurred())
+	resp, err := http.DefaultClient.Do(req)
+	g.Expect(err).NotTo(HaveOccurred())
+	defer func() { _ = resp.Body.Close() }()
+	g.Expect(resp.StatusCode).To(Equal(http.StatusOK))
+	var lines []string
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+		if strings.TrimSpace(sc.Text()) == until {
+			return
+		}
+	}
+	t.Fatalf("stream ended (%v) before %q; got:\n%s", sc.Err(), until, strings.Join(lines, "\n"))
+}

@@ -1,0 +1,281 @@
+package controllers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	. "github.com/onsi/gomega"
+	"go.uber.org/goleak"
+	"go.uber.org/zap/zapcore"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
+	"github.com/recbuf/recbuf/internal/report"
+	"github.com/recbuf/recbuf/internal/statusagg"
+)
+
+// The suite runs one API server (envtest), one NATS server and one manager
+// with the Record controller and the status collector; each test works in
+// its own namespace. Timings are short so that staleness shows in seconds.
+const (
+	testPrefix         = "test.stats"
+	testStatusInterval = 100 * time.Millisecond
+	testStaleAfter     = 2 * time.Second
+	testImage          = "example.com/recbuf/sidecar:test"
+)
+
+var (
+	// k8s talks to the API server directly (no cache), so that tests see
+	// the state of the world as it is.
+	k8s client.Client
+	// testConfig is the reconciler's configuration.
+	testConfig Config
+	// natsConn publishes the reports the tests make up.
+	natsConn *nats.Conn
+	// reconciles counts finished reconciles per Record.
+	reconciles = &reconcileCounter{n: map[types.NamespacedName]int{}}
+)
+
+func TestMain(m *testing.M) {
+	code := runSuite(m)
+	if code == 0 {
+		if err := goleak.Find(goleakOptions()...); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// goleakOptions ignore the goroutines client-go starts once per process
+// and never stops.
+func goleakOptions() []goleak.Option {
+	return []goleak.Option{
+		goleak.IgnoreTopFunction("k8s.io/klog/v2.(*flushDaemon).run.func1"),
+		goleak.IgnoreAnyFunction("k8s.io/client-go/util/workqueue.(*Type).updateUnfinishedWorkLoop"),
+		goleak.IgnoreAnyFunction("k8s.io/client-go/util/workqueue.(*delayingType).waitingLoop"),
+		goleak.IgnoreAnyFunction("k8s.io/apimachinery/pkg/watch.(*Broadcaster).loop"),
+		goleak.IgnoreAnyFunction("k8s.io/client-go/tools/events.(*eventBroadcasterImpl).StartRecordingToSink.func1"),
+		goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreAnyFunction("internal/poll.runtime_pollWait"),
+	}
+}
+
+func runSuite(m *testing.M) int {
+	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true), zap.Level(zapLevel()),
+		zap.StacktraceLevel(zapcore.PanicLevel)))
+	assets, err := envtestAssets()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+		BinaryAssetsDirectory: assets,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starting envtest:", err)
+		return 1
+	}
+	defer func() {
+		if err := env.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "stopping envtest:", err)
+		}
+	}()
+
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "creating NATS server:", err)
+		return 1
+	}
+	go ns.Start()
+	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		fmt.Fprintln(os.Stderr, "NATS server not ready")
+		return 1
+	}
+	natsConn, err = nats.Connect(ns.ClientURL())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "connecting to NATS:", err)
+		return 1
+	}
+	defer natsConn.Close()
+
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		panic(err)
+	}
+	if err := recbufv1alpha1.AddToScheme(scheme); err != nil {
+		panic(err)
+	}
+	k8s, err = client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "creating client:", err)
+		return 1
+	}
+
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 scheme,
+		Cache:                  CacheOptions(),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "creating manager:", err)
+		return 1
+	}
+	collector := statusagg.New(statusagg.Options{
+		URL: ns.ClientURL(), Prefix: testPrefix,
+		Interval: testStatusInterval, StaleAfter: testStaleAfter,
+		Logger: ctrl.Log.WithName("statusagg"),
+	})
+	if err := mgr.Add(collector); err != nil {
+		panic(err)
+	}
+	testConfig = Config{
+		SidecarImage:           testImage,
+		SidecarImagePullPolicy: corev1.PullNever,
+		NATSURL:                ns.ClientURL(),
+		StatsSubjectPrefix:     testPrefix,
+		ReportInterval:         time.Second,
+		StaleAfter:             testStaleAfter,
+	}
+	r := &RecordReconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Scheme:    mgr.GetScheme(),
+		Recorder:  mgr.GetEventRecorder("recbuf-manager"),
+		Reports:   collector,
+		Config:    testConfig,
+	}
+	if err := r.setupWithManager(mgr, reconciles.wrap(r)); err != nil {
+		fmt.Fprintln(os.Stderr, "setting up the controller:", err)
+		return 1
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	code := m.Run()
+	cancel()
+	if err := <-done; err != nil {
+		fmt.Fprintln(os.Stderr, "manager:", err)
+		code = 1
+	}
+	return code
+}
+
+// zapLevel is the suite's log level: errors only, unless RECBUF_TEST_LOG
+// asks for debug logs.
+func zapLevel() zapcore.Level {
+	if os.Getenv("RECBUF_TEST_LOG") != "" {
+		return -1
+	}
+	return 2
+}
+
+// envtestAssets finds kube-apiserver and etcd: KUBEBUILDER_ASSETS, or the
+// folder hack/envtest-assets.sh builds.
+func envtestAssets() (string, error) {
+	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
+		return dir, nil
+	}
+	dir, err := filepath.Abs(filepath.Join("..", "bin", "k8s", "v1.34.4"))
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(filepath.Join(dir, "kube-apiserver")); err != nil {
+		return "", fmt.Errorf("no envtest binaries: run `make test`, or set KUBEBUILDER_ASSETS=$(hack/envtest-assets.sh): %w", err)
+	}
+	return dir, nil
+}
+
+// reconcileCounter counts the reconciles that finished, so that a test can
+// wait for one to happen rather than sleep.
+type reconcileCounter struct {
+	mu sync.Mutex
+	n  map[types.NamespacedName]int
+}
+
+func (c *reconcileCounter) wrap(r reconcile.Reconciler) reconcile.Reconciler {
+	return reconcile.Func(func(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+		res, err := r.Reconcile(ctx, req)
+		c.mu.Lock()
+		c.n[req.NamespacedName]++
+		c.mu.Unlock()
+		return res, err
+	})
+}
+
+func (c *reconcileCounter) get(key types.NamespacedName) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[key]
+}
+
+// newNamespace creates a namespace for one test.
+func newNamespace(t *testing.T) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "test-"}}
+	if err := k8s.Create(context.Background(), ns); err != nil {
+		t.Fatalf("creating namespace: %v", err)
+	}
+	t.Cleanup(func() { _ = k8s.Delete(context.Background(), ns) })
+	return ns.Name
+}
+
+// newRecord returns a Record in ns with spec.
+func newRecord(ns, name string, spec recbufv1alpha1.RecordSpec) *recbufv1alpha1.Record {
+	return &recbufv1alpha1.Record{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: spec}
+}
+
+func ringSpec(capacity int32) recbufv1alpha1.RecordSpec {
+	return recbufv1alpha1.RecordSpec{Buffer: recbufv1alpha1.BufferSpec{Type: recbufv1alpha1.BufferTypeSpmcRing, Capacity: &capacity}}
+}
+
+// create creates obj, failing the test on error.
+func create(t *testing.T, g Gomega, obj client.Object) {
+	t.Helper()
+	g.Expect(k8s.Create(context.Background(), obj)).To(Succeed())
+}
+
+// get reads obj's current state into it.
+func get(obj client.Object) error {
+	return k8s.Get(context.Background(), client.ObjectKeyFromObject(obj), obj)
+}
+
+// publishReport publishes r as a buffer process would.
+func publishReport(t *testing.T, r report.Report) {
+	t.Helper()
+	data, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := natsConn.Publish(report.Subject(testPrefix, r.Namespace, r.Record, r.Pod), data); err != nil {
+		t.Fatalf("publishing report: %v", err)
+	}
+	if err := natsConn.Flush(); err != nil {
+		t.Fatalf("flushing: %v", err)
+	}
+}

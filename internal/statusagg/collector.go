@@ -1,0 +1,419 @@
+package statusagg
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/nats-io/nats.go"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/recbuf/recbuf/internal/report"
+)
+
+// Defaults of Options.
+const (
+	DefaultInterval   = 5 * time.Second
+	DefaultStaleAfter = 30 * time.Second
+	// changesBuffer bounds the Changes channel. When it is full (the
+	// controller is not started yet, or is far behind) a change stays
+	// pending and is offered again at the next tick: nothing is lost, and
+	// the Collector never blocks on its consumer.
+	changesBuffer = 1024
+)
+
+// Options configure a Collector. The zero value of each field but URL
+// selects its default.
+type Options struct {
+	// URL is the NATS server, or a comma-separated list of servers.
+	URL string
+	// NATSOptions are extra connection options (credentials, TLS). The
+	// Collector adds its own name, retry and reconnect handling after
+	// them.
+	NATSOptions []nats.Option
+	// Prefix is the report subject prefix (report.DefaultPrefix).
+	Prefix string
+	// Interval is how often changed aggregates are announced on Changes
+	// and stale pods are forgotten (DefaultInterval).
+	Interval time.Duration
+	// StaleAfter is how long a pod's report counts after its receipt
+	// (DefaultStaleAfter). It should be several report intervals.
+	StaleAfter time.Duration
+	// ReconnectWait is the pause between connection attempts (2s).
+	ReconnectWait time.Duration
+	// Logger receives the Collector's logs (discarded when unset).
+	Logger logr.Logger
+}
+
+// Change names what changed. Every change is also a hint: the reader
+// recomputes from Aggregate and State, never from the Change itself.
+type Change struct {
+	// Record is the Record whose aggregate changed.
+	Record types.NamespacedName
+	// All is set instead of Record when the Collector's own connection came
+	// up or went down, which changes what every Record can know.
+	All bool
+}
+
+// State is the Collector's own connection state.
+type State struct {
+	// Connected is whether the Collector is connected to NATS now.
+	Connected bool
+	// Since is when the current connection came up (zero while
+	// disconnected). Reports older than that were missed, so a Record
+	// without reports is not stale before Since+StaleAfter.
+	Since time.Time
+	// URL is the configured server URL (for messages).
+	URL string
+}
+
+// Aggregate sums one Record's fresh pod reports.
+type Aggregate struct {
+	// Pods is the number of pods with a fresh report; ConnectedPods of
+	// them said their NATS intake was connected.
+	Pods, ConnectedPods int
+	// Counters are the sums of the pods' counters; LastMessageTime is the
+	// newest of theirs and Subscribers the sum of the gauges.
+	Counters report.Counters
+	// LastReport is when the newest fresh report was received (zero when
+	// Pods is 0).
+	LastReport time.Time
+	// NextExpiry is when the oldest fresh report stops being fresh, and
+	// the aggregate changes without any message (zero when Pods is 0).
+	NextExpiry time.Time
+}
+
+// Collector aggregates buffer processes' reports. Create it with New, run
+// it with Start (it is a controller-runtime Runnable), and read it with
+// Aggregate, State and Changes.
+type Collector struct {
+	opts    Options
+	now     func() time.Time
+	changes chan Change
+
+	mu      sync.Mutex
+	records map[types.NamespacedName]*recordEntry
+	state   State
+	// conn and subscribed make up state.Connected: the Collector listens
+	// only once its connection is up and its subscription is in place.
+	conn, subscribed bool
+	// allPending is set when State changed and the All change has not
+	// been delivered yet.
+	allPending bool
+	// malformed counts refused reports since the last log line, which is
+	// written at most once per interval.
+	malformed    int
+	lastMalLog   time.Time
+	lastMalError error
+}
+
+type recordEntry struct {
+	pods map[string]podEntry
+	// dirty is set when the aggregate may have changed since the last
+	// Change for this Record was delivered.
+	dirty bool
+}
+
+type podEntry struct {
+	report   report.Report
+	received time.Time
+}
+
+// New returns a Collector that is not yet connected. Start connects it.
+func New(opts Options) *Collector {
+	if opts.Prefix == "" {
+		opts.Prefix = report.DefaultPrefix
+	}
+	if opts.Interval <= 0 {
+		opts.Interval = DefaultInterval
+	}
+	if opts.StaleAfter <= 0 {
+		opts.StaleAfter = DefaultStaleAfter
+	}
+	if opts.ReconnectWait <= 0 {
+		opts.ReconnectWait = 2 * time.Second
+	}
+	if opts.Logger.GetSink() == nil {
+		opts.Logger = logr.Discard()
+	}
+	return &Collector{
+		opts:    opts,
+		now:     time.Now,
+		changes: make(chan Change, changesBuffer),
+		records: map[types.NamespacedName]*recordEntry{},
+		state:   State{URL: opts.URL},
+	}
+}
+
+// StaleAfter is how long a report counts after its receipt.
+func (c *Collector) StaleAfter() time.Duration { return c.opts.StaleAfter }
+
+// Changes delivers the Records whose aggregate changed, at most one Change
+// per Record per interval. It is never closed.
+func (c *Collector) Changes() <-chan Change { return c.changes }
+
+// State returns the Collector's connection state.
+func (c *Collector) State() State {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state
+}
+
+// NeedLeaderElection reports false: a standby manager collects too, so
+// that it has fresh aggregates the moment it becomes the leader.
+func (c *Collector) NeedLeaderElection() bool { return false }
+
+// Start connects to NATS, subscribes to the reports and announces changes
+// until ctx is done; then it closes the connection and returns nil. It
+// returns an error only for a configuration NATS refuses outright (a
+// malformed URL); an unreachable server is retried forever.
+func (c *Collector) Start(ctx context.Context) error {
+	log := c.opts.Logger
+	opts := append([]nats.Option{}, c.opts.NATSOptions...)
+	opts = append(opts,
+		nats.Name("recbuf-manager"),
+		nats.RetryOnFailedConnect(true),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(c.opts.ReconnectWait),
+		nats.ConnectHandler(func(nc *nats.Conn) {
+			log.Info("Connected to NATS", "url", nc.ConnectedUrlRedacted())
+			c.setConnected(true)
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info("Reconnected to NATS", "url", nc.ConnectedUrlRedacted())
+			c.setConnected(true)
+		}),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			log.Info("Disconnected from NATS", "error", err)
+			c.setConnected(false)
+		}),
+		nats.ClosedHandler(func(*nats.Conn) { c.setConnected(false) }),
+	)
+	nc, err := nats.Connect(c.opts.URL, opts...)
+	if err != nil {
+		return fmt.Errorf("connecting to NATS at %q: %w", c.opts.URL, err)
+	}
+	defer nc.Close()
+	if nc.IsConnected() {
+		c.setConnected(true)
+	} else {
+		log.Info("NATS not reachable yet, retrying in the background", "url", c.opts.URL)
+	}
+
+	subject := report.Wildcard(c.opts.Prefix)
+	sub, err := nc.Subscribe(subject, func(m *nats.Msg) { c.receive(m.Data) })
+	if err != nil {
+		return fmt.Errorf("subscribing to %q: %w", subject, err)
+	}
+	// Reports are small and frequent; a manager that cannot keep up should
+	// drop old ones rather than be disconnected as a slow consumer.
+	if err := sub.SetPendingLimits(64*1024, 64<<20); err != nil {
+		return fmt.Errorf("setting pending limits on %q: %w", subject, err)
+	}
+	if nc.IsConnected() {
+		// The server has the subscription once it answers a ping: only then
+		// is the Collector listening. (On later connections nats.go sends the
+		// subscription before it calls the handlers.)
+		if err := nc.FlushTimeout(5 * time.Second); err != nil {
+			log.Info("Flushing the report subscription failed", "error", err)
+		}
+	}
+	c.setSubscribed()
+
+	ticker := time.NewTicker(c.opts.Interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			if err := sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+				log.V(1).Info("Unsubscribing from reports failed", "error", err)
+			}
+			return nil
+		case <-ticker.C:
+			c.tick()
+		}
+	}
+}
+
+func (c *Collector) setConnected(connected bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.conn = connected
+	c.updateStateLocked()
+}
+
+func (c *Collector) setSubscribed() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.subscribed = true
+	c.updateStateLocked()
+}
+
+func (c *Collector) updateStateLocked() {
+	connected := c.conn && c.subscribed
+	if c.state.Connected == connected {
+		return
+	}
+	c.state.Connected = connected
+	c.state.Since = time.Time{}
+	if connected {
+		c.state.Since = c.now()
+	}
+	c.allPending = true
+	// Deliver at once rather than at the next tick: a connection change
+	// alters every Record's NATSConnected condition.
+	c.flushLocked()
+}
+
+// receive folds one report message in.
+func (c *Collector) receive(data []byte) {
+	now := c.now()
+	var r report.Report
+	err := json.Unmarshal(data, &r)
+	if err == nil && (r.Namespace == "" || r.Record == "" || r.Pod == "") {
+		err = errors.New("report lacks namespace, record or pod")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil {
+		c.malformed++
+		c.lastMalError = err
+		return
+	}
+	key := types.NamespacedName{Namespace: r.Namespace, Name: r.Record}
+	e := c.records[key]
+	if e == nil {
+		e = &recordEntry{pods: map[string]podEntry{}}
+		c.records[key] = e
+	}
+	prev, known := e.pods[r.Pod]
+	// A pod's reports are identical while its record is idle; only a
+	// different one changes the aggregate (receipt time alone does not,
+	// until the report expires, which tick notices).
+	if !known || !sameReport(prev.report, r) {
+		e.dirty = true
+	}
+	e.pods[r.Pod] = podEntry{report: r, received: now}
+}
+
+// sameReport compares what the aggregate is made of.
+func sameReport(a, b report.Report) bool {
+	return a.RecordUID == b.RecordUID && a.Connected == b.Connected &&
+		a.Counters.LastMessageTime.Equal(b.Counters.LastMessageTime) &&
+		withoutTime(a.Counters) == withoutTime(b.Counters)
+}
+
+func withoutTime(c report.Counters) report.Counters {
+	c.LastMessageTime = time.Time{}
+	return c
+}
+
+// tick forgets expired pods and announces the changed Records.
+func (c *Collector) tick() {
+	now := c.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for key, e := range c.records {
+		for pod, p := range e.pods {
+			if now.Sub(p.received) >= c.opts.StaleAfter {
+				delete(e.pods, pod)
+				e.dirty = true
+			}
+		}
+		if len(e.pods) == 0 && !e.dirty {
+			delete(c.records, key)
+		}
+	}
+	if c.malformed > 0 && now.Sub(c.lastMalLog) >= c.opts.Interval {
+		c.opts.Logger.Info("Ignored malformed reports", "count", c.malformed, "lastError", c.lastMalError)
+		c.malformed, c.lastMalLog = 0, now
+	}
+	c.flushLocked()
+}
+
+// flushLocked offers the pending changes without blocking; what does not
+// fit stays pending for the next tick.
+func (c *Collector) flushLocked() {
+	if c.allPending {
+		select {
+		case c.changes <- Change{All: true}:
+			c.allPending = false
+		default:
+			return
+		}
+	}
+	for key, e := range c.records {
+		if !e.dirty {
+			continue
+		}
+		select {
+		case c.changes <- Change{Record: key}:
+			e.dirty = false
+			if len(e.pods) == 0 {
+				delete(c.records, key)
+			}
+		default:
+			return
+		}
+	}
+}
+
+// Aggregate sums the fresh reports of the Record named key whose recordUID
+// is uid or empty.
+func (c *Collector) Aggregate(key types.NamespacedName, uid types.UID) Aggregate {
+	now := c.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var a Aggregate
+	e := c.records[key]
+	if e == nil {
+		return a
+	}
+	for _, p := range e.pods {
+		r := p.report
+		if r.RecordUID != "" && types.UID(r.RecordUID) != uid {
+			continue
+		}
+		expiry := p.received.Add(c.opts.StaleAfter)
+		if !now.Before(expiry) {
+			continue
+		}
+		a.Pods++
+		if r.Connected {
+			a.ConnectedPods++
+		}
+		sum := &a.Counters
+		sum.Produced = addSat(sum.Produced, r.Counters.Produced)
+		sum.Delivered = addSat(sum.Delivered, r.Counters.Delivered)
+		sum.Subscribers += r.Counters.Subscribers
+		sum.LagEvents = addSat(sum.LagEvents, r.Counters.LagEvents)
+		sum.LaggedValues = addSat(sum.LaggedValues, r.Counters.LaggedValues)
+		sum.Skipped = addSat(sum.Skipped, r.Counters.Skipped)
+		sum.Overwrites = addSat(sum.Overwrites, r.Counters.Overwrites)
+		sum.Dropped = addSat(sum.Dropped, r.Counters.Dropped)
+		if r.Counters.LastMessageTime.After(sum.LastMessageTime) {
+			sum.LastMessageTime = r.Counters.LastMessageTime
+		}
+		if p.received.After(a.LastReport) {
+			a.LastReport = p.received
+		}
+		if a.NextExpiry.IsZero() || expiry.Before(a.NextExpiry) {
+			a.NextExpiry = expiry
+		}
+	}
+	return a
+}
+
+// addSat adds without wrapping around: a counter that reaches the top
+// stays there rather than reading as small.
+func addSat(a, b uint64) uint64 {
+	if a > math.MaxUint64-b {
+		return math.MaxUint64
+	}
+	return a + b
+}

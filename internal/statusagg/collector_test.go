@@ -1,0 +1,350 @@
+package statusagg
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"go.uber.org/goleak"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/recbuf/recbuf/internal/report"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const prefix = "test.stats"
+
+var (
+	recA = types.NamespacedName{Namespace: "ns", Name: "a"}
+	recB = types.NamespacedName{Namespace: "ns", Name: "b"}
+	recC = types.NamespacedName{Namespace: "ns", Name: "c"}
+)
+
+// startNATS runs an in-process NATS server on port (-1: a random one) until
+// the test ends, or until the returned stop is called.
+func startNATS(t *testing.T, port int) (url string, stop func()) {
+	t.Helper()
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatalf("creating NATS server: %v", err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("NATS server not ready within 10s")
+	}
+	var once sync.Once
+	stop = func() { once.Do(func() { s.Shutdown(); s.WaitForShutdown() }) }
+	t.Cleanup(stop)
+	return s.ClientURL(), stop
+}
+
+// fakeClock is a settable clock for expiry; tick still runs on real time.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (f *fakeClock) now() time.Time { f.mu.Lock(); defer f.mu.Unlock(); return f.t }
+func (f *fakeClock) advance(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.t = f.t.Add(d)
+}
+
+// startCollector runs a Collector until the test ends.
+func startCollector(t *testing.T, opts Options, clock *fakeClock) *Collector {
+	t.Helper()
+	opts.Prefix = prefix
+	if opts.Interval == 0 {
+		opts.Interval = 20 * time.Millisecond
+	}
+	if opts.ReconnectWait == 0 {
+		opts.ReconnectWait = 20 * time.Millisecond
+	}
+	c := New(opts)
+	if clock != nil {
+		c.now = clock.now
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Start returned %v, want nil", err)
+		}
+	})
+	return c
+}
+
+func connect(t *testing.T, url string) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatalf("connecting to NATS: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+func publish(t *testing.T, nc *nats.Conn, r report.Report) {
+	t.Helper()
+	data, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Publish(report.Subject(prefix, r.Namespace, r.Record, r.Pod), data); err != nil {
+		t.Fatalf("publishing report: %v", err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatalf("flushing: %v", err)
+	}
+}
+
+// waitFor polls cond until it holds or 10s pass.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// nextChange returns the next change, failing the test after 10s.
+func nextChange(t *testing.T, c *Collector) Change {
+	t.Helper()
+	select {
+	case ch := <-c.Changes():
+		return ch
+	case <-time.After(10 * time.Second):
+		t.Fatal("no change within 10s")
+		return Change{}
+	}
+}
+
+// waitChange skips changes until one for key arrives, and returns the
+// changes skipped.
+func waitChange(t *testing.T, c *Collector, key types.NamespacedName) []Change {
+	t.Helper()
+	var skipped []Change
+	for {
+		ch := nextChange(t, c)
+		if ch.Record == key {
+			return skipped
+		}
+		skipped = append(skipped, ch)
+	}
+}
+
+func rep(key types.NamespacedName, uid, pod string, produced uint64) report.Report {
+	return report.Report{
+		Namespace: key.Namespace, Record: key.Name, RecordUID: uid, Pod: pod,
+		Time: time.Now(), Connected: true,
+		Counters: report.Counters{Produced: produced, Delivered: 2 * produced, Subscribers: 1, Overwrites: 1},
+	}
+}
+
+func TestAggregateSumsTheFreshReportsOfTheRecordsPods(t *testing.T) {
+	url, _ := startNATS(t, -1)
+	c := startCollector(t, Options{URL: url, StaleAfter: time.Hour}, nil)
+	nc := connect(t, url)
+	waitFor(t, "the collector to connect", func() bool { return c.State().Connected })
+
+	lastMsg := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	a := rep(recA, "uid-1", "pod-1", 10)
+	b := rep(recA, "uid-1", "pod-2", 5)
+	b.Connected = false
+	b.Counters.LastMessageTime = lastMsg
+	old := rep(recA, "uid-0", "pod-old", 1000) // a previous incarnation's pod
+	anon := rep(recA, "", "laptop", 1)         // a process run by hand
+	for _, r := range []report.Report{a, b, old, anon} {
+		publish(t, nc, r)
+	}
+	waitFor(t, "four reports", func() bool { return c.Aggregate(recA, "uid-1").Pods == 3 })
+
+	got := c.Aggregate(recA, "uid-1")
+	if got.ConnectedPods != 2 {
+		t.Errorf("got %d connected pods, want 2", got.ConnectedPods)
+	}
+	want := report.Counters{Produced: 16, Delivered: 32, Subscribers: 3, Overwrites: 3, LastMessageTime: lastMsg}
+	if got.Counters != want {
+		t.Errorf("got counters %+v, want %+v", got.Counters, want)
+	}
+	if got.LastReport.IsZero() || got.NextExpiry.Sub(got.LastReport) > time.Hour {
+		t.Errorf("got last report %v and next expiry %v, want a report time and the oldest report's expiry", got.LastReport, got.NextExpiry)
+	}
+	if g := c.Aggregate(recA, "uid-0").Counters.Produced; g != 1001 {
+		t.Errorf("got %d produced for the old incarnation, want 1001", g)
+	}
+	if g := c.Aggregate(recB, "uid-1"); g.Pods != 0 {
+		t.Errorf("got %d pods for a record nobody reports, want 0", g.Pods)
+	}
+}
+
+func TestChangesAnnounceOnlyRecordsWhoseReportsChanged(t *testing.T) {
+	url, _ := startNATS(t, -1)
+	c := startCollector(t, Options{URL: url, StaleAfter: time.Hour}, nil)
+	nc := connect(t, url)
+	if ch := nextChange(t, c); !ch.All {
+		t.Fatalf("got first change %+v, want the All change of the connection coming up", ch)
+	}
+
+	publish(t, nc, rep(recA, "u", "p", 1))
+	waitChange(t, c, recA)
+
+	// The same report again (an idle record) changes nothing; B and then C
+	// are barriers: once C is announced, a change of A would have been too.
+	publish(t, nc, rep(recA, "u", "p", 1))
+	publish(t, nc, rep(recB, "u", "p", 1))
+	skipped := waitChange(t, c, recB)
+	publish(t, nc, rep(recC, "u", "p", 1))
+	skipped = append(skipped, waitChange(t, c, recC)...)
+	if len(skipped) != 0 {
+		t.Errorf("got changes %+v for an identical report, want none", skipped)
+	}
+
+	publish(t, nc, rep(recA, "u", "p", 2))
+	waitChange(t, c, recA)
+}
+
+func TestManyReportsWithinAnIntervalMakeOneChange(t *testing.T) {
+	url, _ := startNATS(t, -1)
+	c := startCollector(t, Options{URL: url, StaleAfter: time.Hour, Interval: 200 * time.Millisecond}, nil)
+	nc := connect(t, url)
+	waitFor(t, "the collector to connect", func() bool { return c.State().Connected })
+	<-c.Changes() // the All change
+
+	for i := range 50 {
+		publish(t, nc, rep(recA, "u", "p", uint64(i)))
+	}
+	waitChange(t, c, recA)
+	// Everything published before the flush above was received before it,
+	// so at most one more change can follow (if the flush split them).
+	publish(t, nc, rep(recB, "u", "p", 1))
+	skipped := waitChange(t, c, recB)
+	if len(skipped) > 1 {
+		t.Errorf("got %d changes after the first for 50 reports, want at most 1", len(skipped))
+	}
+	if g := c.Aggregate(recA, "u").Counters.Produced; g != 49 {
+		t.Errorf("got produced %d, want 49 (the newest report)", g)
+	}
+}
+
+func TestAPodWhoseReportsStopLeavesTheAggregate(t *testing.T) {
+	url, _ := startNATS(t, -1)
+	clock := &fakeClock{t: time.Unix(1_000_000, 0)}
+	c := startCollector(t, Options{URL: url, StaleAfter: 30 * time.Second}, clock)
+	nc := connect(t, url)
+	waitFor(t, "the collector to connect", func() bool { return c.State().Connected })
+
+	publish(t, nc, rep(recA, "u", "p1", 1))
+	waitFor(t, "the first report", func() bool { return c.Aggregate(recA, "u").Pods == 1 })
+	clock.advance(20 * time.Second)
+	publish(t, nc, rep(recA, "u", "p2", 2))
+	waitFor(t, "the second report", func() bool { return c.Aggregate(recA, "u").Pods == 2 })
+	if got, want := c.Aggregate(recA, "u").NextExpiry, time.Unix(1_000_030, 0); !got.Equal(want) {
+		t.Errorf("got next expiry %v, want %v (p1's)", got, want)
+	}
+	// Consume A's changes so far: B is announced after them.
+	publish(t, nc, rep(recB, "u", "p", 1))
+	waitChange(t, c, recB)
+
+	clock.advance(10 * time.Second) // p1's report is 30s old now
+	if got := c.Aggregate(recA, "u"); got.Pods != 1 || got.Counters.Produced != 2 {
+		t.Errorf("got %d pods and produced %d, want p2 alone (1 pod, 2)", got.Pods, got.Counters.Produced)
+	}
+	waitChange(t, c, recA) // tick forgot p1 and announced it
+
+	clock.advance(20 * time.Second)
+	if got := c.Aggregate(recA, "u"); got.Pods != 0 || !got.LastReport.IsZero() {
+		t.Errorf("got %+v, want an empty aggregate once every report is stale", got)
+	}
+	waitChange(t, c, recA)
+}
+
+func TestMalformedReportsAreIgnored(t *testing.T) {
+	url, _ := startNATS(t, -1)
+	c := startCollector(t, Options{URL: url, StaleAfter: time.Hour}, nil)
+	nc := connect(t, url)
+	waitFor(t, "the collector to connect", func() bool { return c.State().Connected })
+
+	for _, bad := range []string{"not json", `{"namespace":"ns","record":"a"}`, `{"counters":{"produced":-1}}`} {
+		if err := nc.Publish(prefix+".ns.a.p", []byte(bad)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish(t, nc, rep(recA, "u", "p", 7))
+	waitFor(t, "the valid report", func() bool { return c.Aggregate(recA, "u").Pods == 1 })
+	if got := c.Aggregate(recA, "u").Counters.Produced; got != 7 {
+		t.Errorf("got produced %d, want 7", got)
+	}
+}
+
+func TestTheCollectorRunsWithoutNATSAndConnectsWhenItComes(t *testing.T) {
+	port := freePort(t)
+	c := startCollector(t, Options{URL: "nats://127.0.0.1:" + strconv.Itoa(port)}, nil)
+	if st := c.State(); st.Connected || !st.Since.IsZero() {
+		t.Fatalf("got state %+v without a server, want disconnected", st)
+	}
+
+	url, stop := startNATS(t, port)
+	if ch := nextChange(t, c); !ch.All {
+		t.Fatalf("got change %+v, want All when the connection comes up", ch)
+	}
+	if st := c.State(); !st.Connected || st.Since.IsZero() {
+		t.Fatalf("got state %+v, want connected with a time", st)
+	}
+	nc := connect(t, url)
+	publish(t, nc, rep(recA, "u", "p", 3))
+	waitFor(t, "a report through the late connection", func() bool { return c.Aggregate(recA, "u").Pods == 1 })
+
+	stop()
+	// A's change may come first; the All change must follow.
+	for ch := nextChange(t, c); !ch.All; ch = nextChange(t, c) {
+		if ch.Record != recA {
+			t.Fatalf("got change %+v, want All when the connection goes down", ch)
+		}
+	}
+	if c.State().Connected {
+		t.Error("got connected after the server stopped, want disconnected")
+	}
+}
+
+func TestSumsSaturateInsteadOfWrapping(t *testing.T) {
+	tests := []struct {
+		name       string
+		a, b, want uint64
+	}{
+		{"small counters add up", 2, 3, 5},
+		{"a sum that fits exactly is kept", math.MaxUint64 - 1, 1, math.MaxUint64},
+		{"a sum past the top stays at the top", math.MaxUint64 - 1, 2, math.MaxUint64},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := addSat(tt.a, tt.b); got != tt.want {
+				t.Errorf("got %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().(*net.TCPAddr).Port
+}
