@@ -11,8 +11,11 @@ NATS_IMG ?= recbuf/nats:$(IMG_TAG)
 # users may choose gcr.io/distroless/static:nonroot.
 BASE_IMAGE ?= scratch
 
-# Cluster used by `make demo` and `make test-e2e`.
+# Clusters used by `make demo` and `make test-e2e` (apart, so that running
+# the e2e suite does not wipe a demo).
+DEMO_CLUSTER ?= recbuf-demo
 KIND_CLUSTER ?= recbuf-e2e
+IMAGES := MANAGER_IMG=$(MANAGER_IMG) SIDECAR_IMG=$(SIDECAR_IMG) EDGESIM_IMG=$(EDGESIM_IMG) NATS_IMG=$(NATS_IMG) BASE_IMAGE=$(BASE_IMAGE)
 
 SHELL := /usr/bin/env bash -o pipefail
 .SHELLFLAGS := -ec
@@ -42,9 +45,10 @@ generate: controller-gen ## Generate deepcopy code from kubebuilder markers.
 	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
 
 .PHONY: chart-crds
-chart-crds: ## Copy the generated CRDs into the Helm chart.
-	@mkdir -p charts/recbuf/crds
+chart-crds: ## Copy the generated CRDs and manager RBAC rules into the Helm chart.
+	@mkdir -p charts/recbuf/crds charts/recbuf/files
 	@cp config/crd/bases/*.yaml charts/recbuf/crds/
+	@cp config/rbac/role.yaml charts/recbuf/files/manager-role.yaml
 
 .PHONY: verify-generated
 verify-generated: manifests generate ## Fail when generated files differ from what is checked in.
@@ -68,7 +72,7 @@ envtest: ## Build the kube-apiserver and etcd that envtest runs (cached in ./bin
 	@hack/envtest-assets.sh >/dev/null
 
 .PHONY: test
-test: ## Run all unit and envtest tests with the race detector.
+test: helm ## Run all unit, NATS, envtest and chart tests with the race detector.
 	KUBEBUILDER_ASSETS="$${KUBEBUILDER_ASSETS:-$$(hack/envtest-assets.sh)}" \
 		go test -race -count=1 -timeout 20m $$(go list ./... | grep -v /test/e2e)
 
@@ -84,8 +88,7 @@ build: ## Build the manager, sidecar and edge simulator binaries into ./bin.
 
 .PHONY: docker-build
 docker-build: ## Build the images from host-compiled binaries (BASE_IMAGE=scratch by default).
-	MANAGER_IMG=$(MANAGER_IMG) SIDECAR_IMG=$(SIDECAR_IMG) EDGESIM_IMG=$(EDGESIM_IMG) NATS_IMG=$(NATS_IMG) \
-		BASE_IMAGE=$(BASE_IMAGE) hack/docker-build.sh
+	$(IMAGES) hack/docker-build.sh
 
 ##@ Deployment
 
@@ -99,15 +102,24 @@ undeploy: ## Remove what `make deploy` created.
 
 .PHONY: demo
 demo: helm ## Create a kind cluster with recbuf, NATS, the sample Records and a simulator.
-	KIND_CLUSTER=$(KIND_CLUSTER) hack/demo.sh up
+	KIND_CLUSTER=$(DEMO_CLUSTER) $(IMAGES) hack/demo.sh up
 
 .PHONY: demo-down
 demo-down: ## Delete the demo cluster.
-	KIND_CLUSTER=$(KIND_CLUSTER) hack/demo.sh down
+	KIND_CLUSTER=$(DEMO_CLUSTER) hack/demo.sh down
 
 .PHONY: test-e2e
 test-e2e: helm ## Run the end-to-end suite on a kind cluster (created or reused).
-	KIND_CLUSTER=$(KIND_CLUSTER) go test -tags e2e -count=1 -timeout 40m -v ./test/e2e/
+	KIND_CLUSTER=$(KIND_CLUSTER) $(IMAGES) go test -tags e2e -count=1 -timeout 40m -v ./test/e2e/
+
+# Chart checks (owner: packaging). test/chart also runs as part of `make test`.
+.PHONY: helm-lint
+helm-lint: helm ## Lint the Helm chart (strict).
+	$(HELM) lint --strict --kube-version v1.34.4 charts/recbuf
+
+.PHONY: test-chart
+test-chart: helm ## Run the chart's template tests (schema, RBAC and CRDs in sync with config/).
+	go test -count=1 ./test/chart/
 
 ##@ Tools
 
@@ -119,6 +131,12 @@ BENCHSTAT ?= $(GOBIN)/benchstat
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 GOLANGCI_LINT_VERSION ?= v2.15.0
 HELM_VERSION ?= v3.22.0
+# helm built from source otherwise believes it talks to Kubernetes v1.20
+# when no cluster is reachable (`helm template`, `helm lint`).
+HELM_KUBE_MINOR ?= 34
+HELM_LDFLAGS = -ldflags "-X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
+	-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$(HELM_KUBE_MINOR) \
+	-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$(HELM_KUBE_MINOR)"
 BENCHSTAT_VERSION ?= v0.0.0-20260908200009-22c9c6c9d4da
 
 .PHONY: controller-gen
@@ -134,7 +152,7 @@ $(GOLANGCI_LINT)-$(GOLANGCI_LINT_VERSION):
 .PHONY: helm
 helm: $(HELM)-$(HELM_VERSION) ## Install helm.
 $(HELM)-$(HELM_VERSION):
-	$(call go-install-tool,$(HELM),helm.sh/helm/v3/cmd/helm,$(HELM_VERSION),-ldflags "-X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION)")
+	$(call go-install-tool,$(HELM),helm.sh/helm/v3/cmd/helm,$(HELM_VERSION),$(HELM_LDFLAGS))
 
 .PHONY: benchstat
 benchstat: $(BENCHSTAT)-$(BENCHSTAT_VERSION) ## Install benchstat.

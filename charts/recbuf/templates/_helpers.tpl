@@ -1,0 +1,103 @@
+{{/*
+recbuf.name is the chart name, or nameOverride.
+*/}}
+{{- define "recbuf.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+recbuf.fullname prefixes every object's name: "<release>-<chart>", or just
+the release name when it already contains the chart name. Kept at most 48
+characters so that suffixes such as "-manager-metrics" fit in 63.
+*/}}
+{{- define "recbuf.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 48 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 48 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 48 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+recbuf.labels are the labels of every object of the chart.
+*/}}
+{{- define "recbuf.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/name: {{ include "recbuf.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/*
+recbuf.selectorLabels select the manager pods.
+*/}}
+{{- define "recbuf.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "recbuf.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: manager
+{{- end }}
+
+{{/*
+recbuf.natsSelectorLabels select the development NATS pods.
+*/}}
+{{- define "recbuf.natsSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "recbuf.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: nats
+{{- end }}
+
+{{/*
+recbuf.serviceAccountName is the manager's ServiceAccount.
+*/}}
+{{- define "recbuf.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (printf "%s-manager" (include "recbuf.fullname" .)) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+recbuf.image renders "repository:tag" of an image value, the tag defaulting
+to the chart's appVersion. Call with (list .Values.image $).
+*/}}
+{{- define "recbuf.image" -}}
+{{- $image := index . 0 }}
+{{- $root := index . 1 }}
+{{- printf "%s:%s" $image.repository (default $root.Chart.AppVersion $image.tag) }}
+{{- end }}
+
+{{/*
+recbuf.natsURL is the manager's --nats-url: natsURL when set, else the
+in-chart NATS Service (fully qualified, because buffer pods in every
+namespace use it) when nats.enabled, else empty (the manager's default).
+*/}}
+{{- define "recbuf.natsURL" -}}
+{{- if .Values.natsURL }}
+{{- .Values.natsURL }}
+{{- else if .Values.nats.enabled }}
+{{- printf "nats://%s-nats.%s.svc:%d" (include "recbuf.fullname" .) .Release.Namespace (int .Values.nats.port) }}
+{{- end }}
+{{- end }}
+
+{{/*
+recbuf.containerSecurityContext is the restricted Pod Security Standard's
+container securityContext, shared by the manager and NATS.
+*/}}
+{{- define "recbuf.containerSecurityContext" -}}
+runAsUser: 65532
+runAsGroup: 65532
+runAsNonRoot: true
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+capabilities:
+  drop: [ALL]
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}

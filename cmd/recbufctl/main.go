@@ -1,0 +1,378 @@
+// Command recbufctl reads a recbuf record from the command line, with the Go
+// client in pkg/client: it streams it, prints its latest value, or takes
+// values from a Mailbox record. It ships in the edgesim image, so that demos
+// and the e2e suite can consume from pods:
+//
+//	recbufctl stream URL [--from-oldest] [--count N] [--duration D] [--delay D] [--stall D] [--until-lag N] [--quiet]
+//	recbufctl latest URL
+//	recbufctl take URL [--count N] [--timeout D] [--interval D] [--quiet]
+//
+// URL is the record's endpoint (its status.endpoint), for example
+// http://telemetry-recbuf.default.svc:8080/v1/records/telemetry.
+//
+// Output is JSON lines on standard output: {"event":"value",...} per value,
+// {"event":"lag","missed":N} when a stream fell behind, and a final
+// {"event":"summary",...} that checks order: on a stream, sequence numbers
+// must grow, each device's sequence numbers too, and every jump in sequence
+// numbers must be announced by a lag event carrying its exact size.
+//
+// --delay and --stall make a deliberately slow consumer. Socket buffers
+// absorb megabytes of a slow consumer's backlog before the buffer process
+// sees it fall behind, so a consumer that stops reading for a while
+// (--stall) while a burst is published shows lag sooner than one that reads
+// slowly.
+//
+// SIGTERM and Ctrl-C end a command with its summary.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/recbuf/recbuf/pkg/client"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const usage = `usage:
+  recbufctl stream URL [flags]   stream values (Server-Sent Events)
+  recbufctl latest URL           print the current value
+  recbufctl take URL [flags]     take values from a Mailbox record
+Run "recbufctl COMMAND -h" for a command's flags.`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		_, _ = fmt.Fprintln(stderr, usage)
+		return 2
+	}
+	cmds := map[string]func(context.Context, []string, *json.Encoder, io.Writer) error{
+		"stream": stream,
+		"latest": latest,
+		"take":   take,
+	}
+	cmd, ok := cmds[args[0]]
+	if !ok {
+		_, _ = fmt.Fprintln(stderr, usage)
+		return 2
+	}
+	err := cmd(ctx, args[1:], json.NewEncoder(stdout), stderr)
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		_, _ = fmt.Fprintf(stderr, "recbufctl %s: %v\n", args[0], err)
+		return 2
+	default:
+		_, _ = fmt.Fprintf(stderr, "recbufctl %s: %v\n", args[0], err)
+		return 1
+	}
+}
+
+// errUsage marks command-line mistakes (exit status 2).
+var errUsage = errors.New("usage")
+
+// parse parses a command's flags, which may follow its URL, and returns the
+// URL.
+func parse(fs *flag.FlagSet, args []string) (string, error) {
+	var url string
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		url, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return "", err
+	}
+	if url == "" && fs.NArg() == 1 {
+		url = fs.Arg(0)
+	} else if fs.NArg() > 0 || url == "" {
+		return "", fmt.Errorf("%w: want exactly one record URL", errUsage)
+	}
+	return url, nil
+}
+
+// newClient parses the command line and returns a client for its URL.
+func newClient(fs *flag.FlagSet, args []string) (*client.Client, error) {
+	url, err := parse(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.New(url)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	return c, nil
+}
+
+// valueLine is one value as printed.
+type valueLine struct {
+	Event     string          `json:"event"`
+	Seq       uint64          `json:"seq"`
+	Time      time.Time       `json:"time"`
+	Device    string          `json:"device,omitempty"`
+	DeviceSeq uint64          `json:"deviceSeq,omitempty"`
+	Payload   json.RawMessage `json:"payload,omitempty"`
+	// Bytes carries a payload that is not JSON (base64 in JSON).
+	Bytes []byte `json:"bytes,omitempty"`
+}
+
+func newValueLine(v client.Value) valueLine {
+	l := valueLine{Event: "value", Seq: v.Seq, Time: v.Time, Device: v.Device, DeviceSeq: v.DeviceSeq}
+	if v.JSON {
+		l.Payload = v.Payload
+	} else {
+		l.Bytes = v.Payload
+	}
+	return l
+}
+
+// streamSummary is the last line of `stream`.
+type streamSummary struct {
+	Event     string `json:"event"`
+	Values    uint64 `json:"values"`
+	FirstSeq  uint64 `json:"firstSeq"`
+	LastSeq   uint64 `json:"lastSeq"`
+	LagEvents uint64 `json:"lagEvents"`
+	Missed    uint64 `json:"missed"`
+	// OutOfOrder counts values whose sequence number did not grow.
+	OutOfOrder uint64 `json:"outOfOrder"`
+	// DeviceOutOfOrder counts values whose device's sequence number did not
+	// grow (meaningful with one publisher per device).
+	DeviceOutOfOrder uint64 `json:"deviceOutOfOrder"`
+	// Unannounced counts jumps in sequence numbers that no lag event (of
+	// that exact size) announced.
+	Unannounced uint64 `json:"unannounced"`
+	Resets      uint64 `json:"resets"`
+	Reconnects  uint64 `json:"reconnects"`
+	// Ordered is true when OutOfOrder, DeviceOutOfOrder and Unannounced are 0.
+	Ordered bool   `json:"ordered"`
+	Error   string `json:"error,omitempty"`
+}
+
+func (s *streamSummary) ordered() bool {
+	return s.OutOfOrder == 0 && s.DeviceOutOfOrder == 0 && s.Unannounced == 0
+}
+
+// orderCheck follows a stream's values and lag events into a summary,
+// counting whatever breaks the stream's order.
+type orderCheck struct {
+	s *streamSummary
+	// pendingMissed was announced by lag events and not yet seen as a jump.
+	pendingMissed uint64
+	// restarted is set when the next value may start a new numbering.
+	restarted bool
+	deviceSeq map[string]uint64
+}
+
+func newOrderCheck(s *streamSummary) *orderCheck {
+	return &orderCheck{s: s, deviceSeq: map[string]uint64{}}
+}
+
+// lag records a lag event: the next value may be missed values further on.
+func (c *orderCheck) lag(missed uint64) {
+	c.s.LagEvents++
+	c.s.Missed += missed
+	c.pendingMissed += missed
+}
+
+// restart records that the stream restarted on another buffer process,
+// which numbers its values afresh.
+func (c *orderCheck) restart() {
+	c.s.Resets++
+	c.restarted = true
+}
+
+// value checks v against the values and lag events before it.
+func (c *orderCheck) value(v client.Value) {
+	s := c.s
+	switch {
+	case s.Values == 0:
+		s.FirstSeq = v.Seq
+	case c.restarted:
+		// Nothing to compare this one with.
+	case v.Seq <= s.LastSeq:
+		s.OutOfOrder++
+	case v.Seq-s.LastSeq-1 != c.pendingMissed:
+		s.Unannounced++
+	}
+	c.restarted, c.pendingMissed = false, 0
+	if v.Device != "" {
+		if last, ok := c.deviceSeq[v.Device]; ok && v.DeviceSeq <= last {
+			s.DeviceOutOfOrder++
+		}
+		c.deviceSeq[v.Device] = v.DeviceSeq
+	}
+	s.Values++
+	s.LastSeq = v.Seq
+}
+
+// errEnough ends a stream that received what it was asked for.
+var errEnough = errors.New("enough values")
+
+func stream(ctx context.Context, args []string, out *json.Encoder, stderr io.Writer) error {
+	fs := flag.NewFlagSet("stream", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	oldest := fs.Bool("from-oldest", false, "start at the oldest value the buffer holds (SpmcRing), not the next one")
+	count := fs.Uint64("count", 0, "stop after this many values (0: no limit)")
+	duration := fs.Duration("duration", 0, "stop after this long (0: no limit)")
+	delay := fs.Duration("delay", 0, "wait this long after each value: a deliberately slow consumer")
+	untilLag := fs.Uint64("until-lag", 0, "stop after this many lag events (0: no limit)")
+	quiet := fs.Bool("quiet", false, "print lag events and the summary only")
+	stall := fs.Duration("stall", 0, "stop reading this long once, after --stall-after values: a consumer that falls behind")
+	stallAfter := fs.Uint64("stall-after", 1, "values read before the stall")
+	c, err := newClient(fs, args)
+	if err != nil {
+		return err
+	}
+	if *duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *duration)
+		defer cancel()
+	}
+
+	s := streamSummary{Event: "summary"}
+	check := newOrderCheck(&s)
+	// Lag is reported through a callback, which cannot end the stream: the
+	// next value does, once it has been checked against the lag.
+	onLag := func(missed uint64) {
+		check.lag(missed)
+		_ = out.Encode(map[string]any{"event": "lag", "missed": missed})
+	}
+	onReset := func(r client.Reset) {
+		check.restart()
+		_ = out.Encode(map[string]any{"event": "reset", "after": r.After, "lastSeq": r.LastSeq, "reason": r.Reason})
+	}
+	onConnect := func(conn client.Connection) {
+		if conn.Resumed {
+			s.Reconnects++
+		}
+	}
+	// The handler sleeps on the command's context, not the connection's:
+	// a deliberate pause is not cut short when a connection ends.
+	cmdCtx := ctx
+	handle := func(_ context.Context, v client.Value) error {
+		if cmdCtx.Err() != nil {
+			// Values read ahead before the command was ended.
+			return errEnough
+		}
+		check.value(v)
+		if !*quiet {
+			if err := out.Encode(newValueLine(v)); err != nil {
+				return fmt.Errorf("write: %w", err)
+			}
+		}
+		if (*count > 0 && s.Values >= *count) || (*untilLag > 0 && s.LagEvents >= *untilLag) {
+			return errEnough
+		}
+		pause := *delay
+		if *stall > 0 && s.Values == *stallAfter {
+			pause += *stall
+		}
+		sleep(cmdCtx, pause)
+		return nil
+	}
+	opts := []client.StreamOption{client.OnLag(onLag), client.OnReset(onReset), client.OnConnect(onConnect)}
+	if *oldest {
+		opts = append(opts, client.FromOldest())
+	}
+	err = c.Stream(ctx, client.HandlerFunc(handle), opts...)
+	if errors.Is(err, errEnough) || ctx.Err() != nil {
+		err = nil
+	}
+	s.Ordered = s.ordered()
+	if err != nil {
+		s.Error = err.Error()
+	}
+	if encErr := out.Encode(s); encErr != nil && err == nil {
+		err = fmt.Errorf("write: %w", encErr)
+	}
+	return err
+}
+
+func latest(ctx context.Context, args []string, out *json.Encoder, stderr io.Writer) error {
+	fs := flag.NewFlagSet("latest", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	timeout := fs.Duration("timeout", 10*time.Second, "give up after this long")
+	c, err := newClient(fs, args)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	v, err := c.Latest(ctx)
+	if err != nil {
+		return err
+	}
+	return out.Encode(newValueLine(v))
+}
+
+// sleep waits for d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// takeSummary is the last line of `take`.
+type takeSummary struct {
+	Event string `json:"event"`
+	Taken uint64 `json:"taken"`
+	// Empty counts takes that waited their whole timeout for nothing.
+	Empty uint64 `json:"empty"`
+	Error string `json:"error,omitempty"`
+}
+
+func take(ctx context.Context, args []string, out *json.Encoder, stderr io.Writer) error {
+	fs := flag.NewFlagSet("take", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	count := fs.Uint64("count", 1, "take this many values (0: until interrupted)")
+	timeout := fs.Duration("timeout", 5*time.Second, "how long each take waits for a value")
+	interval := fs.Duration("interval", 0, "wait this long between takes: a deliberately slow taker")
+	quiet := fs.Bool("quiet", false, "print the summary only")
+	c, err := newClient(fs, args)
+	if err != nil {
+		return err
+	}
+	s := takeSummary{Event: "summary"}
+	for *count == 0 || s.Taken < *count {
+		v, err := c.Take(ctx, *timeout)
+		switch {
+		case ctx.Err() != nil:
+			return out.Encode(s)
+		case errors.Is(err, client.ErrNoValue):
+			s.Empty++
+		case err != nil:
+			s.Error = err.Error()
+			_ = out.Encode(s)
+			return err
+		default:
+			s.Taken++
+			if !*quiet {
+				if err := out.Encode(newValueLine(v)); err != nil {
+					return fmt.Errorf("write: %w", err)
+				}
+			}
+		}
+		if *count == 0 || s.Taken < *count {
+			sleep(ctx, *interval)
+		}
+	}
+	return out.Encode(s)
+}

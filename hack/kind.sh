@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# kind.sh manages the single-node kind cluster that `make demo` and
+# `make test-e2e` use.
+#
+#   hack/kind.sh create           create the cluster, or reuse it when its node runs
+#   hack/kind.sh load IMAGE...    load local Docker images into the cluster's node
+#   hack/kind.sh delete           delete the cluster
+#   hack/kind.sh kind             print the path of the kind binary it uses
+#
+# Environment: KIND_CLUSTER (default recbuf-e2e), KIND_NODE_IMAGE (overrides
+# the node image), KIND_OFFLINE_WORK (the offline tool's cache folder).
+#
+# Where ../shared/kind/build-node-image.sh exists beside the repository (this
+# project's offline machines and CI), that tool provides the Docker engine,
+# the node image, the egress-guarded `kind` network (required before any
+# cluster is created there) and the cluster settings its image needs.
+# Elsewhere the user's Docker, kind's default node image and a kind binary
+# pinned below (installed into ./bin) are used.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+KIND_VERSION=v0.33.0
+CLUSTER=${KIND_CLUSTER:-recbuf-e2e}
+DOCKER=${DOCKER:-$([[ -x /usr/bin/docker ]] && echo /usr/bin/docker || echo docker)}
+shared_kind=$root/../shared/kind/build-node-image.sh
+offline_work=${KIND_OFFLINE_WORK:-/var/cache/kind-offline}
+
+log() { echo "kind.sh: $*" >&2; }
+
+offline() { [[ -x $shared_kind ]]; }
+
+# kind_bin prints the kind binary: the offline tool's, or ./bin/kind-$KIND_VERSION.
+kind_bin() {
+  if offline && [[ -x $offline_work/out/bin/kind ]]; then
+    echo "$offline_work/out/bin/kind"; return
+  fi
+  local k=$root/bin/kind-$KIND_VERSION
+  if [[ ! -x $k ]]; then
+    log "installing sigs.k8s.io/kind@$KIND_VERSION into bin/"
+    GOPROXY=$(go env GOPROXY)
+    GOPROXY=${GOPROXY%,direct} GOBIN=$root/bin/.kind-install go install "sigs.k8s.io/kind@$KIND_VERSION" >&2
+    mv "$root/bin/.kind-install/kind" "$k"; rmdir "$root/bin/.kind-install"
+  fi
+  echo "$k"
+}
+
+node_running() {
+  [[ $($DOCKER inspect -f '{{.State.Running}}' "$CLUSTER-control-plane" 2>/dev/null) == true ]]
+}
+
+# create_with_config CONFIG: reuse a running cluster, otherwise (re)create it.
+create_with_config() {
+  local kind; kind=$(kind_bin)
+  if "$kind" get clusters 2>/dev/null | grep -qx "$CLUSTER"; then
+    if node_running; then log "reusing cluster $CLUSTER"; return; fi
+    log "cluster $CLUSTER exists but its node is stopped: recreating it"
+    "$kind" delete cluster --name "$CLUSTER" >&2
+  fi
+  "$kind" create cluster --name "$CLUSTER" --config "$1" --wait 3m >&2
+}
+
+create() {
+  mkdir -p "$root/bin"
+  local config=$root/bin/kind-config-$CLUSTER.yaml
+  if offline; then
+    if [[ -z ${KIND_NODE_IMAGE:-} ]]; then
+      # The tool builds (or finds cached) its node image, makes the network
+      # and creates or reuses the cluster; a node on an outdated image is recreated.
+      CLUSTER=$CLUSTER "$shared_kind" create >&2
+    else
+      "$shared_kind" network >&2
+      CLUSTER=$CLUSTER NODE_IMAGE=$KIND_NODE_IMAGE "$shared_kind" config > "$config"
+      create_with_config "$config"
+    fi
+  else
+    {
+      echo "kind: Cluster"
+      echo "apiVersion: kind.x-k8s.io/v1alpha4"
+      echo "nodes:"
+      echo "- role: control-plane"
+      [[ -z ${KIND_NODE_IMAGE:-} ]] || echo "  image: $KIND_NODE_IMAGE"
+    } > "$config"
+    create_with_config "$config"
+  fi
+  # kind writes the context kind-$CLUSTER; wait until the node can run pods.
+  kubectl --context "kind-$CLUSTER" wait --for=condition=Ready nodes --all --timeout=180s >&2
+}
+
+load() {
+  (($#)) || { log "load: no image given"; exit 2; }
+  "$(kind_bin)" load docker-image --name "$CLUSTER" "$@" >&2
+}
+
+delete() {
+  local kind; kind=$(kind_bin)
+  if "$kind" get clusters 2>/dev/null | grep -qx "$CLUSTER"; then
+    "$kind" delete cluster --name "$CLUSTER" >&2
+  else
+    log "no cluster $CLUSTER"
+  fi
+}
+
+cmd=${1:-}
+shift || true
+case $cmd in
+  create) create ;;
+  load) load "$@" ;;
+  delete) delete ;;
+  kind) kind_bin ;;
+  *) echo "usage: $0 create|load IMAGE...|delete|kind" >&2; exit 2 ;;
+esac

@@ -1,0 +1,621 @@
+package chart
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"go.yaml.in/yaml/v3"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	sigsyaml "sigs.k8s.io/yaml"
+)
+
+const (
+	rootDir  = "../.."
+	chartDir = rootDir + "/charts/recbuf"
+	// release and namespace of the rendered chart; with release "recbuf"
+	// the objects are named recbuf-manager, recbuf-nats, ...
+	release   = "recbuf"
+	namespace = "recbuf-system"
+	// kubeVersion is the kind node's; helm built with `go install` would
+	// otherwise assume v1.20, below the chart's kubeVersion.
+	kubeVersion = "1.34.4"
+)
+
+// helmBinary finds the pinned helm: $HELM, bin/helm, or helm on PATH.
+func helmBinary(t *testing.T) string {
+	t.Helper()
+	if h := os.Getenv("HELM"); h != "" {
+		return h
+	}
+	if p, err := filepath.Abs(filepath.Join(rootDir, "bin", "helm")); err == nil {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if p, err := exec.LookPath("helm"); err == nil {
+		return p
+	}
+	t.Fatal("helm not found: run `make helm` (installs bin/helm) or set HELM")
+	return ""
+}
+
+// runHelm runs helm and returns its standard output; the error carries its
+// standard error.
+func runHelm(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(helmBinary(t), args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), errors.New(strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
+}
+
+// template renders the chart (without its CRDs) with --set values.
+func template(t *testing.T, sets ...string) (objects, error) {
+	t.Helper()
+	args := []string{"template", release, chartDir, "--namespace", namespace, "--kube-version", kubeVersion}
+	for _, s := range sets {
+		args = append(args, "--set", s)
+	}
+	out, err := runHelm(t, args...)
+	if err != nil {
+		return nil, err
+	}
+	return parseObjects(t, out), nil
+}
+
+// mustTemplate is template for values that must render.
+func mustTemplate(t *testing.T, sets ...string) objects {
+	t.Helper()
+	objs, err := template(t, sets...)
+	if err != nil {
+		t.Fatalf("helm template %v: %v", sets, err)
+	}
+	return objs
+}
+
+// objects are rendered Kubernetes objects.
+type objects []*unstructured.Unstructured
+
+func parseObjects(t *testing.T, manifest string) objects {
+	t.Helper()
+	var objs objects
+	for doc := range strings.SplitSeq(manifest, "\n---") {
+		var m map[string]any
+		if err := sigsyaml.Unmarshal([]byte(doc), &m); err != nil {
+			t.Fatalf("rendered document is not YAML: %v\n%s", err, doc)
+		}
+		if len(m) == 0 {
+			continue
+		}
+		objs = append(objs, &unstructured.Unstructured{Object: m})
+	}
+	return objs
+}
+
+// find returns the object of kind and name, or nil.
+func (o objects) find(kind, name string) *unstructured.Unstructured {
+	for _, obj := range o {
+		if obj.GetKind() == kind && obj.GetName() == name {
+			return obj
+		}
+	}
+	return nil
+}
+
+// names lists "Kind/name" of every object, sorted.
+func (o objects) names() []string {
+	var s []string
+	for _, obj := range o {
+		s = append(s, obj.GetKind()+"/"+obj.GetName())
+	}
+	slices.Sort(s)
+	return s
+}
+
+// get converts the object of kind and name into a typed object, failing the
+// test when it is missing.
+func get[T any](t *testing.T, objs objects, kind, name string) *T {
+	t.Helper()
+	obj := objs.find(kind, name)
+	if obj == nil {
+		t.Fatalf("no %s %q among %v", kind, name, objs.names())
+	}
+	out := new(T)
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, out); err != nil {
+		t.Fatalf("convert %s %q: %v", kind, name, err)
+	}
+	return out
+}
+
+func manager(t *testing.T, objs objects, name string) (*appsv1.Deployment, corev1.Container) {
+	t.Helper()
+	d := get[appsv1.Deployment](t, objs, "Deployment", name)
+	if n := len(d.Spec.Template.Spec.Containers); n != 1 {
+		t.Fatalf("manager Deployment has %d containers, want 1", n)
+	}
+	return d, d.Spec.Template.Spec.Containers[0]
+}
+
+// argWithPrefix returns the first argument that starts with prefix.
+func argWithPrefix(c corev1.Container, prefix string) (string, bool) {
+	for _, a := range c.Args {
+		if strings.HasPrefix(a, prefix) {
+			return a, true
+		}
+	}
+	return "", false
+}
+
+func wantArgs(t *testing.T, c corev1.Container, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !slices.Contains(c.Args, w) {
+			t.Errorf("manager args %q lack %q", c.Args, w)
+		}
+	}
+}
+
+// selects reports whether selector matches the pod template's labels.
+func selects(selector map[string]string, pod map[string]string) bool {
+	return len(selector) > 0 && labels.SelectorFromSet(selector).Matches(labels.Set(pod))
+}
+
+func TestLint(t *testing.T) {
+	t.Parallel()
+	for _, sets := range [][]string{nil, {"nats.enabled=true", "metrics.serviceMonitor.enabled=true"}} {
+		args := []string{"lint", chartDir, "--strict", "--kube-version", kubeVersion}
+		for _, s := range sets {
+			args = append(args, "--set", s)
+		}
+		if out, err := runHelm(t, args...); err != nil {
+			t.Errorf("helm lint %v: %v\n%s", sets, err, out)
+		}
+	}
+}
+
+func TestTemplate(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		set   []string
+		check func(t *testing.T, objs objects)
+	}{
+		{
+			name: "the defaults render a restricted manager, its RBAC and metrics Service, and no NATS",
+			check: func(t *testing.T, objs objects) {
+				want := []string{
+					"ClusterRole/recbuf-manager", "ClusterRole/recbuf-record-editor", "ClusterRole/recbuf-record-viewer",
+					"ClusterRoleBinding/recbuf-manager", "Deployment/recbuf-manager", "Role/recbuf-leader-election",
+					"RoleBinding/recbuf-leader-election", "Service/recbuf-manager-metrics", "ServiceAccount/recbuf-manager",
+				}
+				if diff := cmp.Diff(want, objs.names()); diff != "" {
+					t.Errorf("rendered objects (-want +got):\n%s", diff)
+				}
+				d, c := manager(t, objs, "recbuf-manager")
+				if got, want := c.Image, "recbuf/manager:dev"; got != want {
+					t.Errorf("manager image: got %q, want %q", got, want)
+				}
+				if got, want := c.ImagePullPolicy, corev1.PullIfNotPresent; got != want {
+					t.Errorf("manager imagePullPolicy: got %q, want %q", got, want)
+				}
+				wantArgs(t, c, "--leader-elect=true", "--health-probe-bind-address=:8081", "--metrics-bind-address=:8080",
+					"--sidecar-image=recbuf/sidecar:dev", "--sidecar-image-pull-policy=IfNotPresent",
+					"--stats-subject-prefix=recbuf.stats", "--status-interval=5s", "--stale-after=30s")
+				if a, ok := argWithPrefix(c, "--nats-url"); ok {
+					t.Errorf("manager got %q, want the manager's default NATS URL (no flag)", a)
+				}
+				checkRestricted(t, d.Spec.Template.Spec)
+				checkProbes(t, c, 8081)
+				if c.Resources.Requests.Memory().IsZero() || c.Resources.Limits.Memory().IsZero() {
+					t.Errorf("manager resources %v: want memory requests and limits", c.Resources)
+				}
+
+				sa := get[corev1.ServiceAccount](t, objs, "ServiceAccount", "recbuf-manager")
+				if got := d.Spec.Template.Spec.ServiceAccountName; got != sa.Name {
+					t.Errorf("manager serviceAccountName: got %q, want %q", got, sa.Name)
+				}
+				crb := get[rbacv1.ClusterRoleBinding](t, objs, "ClusterRoleBinding", "recbuf-manager")
+				wantSubject := []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa.Name, Namespace: namespace}}
+				if diff := cmp.Diff(wantSubject, crb.Subjects); diff != "" {
+					t.Errorf("ClusterRoleBinding subjects (-want +got):\n%s", diff)
+				}
+				if got, want := crb.RoleRef.Name, "recbuf-manager"; got != want {
+					t.Errorf("ClusterRoleBinding roleRef: got %q, want %q", got, want)
+				}
+				rb := get[rbacv1.RoleBinding](t, objs, "RoleBinding", "recbuf-leader-election")
+				if diff := cmp.Diff(wantSubject, rb.Subjects); diff != "" {
+					t.Errorf("leader election RoleBinding subjects (-want +got):\n%s", diff)
+				}
+
+				svc := get[corev1.Service](t, objs, "Service", "recbuf-manager-metrics")
+				if !selects(svc.Spec.Selector, d.Spec.Template.Labels) {
+					t.Errorf("metrics Service selector %v does not select the manager pods %v", svc.Spec.Selector, d.Spec.Template.Labels)
+				}
+				if len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Port != 8080 || svc.Spec.Ports[0].TargetPort.StrVal != "metrics" {
+					t.Errorf("metrics Service ports %+v: want 8080 to the container port named metrics", svc.Spec.Ports)
+				}
+				if !selects(d.Spec.Selector.MatchLabels, d.Spec.Template.Labels) {
+					t.Errorf("manager selector %v does not select its own pods %v", d.Spec.Selector.MatchLabels, d.Spec.Template.Labels)
+				}
+			},
+		},
+		{
+			name: "nats.enabled deploys a restricted NATS server and points the manager at its Service",
+			set:  []string{"nats.enabled=true"},
+			check: func(t *testing.T, objs objects) {
+				_, c := manager(t, objs, "recbuf-manager")
+				wantArgs(t, c, "--nats-url=nats://recbuf-nats.recbuf-system.svc:4222")
+				nats := get[appsv1.Deployment](t, objs, "Deployment", "recbuf-nats")
+				if got, want := nats.Spec.Template.Spec.Containers[0].Image, "recbuf/nats:dev"; got != want {
+					t.Errorf("NATS image: got %q, want %q", got, want)
+				}
+				checkRestricted(t, nats.Spec.Template.Spec)
+				svc := get[corev1.Service](t, objs, "Service", "recbuf-nats")
+				if !selects(svc.Spec.Selector, nats.Spec.Template.Labels) {
+					t.Errorf("NATS Service selector %v does not select the NATS pods %v", svc.Spec.Selector, nats.Spec.Template.Labels)
+				}
+				mgr, _ := manager(t, objs, "recbuf-manager")
+				if selects(svc.Spec.Selector, mgr.Spec.Template.Labels) {
+					t.Errorf("NATS Service selector %v also selects the manager pods", svc.Spec.Selector)
+				}
+			},
+		},
+		{
+			name: "natsURL wins over the in-chart NATS server, whose image is configurable",
+			set:  []string{"nats.enabled=true", "natsURL=nats://nats.nats.svc:4222", "nats.image.repository=nats", "nats.image.tag=2.15"},
+			check: func(t *testing.T, objs objects) {
+				_, c := manager(t, objs, "recbuf-manager")
+				wantArgs(t, c, "--nats-url=nats://nats.nats.svc:4222")
+				nats := get[appsv1.Deployment](t, objs, "Deployment", "recbuf-nats")
+				if got, want := nats.Spec.Template.Spec.Containers[0].Image, "nats:2.15"; got != want {
+					t.Errorf("NATS image: got %q, want %q", got, want)
+				}
+			},
+		},
+		{
+			name: "image values retag the manager and the buffer processes",
+			set: []string{"image.repository=registry.example/recbuf/manager", "image.tag=v1.2.3", "image.pullPolicy=Always",
+				"sidecarImage.repository=registry.example/recbuf/sidecar", "sidecarImage.pullPolicy=Never"},
+			check: func(t *testing.T, objs objects) {
+				_, c := manager(t, objs, "recbuf-manager")
+				if got, want := c.Image, "registry.example/recbuf/manager:v1.2.3"; got != want {
+					t.Errorf("manager image: got %q, want %q", got, want)
+				}
+				if got, want := c.ImagePullPolicy, corev1.PullAlways; got != want {
+					t.Errorf("manager imagePullPolicy: got %q, want %q", got, want)
+				}
+				wantArgs(t, c, "--sidecar-image=registry.example/recbuf/sidecar:dev", "--sidecar-image-pull-policy=Never")
+			},
+		},
+		{
+			name: "manager settings become its flags, extraArgs last",
+			set: []string{"leaderElection.enabled=false", "statusInterval=2s", "staleAfter=1m", "statsSubjectPrefix=stats.recbuf",
+				"metrics.port=9443", "healthProbePort=9440", "extraArgs={--zap-log-level=debug}"},
+			check: func(t *testing.T, objs objects) {
+				_, c := manager(t, objs, "recbuf-manager")
+				wantArgs(t, c, "--leader-elect=false", "--status-interval=2s", "--stale-after=1m",
+					"--stats-subject-prefix=stats.recbuf", "--metrics-bind-address=:9443", "--health-probe-bind-address=:9440")
+				if got, want := c.Args[len(c.Args)-1], "--zap-log-level=debug"; got != want {
+					t.Errorf("last manager arg: got %q, want %q", got, want)
+				}
+				checkProbes(t, c, 9440)
+			},
+		},
+		{
+			name: "serviceMonitor.enabled renders a ServiceMonitor that selects the metrics Service",
+			set:  []string{"metrics.serviceMonitor.enabled=true", "metrics.serviceMonitor.labels.release=prometheus"},
+			check: func(t *testing.T, objs objects) {
+				sm := objs.find("ServiceMonitor", "recbuf-manager")
+				if sm == nil {
+					t.Fatalf("no ServiceMonitor among %v", objs.names())
+				}
+				if got := sm.GetLabels()["release"]; got != "prometheus" {
+					t.Errorf("ServiceMonitor label release: got %q, want %q", got, "prometheus")
+				}
+				sel, _, _ := unstructured.NestedStringMap(sm.Object, "spec", "selector", "matchLabels")
+				svc := get[corev1.Service](t, objs, "Service", "recbuf-manager-metrics")
+				if !selects(sel, svc.Labels) {
+					t.Errorf("ServiceMonitor selector %v does not select the metrics Service %v", sel, svc.Labels)
+				}
+				eps, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
+				if len(eps) != 1 || eps[0].(map[string]any)["port"] != "metrics" {
+					t.Errorf("ServiceMonitor endpoints %v: want one on port metrics", eps)
+				}
+			},
+		},
+		{
+			name: "an existing ServiceAccount is used and bound when serviceAccount.create is false",
+			set:  []string{"serviceAccount.create=false", "serviceAccount.name=platform-recbuf"},
+			check: func(t *testing.T, objs objects) {
+				if objs.find("ServiceAccount", "platform-recbuf") != nil || objs.find("ServiceAccount", "recbuf-manager") != nil {
+					t.Errorf("got a ServiceAccount among %v, want none", objs.names())
+				}
+				d, _ := manager(t, objs, "recbuf-manager")
+				if got, want := d.Spec.Template.Spec.ServiceAccountName, "platform-recbuf"; got != want {
+					t.Errorf("serviceAccountName: got %q, want %q", got, want)
+				}
+				crb := get[rbacv1.ClusterRoleBinding](t, objs, "ClusterRoleBinding", "recbuf-manager")
+				if got := crb.Subjects[0].Name; got != "platform-recbuf" {
+					t.Errorf("ClusterRoleBinding subject: got %q, want %q", got, "platform-recbuf")
+				}
+			},
+		},
+		{
+			name: "the aggregated Record roles can be left out and the name prefix overridden",
+			set:  []string{"rbac.aggregateClusterRoles=false", "fullnameOverride=rb"},
+			check: func(t *testing.T, objs objects) {
+				want := []string{
+					"ClusterRole/rb-manager", "ClusterRoleBinding/rb-manager", "Deployment/rb-manager", "Role/rb-leader-election",
+					"RoleBinding/rb-leader-election", "Service/rb-manager-metrics", "ServiceAccount/rb-manager",
+				}
+				if diff := cmp.Diff(want, objs.names()); diff != "" {
+					t.Errorf("rendered objects (-want +got):\n%s", diff)
+				}
+			},
+		},
+		{
+			name: "scheduling values reach the manager pods",
+			set: []string{"nodeSelector.kubernetes\\.io/os=linux", "tolerations[0].key=edge", "tolerations[0].operator=Exists",
+				"priorityClassName=system-cluster-critical", "podAnnotations.team=iot", "replicaCount=2"},
+			check: func(t *testing.T, objs objects) {
+				d, _ := manager(t, objs, "recbuf-manager")
+				spec := d.Spec.Template.Spec
+				if got := spec.NodeSelector["kubernetes.io/os"]; got != "linux" {
+					t.Errorf("nodeSelector: got %v", spec.NodeSelector)
+				}
+				if len(spec.Tolerations) != 1 || spec.Tolerations[0].Key != "edge" {
+					t.Errorf("tolerations: got %+v", spec.Tolerations)
+				}
+				if spec.PriorityClassName != "system-cluster-critical" || d.Spec.Template.Annotations["team"] != "iot" {
+					t.Errorf("priorityClassName %q, annotations %v", spec.PriorityClassName, d.Spec.Template.Annotations)
+				}
+				if d.Spec.Replicas == nil || *d.Spec.Replicas != 2 {
+					t.Errorf("replicas: got %v, want 2", d.Spec.Replicas)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.check(t, mustTemplate(t, tt.set...))
+		})
+	}
+}
+
+// checkRestricted checks the restricted Pod Security Standard's settings.
+func checkRestricted(t *testing.T, spec corev1.PodSpec) {
+	t.Helper()
+	psc := spec.SecurityContext
+	if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot ||
+		psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("pod securityContext %+v: want runAsNonRoot and the RuntimeDefault seccomp profile", psc)
+	}
+	for _, c := range spec.Containers {
+		sc := c.SecurityContext
+		if sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
+			sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
+			sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) ||
+			sc.RunAsUser == nil || *sc.RunAsUser == 0 {
+			t.Errorf("container %s securityContext %+v: want no privilege escalation, a read-only root, all capabilities dropped and a non-root user", c.Name, sc)
+		}
+	}
+}
+
+// checkProbes checks /healthz and /readyz on the container port named probes.
+func checkProbes(t *testing.T, c corev1.Container, port int32) {
+	t.Helper()
+	var probes int32
+	for _, p := range c.Ports {
+		if p.Name == "probes" {
+			probes = p.ContainerPort
+		}
+	}
+	if probes != port {
+		t.Errorf("container port probes: got %d, want %d", probes, port)
+	}
+	for _, p := range []struct {
+		probe *corev1.Probe
+		path  string
+	}{{c.LivenessProbe, "/healthz"}, {c.ReadinessProbe, "/readyz"}} {
+		if p.probe == nil || p.probe.HTTPGet == nil || p.probe.HTTPGet.Path != p.path || p.probe.HTTPGet.Port.StrVal != "probes" {
+			t.Errorf("probe %+v: want GET %s on port probes", p.probe, p.path)
+		}
+	}
+}
+
+func TestTemplateRefuses(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		set     []string
+		wantErr string
+	}{
+		{"an unknown top-level key is rejected", []string{"replicas=2"}, "additional properties 'replicas' not allowed"},
+		{"an unknown nested key is rejected", []string{"nats.jetstream=true"}, "additional properties 'jetstream' not allowed"},
+		{"a misspelt image key is rejected", []string{"image.pullpolicy=Always"}, "additional properties 'pullpolicy' not allowed"},
+		{"an unknown resource is rejected", []string{"resources.requests.gpu=1"}, "additional properties 'gpu' not allowed"},
+		{"a replica count that is not a number is rejected", []string{"replicaCount=two"}, "/replicaCount"},
+		{"an unknown pull policy is rejected", []string{"image.pullPolicy=Sometimes"}, "/image/pullPolicy"},
+		{"a status interval without a unit is rejected", []string{"statusInterval=5"}, "/statusInterval"},
+		{"a NATS URL without a scheme is rejected", []string{"natsURL=nats.example:4222"}, "/natsURL"},
+		{"a port out of range is rejected", []string{"metrics.port=70000"}, "/metrics/port"},
+		{"extraArgs that are not flags are rejected", []string{"extraArgs={debug}"}, "/extraArgs/0"},
+		{"a ServiceMonitor without the metrics Service is refused", []string{"metrics.serviceMonitor.enabled=true", "metrics.service.enabled=false"}, "metrics.serviceMonitor.enabled needs metrics.service.enabled"},
+		{"an existing ServiceAccount needs a name", []string{"serviceAccount.create=false"}, "serviceAccount.name is required"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := template(t, tt.set...)
+			if err == nil {
+				t.Fatalf("helm template %v succeeded, want an error containing %q", tt.set, tt.wantErr)
+			}
+			if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("helm template %v: got error %q, want it to contain %q", tt.set, err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// TestClusterRoleMatchesGenerated keeps the chart least-privileged and
+// complete: the ClusterRole must carry exactly the rules controller-gen
+// generates from the controllers' RBAC markers.
+func TestClusterRoleMatchesGenerated(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile(filepath.Join(rootDir, "config", "rbac", "role.yaml"))
+	if err != nil {
+		t.Fatalf("read the generated role (run `make manifests`): %v", err)
+	}
+	var generated rbacv1.ClusterRole
+	if err := sigsyaml.Unmarshal(raw, &generated); err != nil {
+		t.Fatalf("parse config/rbac/role.yaml: %v", err)
+	}
+	rendered := get[rbacv1.ClusterRole](t, mustTemplate(t), "ClusterRole", "recbuf-manager")
+	if diff := cmp.Diff(generated.Rules, rendered.Rules); diff != "" {
+		t.Errorf("chart ClusterRole rules differ from config/rbac/role.yaml (run `make manifests`) (-generated +chart):\n%s", diff)
+	}
+}
+
+// TestCRDsMatchConfig checks that the chart ships the CRDs that
+// controller-gen generated (`make chart-crds` copies them).
+func TestCRDsMatchConfig(t *testing.T) {
+	t.Parallel()
+	generated, _ := filepath.Glob(filepath.Join(rootDir, "config", "crd", "bases", "*.yaml"))
+	chart, _ := filepath.Glob(filepath.Join(chartDir, "crds", "*.yaml"))
+	if len(generated) == 0 {
+		t.Fatal("no CRDs in config/crd/bases: run `make manifests`")
+	}
+	base := func(paths []string) []string {
+		var s []string
+		for _, p := range paths {
+			s = append(s, filepath.Base(p))
+		}
+		return s
+	}
+	if diff := cmp.Diff(base(generated), base(chart)); diff != "" {
+		t.Fatalf("CRD files differ (run `make chart-crds`) (-config +chart):\n%s", diff)
+	}
+	for i := range generated {
+		a, errA := os.ReadFile(generated[i])
+		b, errB := os.ReadFile(chart[i])
+		if err := errors.Join(errA, errB); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s differs from %s: run `make chart-crds`", chart[i], generated[i])
+		}
+	}
+}
+
+// TestValuesDocumented checks that every value in values.yaml has a comment
+// right above it that starts with its name.
+func TestValuesDocumented(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile(filepath.Join(chartDir, "values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		t.Fatalf("parse values.yaml: %v", err)
+	}
+	var walk func(path string, n *yaml.Node)
+	walk = func(path string, n *yaml.Node) {
+		if n.Kind == yaml.DocumentNode {
+			for _, c := range n.Content {
+				walk(path, c)
+			}
+			return
+		}
+		if n.Kind != yaml.MappingNode {
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key, val := n.Content[i], n.Content[i+1]
+			p := strings.TrimPrefix(path+"."+key.Value, ".")
+			// The comment block right above the key: the last paragraph of
+			// its head comment (the file's header may precede it).
+			paragraphs := strings.Split(key.HeadComment, "\n\n")
+			comment := paragraphs[len(paragraphs)-1]
+			if !regexp.MustCompile(`^# ` + regexp.QuoteMeta(key.Value) + `\b`).MatchString(comment) {
+				t.Errorf("value %s: got comment %q, want one that starts with %q", p, comment, "# "+key.Value)
+			}
+			walk(p, val)
+		}
+	}
+	walk("", &doc)
+}
+
+// TestSchemaDescribesValues checks that values.schema.json and values.yaml
+// have the same keys, so that the schema neither rejects a default nor
+// accepts an undocumented value.
+func TestSchemaDescribesValues(t *testing.T) {
+	t.Parallel()
+	var values map[string]any
+	raw, err := os.ReadFile(filepath.Join(chartDir, "values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sigsyaml.Unmarshal(raw, &values); err != nil {
+		t.Fatalf("parse values.yaml: %v", err)
+	}
+	var schema map[string]any
+	raw, err = os.ReadFile(filepath.Join(chartDir, "values.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &schema); err != nil {
+		t.Fatalf("parse values.schema.json: %v", err)
+	}
+	definitions, _ := schema["definitions"].(map[string]any)
+	resolve := func(s map[string]any) map[string]any {
+		if ref, ok := s["$ref"].(string); ok {
+			def, _ := definitions[strings.TrimPrefix(ref, "#/definitions/")].(map[string]any)
+			return def
+		}
+		return s
+	}
+	var walk func(path string, v map[string]any, s map[string]any)
+	walk = func(path string, v map[string]any, s map[string]any) {
+		s = resolve(s)
+		props, ok := s["properties"].(map[string]any)
+		if !ok {
+			return // a map or a passthrough Kubernetes type
+		}
+		if s["additionalProperties"] != false {
+			t.Errorf("schema of %q: got additionalProperties %v, want false", path, s["additionalProperties"])
+		}
+		for k, sub := range props {
+			if _, ok := v[k]; !ok {
+				t.Errorf("schema property %s.%s is not in values.yaml", path, k)
+			}
+			if child, ok := v[k].(map[string]any); ok {
+				walk(path+"."+k, child, sub.(map[string]any))
+			}
+		}
+		for k := range v {
+			if _, ok := props[k]; !ok {
+				t.Errorf("value %s.%s is not in values.schema.json", path, k)
+			}
+		}
+	}
+	walk("", values, schema)
+}

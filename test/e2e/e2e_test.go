@@ -1,0 +1,381 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+)
+
+// samples are the Records of config/samples, by buffer type.
+const (
+	ringRecord   = "telemetry" // SpmcRing, capacity 1024, devices.telemetry
+	latestRecord = "state"     // SingleLatest, devices.state
+	mailRecord   = "commands"  // Mailbox, devices.commands
+)
+
+var samples = []string{ringRecord, latestRecord, mailRecord}
+
+// endpoint is a Record's consumer URL, as its status publishes it.
+func endpoint(name string) string {
+	return fmt.Sprintf("http://%s-recbuf.%s.svc:8080/v1/records/%s", name, namespace, name)
+}
+
+// imageValues are helm --set flags for an image value named key.
+func imageValues(key, image string) []string {
+	repo, tag := image, ""
+	if i := strings.LastIndex(image, ":"); i > strings.LastIndex(image, "/") {
+		repo, tag = image[:i], image[i+1:]
+	}
+	return []string{"--set", key + ".repository=" + repo, "--set-string", key + ".tag=" + tag}
+}
+
+var _ = Describe("recbuf", Ordered, func() {
+	BeforeAll(func() {
+		By("removing what a previous run left behind")
+		_, _ = helm("uninstall", release, "-n", systemNamespace, "--wait", "--ignore-not-found")
+		Expect(kubectl("delete", "namespace", namespace, "--ignore-not-found", "--wait", "--timeout=2m")).Error().NotTo(HaveOccurred())
+		Expect(kubectl("delete", "crd", "records.recbuf.dev", "--ignore-not-found", "--wait", "--timeout=1m")).Error().NotTo(HaveOccurred())
+
+		By("creating namespace " + namespace + " under the restricted Pod Security Standard")
+		Expect(kubectl("create", "namespace", namespace)).Error().NotTo(HaveOccurred())
+		Expect(kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted")).Error().NotTo(HaveOccurred())
+	})
+
+	AfterEach(func() {
+		if CurrentSpecReport().Failed() {
+			dumpDiagnostics(CurrentSpecReport().LeafNodeText)
+		}
+	})
+
+	AfterAll(func() {
+		if os.Getenv("E2E_KEEP") != "" {
+			return
+		}
+		By("cleaning up the release, the test namespace and the CRD")
+		_, _ = helm("uninstall", release, "-n", systemNamespace, "--wait", "--ignore-not-found")
+		_, _ = kubectl("delete", "namespace", namespace, "--ignore-not-found", "--wait", "--timeout=2m")
+		_, _ = kubectl("delete", "crd", "records.recbuf.dev", "--ignore-not-found", "--timeout=1m")
+		_, _ = kubectl("delete", "namespace", systemNamespace, "--ignore-not-found", "--timeout=2m")
+	})
+
+	It("installs the chart with its development NATS server", func() {
+		By("helm install with nats.enabled=true and a 2 s status interval")
+		args := []string{"upgrade", "--install", release, "charts/recbuf", "-n", systemNamespace, "--create-namespace",
+			"--set", "nats.enabled=true", "--set", "statusInterval=2s", "--wait", "--timeout", "3m"}
+		args = append(args, imageValues("image", managerImage)...)
+		args = append(args, imageValues("sidecarImage", sidecarImage)...)
+		args = append(args, imageValues("nats.image", natsImage)...)
+		Expect(helm(args...)).Error().NotTo(HaveOccurred())
+
+		By("waiting for the manager and NATS to be available")
+		Eventually(verifyDeploymentAvailable(systemNamespace, "recbuf-manager")).Should(Succeed())
+		Eventually(verifyDeploymentAvailable(systemNamespace, "recbuf-nats")).Should(Succeed())
+		By("checking that the chart installed the Record CRD")
+		Expect(kubectl("get", "crd", "records.recbuf.dev")).Error().NotTo(HaveOccurred())
+	})
+
+	It("makes every sample Record Ready with live counters in kubectl get records", func() {
+		By("applying the three sample Records and the edge simulator")
+		Expect(kubectl("apply", "-k", "config/samples", "-n", namespace)).Error().NotTo(HaveOccurred())
+		Expect(kubectl("apply", "-k", "config/simulator", "-n", namespace)).Error().NotTo(HaveOccurred())
+
+		By("waiting for every Record to be Ready with its endpoint in status")
+		for _, name := range samples {
+			Eventually(verifyRecordReady(name)).WithTimeout(3 * time.Minute).Should(Succeed())
+		}
+
+		By("reading the printer columns of kubectl get records twice: counters move")
+		var first map[string]map[string]string
+		Eventually(func(g Gomega) {
+			first = verifyPrinterColumns(g)
+			for _, name := range samples {
+				g.Expect(strconv.Atoi(first[name]["PRODUCED"])).To(BeNumerically(">", 0), "PRODUCED of %s", name)
+			}
+		}).Should(Succeed())
+		Eventually(func(g Gomega) {
+			now := verifyPrinterColumns(g)
+			for _, name := range samples {
+				was, _ := strconv.Atoi(first[name]["PRODUCED"])
+				g.Expect(strconv.Atoi(now[name]["PRODUCED"])).To(BeNumerically(">", was), "PRODUCED of %s", name)
+			}
+		}).Should(Succeed())
+
+		By("scraping the manager's and a buffer pod's metrics through their Services")
+		Eventually(verifyMetrics(systemNamespace, "recbuf-manager-metrics", "metrics", "controller_runtime_reconcile_total")).Should(Succeed())
+		Eventually(verifyMetrics(namespace, ringRecord+"-recbuf", "metrics", "recbuf_nats_connected")).Should(Succeed())
+	})
+
+	It("streams the SpmcRing Record in order to a consumer pod through its Service", func() {
+		summary := runConsumer("ring-consumer", 2*time.Minute,
+			"stream", endpoint(ringRecord), "--count=100", "--duration=90s", "--quiet")
+		Expect(number(summary, "values")).To(BeNumerically("==", 100), "values received")
+		Expect(summary).To(HaveKeyWithValue("ordered", true), "sequence numbers and device sequences grow, no gap")
+		Expect(number(summary, "lagEvents")).To(BeZero(), "a fast consumer never lags")
+	})
+
+	It("reports a deliberately slow consumer's lag in the SpmcRing Record's status", func() {
+		// Socket buffers absorb megabytes before the buffer process sees a
+		// consumer fall behind: this one stops reading for 20 s after its
+		// first value while a burst larger than the ring and those buffers
+		// is published, then reads on until it is told of its first lag.
+		By("starting a slow consumer that stalls for 20 s after its first value")
+		_, _ = kubectl("delete", "pod", "slow-consumer", "-n", namespace, "--ignore-not-found", "--wait")
+		Expect(kubectlApply(consumerPod("slow-consumer",
+			"stream", endpoint(ringRecord), "--stall=20s", "--stall-after=1", "--until-lag=1", "--duration=150s", "--quiet",
+		))).Error().NotTo(HaveOccurred())
+		Eventually(func(g Gomega) {
+			g.Expect(kubectl("get", "pod", "slow-consumer", "-n", namespace, "-o", "jsonpath={.status.phase}")).To(Equal("Running"))
+		}).Should(Succeed())
+		// The pod may run before its stream is open; the buffer counts it
+		// as a subscriber once it is.
+		Eventually(func(g Gomega) {
+			g.Expect(getRecord(g, ringRecord).Status.Subscribers).To(BeNumerically(">=", 1))
+		}).Should(Succeed())
+
+		By("publishing a burst of 20000 1 KiB telemetry readings, far more than the ring and the socket buffers hold")
+		_, _ = kubectl("delete", "job", "telemetry-burst", "-n", namespace, "--ignore-not-found", "--wait")
+		Expect(kubectlApply(edgesimJob("telemetry-burst", "--telemetry-subject=devices.telemetry",
+			"--state-subject=", "--command-subject=", "--rate=0", "--count=20000", "--pad=1000"))).Error().NotTo(HaveOccurred())
+
+		By("checking that the consumer was told exactly what it missed")
+		Eventually(verifyPodSucceeded("slow-consumer")).WithTimeout(3 * time.Minute).Should(Succeed())
+		summary := podSummary("slow-consumer")
+		Expect(number(summary, "lagEvents")).To(BeNumerically(">=", 1))
+		missed := number(summary, "missed")
+		Expect(missed).To(BeNumerically(">", 0))
+		// (Device sequences interleave: the burst's devices share names
+		// with the simulator's.)
+		Expect(number(summary, "outOfOrder")).To(BeZero(), "sequence numbers grow")
+		Expect(number(summary, "unannounced")).To(BeZero(), "every gap was announced by a lag event of its size")
+
+		By("checking that the Record's status shows the lag")
+		Eventually(func(g Gomega) {
+			r := getRecord(g, ringRecord)
+			g.Expect(r.Status.LagEvents).To(BeNumerically(">=", 1))
+			g.Expect(r.Status.LaggedValues).To(BeNumerically(">=", missed))
+			g.Expect(verifyPrinterColumns(g)[ringRecord]["LAG"]).NotTo(Or(BeEmpty(), Equal("0"), Equal("<none>")))
+		}).Should(Succeed())
+	})
+
+	It("counts Mailbox overwrites under a fast producer and a slow taker", func() {
+		var before int64
+		Eventually(func(g Gomega) { before = getRecord(g, mailRecord).Status.Overwrites }).Should(Succeed())
+
+		By("taking one command every 2 s while the simulator sends 10 a second")
+		summary := runConsumer("slow-taker", 2*time.Minute,
+			"take", endpoint(mailRecord), "--count=3", "--interval=2s", "--timeout=10s", "--quiet")
+		Expect(number(summary, "taken")).To(BeNumerically("==", 3))
+
+		By("checking that the Record's status counts the overwritten commands")
+		Eventually(func(g Gomega) {
+			r := getRecord(g, mailRecord)
+			g.Expect(r.Status.Overwrites).To(BeNumerically(">", before))
+			g.Expect(r.Status.Delivered).To(BeNumerically(">=", 3))
+			g.Expect(strconv.Atoi(verifyPrinterColumns(g)[mailRecord]["OVERWRITES"])).To(BeNumerically(">", 0))
+		}).Should(Succeed())
+	})
+
+	It("serves the newest value of the SingleLatest Record", func() {
+		By("stopping the simulator, so that the newest value stays put")
+		Expect(kubectl("scale", "deployment", "edgesim", "-n", namespace, "--replicas=0")).Error().NotTo(HaveOccurred())
+		Eventually(func(g Gomega) {
+			g.Expect(kubectl("get", "pods", "-n", namespace, "-l", "app.kubernetes.io/name=edgesim", "-o", "name")).To(BeEmpty())
+		}).Should(Succeed())
+
+		By("reading /latest through the Service: its sequence number is the count of values taken in")
+		Eventually(func(g Gomega) {
+			out, err := kubectl("get", "--raw", fmt.Sprintf(
+				"/api/v1/namespaces/%s/services/http:%s-recbuf:http/proxy/v1/records/%s/latest", namespace, latestRecord, latestRecord))
+			g.Expect(err).NotTo(HaveOccurred())
+			var latest struct {
+				Seq    uint64 `json:"seq"`
+				Device string `json:"device"`
+			}
+			g.Expect(json.Unmarshal([]byte(out), &latest)).To(Succeed(), "latest value %s", out)
+			g.Expect(latest.Device).To(HavePrefix("dev-"))
+			g.Expect(latest.Seq).To(BeNumerically("==", getRecord(g, latestRecord).Status.Produced),
+				"the newest value's sequence number equals the Record's produced counter")
+		}).Should(Succeed())
+
+		By("checking that a consumer pod gets that value first")
+		summary := runConsumer("latest-consumer", 2*time.Minute, "stream", endpoint(latestRecord), "--count=1", "--duration=60s", "--quiet")
+		Expect(number(summary, "firstSeq")).To(BeNumerically("==", getRecord(Default, latestRecord).Status.Produced))
+
+		By("restarting the simulator")
+		Expect(kubectl("scale", "deployment", "edgesim", "-n", namespace, "--replicas=1")).Error().NotTo(HaveOccurred())
+		Eventually(verifyDeploymentAvailable(namespace, "edgesim")).Should(Succeed())
+	})
+
+	It("refuses an invalid Record at kubectl apply with the CEL message", func() {
+		for _, tc := range []struct{ buffer, message string }{
+			{"{type: SpmcRing}", "spec.buffer.capacity is required when spec.buffer.type is SpmcRing"},
+			{"{type: Mailbox, capacity: 8}", "spec.buffer.capacity is forbidden unless spec.buffer.type is SpmcRing"},
+		} {
+			By("applying a Record with buffer " + tc.buffer)
+			_, err := kubectlApply(fmt.Sprintf(`apiVersion: recbuf.dev/v1alpha1
+kind: Record
+metadata: {name: invalid, namespace: %s}
+spec:
+  buffer: %s
+`, namespace, tc.buffer))
+			Expect(err).To(MatchError(ContainSubstring(tc.message)))
+			Expect(kubectl("get", "record", "invalid", "-n", namespace)).Error().To(Satisfy(notFound))
+		}
+	})
+
+	It("deletes a deleted Record's Deployment and Service by garbage collection", func() {
+		By("creating Record gc-probe and waiting for its children")
+		Expect(kubectlApply(fmt.Sprintf(`apiVersion: recbuf.dev/v1alpha1
+kind: Record
+metadata: {name: gc-probe, namespace: %s}
+spec:
+  buffer: {type: SingleLatest}
+  source: {nats: {subject: e2e.gc-probe}}
+`, namespace))).Error().NotTo(HaveOccurred())
+		var uid string
+		Eventually(func(g Gomega) { uid = getRecord(g, "gc-probe").Metadata.UID; g.Expect(uid).NotTo(BeEmpty()) }).Should(Succeed())
+		for _, kind := range []string{"deployment", "service"} {
+			Eventually(func(g Gomega) {
+				out, err := kubectl("get", kind, "gc-probe-recbuf", "-n", namespace,
+					"-o", "jsonpath={.metadata.ownerReferences[?(@.controller==true)].uid}")
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(out).To(Equal(uid), "the %s is owned by the Record", kind)
+			}).Should(Succeed())
+		}
+
+		By("deleting the Record; the garbage collector deletes its children")
+		Expect(kubectl("delete", "record", "gc-probe", "-n", namespace, "--wait")).Error().NotTo(HaveOccurred())
+		for _, kind := range []string{"deployment", "service"} {
+			Eventually(func(g Gomega) {
+				_, err := kubectl("get", kind, "gc-probe-recbuf", "-n", namespace)
+				g.Expect(notFound(err)).To(BeTrue(), "%s gc-probe-recbuf: %v", kind, err)
+			}).Should(Succeed())
+		}
+	})
+
+	It("rolls the manager on helm upgrade without losing Records or their counters", func() {
+		type snapshot struct {
+			uid      string
+			produced int64
+		}
+		before := map[string]snapshot{}
+		for _, name := range samples {
+			Eventually(func(g Gomega) {
+				r := getRecord(g, name)
+				before[name] = snapshot{r.Metadata.UID, r.Status.Produced}
+			}).Should(Succeed())
+		}
+		oldPods, err := kubectl("get", "pods", "-n", systemNamespace, "-l", "app.kubernetes.io/component=manager", "-o", "name")
+		Expect(err).NotTo(HaveOccurred())
+
+		By("helm upgrade with a changed value: statusInterval=3s")
+		Expect(helm("upgrade", release, "charts/recbuf", "-n", systemNamespace, "--reuse-values",
+			"--set", "statusInterval=3s", "--wait", "--timeout", "3m")).Error().NotTo(HaveOccurred())
+		Eventually(func(g Gomega) {
+			out, err := kubectl("get", "deployment", "recbuf-manager", "-n", systemNamespace, "-o", "jsonpath={.spec.template.spec.containers[0].args}")
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(out).To(ContainSubstring("--status-interval=3s"))
+			g.Expect(kubectl("get", "pods", "-n", systemNamespace, "-l", "app.kubernetes.io/component=manager", "-o", "name")).
+				NotTo(Equal(oldPods), "a new manager pod replaced the old one")
+		}).Should(Succeed())
+		Eventually(verifyDeploymentAvailable(systemNamespace, "recbuf-manager")).Should(Succeed())
+
+		By("checking that every Record survived, stays Ready, and its counters went on from where they were")
+		for _, name := range samples {
+			Eventually(func(g Gomega) {
+				r := getRecord(g, name)
+				g.Expect(r.Metadata.UID).To(Equal(before[name].uid), "Record %s is the same object", name)
+				g.Expect(r.condition("Ready")).To(Equal("True"))
+				g.Expect(r.Status.Produced).To(BeNumerically(">", before[name].produced), "produced of %s", name)
+			}).Should(Succeed())
+		}
+	})
+
+	It("leaves no manager resources behind on helm uninstall", func() {
+		Expect(helm("uninstall", release, "-n", systemNamespace, "--wait")).Error().NotTo(HaveOccurred())
+		selector := "app.kubernetes.io/instance=" + release
+		Eventually(func(g Gomega) {
+			g.Expect(kubectl("get", "deployments,services,serviceaccounts,roles,rolebindings,pods", "-n", systemNamespace,
+				"-l", selector, "-o", "name")).To(BeEmpty())
+			g.Expect(kubectl("get", "clusterroles,clusterrolebindings", "-l", selector, "-o", "name")).To(BeEmpty())
+		}).Should(Succeed())
+	})
+})
+
+// verifyDeploymentAvailable checks a Deployment's Available condition.
+func verifyDeploymentAvailable(ns, name string) func(Gomega) {
+	return func(g Gomega) {
+		out, err := kubectl("get", "deployment", name, "-n", ns, "-o", `jsonpath={.status.conditions[?(@.type=="Available")].status}`)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(out).To(Equal("True"), "deployment %s/%s available", ns, name)
+	}
+}
+
+// verifyMetrics reads /metrics through a Service (the API server's proxy)
+// and looks for a metric.
+func verifyMetrics(ns, service, port, metric string) func(Gomega) {
+	return func(g Gomega) {
+		out, err := kubectl("get", "--raw", fmt.Sprintf("/api/v1/namespaces/%s/services/http:%s:%s/proxy/metrics", ns, service, port))
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(out).To(ContainSubstring(metric), "metrics of service %s/%s", ns, service)
+	}
+}
+
+// verifyRecordReady checks a Record's Ready condition and endpoint.
+func verifyRecordReady(name string) func(Gomega) {
+	return func(g Gomega) {
+		r := getRecord(g, name)
+		g.Expect(r.condition("Ready")).To(Equal("True"), "Record %s Ready; conditions %+v", name, r.Status.Conditions)
+		g.Expect(r.Status.Endpoint).To(Equal(endpoint(name)))
+	}
+}
+
+// verifyPrinterColumns reads `kubectl get records` as a user does and
+// returns each row's cells by column header. It checks the columns and that
+// every sample is Ready.
+func verifyPrinterColumns(g Gomega) map[string]map[string]string {
+	out, err := kubectl("get", "records", "-n", namespace)
+	g.Expect(err).NotTo(HaveOccurred())
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	g.Expect(lines).NotTo(BeEmpty())
+	header := lines[0]
+	columns := []string{"NAME", "TYPE", "CAPACITY", "READY", "PRODUCED", "LAG", "OVERWRITES", "AGE"}
+	g.Expect(strings.Fields(header)).To(Equal(columns), "kubectl get records columns")
+	// kubectl aligns cells under their headers; empty cells (CAPACITY of
+	// a SingleLatest) make splitting on spaces unreliable.
+	starts := make([]int, len(columns))
+	for i, c := range columns {
+		starts[i] = strings.Index(header, c)
+	}
+	rows := map[string]map[string]string{}
+	for _, line := range lines[1:] {
+		row := map[string]string{}
+		for i, c := range columns {
+			end := len(line)
+			if i+1 < len(columns) {
+				end = min(starts[i+1], len(line))
+			}
+			if starts[i] < end {
+				row[c] = strings.TrimSpace(line[starts[i]:end])
+			}
+		}
+		rows[row["NAME"]] = row
+	}
+	_, _ = fmt.Fprintf(GinkgoWriter, "%s", out)
+	want := map[string][2]string{ringRecord: {"SpmcRing", "1024"}, latestRecord: {"SingleLatest", ""}, mailRecord: {"Mailbox", ""}}
+	for name, tc := range want {
+		g.Expect(rows).To(HaveKey(name))
+		g.Expect(rows[name]["TYPE"]).To(Equal(tc[0]))
+		g.Expect(rows[name]["CAPACITY"]).To(Equal(tc[1]))
+		g.Expect(rows[name]["READY"]).To(Equal("True"))
+	}
+	return rows
+}
