@@ -4,6 +4,10 @@
 //
 //	edgesim --nats-url nats://127.0.0.1:4222 --devices 3 --rate 10 --count 100
 //
+// Its default subjects are those of the sample Records (devices.telemetry,
+// devices.state, devices.commands). Simulators publishing at once need
+// different --device-prefix values, or their devices' sequences interleave.
+//
 // A stream whose subject is set to "" is not published. On exit it prints
 // how many messages each stream published, as JSON.
 package main
@@ -24,11 +28,14 @@ import (
 	"github.com/recbuf/recbuf/internal/edgesim"
 )
 
-func main() {
+func main() { os.Exit(runWithSignals()) }
+
+// runWithSignals runs edgesim until SIGTERM or SIGINT. It is apart from main
+// so that its deferred calls run before os.Exit.
+func runWithSignals() int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	defer stop()
+	return run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -38,8 +45,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	url := fs.String("nats-url", "nats://127.0.0.1:4222", "NATS server URL")
 	fs.StringVar(&cfg.TelemetrySubject, "telemetry-subject", "devices.telemetry", "subject of telemetry readings (\"\": none); may contain {device}")
 	fs.StringVar(&cfg.StateSubject, "state-subject", "devices.state", "subject of device state (\"\": none); may contain {device}")
-	fs.StringVar(&cfg.CommandSubject, "command-subject", "devices.cmd", "subject of commands (\"\": none); may contain {device}")
+	fs.StringVar(&cfg.CommandSubject, "command-subject", "devices.commands", "subject of commands (\"\": none); may contain {device}")
 	fs.IntVar(&cfg.Devices, "devices", 3, "number of simulated devices")
+	fs.StringVar(&cfg.DevicePrefix, "device-prefix", edgesim.DefaultDevicePrefix,
+		"device names are PREFIX-001, PREFIX-002, ...; give simulators publishing at once different prefixes")
 	fs.Float64Var(&cfg.Rate, "rate", 10, "messages per second per stream (0: as fast as possible)")
 	fs.Uint64Var(&cfg.Count, "count", 0, "messages per stream (0: until interrupted)")
 	fs.IntVar(&cfg.Pad, "pad", 0, "extra bytes in each telemetry reading")
@@ -57,6 +66,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer nc.Close()
 	res, err := edgesim.Run(ctx, nc, cfg)
+	if errors.Is(err, edgesim.ErrInvalidDevicePrefix) {
+		_, _ = fmt.Fprintln(stderr, "edgesim:", err)
+		return 2
+	}
 	out, _ := json.Marshal(res)
 	_, _ = fmt.Fprintln(stdout, string(out))
 	if err != nil && !errors.Is(err, context.Canceled) {

@@ -40,11 +40,14 @@ import (
 	"github.com/recbuf/recbuf/pkg/client"
 )
 
-func main() {
+func main() { os.Exit(runWithSignals()) }
+
+// runWithSignals runs a command until it ends, SIGTERM or SIGINT. It is
+// apart from main so that its deferred calls run before os.Exit.
+func runWithSignals() int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	defer stop()
+	return run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 }
 
 const usage = `usage:

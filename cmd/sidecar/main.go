@@ -13,7 +13,7 @@
 //	sidecar --embedded-nats 127.0.0.1:4222 --http-addr 127.0.0.1:8080 \
 //	  --record telemetry=SpmcRing:1024@devices.telemetry \
 //	  --record state=SingleLatest@devices.state \
-//	  --record cmd=Mailbox@devices.cmd
+//	  --record commands=Mailbox@devices.commands
 //
 // It shuts down gracefully on SIGTERM or SIGINT within --shutdown-grace.
 // Run with -h for every flag.

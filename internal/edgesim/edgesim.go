@@ -3,6 +3,7 @@ package edgesim
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -32,6 +33,13 @@ type Config struct {
 	// Devices is the number of simulated devices (<= 0: 1). Messages go to
 	// them in turn.
 	Devices int
+	// DevicePrefix starts the device names, PREFIX-001, PREFIX-002, ...
+	// ("": DefaultDevicePrefix). Simulators publishing to the same subjects
+	// at once need different prefixes: devices of the same name would
+	// interleave their device sequences, which reads as restarts and gaps.
+	// It is a subject token when a subject contains DeviceToken, so it must
+	// not contain '.', '*', '>' or white space.
+	DevicePrefix string
 	// Rate is messages per second per stream, over all devices (<= 0: as
 	// fast as possible).
 	Rate float64
@@ -57,8 +65,16 @@ const (
 // Result counts the messages published per stream.
 type Result map[string]uint64
 
-// DeviceName is the name of device i (0-based): dev-001, dev-002, ...
-func DeviceName(i int) string { return fmt.Sprintf("dev-%03d", i+1) }
+// DefaultDevicePrefix is the device name prefix when Config has none.
+const DefaultDevicePrefix = "dev"
+
+// ErrInvalidDevicePrefix is returned by Run for a DevicePrefix that cannot
+// be a subject token.
+var ErrInvalidDevicePrefix = errors.New("invalid device prefix")
+
+// DeviceName is the name of device i (0-based) with the given prefix:
+// dev-001, dev-002, ... for the prefix "dev".
+func DeviceName(prefix string, i int) string { return fmt.Sprintf("%s-%03d", prefix, i+1) }
 
 // Run publishes on nc until every stream has published Count messages (and
 // nc flushed them) or ctx ends. It returns what was published; the error
@@ -66,6 +82,12 @@ func DeviceName(i int) string { return fmt.Sprintf("dev-%03d", i+1) }
 func Run(ctx context.Context, nc *nats.Conn, cfg Config) (Result, error) {
 	if cfg.Devices <= 0 {
 		cfg.Devices = 1
+	}
+	if cfg.DevicePrefix == "" {
+		cfg.DevicePrefix = DefaultDevicePrefix
+	}
+	if strings.ContainsAny(cfg.DevicePrefix, ".*> \t\r\n") {
+		return Result{}, fmt.Errorf("%w %q: a subject token has no '.', '*', '>' or white space", ErrInvalidDevicePrefix, cfg.DevicePrefix)
 	}
 	type stream struct {
 		name    string
@@ -93,7 +115,7 @@ func Run(ctx context.Context, nc *nats.Conn, cfg Config) (Result, error) {
 		rng := rand.New(rand.NewPCG(cfg.Seed, uint64(i)))
 		devices := make([]*device, cfg.Devices)
 		for d := range devices {
-			devices[d] = newDevice(DeviceName(d), rng)
+			devices[d] = newDevice(DeviceName(cfg.DevicePrefix, d), rng)
 		}
 		wg.Go(func() {
 			err := publish(ctx, nc, cfg, st.subject, devices, st.payload, &counts[i])

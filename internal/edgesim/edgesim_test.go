@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"strconv"
 	"testing"
 	"time"
@@ -105,5 +106,61 @@ func TestRunStopsWithItsContext(t *testing.T) {
 	}
 	if res[edgesim.StreamTelemetry] == 0 || len(res) != 1 {
 		t.Errorf("got %v, want some telemetry and nothing else", res)
+	}
+}
+
+func TestRunWithDistinctDevicePrefixesKeepsTwoPublishersApart(t *testing.T) {
+	srv := natstest.Start(t)
+	nc := srv.Connect()
+	sub, err := nc.SubscribeSync("shared.telemetry")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	const devices, count = 2, 10
+	errs := make(chan error, 2)
+	for _, prefix := range []string{"", "gw"} {
+		pub := srv.Connect()
+		go func() {
+			_, err := edgesim.Run(context.Background(), pub, edgesim.Config{
+				TelemetrySubject: "shared.telemetry", Devices: devices, DevicePrefix: prefix, Count: count, Rate: 0,
+			})
+			errs <- err
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Each device's sequence runs 1, 2, 3... although both publishers
+	// interleave on one subject.
+	nextSeq := map[string]uint64{}
+	for range 2 * count {
+		m, err := sub.NextMsg(10 * time.Second)
+		if err != nil {
+			t.Fatalf("after %v: %v", nextSeq, err)
+		}
+		dev := m.Header.Get(wire.HeaderDevice)
+		nextSeq[dev]++
+		if got := m.Header.Get(wire.HeaderDeviceSeq); got != strconv.FormatUint(nextSeq[dev], 10) {
+			t.Errorf("%s: got device seq %s, want %d", dev, got, nextSeq[dev])
+		}
+	}
+	want := map[string]uint64{"dev-001": count / devices, "dev-002": count / devices, "gw-001": count / devices, "gw-002": count / devices}
+	if !maps.Equal(nextSeq, want) {
+		t.Errorf("got messages per device %v, want %v", nextSeq, want)
+	}
+}
+
+func TestRunRefusesADevicePrefixThatIsNoSubjectToken(t *testing.T) {
+	srv := natstest.Start(t)
+	for _, prefix := range []string{"a.b", "a*", ">", "a b"} {
+		_, err := edgesim.Run(context.Background(), srv.Connect(), edgesim.Config{TelemetrySubject: "x.{device}", DevicePrefix: prefix, Count: 1})
+		if !errors.Is(err, edgesim.ErrInvalidDevicePrefix) {
+			t.Errorf("prefix %q: got %v, want ErrInvalidDevicePrefix", prefix, err)
+		}
 	}
 }

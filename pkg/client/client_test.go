@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -162,6 +163,68 @@ func TestStreamReconnectsASilentConnection(t *testing.T) {
 		t.Errorf("got %v, want context.Canceled after the third connection", err)
 	}
 	srv.CloseClientConnections()
+}
+
+func TestStreamDoesNotCountTimeInASlowHandlerAsSilence(t *testing.T) {
+	srv, buf := server(t)
+	pushN(t, buf, 5)
+	const idle = 50 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	var (
+		connects, disconnects atomic.Int32
+		got                   []uint64
+	)
+	err := newClient(t, srv.URL+"/v1/records/r").Stream(ctx, client.HandlerFunc(func(hctx context.Context, v client.Value) error {
+		got = append(got, v.Seq)
+		if v.Seq == 1 {
+			// A slow handler: the other values wait in the client's read
+			// buffer, so the connection reads nothing for several idle
+			// timeouts although it is healthy.
+			select {
+			case <-hctx.Done():
+				t.Errorf("the handler's context ended while it worked on value 1: %v", hctx.Err())
+			case <-time.After(5 * idle):
+			}
+		}
+		if v.Seq == 5 {
+			cancel()
+		}
+		return nil
+	}),
+		client.FromOldest(), client.WithIdleTimeout(idle), client.WithBackoff(time.Millisecond, time.Millisecond),
+		client.OnConnect(func(client.Connection) { connects.Add(1) }),
+		client.OnDisconnect(func(error) { disconnects.Add(1) }))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Stream: got %v, want context.Canceled", err)
+	}
+	if want := []uint64{1, 2, 3, 4, 5}; !slices.Equal(got, want) {
+		t.Errorf("got values %v, want %v", got, want)
+	}
+	if connects.Load() != 1 || disconnects.Load() != 0 {
+		t.Errorf("got %d connects and %d disconnects, want 1 and 0", connects.Load(), disconnects.Load())
+	}
+}
+
+func TestStreamDeliversNothingOnceItsContextEnds(t *testing.T) {
+	srv, buf := server(t)
+	// Pushed before the stream opens, the values reach the client in one
+	// write, so all of them are buffered when the handler cancels.
+	pushN(t, buf, 10)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	var got []uint64
+	err := newClient(t, srv.URL+"/v1/records/r").Stream(ctx, client.HandlerFunc(func(_ context.Context, v client.Value) error {
+		got = append(got, v.Seq)
+		cancel()
+		return nil
+	}), client.FromOldest())
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Stream: got %v, want context.Canceled", err)
+	}
+	if want := []uint64{1}; !slices.Equal(got, want) {
+		t.Errorf("got values %v, want %v (none after the cancellation)", got, want)
+	}
 }
 
 func TestLatestAndTake(t *testing.T) {

@@ -108,15 +108,15 @@ func ExampleClient_Latest() {
 }
 
 func ExampleClient_Take() {
-	sc, nc, stop := standalone("cmd=Mailbox@devices.cmd")
+	sc, nc, stop := standalone("commands=Mailbox@devices.commands")
 	defer stop()
 
-	c, err := client.New(sc.RecordURL("cmd"))
+	c, err := client.New(sc.RecordURL("commands"))
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	_ = nc.Publish("devices.cmd", []byte("reboot"))
+	_ = nc.Publish("devices.commands", []byte("reboot"))
 	_ = nc.Flush()
 	// Take waits up to a second for a command; it is then gone for
 	// every other consumer.

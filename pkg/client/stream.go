@@ -16,8 +16,8 @@ import (
 
 // Handler handles the values of a stream.
 type Handler interface {
-	// HandleValue is called once per value, in order. Returning an error
-	// ends the stream: Stream returns that error.
+	// HandleValue is called once per value, in order, with Stream's ctx.
+	// Returning an error ends the stream: Stream returns that error.
 	HandleValue(ctx context.Context, v Value) error
 }
 
@@ -107,9 +107,11 @@ func WithBackoff(lo, hi time.Duration) StreamOption {
 	return func(c *streamConfig) { c.minBackoff, c.maxBackoff = lo, hi }
 }
 
-// WithIdleTimeout sets how long a connection may stay silent (no value, no
-// heartbeat) before it is considered dead and reopened; 0 disables the
-// check. Default 45s, three server heartbeats.
+// WithIdleTimeout sets how long Stream waits on a silent connection (no
+// bytes at all: no value, no heartbeat) before it considers it dead and
+// reopens it; 0 disables the check. Only waiting counts: the time the
+// handler and callbacks take does not, however slow they are. Default 45s,
+// three server heartbeats.
 func WithIdleTimeout(d time.Duration) StreamOption {
 	return func(c *streamConfig) { c.idleTimeout = d }
 }
@@ -117,11 +119,15 @@ func WithIdleTimeout(d time.Duration) StreamOption {
 // errStreamEnded says the server ended the stream (its buffer closed).
 var errStreamEnded = errors.New("stream ended by server")
 
+// errIdle says the watchdog gave up on a silent connection.
+var errIdle = errors.New("connection idle for too long")
+
 // Stream reads the record's values and hands them to h until ctx ends or
 // h fails. When a connection fails or the server ends it, Stream
 // reconnects with backoff and resumes after the last value it delivered.
 //
-// It returns ctx.Err() when ctx ends, h's error when h fails, and a
+// Once ctx ends, nothing more reaches h or the callbacks, not even values
+// already received. It returns ctx.Err() when ctx ends, h's error when h fails, and a
 // *StatusError when the server refuses the stream for good (4xx, e.g. an
 // unknown record).
 func (c *Client) Stream(ctx context.Context, h Handler, opts ...StreamOption) error {
@@ -181,14 +187,14 @@ type streamState struct {
 
 // once runs one connection; connected reports whether it got as far as an
 // established stream (which resets the backoff).
-func (s *streamState) once(ctx context.Context) (connected bool, err error) {
-	ctx, cancel := context.WithCancel(ctx)
+func (s *streamState) once(parent context.Context) (connected bool, err error) {
+	connCtx, cancel := context.WithCancel(parent)
 	defer cancel()
 	u := s.c.base + "/events"
 	if !s.haveSeq && s.cfg.oldest {
 		u += "?from=oldest"
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	req, err := http.NewRequestWithContext(connCtx, http.MethodGet, u, nil)
 	if err != nil {
 		return false, fmt.Errorf("new request: %w", err)
 	}
@@ -218,16 +224,31 @@ func (s *streamState) once(ctx context.Context) (connected bool, err error) {
 	}
 
 	body := io.Reader(resp.Body)
+	var w *watchdog
 	if s.cfg.idleTimeout > 0 {
-		w := newWatchdog(s.cfg.idleTimeout, cancel)
-		defer w.stop()
+		w = newWatchdog(s.cfg.idleTimeout, cancel)
+		defer w.disarm()
 		body = &watchedReader{r: resp.Body, w: w}
 	}
 	er := wire.NewEventReader(body, 0)
 	for {
+		// The watchdog only runs while Stream waits for the connection:
+		// time spent in the handler says nothing about the connection,
+		// and values already read prove it alive.
+		w.arm()
 		ev, err := er.Next()
+		w.disarm()
 		if ev.Retry > 0 {
 			s.retryHint = ev.Retry
+		}
+		// Nothing more is delivered once the caller gave up, even values
+		// already read; nor once the watchdog gave up on the connection,
+		// which the next connection resumes from.
+		if parent.Err() != nil {
+			return true, parent.Err()
+		}
+		if connCtx.Err() != nil {
+			err = errIdle
 		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {
@@ -242,7 +263,7 @@ func (s *streamState) once(ctx context.Context) (connected bool, err error) {
 				return true, fmt.Errorf("decode value event: %w", err)
 			}
 			s.haveSeq, s.lastSeq = true, env.Seq
-			if err := s.h.HandleValue(ctx, valueFromEnvelope(&env)); err != nil {
+			if err := s.h.HandleValue(parent, valueFromEnvelope(&env)); err != nil {
 				return true, &handlerError{err}
 			}
 		case wire.EventLag:
@@ -267,25 +288,51 @@ func (s *streamState) once(ctx context.Context) (connected bool, err error) {
 	}
 }
 
-// watchdog cancels a connection that stays silent for too long.
+// watchdog cancels a connection that stays silent for too long while it
+// is armed. Its methods are safe on a nil watchdog (no idle timeout).
 type watchdog struct {
-	d  time.Duration
-	mu sync.Mutex
-	t  *time.Timer
+	d     time.Duration
+	mu    sync.Mutex
+	t     *time.Timer
+	armed bool
 }
 
 func newWatchdog(d time.Duration, fire func()) *watchdog {
-	return &watchdog{d: d, t: time.AfterFunc(d, fire)}
+	t := time.AfterFunc(d, fire)
+	t.Stop()
+	return &watchdog{d: d, t: t}
 }
 
-func (w *watchdog) kick() {
+// arm starts a full idle period.
+func (w *watchdog) arm() {
+	if w == nil {
+		return
+	}
 	w.mu.Lock()
+	w.armed = true
 	w.t.Reset(w.d)
 	w.mu.Unlock()
 }
 
-func (w *watchdog) stop() {
+// kick restarts the idle period of an armed watchdog: bytes arrived.
+func (w *watchdog) kick() {
+	if w == nil {
+		return
+	}
 	w.mu.Lock()
+	if w.armed {
+		w.t.Reset(w.d)
+	}
+	w.mu.Unlock()
+}
+
+// disarm stops the watchdog until the next arm.
+func (w *watchdog) disarm() {
+	if w == nil {
+		return
+	}
+	w.mu.Lock()
+	w.armed = false
 	w.t.Stop()
 	w.mu.Unlock()
 }
