@@ -5,6 +5,8 @@ import (
 	"errors"
 	"sync"
 	"testing"
+
+	"github.com/recbuf/recbuf/internal/testutil/poll"
 )
 
 func newMailbox(t *testing.T) *Mailbox[int] {
@@ -80,7 +82,7 @@ func TestMailbox(t *testing.T) {
 			for v := 1; v <= readers; v++ {
 				mustPush(t, b, v)
 				// Wait for the value to be taken so that no push overwrites.
-				eventually(t, "the value is taken", func() bool { _, ok := b.Peek(); return !ok })
+				poll.Until(t, "the value is taken", func() bool { _, ok := b.Peek(); return !ok })
 			}
 			wg.Wait()
 			close(results)

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/recbuf/recbuf/internal/testutil/poll"
 )
 
 func TestMain(m *testing.M) {
@@ -43,23 +45,11 @@ func coreOf(t *testing.T, r Reader[int]) *readerCore {
 	return nil
 }
 
-// eventually polls cond until it holds or a generous deadline passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // waitParked waits until n readers are parked in b's Recv.
 func waitParked(t *testing.T, b Buffer[int], n int32) {
 	t.Helper()
 	h := hubOf(t, b)
-	eventually(t, "readers are parked", func() bool { return h.waiters.n.Load() == n })
+	poll.Until(t, "readers are parked", func() bool { return h.waiters.n.Load() == n })
 }
 
 type recvResult struct {

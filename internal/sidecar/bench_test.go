@@ -16,23 +16,15 @@ import (
 	"github.com/recbuf/recbuf/internal/sidecar/intake"
 	"github.com/recbuf/recbuf/internal/sidecar/wire"
 	"github.com/recbuf/recbuf/internal/testutil/natstest"
+	"github.com/recbuf/recbuf/internal/testutil/poll"
 	"github.com/recbuf/recbuf/pkg/client"
 )
 
+// benchWait bounds each wait of a benchmark, whose b.N can be large.
+const benchWait = time.Minute
+
 // benchPayload is a typical telemetry reading, 128 bytes of JSON.
 var benchPayload = []byte(`{"device":"dev-001","seq":123456,"time":"2026-11-27T06:24:46.925Z","temperature":19.55,"humidity":44.8,"battery":3.625,"x":"xx"}`)
-
-// waitFor polls cond; the benchmarks use it to see the last message land.
-func waitFor(b *testing.B, cond func() bool) {
-	b.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			b.Fatal("timed out")
-		}
-		time.Sleep(20 * time.Microsecond)
-	}
-}
 
 func publishN(b *testing.B, nc *nats.Conn, subject string, n int) {
 	b.Helper()
@@ -64,7 +56,7 @@ func BenchmarkIngest(b *testing.B) {
 		b.SetBytes(int64(len(benchPayload)))
 		b.ResetTimer()
 		publishN(b, pub, "bench", b.N)
-		waitFor(b, func() bool { return got.Load() == int64(b.N) })
+		poll.UntilWithin(b, benchWait, "the subscriber got every message", func() bool { return got.Load() == int64(b.N) })
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 	})
 	b.Run("sidecar-intake-ring", func(b *testing.B) {
@@ -85,7 +77,7 @@ func BenchmarkIngest(b *testing.B) {
 		b.SetBytes(int64(len(benchPayload)))
 		b.ResetTimer()
 		publishN(b, pub, "bench", b.N)
-		waitFor(b, func() bool { return buf.Stats().Produced == uint64(b.N) })
+		poll.UntilWithin(b, benchWait, "the intake took every message in", func() bool { return buf.Stats().Produced == uint64(b.N) })
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 	})
 }
@@ -97,11 +89,11 @@ func flowControlled(b *testing.B, n, window int, received *atomic.Int64, push fu
 	b.Helper()
 	for i := range n {
 		if i-int(received.Load()) >= window {
-			waitFor(b, func() bool { return i-int(received.Load()) < window })
+			poll.UntilWithin(b, benchWait, "the consumer is back within the window", func() bool { return i-int(received.Load()) < window })
 		}
 		push()
 	}
-	waitFor(b, func() bool { return received.Load() == int64(n) })
+	poll.UntilWithin(b, benchWait, "the consumer received every value", func() bool { return received.Load() == int64(n) })
 }
 
 // streamTo runs a pkg/client stream that counts values and lags, and

@@ -30,8 +30,9 @@ type Sidecar struct {
 	log     *slog.Logger
 	records []*recordRuntime
 	api     *consumerapi.Server
-	rep     *reporter.Reporter
-	repPtr  atomic.Pointer[reporter.Reporter]
+	// rep is set once Start has wired everything; NATS callbacks that run
+	// before that find it nil.
+	rep atomic.Pointer[reporter.Reporter]
 
 	embedded *server.Server
 	nc       *nats.Conn
@@ -158,7 +159,7 @@ func Start(ctx context.Context, cfg Config) (_ *Sidecar, err error) {
 			Consumers: func() consumerapi.Stats { return s.api.Stats(name) },
 		})
 	}
-	s.rep = reporter.New(reporter.Config{
+	rep := reporter.New(reporter.Config{
 		Conn: s.nc, Prefix: cfg.ReportSubjectPrefix, Pod: cfg.Pod, Interval: cfg.ReportInterval,
 		Sources: sources, Logger: s.log,
 	})
@@ -178,9 +179,9 @@ func Start(ctx context.Context, cfg Config) (_ *Sidecar, err error) {
 	repCtx, stopReporter := context.WithCancel(context.Background())
 	s.serve(s.httpSrv, s.httpLn)
 	s.serve(s.metricsSrv, s.metricsLn)
-	s.repPtr.Store(s.rep)
-	s.bg.Go(func() { s.rep.Run(repCtx) })
-	s.rep.Trigger()
+	s.rep.Store(rep)
+	s.bg.Go(func() { rep.Run(repCtx) })
+	rep.Trigger()
 
 	s.log.Info("Buffer process started",
 		"http", s.HTTPAddr(), "metrics", s.MetricsAddr(), "nats", natsURL, "records", len(s.records), "pod", cfg.Pod)
@@ -258,7 +259,7 @@ func (s *Sidecar) connect(url string) (*nats.Conn, error) {
 func (s *Sidecar) triggerReport() {
 	// The reporter exists once Start has wired everything; a connection
 	// made before that is reported by Start's own trigger.
-	if rep := s.repPtr.Load(); rep != nil {
+	if rep := s.rep.Load(); rep != nil {
 		rep.Trigger()
 	}
 }
@@ -343,7 +344,7 @@ func (s *Sidecar) shutdown(stopReporter context.CancelFunc) {
 	cancelDrain()
 
 	stopReporter()
-	s.rep.Publish()
+	s.rep.Load().Publish()
 	if s.nc.IsConnected() {
 		_ = s.nc.FlushTimeout(min(time.Second, grace/4))
 	}

@@ -16,6 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/recbuf/recbuf/internal/report"
+	"github.com/recbuf/recbuf/internal/testutil/natstest"
+	"github.com/recbuf/recbuf/internal/testutil/poll"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -27,24 +29,6 @@ var (
 	recB = types.NamespacedName{Namespace: "ns", Name: "b"}
 	recC = types.NamespacedName{Namespace: "ns", Name: "c"}
 )
-
-// startNATS runs an in-process NATS server on port (-1: a random one) until
-// the test ends, or until the returned stop is called.
-func startNATS(t *testing.T, port int) (url string, stop func()) {
-	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatalf("creating NATS server: %v", err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("NATS server not ready within 10s")
-	}
-	var once sync.Once
-	stop = func() { once.Do(func() { s.Shutdown(); s.WaitForShutdown() }) }
-	t.Cleanup(stop)
-	return s.ClientURL(), stop
-}
 
 // fakeClock is a settable clock for expiry; tick still runs on real time.
 type fakeClock struct {
@@ -85,16 +69,6 @@ func startCollector(t *testing.T, opts Options, clock *fakeClock) *Collector {
 	return c
 }
 
-func connect(t *testing.T, url string) *nats.Conn {
-	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatalf("connecting to NATS: %v", err)
-	}
-	t.Cleanup(nc.Close)
-	return nc
-}
-
 func publish(t *testing.T, nc *nats.Conn, r report.Report) {
 	t.Helper()
 	data, err := json.Marshal(r)
@@ -106,18 +80,6 @@ func publish(t *testing.T, nc *nats.Conn, r report.Report) {
 	}
 	if err := nc.Flush(); err != nil {
 		t.Fatalf("flushing: %v", err)
-	}
-}
-
-// waitFor polls cond until it holds or 10s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -156,10 +118,10 @@ func rep(key types.NamespacedName, uid, pod string, produced uint64) report.Repo
 }
 
 func TestAggregateSumsTheFreshReportsOfTheRecordsPods(t *testing.T) {
-	url, _ := startNATS(t, -1)
-	c := startCollector(t, Options{URL: url, StaleAfter: time.Hour}, nil)
-	nc := connect(t, url)
-	waitFor(t, "the collector to connect", func() bool { return c.State().Connected })
+	srv := natstest.Start(t)
+	c := startCollector(t, Options{URL: srv.URL(), StaleAfter: time.Hour}, nil)
+	nc := srv.Connect()
+	poll.Until(t, "the collector to connect", func() bool { return c.State().Connected })
 
 	lastMsg := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	a := rep(recA, "uid-1", "pod-1", 10)
@@ -171,7 +133,7 @@ func TestAggregateSumsTheFreshReportsOfTheRecordsPods(t *testing.T) {
 	for _, r := range []report.Report{a, b, old, anon} {
 		publish(t, nc, r)
 	}
-	waitFor(t, "four reports", func() bool { return c.Aggregate(recA, "uid-1").Pods == 3 })
+	poll.Until(t, "four reports", func() bool { return c.Aggregate(recA, "uid-1").Pods == 3 })
 
 	got := c.Aggregate(recA, "uid-1")
 	if got.ConnectedPods != 2 {
@@ -193,9 +155,9 @@ func TestAggregateSumsTheFreshReportsOfTheRecordsPods(t *testing.T) {
 }
 
 func TestChangesAnnounceOnlyRecordsWhoseReportsChanged(t *testing.T) {
-	url, _ := startNATS(t, -1)
-	c := startCollector(t, Options{URL: url, StaleAfter: time.Hour}, nil)
-	nc := connect(t, url)
+	srv := natstest.Start(t)
+	c := startCollector(t, Options{URL: srv.URL(), StaleAfter: time.Hour}, nil)
+	nc := srv.Connect()
 	if ch := nextChange(t, c); !ch.All {
 		t.Fatalf("got first change %+v, want the All change of the connection coming up", ch)
 	}
@@ -219,10 +181,10 @@ func TestChangesAnnounceOnlyRecordsWhoseReportsChanged(t *testing.T) {
 }
 
 func TestManyReportsWithinAnIntervalMakeOneChange(t *testing.T) {
-	url, _ := startNATS(t, -1)
-	c := startCollector(t, Options{URL: url, StaleAfter: time.Hour, Interval: 200 * time.Millisecond}, nil)
-	nc := connect(t, url)
-	waitFor(t, "the collector to connect", func() bool { return c.State().Connected })
+	srv := natstest.Start(t)
+	c := startCollector(t, Options{URL: srv.URL(), StaleAfter: time.Hour, Interval: 200 * time.Millisecond}, nil)
+	nc := srv.Connect()
+	poll.Until(t, "the collector to connect", func() bool { return c.State().Connected })
 	<-c.Changes() // the All change
 
 	for i := range 50 {
@@ -242,17 +204,17 @@ func TestManyReportsWithinAnIntervalMakeOneChange(t *testing.T) {
 }
 
 func TestAPodWhoseReportsStopLeavesTheAggregate(t *testing.T) {
-	url, _ := startNATS(t, -1)
+	srv := natstest.Start(t)
 	clock := &fakeClock{t: time.Unix(1_000_000, 0)}
-	c := startCollector(t, Options{URL: url, StaleAfter: 30 * time.Second}, clock)
-	nc := connect(t, url)
-	waitFor(t, "the collector to connect", func() bool { return c.State().Connected })
+	c := startCollector(t, Options{URL: srv.URL(), StaleAfter: 30 * time.Second}, clock)
+	nc := srv.Connect()
+	poll.Until(t, "the collector to connect", func() bool { return c.State().Connected })
 
 	publish(t, nc, rep(recA, "u", "p1", 1))
-	waitFor(t, "the first report", func() bool { return c.Aggregate(recA, "u").Pods == 1 })
+	poll.Until(t, "the first report", func() bool { return c.Aggregate(recA, "u").Pods == 1 })
 	clock.advance(20 * time.Second)
 	publish(t, nc, rep(recA, "u", "p2", 2))
-	waitFor(t, "the second report", func() bool { return c.Aggregate(recA, "u").Pods == 2 })
+	poll.Until(t, "the second report", func() bool { return c.Aggregate(recA, "u").Pods == 2 })
 	if got, want := c.Aggregate(recA, "u").NextExpiry, time.Unix(1_000_030, 0); !got.Equal(want) {
 		t.Errorf("got next expiry %v, want %v (p1's)", got, want)
 	}
@@ -274,10 +236,10 @@ func TestAPodWhoseReportsStopLeavesTheAggregate(t *testing.T) {
 }
 
 func TestMalformedReportsAreIgnored(t *testing.T) {
-	url, _ := startNATS(t, -1)
-	c := startCollector(t, Options{URL: url, StaleAfter: time.Hour}, nil)
-	nc := connect(t, url)
-	waitFor(t, "the collector to connect", func() bool { return c.State().Connected })
+	srv := natstest.Start(t)
+	c := startCollector(t, Options{URL: srv.URL(), StaleAfter: time.Hour}, nil)
+	nc := srv.Connect()
+	poll.Until(t, "the collector to connect", func() bool { return c.State().Connected })
 
 	for _, bad := range []string{"not json", `{"namespace":"ns","record":"a"}`, `{"counters":{"produced":-1}}`} {
 		if err := nc.Publish(prefix+".ns.a.p", []byte(bad)); err != nil {
@@ -285,7 +247,7 @@ func TestMalformedReportsAreIgnored(t *testing.T) {
 		}
 	}
 	publish(t, nc, rep(recA, "u", "p", 7))
-	waitFor(t, "the valid report", func() bool { return c.Aggregate(recA, "u").Pods == 1 })
+	poll.Until(t, "the valid report", func() bool { return c.Aggregate(recA, "u").Pods == 1 })
 	if got := c.Aggregate(recA, "u").Counters.Produced; got != 7 {
 		t.Errorf("got produced %d, want 7", got)
 	}
@@ -298,18 +260,18 @@ func TestTheCollectorRunsWithoutNATSAndConnectsWhenItComes(t *testing.T) {
 		t.Fatalf("got state %+v without a server, want disconnected", st)
 	}
 
-	url, stop := startNATS(t, port)
+	srv := natstest.Start(t, natstest.WithOptions(func(o *server.Options) { o.Port = port }))
 	if ch := nextChange(t, c); !ch.All {
 		t.Fatalf("got change %+v, want All when the connection comes up", ch)
 	}
 	if st := c.State(); !st.Connected || st.Since.IsZero() {
 		t.Fatalf("got state %+v, want connected with a time", st)
 	}
-	nc := connect(t, url)
+	nc := srv.Connect()
 	publish(t, nc, rep(recA, "u", "p", 3))
-	waitFor(t, "a report through the late connection", func() bool { return c.Aggregate(recA, "u").Pods == 1 })
+	poll.Until(t, "a report through the late connection", func() bool { return c.Aggregate(recA, "u").Pods == 1 })
 
-	stop()
+	srv.Stop()
 	// A's change may come first; the All change must follow.
 	for ch := nextChange(t, c); !ch.All; ch = nextChange(t, c) {
 		if ch.Record != recA {

@@ -96,8 +96,9 @@ func ExampleClient_Latest() {
 	_ = nc.Flush()
 	// The buffer process takes messages in asynchronously: poll until the
 	// second one is there.
+	deadline := time.Now().Add(10 * time.Second)
 	v, err := c.Latest(context.Background())
-	for err != nil || v.Seq < 2 {
+	for (err != nil || v.Seq < 2) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 		v, err = c.Latest(context.Background())
 	}
