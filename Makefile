@@ -22,9 +22,10 @@ SHELL := /usr/bin/env bash -o pipefail
 GOBIN := $(CURDIR)/bin
 export PATH := $(GOBIN):$(PATH)
 # Only the Go module proxy is reachable on our build machines: never fall
-# back to fetching modules from VCS hosts.
-export GOPROXY := $(patsubst %$(comma)direct,%,$(shell go env GOPROXY))
+# back to fetching modules from VCS hosts. (comma is defined first: `:=`
+# expands at once.)
 comma := ,
+export GOPROXY := $(patsubst %$(comma)direct,%,$(shell go env GOPROXY))
 
 ##@ General
 

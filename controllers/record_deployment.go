@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
@@ -59,27 +60,43 @@ func defaultResources() corev1.ResourceRequirements {
 // unchanged Deployment is not updated; any edit of those fields by someone
 // else is reverted.
 func (r *RecordReconciler) reconcileDeployment(ctx context.Context, s *recordScope) error {
-	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: s.record.ChildName(), Namespace: s.record.Namespace}}
-	op, err := controllerutil.CreateOrUpdate(ctx, r.Client, d, func() error {
-		if err := controllerutil.SetControllerReference(s.record, d, r.Scheme); err != nil {
-			return err
-		}
-		mutateDeployment(d, s.record, r.Config)
-		return nil
-	})
-	if d.UID != "" && !isConflict(err) {
+	d := &appsv1.Deployment{ObjectMeta: childMeta(s.record)}
+	observed, statusErr, err := r.reconcileChild(ctx, s, "Deployment", d, func() { mutateDeployment(d, s.record, r.Config) })
+	if observed {
 		s.deployment = d
 	}
-	if err != nil {
-		if err = r.childError(ctx, s.record, d, err); !errors.Is(err, errCacheLag) {
-			s.deploymentErr = err
+	s.deploymentErr = statusErr
+	return err
+}
+
+// childMeta names a child of rec.
+func childMeta(rec *recbufv1alpha1.Record) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Name: rec.ChildName(), Namespace: rec.Namespace}
+}
+
+// reconcileChild creates or updates obj, the child of s.record called kind,
+// with mutate. observed says whether obj now holds the child as the API
+// server returned it; statusErr is the error the status reports (none when
+// the cache merely lags); err is what Reconcile returns.
+func (r *RecordReconciler) reconcileChild(ctx context.Context, s *recordScope, kind string, obj client.Object, mutate func()) (observed bool, statusErr, err error) {
+	op, err := controllerutil.CreateOrUpdate(ctx, r.Client, obj, func() error {
+		if err := controllerutil.SetControllerReference(s.record, obj, r.Scheme); err != nil {
+			return err
 		}
-		return fmt.Errorf("reconciling Deployment %s: %w", d.Name, err)
+		mutate()
+		return nil
+	})
+	observed = obj.GetUID() != "" && !isConflict(err)
+	if err != nil {
+		if err = r.childError(ctx, s.record, obj, err); !errors.Is(err, errCacheLag) {
+			statusErr = err
+		}
+		return observed, statusErr, fmt.Errorf("reconciling %s %s: %w", kind, obj.GetName(), err)
 	}
 	if op != controllerutil.OperationResultNone {
-		s.log.Info("Deployment reconciled", "deployment", klog.KObj(d), "operation", op)
+		s.log.Info("Child reconciled", "kind", kind, "child", klog.KObj(obj), "operation", op)
 	}
-	return nil
+	return observed, nil, nil
 }
 
 // isConflict reports whether err says the child's name is taken by an

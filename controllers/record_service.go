@@ -2,15 +2,10 @@ package controllers
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/klog/v2"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
 )
@@ -18,27 +13,13 @@ import (
 // reconcileService creates or updates the Record's Service: the consumer
 // API and the metrics of its buffer pods, under a stable name.
 func (r *RecordReconciler) reconcileService(ctx context.Context, s *recordScope) error {
-	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: s.record.ChildName(), Namespace: s.record.Namespace}}
-	op, err := controllerutil.CreateOrUpdate(ctx, r.Client, svc, func() error {
-		if err := controllerutil.SetControllerReference(s.record, svc, r.Scheme); err != nil {
-			return err
-		}
-		mutateService(svc, s.record)
-		return nil
-	})
-	if svc.UID != "" && !isConflict(err) {
+	svc := &corev1.Service{ObjectMeta: childMeta(s.record)}
+	observed, statusErr, err := r.reconcileChild(ctx, s, "Service", svc, func() { mutateService(svc, s.record) })
+	if observed {
 		s.service = svc
 	}
-	if err != nil {
-		if err = r.childError(ctx, s.record, svc, err); !errors.Is(err, errCacheLag) {
-			s.serviceErr = err
-		}
-		return fmt.Errorf("reconciling Service %s: %w", svc.Name, err)
-	}
-	if op != controllerutil.OperationResultNone {
-		s.log.Info("Service reconciled", "service", klog.KObj(svc), "operation", op)
-	}
-	return nil
+	s.serviceErr = statusErr
+	return err
 }
 
 // mutateService sets the fields recbuf owns on svc, leaving the ones the

@@ -81,12 +81,20 @@ type stalledCheck func(rec *recbufv1alpha1.Record, in statusInputs) (reason, mes
 
 var stalledChecks = []stalledCheck{childConflict, childRefused, progressDeadlineExceeded, replicaFailure}
 
+// childErr is the error reconciling one kind of child met.
+type childErr struct {
+	kind string
+	err  error
+}
+
+// childErrs are the children's errors, in the order they are reported.
+func childErrs(in statusInputs) []childErr {
+	return []childErr{{"Deployment", in.deploymentErr}, {"Service", in.serviceErr}}
+}
+
 // childConflict: the child's name is taken by an object that is not ours.
 func childConflict(rec *recbufv1alpha1.Record, in statusInputs) (string, string, bool) {
-	for _, c := range []struct {
-		kind string
-		err  error
-	}{{"Deployment", in.deploymentErr}, {"Service", in.serviceErr}} {
+	for _, c := range childErrs(in) {
 		if isConflict(c.err) || apierrors.IsAlreadyExists(c.err) {
 			return recbufv1alpha1.ReasonChildConflict, fmt.Sprintf(
 				"a %s named %s exists that this Record does not manage: delete it, or rename the Record",
@@ -98,10 +106,7 @@ func childConflict(rec *recbufv1alpha1.Record, in statusInputs) (string, string,
 
 // childRefused: the API server refused the child as built.
 func childRefused(_ *recbufv1alpha1.Record, in statusInputs) (string, string, bool) {
-	for _, c := range []struct {
-		kind string
-		err  error
-	}{{"Deployment", in.deploymentErr}, {"Service", in.serviceErr}} {
+	for _, c := range childErrs(in) {
 		if apierrors.IsInvalid(c.err) || apierrors.IsForbidden(c.err) || apierrors.IsBadRequest(c.err) {
 			return recbufv1alpha1.ReasonChildRefused, fmt.Sprintf("the API server refused the %s: %v", c.kind, c.err), true
 		}

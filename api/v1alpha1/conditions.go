@@ -91,9 +91,6 @@ const (
 	// ReasonChildConflict means an object with the Deployment's or Service's
 	// name exists and belongs to another controller.
 	ReasonChildConflict = "ChildConflict"
-	// ReasonReconcileError means reconciling failed for a reason that may pass
-	// (it is retried with backoff); the message carries the error.
-	ReasonReconcileError = "ReconcileError"
 	// ReasonProgressing means nothing blocks the rollout.
 	ReasonProgressing = "Progressing"
 )
