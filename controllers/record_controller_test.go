@@ -321,11 +321,11 @@ func TestASpecChangeRollsOut(t *testing.T) {
 	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ring-recbuf"}}
 	g.Eventually(func() error { return get(d) }, timeout, poll).Should(Succeed())
 
-	g.Expect(get(rec)).To(Succeed())
-	rec.Spec.Buffer.Capacity = ptr.To[int32](200)
-	rec.Spec.Replicas = ptr.To[int32](3)
-	rec.Spec.Resources = &corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")}}
-	g.Expect(k8s.Update(context.Background(), rec)).To(Succeed())
+	update(g, rec, func(rec *recbufv1alpha1.Record) {
+		rec.Spec.Buffer.Capacity = ptr.To[int32](200)
+		rec.Spec.Replicas = ptr.To[int32](3)
+		rec.Spec.Resources = &corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")}}
+	})
 
 	g.Eventually(func(g Gomega) {
 		g.Expect(get(d)).To(Succeed())
@@ -342,8 +342,7 @@ func TestASpecChangeRollsOut(t *testing.T) {
 	}, timeout, poll).Should(Succeed())
 
 	// Scaled to zero, the Record says nothing serves it.
-	rec.Spec.Replicas = ptr.To[int32](0)
-	g.Expect(k8s.Update(context.Background(), rec)).To(Succeed())
+	update(g, rec, func(rec *recbufv1alpha1.Record) { rec.Spec.Replicas = ptr.To[int32](0) })
 	g.Eventually(func(g Gomega) {
 		g.Expect(get(d)).To(Succeed())
 		g.Expect(*d.Spec.Replicas).To(Equal(int32(0)))
@@ -363,20 +362,22 @@ func TestDriftIsReverted(t *testing.T) {
 	g.Eventually(func() error { return get(svc) }, timeout, poll).Should(Succeed())
 	want := d.Spec.Template.Spec.Containers[0].DeepCopy()
 
-	c := &d.Spec.Template.Spec.Containers[0]
-	c.Image = "example.com/evil:latest"
-	c.Args = append(c.Args, "--embedded-nats=0.0.0.0:4222")
-	c.Env = append(c.Env, corev1.EnvVar{Name: "DEBUG", Value: "1"})
-	c.SecurityContext = nil
-	d.Spec.Replicas = ptr.To[int32](5)
-	d.Spec.Template.Spec.Containers = append(d.Spec.Template.Spec.Containers, corev1.Container{Name: "shell", Image: "busybox"})
-	g.Expect(k8s.Update(context.Background(), d)).To(Succeed())
+	update(g, d, func(d *appsv1.Deployment) {
+		c := &d.Spec.Template.Spec.Containers[0]
+		c.Image = "example.com/evil:latest"
+		c.Args = append(c.Args, "--embedded-nats=0.0.0.0:4222")
+		c.Env = append(c.Env, corev1.EnvVar{Name: "DEBUG", Value: "1"})
+		c.SecurityContext = nil
+		d.Spec.Replicas = ptr.To[int32](5)
+		d.Spec.Template.Spec.Containers = append(d.Spec.Template.Spec.Containers, corev1.Container{Name: "shell", Image: "busybox"})
+	})
 
-	svc.Spec.Ports[0].Port = 80
-	svc.Spec.Selector = map[string]string{"app": "other"}
-	// Without this label the manager's cache no longer sees the Service.
-	delete(svc.Labels, "app.kubernetes.io/managed-by")
-	g.Expect(k8s.Update(context.Background(), svc)).To(Succeed())
+	update(g, svc, func(svc *corev1.Service) {
+		svc.Spec.Ports[0].Port = 80
+		svc.Spec.Selector = map[string]string{"app": "other"}
+		// Without this label the manager's cache no longer sees the Service.
+		delete(svc.Labels, "app.kubernetes.io/managed-by")
+	})
 
 	g.Eventually(func(g Gomega) {
 		g.Expect(get(d)).To(Succeed())

@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -263,6 +264,19 @@ func create(t *testing.T, g Gomega, obj client.Object) {
 // get reads obj's current state into it.
 func get(obj client.Object) error {
 	return k8s.Get(context.Background(), client.ObjectKeyFromObject(obj), obj)
+}
+
+// update applies mutate to the newest version of obj and writes it,
+// reading again and retrying when the manager wrote in between (a status
+// patch changes the resourceVersion at any time).
+func update[T client.Object](g Gomega, obj T, mutate func(T)) {
+	g.Expect(retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := get(obj); err != nil {
+			return err
+		}
+		mutate(obj)
+		return k8s.Update(context.Background(), obj)
+	})).To(Succeed())
 }
 
 // publishReport publishes r as a buffer process would.
