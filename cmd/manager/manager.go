@@ -14,6 +14,7 @@ import (
 
 	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
 	"github.com/recbuf/recbuf/controllers"
+	"github.com/recbuf/recbuf/internal/natsconn"
 	"github.com/recbuf/recbuf/internal/statusagg"
 )
 
@@ -23,6 +24,12 @@ const leaderElectionID = "recbuf.dev"
 // run runs the manager against the API server of cfg until ctx is done.
 func run(ctx context.Context, cfg *rest.Config, o options) error {
 	log := ctrl.Log.WithName("setup")
+	// Credentials are read first so that a bad Secret stops the manager
+	// at once instead of leaving it running deaf to every report.
+	natsOpts, err := natsconn.CredentialOptions(o.natsCredentialsDir)
+	if err != nil {
+		return fmt.Errorf("reading --nats-credentials-dir: %w", err)
+	}
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return fmt.Errorf("building the scheme: %w", err)
@@ -46,11 +53,12 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 	}
 
 	collector := statusagg.New(statusagg.Options{
-		URL:        o.natsURL,
-		Prefix:     o.statsSubjectPrefix,
-		Interval:   o.statusInterval,
-		StaleAfter: o.staleAfter,
-		Logger:     ctrl.Log.WithName("statusagg"),
+		URL:         o.natsURL,
+		NATSOptions: natsOpts,
+		Prefix:      o.statsSubjectPrefix,
+		Interval:    o.statusInterval,
+		StaleAfter:  o.staleAfter,
+		Logger:      ctrl.Log.WithName("statusagg"),
 	})
 	if err := mgr.Add(collector); err != nil {
 		return fmt.Errorf("adding the status collector: %w", err)
@@ -84,7 +92,7 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 		return fmt.Errorf("adding the readiness check: %w", err)
 	}
 
-	log.Info("Starting manager", "sidecarImage", o.sidecarImage, "natsURL", o.natsURL, "leaderElection", o.leaderElect)
+	log.Info("Starting manager", "sidecarImage", o.sidecarImage, "natsURL", o.natsURL, "natsCredentialsDir", o.natsCredentialsDir, "leaderElection", o.leaderElect)
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("running the manager: %w", err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -23,11 +24,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
+	"github.com/recbuf/recbuf/internal/natsconn"
 )
 
 func TestMain(m *testing.M) {
@@ -72,11 +75,13 @@ func TestParseFlags(t *testing.T) {
 			name: "every flag is read",
 			args: []string{"--sidecar-image=r/s:1", "--sidecar-image-pull-policy=Never", "--nats-url=tls://n:4222",
 				"--stats-subject-prefix=s", "--status-interval=1s", "--stale-after=3s", "--metrics-bind-address=0",
-				"--health-probe-bind-address=:9", "--leader-elect=false", "--leader-election-namespace=ops", "--zap-log-level=debug"},
+				"--health-probe-bind-address=:9", "--leader-elect=false", "--leader-election-namespace=ops", "--zap-log-level=debug",
+				"--nats-credentials-dir=/etc/recbuf/nats"},
 			check: func(t *testing.T, o options) {
 				if o.sidecarImage != "r/s:1" || o.sidecarImagePullPolicy != "Never" || o.natsURL != "tls://n:4222" ||
 					o.statsSubjectPrefix != "s" || o.statusInterval != time.Second || o.staleAfter != 3*time.Second ||
-					o.metricsAddr != "0" || o.probeAddr != ":9" || o.leaderElect || o.leaderElectionNS != "ops" {
+					o.metricsAddr != "0" || o.probeAddr != ":9" || o.leaderElect || o.leaderElectionNS != "ops" ||
+					o.natsCredentialsDir != "/etc/recbuf/nats" {
 					t.Errorf("got %+v, want every flag's value", o)
 				}
 			},
@@ -104,6 +109,24 @@ func TestParseFlags(t *testing.T) {
 			}
 			tt.check(t, o)
 		})
+	}
+}
+
+// TestBadNATSCredentialsStopTheManager checks that run reads the
+// credentials directory before anything else: no API server is needed to
+// see it refused.
+func TestBadNATSCredentialsStopTheManager(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "username"), []byte("manager"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+	o, err := parseFlags(fs, []string{"--nats-credentials-dir=" + dir})
+	if err != nil {
+		t.Fatalf("got error %v, want none", err)
+	}
+	if err := run(context.Background(), &rest.Config{Host: "http://127.0.0.1:1"}, o); !errors.Is(err, natsconn.ErrInvalidCredentials) {
+		t.Errorf("got error %v, want one wrapping natsconn.ErrInvalidCredentials", err)
 	}
 }
 

@@ -17,6 +17,7 @@ type options struct {
 	sidecarImage           string
 	sidecarImagePullPolicy string
 	natsURL                string
+	natsCredentialsDir     string
 	statsSubjectPrefix     string
 	statusInterval         time.Duration
 	staleAfter             time.Duration
@@ -34,6 +35,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (options, error) {
 	fs.StringVar(&o.sidecarImage, "sidecar-image", "recbuf/sidecar:dev", "Image of the buffer process (cmd/sidecar) run for each Record.")
 	fs.StringVar(&o.sidecarImagePullPolicy, "sidecar-image-pull-policy", string(corev1.PullIfNotPresent), "Pull policy of the buffer process image: Always, IfNotPresent or Never.")
 	fs.StringVar(&o.natsURL, "nats-url", "nats://nats:4222", "NATS server(s) of Records that name none, and of the manager's own report subscription.")
+	fs.StringVar(&o.natsCredentialsDir, "nats-credentials-dir", "", "Directory (a mounted Secret) with any of creds, token, username, password, ca.crt, tls.crt, tls.key for the manager's own NATS connection; the buffer processes' --nats-credentials-dir conventions.")
 	fs.StringVar(&o.statsSubjectPrefix, "stats-subject-prefix", report.DefaultPrefix, "Subject prefix buffer processes publish their counter reports under.")
 	fs.DurationVar(&o.statusInterval, "status-interval", 5*time.Second, "How often buffer processes report, and at most how often a Record's status counters are written.")
 	fs.DurationVar(&o.staleAfter, "stale-after", 30*time.Second, "A Record whose pods sent no report for this long is marked stale (Reporting=False). Several status intervals.")

@@ -40,7 +40,8 @@ type NATSConfig struct {
 	URL string
 	// CredentialsDir, when set, is a directory (a mounted Secret) holding
 	// any of the files creds, token, username and password, ca.crt,
-	// tls.crt and tls.key.
+	// tls.crt and tls.key, read by package natsconn. A half pair of files
+	// fails Start with ErrInvalidConfig.
 	CredentialsDir string
 	// ReconnectWait is the first reconnection delay, doubled per failed
 	// attempt up to MaxReconnectWait, with jitter (<= 0: 250ms and 5s).

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/recbuf/recbuf/internal/buffer"
+	"github.com/recbuf/recbuf/internal/natsconn"
 	"github.com/recbuf/recbuf/internal/report"
 	"github.com/recbuf/recbuf/internal/sidecar/consumerapi"
 	"github.com/recbuf/recbuf/internal/sidecar/intake"
@@ -208,7 +209,10 @@ func (s *Sidecar) serve(srv *http.Server, ln net.Listener) {
 // connect opens the NATS connection. It succeeds while NATS is down (the
 // connection keeps retrying forever), failing only on bad options.
 func (s *Sidecar) connect(url string) (*nats.Conn, error) {
-	creds, err := credentialOptions(s.cfg.NATS.CredentialsDir)
+	creds, err := natsconn.CredentialOptions(s.cfg.NATS.CredentialsDir)
+	if errors.Is(err, natsconn.ErrInvalidCredentials) {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
 	if err != nil {
 		return nil, err
 	}

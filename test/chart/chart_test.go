@@ -221,6 +221,9 @@ func TestTemplate(t *testing.T) {
 				if a, ok := argWithPrefix(c, "--nats-url"); ok {
 					t.Errorf("manager got %q, want the manager's default NATS URL (no flag)", a)
 				}
+				if a, ok := argWithPrefix(c, "--nats-credentials-dir"); ok || len(d.Spec.Template.Spec.Volumes) != 0 {
+					t.Errorf("manager got %q and volumes %v, want no NATS credentials by default", a, d.Spec.Template.Spec.Volumes)
+				}
 				checkRestricted(t, d.Spec.Template.Spec)
 				checkProbes(t, c, 8081)
 				if c.Resources.Requests.Memory().IsZero() || c.Resources.Limits.Memory().IsZero() {
@@ -287,6 +290,23 @@ func TestTemplate(t *testing.T) {
 				if got, want := nats.Spec.Template.Spec.Containers[0].Image, "nats:2.15"; got != want {
 					t.Errorf("NATS image: got %q, want %q", got, want)
 				}
+			},
+		},
+		{
+			name: "natsCredentialsSecret mounts that Secret read-only into the manager and passes its directory",
+			set:  []string{"natsCredentialsSecret=manager-nats"},
+			check: func(t *testing.T, objs objects) {
+				d, c := manager(t, objs, "recbuf-manager")
+				wantArgs(t, c, "--nats-credentials-dir=/etc/recbuf/nats")
+				wantMounts := []corev1.VolumeMount{{Name: "nats-credentials", MountPath: "/etc/recbuf/nats", ReadOnly: true}}
+				if diff := cmp.Diff(wantMounts, c.VolumeMounts); diff != "" {
+					t.Errorf("manager volumeMounts (-want +got):\n%s", diff)
+				}
+				vols := d.Spec.Template.Spec.Volumes
+				if len(vols) != 1 || vols[0].Name != "nats-credentials" || vols[0].Secret == nil || vols[0].Secret.SecretName != "manager-nats" {
+					t.Errorf("manager volumes %+v: want one Secret volume nats-credentials of manager-nats", vols)
+				}
+				checkRestricted(t, d.Spec.Template.Spec)
 			},
 		},
 		{
@@ -456,6 +476,7 @@ func TestTemplateRefuses(t *testing.T) {
 		{"an unknown pull policy is rejected", []string{"image.pullPolicy=Sometimes"}, "/image/pullPolicy"},
 		{"a status interval without a unit is rejected", []string{"statusInterval=5"}, "/statusInterval"},
 		{"a NATS URL without a scheme is rejected", []string{"natsURL=nats.example:4222"}, "/natsURL"},
+		{"a credentials Secret name that is no DNS name is rejected", []string{"natsCredentialsSecret=Bad_Name"}, "/natsCredentialsSecret"},
 		{"a port out of range is rejected", []string{"metrics.port=70000"}, "/metrics/port"},
 		{"extraArgs that are not flags are rejected", []string{"extraArgs={debug}"}, "/extraArgs/0"},
 		{"a ServiceMonitor without the metrics Service is refused", []string{"metrics.serviceMonitor.enabled=true", "metrics.service.enabled=false"}, "metrics.serviceMonitor.enabled needs metrics.service.enabled"},
