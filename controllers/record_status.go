@@ -95,7 +95,7 @@ func childErrs(in statusInputs) []childErr {
 // childConflict: the child's name is taken by an object that is not ours.
 func childConflict(rec *recbufv1alpha1.Record, in statusInputs) (string, string, bool) {
 	for _, c := range childErrs(in) {
-		if isConflict(c.err) || apierrors.IsAlreadyExists(c.err) {
+		if isChildConflict(c.err) {
 			return recbufv1alpha1.ReasonChildConflict, fmt.Sprintf(
 				"a %s named %s exists that this Record does not manage: delete it, or rename the Record",
 				c.kind, rec.ChildName()), true
@@ -107,11 +107,22 @@ func childConflict(rec *recbufv1alpha1.Record, in statusInputs) (string, string,
 // childRefused: the API server refused the child as built.
 func childRefused(_ *recbufv1alpha1.Record, in statusInputs) (string, string, bool) {
 	for _, c := range childErrs(in) {
-		if apierrors.IsInvalid(c.err) || apierrors.IsForbidden(c.err) || apierrors.IsBadRequest(c.err) {
+		if isChildRefusal(c.err) {
 			return recbufv1alpha1.ReasonChildRefused, fmt.Sprintf("the API server refused the %s: %v", c.kind, c.err), true
 		}
 	}
 	return "", "", false
+}
+
+// isChildConflict: the child's name is taken by an object that is not ours.
+func isChildConflict(err error) bool {
+	return isConflict(err) || apierrors.IsAlreadyExists(err)
+}
+
+// isChildRefusal: the API server refused the child as built; retrying the
+// same object cannot help.
+func isChildRefusal(err error) bool {
+	return apierrors.IsInvalid(err) || apierrors.IsForbidden(err) || apierrors.IsBadRequest(err)
 }
 
 // progressDeadlineExceeded: the Deployment controller gave up waiting.
@@ -156,16 +167,33 @@ func setStalledCondition(rec *recbufv1alpha1.Record, in statusInputs) {
 		recbufv1alpha1.ReasonProgressing, "nothing blocks the rollout")
 }
 
+// transientChildErr is the first child error that no stalled check
+// explains: one the manager retries and expects to pass.
+func transientChildErr(in statusInputs) (kind string, err error) {
+	for _, c := range childErrs(in) {
+		if c.err != nil && !isChildConflict(c.err) && !isChildRefusal(c.err) {
+			return c.kind, c.err
+		}
+	}
+	return "", nil
+}
+
 // setReconcilingCondition: True while the Deployment rolls out, judged as
-// `kubectl rollout status` does. A stalled rollout is not progressing, so
-// Reconciling is then False with Stalled's reason (kstatus reads whichever
-// of the two it meets first).
+// `kubectl rollout status` does, or while applying a child failed and is
+// retried (ReconcileError: still in progress as kstatus sees it, not
+// stalled). A stalled rollout is not progressing, so Reconciling is then
+// False with Stalled's reason (kstatus reads whichever of the two it meets
+// first).
 func setReconcilingCondition(rec *recbufv1alpha1.Record, in statusInputs) {
 	set := func(status metav1.ConditionStatus, reason, format string, args ...any) {
 		setCondition(rec, in.now, recbufv1alpha1.ConditionReconciling, status, reason, fmt.Sprintf(format, args...))
 	}
 	if st := meta.FindStatusCondition(rec.Status.Conditions, recbufv1alpha1.ConditionStalled); st != nil && st.Status == metav1.ConditionTrue {
 		set(metav1.ConditionFalse, st.Reason, "the rollout is stalled: %s", st.Message)
+		return
+	}
+	if kind, err := transientChildErr(in); err != nil {
+		set(metav1.ConditionTrue, recbufv1alpha1.ReasonReconcileError, "reconciling the %s failed, retrying: %v", kind, err)
 		return
 	}
 	d := in.deployment
@@ -333,14 +361,20 @@ func sat(v uint64) int64 {
 	return int64(v)
 }
 
-// setReadyCondition summarises: the first failing of Stalled, Available and
-// NATSConnected, with its reason and message.
+// setReadyCondition summarises: the first failing of Stalled, Reconciling
+// with ReconcileError, Available and NATSConnected, with its reason and
+// message. A failed reconcile comes before Available, whose message (a
+// missing Deployment, say) it may explain.
 func setReadyCondition(rec *recbufv1alpha1.Record, in statusInputs) {
 	conds := rec.Status.Conditions
 	notReady := func(c *metav1.Condition) {
 		setCondition(rec, in.now, recbufv1alpha1.ConditionReady, metav1.ConditionFalse, c.Reason, c.Message)
 	}
 	if c := meta.FindStatusCondition(conds, recbufv1alpha1.ConditionStalled); c != nil && c.Status == metav1.ConditionTrue {
+		notReady(c)
+		return
+	}
+	if c := meta.FindStatusCondition(conds, recbufv1alpha1.ConditionReconciling); c != nil && c.Reason == recbufv1alpha1.ReasonReconcileError {
 		notReady(c)
 		return
 	}

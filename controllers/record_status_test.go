@@ -218,6 +218,7 @@ func TestSetStalledCondition(t *testing.T) {
 }
 
 func TestSetReconcilingCondition(t *testing.T) {
+	timeout := apierrors.NewServerTimeout(schema.GroupResource{Group: "apps", Resource: "deployments"}, "update", 1)
 	rolled := func(mutate func(*appsv1.Deployment)) func(*statusInputs) {
 		return func(in *statusInputs) {
 			in.deployment = deployment(2)
@@ -248,6 +249,17 @@ func TestSetReconcilingCondition(t *testing.T) {
 			wantCond{metav1.ConditionFalse, recbufv1alpha1.ReasonUpToDate, "all 2 buffer pods run the current spec"}},
 		{"a stalled rollout is not reconciling", true, inputs(),
 			wantCond{metav1.ConditionFalse, recbufv1alpha1.ReasonReplicaFailure, "the rollout is stalled: exceeded quota"}},
+		{"a Deployment update that timed out is retried and says why", false,
+			inputs(rolled(func(*appsv1.Deployment) {}), func(in *statusInputs) { in.deploymentErr = timeout }),
+			wantCond{metav1.ConditionTrue, recbufv1alpha1.ReasonReconcileError, "reconciling the Deployment failed, retrying: " + timeout.Error()}},
+		{"a Service that could not be written is retried although the Deployment rolled out", false,
+			inputs(rolled(func(*appsv1.Deployment) {}), func(in *statusInputs) { in.serviceErr = errors.New("connection refused") }),
+			wantCond{metav1.ConditionTrue, recbufv1alpha1.ReasonReconcileError, "reconciling the Service failed, retrying: connection refused"}},
+		{"a refusal is left to Stalled, not reported as a retry", false,
+			inputs(rolled(func(*appsv1.Deployment) {}), func(in *statusInputs) {
+				in.serviceErr = apierrors.NewForbidden(schema.GroupResource{Resource: "services"}, "rec-recbuf", errors.New("no"))
+			}),
+			wantCond{metav1.ConditionFalse, recbufv1alpha1.ReasonUpToDate, ""}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -414,6 +426,16 @@ func TestSetReadyCondition(t *testing.T) {
 		{"disconnected pods make it not ready", testRecord(available,
 			set(recbufv1alpha1.ConditionNATSConnected, metav1.ConditionFalse, recbufv1alpha1.ReasonDisconnected, "1 of 2")),
 			wantCond{metav1.ConditionFalse, recbufv1alpha1.ReasonDisconnected, "1 of 2"}},
+		{"a failed reconcile makes it not ready although pods are available", testRecord(available,
+			set(recbufv1alpha1.ConditionReconciling, metav1.ConditionTrue, recbufv1alpha1.ReasonReconcileError, "reconciling the Service failed, retrying: timeout")),
+			wantCond{metav1.ConditionFalse, recbufv1alpha1.ReasonReconcileError, "reconciling the Service failed, retrying: timeout"}},
+		{"a rollout in progress alone does not make it not ready", testRecord(available,
+			set(recbufv1alpha1.ConditionReconciling, metav1.ConditionTrue, recbufv1alpha1.ReasonRollingOut, "1 of 2 buffer pods updated")),
+			wantCond{metav1.ConditionTrue, recbufv1alpha1.ReasonReady, ""}},
+		{"a stalled rollout comes before a failed reconcile", testRecord(available,
+			set(recbufv1alpha1.ConditionStalled, metav1.ConditionTrue, recbufv1alpha1.ReasonChildConflict, "taken"),
+			set(recbufv1alpha1.ConditionReconciling, metav1.ConditionTrue, recbufv1alpha1.ReasonReconcileError, "timeout")),
+			wantCond{metav1.ConditionFalse, recbufv1alpha1.ReasonChildConflict, "taken"}},
 		{"a stalled rollout comes first", testRecord(available,
 			set(recbufv1alpha1.ConditionStalled, metav1.ConditionTrue, recbufv1alpha1.ReasonReplicaFailure, "quota"),
 			set(recbufv1alpha1.ConditionNATSConnected, metav1.ConditionFalse, recbufv1alpha1.ReasonDisconnected, "1 of 2")),
@@ -425,6 +447,26 @@ func TestSetReadyCondition(t *testing.T) {
 			checkCondition(t, tt.rec, recbufv1alpha1.ConditionReady, tt.want)
 		})
 	}
+}
+
+// TestATransientErrorSurfacesInReady runs the whole status computation:
+// a Deployment that could not even be read is a retried error, not a
+// stall, and Ready explains it instead of calling the Deployment missing.
+func TestATransientErrorSurfacesInReady(t *testing.T) {
+	rec := testRecord()
+	computeStatus(rec, inputs(func(in *statusInputs) {
+		in.deploymentErr = apierrors.NewTooManyRequests("slow down", 1)
+	}))
+	want := "reconciling the Deployment failed, retrying: slow down"
+	checkCondition(t, rec, recbufv1alpha1.ConditionStalled, wantCond{metav1.ConditionFalse, recbufv1alpha1.ReasonProgressing, ""})
+	checkCondition(t, rec, recbufv1alpha1.ConditionReconciling, wantCond{metav1.ConditionTrue, recbufv1alpha1.ReasonReconcileError, want})
+	checkCondition(t, rec, recbufv1alpha1.ConditionReady, wantCond{metav1.ConditionFalse, recbufv1alpha1.ReasonReconcileError, want})
+
+	computeStatus(rec, inputs(func(in *statusInputs) {
+		in.deployment = deployment(2, dcond(appsv1.DeploymentAvailable, corev1.ConditionTrue, "", ""))
+	}))
+	checkCondition(t, rec, recbufv1alpha1.ConditionReconciling, wantCond{metav1.ConditionFalse, recbufv1alpha1.ReasonUpToDate, ""})
+	checkCondition(t, rec, recbufv1alpha1.ConditionReady, wantCond{metav1.ConditionTrue, recbufv1alpha1.ReasonReady, ""})
 }
 
 func TestATransitionKeepsTheTransitionTimeOfAnUnchangedStatus(t *testing.T) {

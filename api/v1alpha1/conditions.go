@@ -23,13 +23,15 @@ const (
 	// ConditionReady is True when the buffer processes are available and
 	// connected to NATS: consumers can read the record. When False its
 	// reason is the reason of the first condition that failed, in the order
-	// Stalled, Available, NATSConnected.
+	// Stalled, Reconciling (only with reason ReconcileError), Available,
+	// NATSConnected.
 	ConditionReady = "Ready"
 	// ConditionAvailable mirrors the Deployment's Available condition:
 	// True when at least the required number of buffer pods is ready.
 	ConditionAvailable = "Available"
 	// ConditionReconciling is True while the buffer processes are being
-	// created or rolled out to match the spec.
+	// created or rolled out to match the spec, and while applying the spec
+	// failed for a reason expected to pass (reason ReconcileError).
 	ConditionReconciling = "Reconciling"
 	// ConditionStalled is True when the rollout cannot make progress
 	// without a change by someone: the Deployment exceeded its progress
@@ -74,6 +76,12 @@ const (
 	ReasonRollingOut = "RollingOut"
 	// ReasonUpToDate means every replica runs the current pod template.
 	ReasonUpToDate = "UpToDate"
+	// ReasonReconcileError means creating or updating the Deployment or
+	// Service failed for a reason that is not a refusal or a conflict (the
+	// API server timed out or was unreachable, an optimistic-lock conflict,
+	// a webhook did not answer). The manager retries with backoff; the
+	// message carries the error. Ready is then False with this reason.
+	ReasonReconcileError = "ReconcileError"
 )
 
 // Reasons of the Stalled condition.
