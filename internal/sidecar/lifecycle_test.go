@@ -18,6 +18,7 @@ import (
 	"github.com/recbuf/recbuf/internal/report"
 	"github.com/recbuf/recbuf/internal/sidecar"
 	"github.com/recbuf/recbuf/internal/sidecar/wire"
+	"github.com/recbuf/recbuf/internal/testutil/poll"
 	"github.com/recbuf/recbuf/pkg/client"
 )
 
@@ -136,6 +137,12 @@ func TestReportsArriveWithTheCounters(t *testing.T) {
 	pub := ns.Connect()
 	publish(t, pub, "in.cmd", "c", 1, 3)
 	publish(t, pub, "in.cmd", "too long for the limit", 1, 1)
+	// Take only once all four messages are in: a take between two of the
+	// three pushes would leave one overwrite, not two.
+	poll.Until(t, "the intake took in three values and dropped one", func() bool {
+		return sc.metric(t, `recbuf_buffer_produced_total{namespace="ns",record="cmd"}`) == 3 &&
+			sc.metric(t, `recbuf_intake_dropped_total{namespace="ns",reason="oversized",record="cmd"}`) == 1
+	})
 	if _, err := sc.client(t, "cmd").Take(context.Background(), time.Second); err != nil {
 		t.Fatal(err)
 	}
