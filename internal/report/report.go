@@ -16,6 +16,10 @@ import (
 // DefaultPrefix is the subject prefix reports are published under.
 const DefaultPrefix = "recbuf.stats"
 
+// DefaultInterval is how often a buffer process reports, and so how often
+// the manager looks at a Record's aggregate; both sides default to it.
+const DefaultInterval = 5 * time.Second
+
 // Report is one buffer process's snapshot of its counters.
 type Report struct {
 	// Namespace and Record name the Record this process serves.

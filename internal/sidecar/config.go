@@ -88,7 +88,7 @@ const (
 	DefaultMetricsAddr   = ":9090"
 	DefaultNATSURL       = "nats://127.0.0.1:4222"
 	DefaultShutdownGrace = 10 * time.Second
-	DefaultReportEvery   = 5 * time.Second
+	DefaultReportEvery   = report.DefaultInterval
 )
 
 // ErrInvalidConfig is wrapped by every configuration error.

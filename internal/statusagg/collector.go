@@ -18,7 +18,7 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultInterval   = 5 * time.Second
+	DefaultInterval   = report.DefaultInterval
 	DefaultStaleAfter = 30 * time.Second
 	// changesBuffer bounds the Changes channel. When it is full (the
 	// controller is not started yet, or is far behind) a change stays

@@ -55,7 +55,7 @@ func New(cfg Config) *Reporter {
 		cfg.Prefix = report.DefaultPrefix
 	}
 	if cfg.Interval <= 0 {
-		cfg.Interval = 5 * time.Second
+		cfg.Interval = report.DefaultInterval
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
