@@ -8,7 +8,13 @@
 #   hack/kind.sh kind             print the path of the kind binary it uses
 #
 # Environment: KIND_CLUSTER (default recbuf-e2e), KIND_NODE_IMAGE (overrides
-# the node image), KIND_OFFLINE_WORK (the offline tool's cache folder).
+# the node image), KIND_OFFLINE_WORK (the offline tool's cache folder),
+# KIND_RECREATE=1 (delete an existing cluster first: a clean slate, as CI wants).
+#
+# A reused cluster may have just been restarted with its Docker engine (kind
+# nodes restart with it): its API server then answers before it authorizes
+# anyone, so `create` waits until the cluster really serves, and recreates a
+# reused cluster that does not within the deadline.
 #
 # Where ../shared/kind/build-node-image.sh exists beside the repository (this
 # project's offline machines and CI), that tool provides the Docker engine,
@@ -59,7 +65,31 @@ create_with_config() {
   "$kind" create cluster --name "$CLUSTER" --config "$1" --wait 3m >&2
 }
 
+# healthy SECONDS: wait until the cluster's API serves and authorizes us, its
+# node is Ready and its system pods (CoreDNS among them) are Ready.
+healthy() {
+  local ctx=kind-$CLUSTER deadline=$((SECONDS + $1))
+  until [[ $(kubectl --context "$ctx" auth can-i list nodes 2>/dev/null) == yes ]]; do
+    ((SECONDS < deadline)) || { log "the API server of $CLUSTER does not serve"; return 1; }
+    sleep 2
+  done
+  local left=$((deadline - SECONDS)); ((left > 10)) || left=10
+  kubectl --context "$ctx" wait --for=condition=Ready nodes --all --timeout="${left}s" >&2 || return 1
+  left=$((deadline - SECONDS)); ((left > 10)) || left=10
+  kubectl --context "$ctx" -n kube-system wait --for=condition=Ready pods --all --timeout="${left}s" >&2
+}
+
 create() {
+  if [[ ${KIND_RECREATE:-} == 1 ]]; then delete; fi
+  make_cluster
+  healthy 180 && return
+  log "cluster $CLUSTER is not healthy: recreating it"
+  delete
+  make_cluster
+  healthy 180
+}
+
+make_cluster() {
   mkdir -p "$root/bin"
   local config=$root/bin/kind-config-$CLUSTER.yaml
   if offline; then
@@ -82,8 +112,6 @@ create() {
     } > "$config"
     create_with_config "$config"
   fi
-  # kind writes the context kind-$CLUSTER; wait until the node can run pods.
-  kubectl --context "kind-$CLUSTER" wait --for=condition=Ready nodes --all --timeout=180s >&2
 }
 
 load() {
@@ -92,6 +120,8 @@ load() {
 }
 
 delete() {
+  # The engine must answer, or an existing cluster would look absent.
+  if offline; then "$shared_kind" docker >&2; fi
   local kind; kind=$(kind_bin)
   if "$kind" get clusters 2>/dev/null | grep -qx "$CLUSTER"; then
     "$kind" delete cluster --name "$CLUSTER" >&2

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -64,13 +65,37 @@ func script(env []string, name string, args ...string) error {
 	cmd := exec.Command(filepath.Join(rootDir, "hack", name), args...)
 	cmd.Dir = rootDir
 	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout = GinkgoWriter
-	cmd.Stderr = GinkgoWriter
+	// The failure names the script's last lines: a CI log that keeps only
+	// the failure still shows why.
+	var out tailBuffer
+	cmd.Stdout = io.MultiWriter(GinkgoWriter, &out)
+	cmd.Stderr = cmd.Stdout
 	_, _ = fmt.Fprintf(GinkgoWriter, "running: hack/%s %s\n", name, strings.Join(args, " "))
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("hack/%s %s: %w", name, strings.Join(args, " "), err)
+		return fmt.Errorf("hack/%s %s: %w; its last lines:\n%s", name, strings.Join(args, " "), err, out.lastLines(15))
 	}
 	return nil
+}
+
+// tailBuffer keeps the most recent output of a command, bounded in size.
+type tailBuffer struct{ b []byte }
+
+const tailBufferSize = 16 << 10
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.b = append(t.b, p...)
+	if len(t.b) > tailBufferSize {
+		t.b = t.b[len(t.b)-tailBufferSize:]
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) lastLines(n int) string {
+	lines := strings.Split(strings.TrimRight(string(t.b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
 
 // kubectl runs kubectl against the suite's cluster.
