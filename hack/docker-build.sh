@@ -105,4 +105,8 @@ for t in "${targets[@]}"; do
     *) log "unknown image $t (want manager, sidecar, edgesim or nats)"; exit 2 ;;
   esac
 done
+# Rebuilding under the same tags leaves the previous images untagged; remove
+# those of ours only (by our source label), never anything else's.
+$DOCKER image prune -f --filter dangling=true \
+  --filter label=org.opencontainers.image.source=https://github.com/recbuf/recbuf >/dev/null
 log "done: $(for t in "${targets[@]}"; do case $t in manager) echo -n "$MANAGER_IMG ";; sidecar) echo -n "$SIDECAR_IMG ";; edgesim) echo -n "$EDGESIM_IMG ";; nats) echo -n "$NATS_IMG ";; esac; done)"

@@ -159,6 +159,7 @@ func TestTheManagerRunsWithoutNATS(t *testing.T) {
 		"--leader-election-namespace=default", "--status-interval=100ms", "--stale-after=1s",
 	})
 	g.Expect(err).NotTo(HaveOccurred())
+	o.skipControllerNameValidation = true
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -175,6 +176,12 @@ func TestTheManagerRunsWithoutNATS(t *testing.T) {
 
 	for _, path := range []string{"/healthz", "/readyz"} {
 		g.Eventually(func() (int, error) {
+			select {
+			case err := <-done:
+				stopped = true
+				return 0, StopTrying("the manager exited").Wrap(err)
+			default:
+			}
 			resp, err := http.Get("http://" + probeAddr + path)
 			if err != nil {
 				return 0, err

@@ -26,6 +26,11 @@ type options struct {
 	leaderElect            bool
 	leaderElectionNS       string
 	zap                    zap.Options
+
+	// skipControllerNameValidation lets one process run the manager more
+	// than once (tests with -count); controller-runtime otherwise refuses a
+	// second controller named "record". No flag: main runs it once.
+	skipControllerNameValidation bool
 }
 
 // parseFlags registers the manager's flags (and zap's logging flags) on fs
