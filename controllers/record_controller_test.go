@@ -608,7 +608,11 @@ func TestStatusCountersComeFromReports(t *testing.T) {
 		g.Expect(rec.Status.Produced).To(Equal(int64(18)))
 		expectCondition(g, rec, recbufv1alpha1.ConditionNATSConnected, metav1.ConditionFalse, recbufv1alpha1.ReasonDisconnected)
 		g.Expect(meta.FindStatusCondition(rec.Status.Conditions, recbufv1alpha1.ConditionNATSConnected).Message).
-			To(Equal("1 of 2 reporting buffer pods are not connected to NATS"))
+			To(Equal("1 of 2 reporting buffer pods are not connected to NATS: pod-b"))
+		g.Expect(rec.Status.Pods).To(Equal([]recbufv1alpha1.RecordPodStatus{
+			{Name: "pod-a", Connected: true, Produced: 12, Subscribers: 1, Dropped: 1},
+			{Name: "pod-b", Connected: false, Produced: 6, Subscribers: 1, Dropped: 1},
+		}))
 	}, timeout, poll).Should(Succeed())
 	expectEvent(t, g, rec, corev1.EventTypeWarning, recbufv1alpha1.ReasonDisconnected)
 

@@ -3,6 +3,8 @@ package controllers
 import (
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -254,12 +256,35 @@ func setNATSConnectedCondition(rec *recbufv1alpha1.Record, in statusInputs) {
 	case a.Pods > 0 && a.ConnectedPods == a.Pods:
 		set(metav1.ConditionTrue, recbufv1alpha1.ReasonConnected, fmt.Sprintf("all %d reporting buffer pods are connected to NATS", a.Pods))
 	case a.Pods > 0:
-		set(metav1.ConditionFalse, recbufv1alpha1.ReasonDisconnected, fmt.Sprintf("%d of %d reporting buffer pods are not connected to NATS", a.Pods-a.ConnectedPods, a.Pods))
+		set(metav1.ConditionFalse, recbufv1alpha1.ReasonDisconnected, fmt.Sprintf("%d of %d reporting buffer pods are not connected to NATS: %s",
+			a.Pods-a.ConnectedPods, a.Pods, disconnectedPods(a.PodReports)))
 	case !in.state.Connected:
 		set(metav1.ConditionUnknown, recbufv1alpha1.ReasonManagerDisconnected, managerDisconnected(in))
 	default:
 		set(metav1.ConditionUnknown, recbufv1alpha1.ReasonNoReports, fmt.Sprintf("no buffer pod reported within %s", in.staleAfter))
 	}
+}
+
+// maxNamedPods bounds the pod names a condition message lists.
+const maxNamedPods = 5
+
+// disconnectedPods names the pods whose intake was not connected, the first
+// few by name.
+func disconnectedPods(reports []statusagg.PodReport) string {
+	var names []string
+	n := 0
+	for _, p := range reports {
+		if p.Connected {
+			continue
+		}
+		if n++; n <= maxNamedPods {
+			names = append(names, p.Pod)
+		}
+	}
+	if n > maxNamedPods {
+		names = append(names, fmt.Sprintf("and %d more", n-maxNamedPods))
+	}
+	return strings.Join(names, ", ")
 }
 
 func managerDisconnected(in statusInputs) string {
@@ -310,6 +335,7 @@ func setCounters(rec *recbufv1alpha1.Record, in statusInputs) {
 	a := in.aggregate
 	if a.Pods == 0 {
 		st.ReportingPods = 0
+		st.Pods = nil
 		return
 	}
 	next := *st
@@ -324,6 +350,7 @@ func setCounters(rec *recbufv1alpha1.Record, in statusInputs) {
 	next.Overwrites = sat(c.Overwrites)
 	next.Dropped = sat(c.Dropped)
 	next.LastMessageTime = metaTime(c.LastMessageTime)
+	next.Pods = podStatuses(a.PodReports)
 	if countersEqual(*st, next) {
 		return
 	}
@@ -335,7 +362,27 @@ func countersEqual(a, b recbufv1alpha1.RecordStatus) bool {
 	return a.ReportingPods == b.ReportingPods && a.Produced == b.Produced && a.Delivered == b.Delivered &&
 		a.Subscribers == b.Subscribers && a.LagEvents == b.LagEvents && a.LaggedValues == b.LaggedValues &&
 		a.Skipped == b.Skipped && a.Overwrites == b.Overwrites && a.Dropped == b.Dropped &&
-		timeEqual(a.LastMessageTime, b.LastMessageTime)
+		timeEqual(a.LastMessageTime, b.LastMessageTime) && slices.Equal(a.Pods, b.Pods)
+}
+
+// podStatuses is the per-pod detail of the status: the reports as they
+// come (sorted by pod), at most MaxPodStatuses of them.
+func podStatuses(reports []statusagg.PodReport) []recbufv1alpha1.RecordPodStatus {
+	if len(reports) == 0 {
+		return nil
+	}
+	reports = reports[:min(len(reports), recbufv1alpha1.MaxPodStatuses)]
+	pods := make([]recbufv1alpha1.RecordPodStatus, len(reports))
+	for i, r := range reports {
+		pods[i] = recbufv1alpha1.RecordPodStatus{
+			Name:        r.Pod,
+			Connected:   r.Connected,
+			Produced:    sat(r.Counters.Produced),
+			Subscribers: r.Counters.Subscribers,
+			Dropped:     sat(r.Counters.Dropped),
+		}
+	}
+	return pods
 }
 
 func timeEqual(a, b *metav1.Time) bool {

@@ -2,7 +2,9 @@ package controllers
 
 import (
 	"errors"
+	"fmt"
 	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -282,9 +284,20 @@ func TestSetNATSConnectedCondition(t *testing.T) {
 		{"every reporting pod connected is connected",
 			inputs(func(in *statusInputs) { in.aggregate = statusagg.Aggregate{Pods: 2, ConnectedPods: 2} }),
 			wantCond{metav1.ConditionTrue, recbufv1alpha1.ReasonConnected, "all 2 reporting buffer pods are connected to NATS"}},
-		{"one disconnected pod makes it disconnected",
-			inputs(func(in *statusInputs) { in.aggregate = statusagg.Aggregate{Pods: 2, ConnectedPods: 1} }),
-			wantCond{metav1.ConditionFalse, recbufv1alpha1.ReasonDisconnected, "1 of 2 reporting buffer pods are not connected to NATS"}},
+		{"one disconnected pod makes it disconnected, and is named",
+			inputs(func(in *statusInputs) {
+				in.aggregate = statusagg.Aggregate{Pods: 2, ConnectedPods: 1, PodReports: []statusagg.PodReport{
+					{Pod: "door-recbuf-a", Connected: true}, {Pod: "door-recbuf-b"}}}
+			}),
+			wantCond{metav1.ConditionFalse, recbufv1alpha1.ReasonDisconnected, "1 of 2 reporting buffer pods are not connected to NATS: door-recbuf-b"}},
+		{"many disconnected pods are named up to five",
+			inputs(func(in *statusInputs) {
+				in.aggregate = statusagg.Aggregate{Pods: 7}
+				for _, p := range []string{"a", "b", "c", "d", "e", "f", "g"} {
+					in.aggregate.PodReports = append(in.aggregate.PodReports, statusagg.PodReport{Pod: p})
+				}
+			}),
+			wantCond{metav1.ConditionFalse, recbufv1alpha1.ReasonDisconnected, "7 of 7 reporting buffer pods are not connected to NATS: a, b, c, d, e, and 2 more"}},
 		{"a disconnected manager cannot tell",
 			inputs(func(in *statusInputs) { in.state = statusagg.State{URL: "nats://nats:4222"} }),
 			wantCond{metav1.ConditionUnknown, recbufv1alpha1.ReasonManagerDisconnected, "the manager is not connected to NATS at nats://nats:4222, so it receives no reports"}},
@@ -355,6 +368,10 @@ func TestSetCounters(t *testing.T) {
 		Pods: 2, ConnectedPods: 2, LastReport: t0.Add(-time.Second),
 		Counters: report.Counters{Produced: 10, Delivered: 20, Subscribers: 3, LagEvents: 1, LaggedValues: 5,
 			Skipped: 6, Overwrites: 7, Dropped: 8, LastMessageTime: lastMsg},
+		PodReports: []statusagg.PodReport{
+			{Pod: "door-recbuf-a", Connected: true, Counters: report.Counters{Produced: 4, Subscribers: 1, Dropped: 8}},
+			{Pod: "door-recbuf-b", Connected: true, Counters: report.Counters{Produced: 6, Subscribers: 2}},
+		},
 	}
 
 	t.Run("the sums are copied with times at the API's precision", func(t *testing.T) {
@@ -370,6 +387,44 @@ func TestSetCounters(t *testing.T) {
 		}
 		if want := t0.Add(-time.Second); !st.LastReportTime.Time.Equal(want) {
 			t.Errorf("got lastReportTime %v, want %v", st.LastReportTime, want)
+		}
+	})
+
+	t.Run("each reporting pod is listed with its own counters", func(t *testing.T) {
+		rec := testRecord()
+		setCounters(rec, inputs(func(in *statusInputs) { in.aggregate = agg }))
+		want := []recbufv1alpha1.RecordPodStatus{
+			{Name: "door-recbuf-a", Connected: true, Produced: 4, Subscribers: 1, Dropped: 8},
+			{Name: "door-recbuf-b", Connected: true, Produced: 6, Subscribers: 2},
+		}
+		if !slices.Equal(rec.Status.Pods, want) {
+			t.Errorf("got pods %+v, want %+v", rec.Status.Pods, want)
+		}
+	})
+
+	t.Run("a change in one pod alone is a change", func(t *testing.T) {
+		rec := testRecord()
+		setCounters(rec, inputs(func(in *statusInputs) { in.aggregate = agg }))
+		later := agg
+		later.LastReport = t0.Add(10 * time.Second)
+		later.PodReports = slices.Clone(agg.PodReports)
+		later.PodReports[1].Connected = false
+		setCounters(rec, inputs(func(in *statusInputs) { in.aggregate = later }))
+		if rec.Status.Pods[1].Connected || !rec.Status.LastReportTime.Time.Equal(later.LastReport) {
+			t.Errorf("got pods %+v and lastReportTime %v, want pod b disconnected at %v", rec.Status.Pods, rec.Status.LastReportTime, later.LastReport)
+		}
+	})
+
+	t.Run("the pod list is bounded", func(t *testing.T) {
+		rec := testRecord()
+		many := agg
+		many.PodReports = nil
+		for i := range recbufv1alpha1.MaxPodStatuses + 10 {
+			many.PodReports = append(many.PodReports, statusagg.PodReport{Pod: fmt.Sprintf("door-recbuf-%03d", i)})
+		}
+		setCounters(rec, inputs(func(in *statusInputs) { in.aggregate = many }))
+		if got := len(rec.Status.Pods); got != recbufv1alpha1.MaxPodStatuses {
+			t.Errorf("got %d pods listed, want %d", got, recbufv1alpha1.MaxPodStatuses)
 		}
 	})
 
@@ -389,8 +444,9 @@ func TestSetCounters(t *testing.T) {
 		rec := testRecord()
 		setCounters(rec, inputs(func(in *statusInputs) { in.aggregate = agg }))
 		setCounters(rec, inputs())
-		if rec.Status.ReportingPods != 0 || rec.Status.Produced != 10 {
-			t.Errorf("got %d pods and produced %d, want 0 pods and produced 10", rec.Status.ReportingPods, rec.Status.Produced)
+		if rec.Status.ReportingPods != 0 || rec.Status.Produced != 10 || rec.Status.Pods != nil {
+			t.Errorf("got %d pods (%v) and produced %d, want 0 pods, none listed, and produced 10",
+				rec.Status.ReportingPods, rec.Status.Pods, rec.Status.Produced)
 		}
 	})
 

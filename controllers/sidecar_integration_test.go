@@ -99,6 +99,8 @@ func TestASidecarsCountersReachTheRecordsStatus(t *testing.T) {
 		g.Expect(st.LaggedValues).To(Equal(int64(7)))
 		g.Expect(st.Delivered).To(Equal(int64(2)))
 		g.Expect(st.LastMessageTime).NotTo(BeNil())
+		g.Expect(st.Pods).To(Equal([]recbufv1alpha1.RecordPodStatus{
+			{Name: ring.ChildName() + "-7d9f8-abcde", Connected: true, Produced: 10}}))
 		expectCondition(g, ring, recbufv1alpha1.ConditionReporting, metav1.ConditionTrue, recbufv1alpha1.ReasonReportsFresh)
 		expectCondition(g, ring, recbufv1alpha1.ConditionNATSConnected, metav1.ConditionTrue, recbufv1alpha1.ReasonConnected)
 
@@ -114,6 +116,7 @@ func TestASidecarsCountersReachTheRecordsStatus(t *testing.T) {
 			g.Expect(get(rec)).To(Succeed())
 			expectCondition(g, rec, recbufv1alpha1.ConditionReporting, metav1.ConditionFalse, recbufv1alpha1.ReasonStale)
 			g.Expect(rec.Status.Produced).NotTo(BeZero(), "the last counters stay")
+			g.Expect(rec.Status.Pods).To(BeEmpty(), "no pod is listed once none reports")
 		}, timeout, poll).Should(Succeed())
 	}
 }

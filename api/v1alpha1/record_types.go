@@ -239,7 +239,8 @@ type SchedulingSpec struct {
 // start, so a restarted or replaced pod starts again from zero, and a pod
 // whose reports stop leaves the sums: the counters are not monotonic
 // across pod churn. When no pod reports, the counters keep their last
-// values and the Reporting condition says they are stale.
+// values and the Reporting condition says they are stale; status.pods,
+// the per-pod detail, is then empty.
 type RecordStatus struct {
 	// observedGeneration is the metadata.generation this status describes.
 	// +optional
@@ -313,6 +314,45 @@ type RecordStatus struct {
 	// buffer pod of this Record (the manager's clock).
 	// +optional
 	LastReportTime *metav1.Time `json:"lastReportTime,omitempty"`
+
+	// pods is the detail behind the sums: one entry per buffer pod with a
+	// fresh report, by name. It tells which pod is disconnected or
+	// dropping input when the sums say that one is. At most
+	// MaxPodStatuses entries (the first by name); a rollout may briefly
+	// run more pods than spec.replicas.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=128
+	Pods []RecordPodStatus `json:"pods,omitempty"`
+}
+
+// MaxPodStatuses bounds status.pods.
+const MaxPodStatuses = 128
+
+// RecordPodStatus is one buffer pod's latest report. It holds no report
+// time on purpose: a pod's identical reports then cause no status write.
+type RecordPodStatus struct {
+	// name is the buffer pod's name.
+	// +required
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// connected is whether the pod's NATS intake was connected.
+	// +required
+	Connected bool `json:"connected"`
+
+	// produced counts values this pod took into its buffer.
+	// +optional
+	Produced int64 `json:"produced,omitempty"`
+
+	// subscribers is the number of consumers connected to this pod.
+	// +optional
+	Subscribers int64 `json:"subscribers,omitempty"`
+
+	// dropped counts messages this pod refused (oversized or malformed).
+	// +optional
+	Dropped int64 `json:"dropped,omitempty"`
 }
 
 // +kubebuilder:object:root=true

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -86,6 +88,16 @@ type Aggregate struct {
 	// NextExpiry is when the oldest fresh report stops being fresh, and
 	// the aggregate changes without any message (zero when Pods is 0).
 	NextExpiry time.Time
+	// PodReports are the fresh reports themselves, one per pod, sorted by
+	// pod name: the detail behind the sums.
+	PodReports []PodReport
+}
+
+// PodReport is one pod's latest fresh report.
+type PodReport struct {
+	Pod       string
+	Connected bool
+	Counters  report.Counters
 }
 
 // Collector aggregates buffer processes' reports. Create it with New, run
@@ -387,6 +399,7 @@ func (c *Collector) Aggregate(key types.NamespacedName, uid types.UID) Aggregate
 		if r.Connected {
 			a.ConnectedPods++
 		}
+		a.PodReports = append(a.PodReports, PodReport{Pod: r.Pod, Connected: r.Connected, Counters: r.Counters})
 		sum := &a.Counters
 		sum.Produced = addSat(sum.Produced, r.Counters.Produced)
 		sum.Delivered = addSat(sum.Delivered, r.Counters.Delivered)
@@ -406,6 +419,7 @@ func (c *Collector) Aggregate(key types.NamespacedName, uid types.UID) Aggregate
 			a.NextExpiry = expiry
 		}
 	}
+	slices.SortFunc(a.PodReports, func(x, y PodReport) int { return strings.Compare(x.Pod, y.Pod) })
 	return a
 }
 

@@ -3,8 +3,10 @@ package statusagg
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -130,7 +132,7 @@ func TestAggregateSumsTheFreshReportsOfTheRecordsPods(t *testing.T) {
 	b.Counters.LastMessageTime = lastMsg
 	old := rep(recA, "uid-0", "pod-old", 1000) // a previous incarnation's pod
 	anon := rep(recA, "", "laptop", 1)         // a process run by hand
-	for _, r := range []report.Report{a, b, old, anon} {
+	for _, r := range []report.Report{b, old, anon, a} {
 		publish(t, nc, r)
 	}
 	poll.Until(t, "four reports", func() bool { return c.Aggregate(recA, "uid-1").Pods == 3 })
@@ -142,6 +144,14 @@ func TestAggregateSumsTheFreshReportsOfTheRecordsPods(t *testing.T) {
 	want := report.Counters{Produced: 16, Delivered: 32, Subscribers: 3, Overwrites: 3, LastMessageTime: lastMsg}
 	if got.Counters != want {
 		t.Errorf("got counters %+v, want %+v", got.Counters, want)
+	}
+	var pods []string
+	for _, p := range got.PodReports {
+		pods = append(pods, fmt.Sprintf("%s connected=%t produced=%d", p.Pod, p.Connected, p.Counters.Produced))
+	}
+	// Sorted by name, whatever the order of arrival.
+	if want := []string{"laptop connected=true produced=1", "pod-1 connected=true produced=10", "pod-2 connected=false produced=5"}; !slices.Equal(pods, want) {
+		t.Errorf("got pod reports %q, want %q", pods, want)
 	}
 	if got.LastReport.IsZero() || got.NextExpiry.Sub(got.LastReport) > time.Hour {
 		t.Errorf("got last report %v and next expiry %v, want a report time and the oldest report's expiry", got.LastReport, got.NextExpiry)

@@ -108,6 +108,11 @@ var _ = Describe("recbuf", Ordered, func() {
 			}
 		}).Should(Succeed())
 
+		By("checking that status.pods names each Record's running buffer pod, connected to NATS")
+		for _, name := range samples {
+			Eventually(verifyPodsInStatus(name)).Should(Succeed())
+		}
+
 		By("scraping the manager's and a buffer pod's metrics through their Services")
 		Eventually(verifyMetrics(systemNamespace, "recbuf-manager-metrics", "metrics", "controller_runtime_reconcile_total")).Should(Succeed())
 		Eventually(verifyMetrics(namespace, ringRecord+"-recbuf", "metrics", "recbuf_nats_connected")).Should(Succeed())
@@ -335,6 +340,24 @@ func verifyRecordReady(name string) func(Gomega) {
 		r := getRecord(g, name)
 		g.Expect(r.condition("Ready")).To(Equal("True"), "Record %s Ready; conditions %+v", name, r.Status.Conditions)
 		g.Expect(r.Status.Endpoint).To(Equal(endpoint(name)))
+	}
+}
+
+// verifyPodsInStatus checks that a Record's status.pods lists exactly its
+// running buffer pods, each connected to NATS.
+func verifyPodsInStatus(name string) func(Gomega) {
+	return func(g Gomega) {
+		out, err := kubectl("get", "pods", "-n", namespace, "-l", "app.kubernetes.io/name=recbuf-buffer,app.kubernetes.io/instance="+name,
+			"--field-selector=status.phase=Running", "-o", "jsonpath={.items[*].metadata.name}")
+		g.Expect(err).NotTo(HaveOccurred())
+		running := strings.Fields(out)
+		g.Expect(running).NotTo(BeEmpty(), "running buffer pods of %s", name)
+		var listed []string
+		for _, p := range getRecord(g, name).Status.Pods {
+			g.Expect(p.Connected).To(BeTrue(), "pod %s of %s connected", p.Name, name)
+			listed = append(listed, p.Name)
+		}
+		g.Expect(listed).To(ConsistOf(running), "status.pods of %s", name)
 	}
 }
 

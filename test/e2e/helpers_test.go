@@ -154,6 +154,10 @@ type record struct {
 		Skipped      int64  `json:"skipped"`
 		Overwrites   int64  `json:"overwrites"`
 		Dropped      int64  `json:"dropped"`
+		Pods         []struct {
+			Name      string `json:"name"`
+			Connected bool   `json:"connected"`
+		} `json:"pods"`
 	} `json:"status"`
 }
 
