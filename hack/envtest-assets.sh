@@ -5,8 +5,8 @@
 #
 # Why: setup-envtest downloads these binaries from a release bucket that our
 # build machines cannot reach. Building them from modules needs only the Go
-# module proxy. Cold: ~3 min on 2 cores; cached afterwards (a stamp file per
-# version under bin/).
+# module proxy. Cold: ~7 min on 2 cores (kube-apiserver ~6 min, etcd
+# ~30 s); cached afterwards (a stamp file per version under bin/).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,7 +22,7 @@ GOPROXY=$(go env GOPROXY); export GOPROXY=${GOPROXY%,direct}
 log() { echo "envtest-assets: $*" >&2; }
 
 if [[ ! -x $out/kube-apiserver || ! -f $out/.apiserver-$K8S_VERSION ]]; then
-  log "building kube-apiserver $K8S_VERSION (cold: ~2 min)"
+  log "building kube-apiserver $K8S_VERSION (cold: ~6 min on 2 cores)"
   v=${K8S_VERSION#v}
   ld="-s -w"
   for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
@@ -34,7 +34,7 @@ if [[ ! -x $out/kube-apiserver || ! -f $out/.apiserver-$K8S_VERSION ]]; then
 fi
 
 if [[ ! -x $out/etcd || ! -f $out/.etcd-$ETCD_VERSION ]]; then
-  log "building etcd $ETCD_VERSION (cold: ~1 min)"
+  log "building etcd $ETCD_VERSION (cold: ~30 s)"
   (cd "$root/hack/tools/etcd" && go build -trimpath -ldflags "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=v$ETCD_VERSION" -o "$out/etcd" .)
   touch "$out/.etcd-$ETCD_VERSION"
 fi
