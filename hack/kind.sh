@@ -76,7 +76,8 @@ healthy() {
   local left=$((deadline - SECONDS)); ((left > 10)) || left=10
   kubectl --context "$ctx" wait --for=condition=Ready nodes --all --timeout="${left}s" >&2 || return 1
   left=$((deadline - SECONDS)); ((left > 10)) || left=10
-  kubectl --context "$ctx" -n kube-system wait --for=condition=Ready pods --all --timeout="${left}s" >&2
+  kubectl --context "$ctx" -n kube-system wait --for=condition=Ready pods --all \
+    --field-selector=status.phase!=Succeeded --timeout="${left}s" >&2
 }
 
 create() {
