@@ -108,7 +108,7 @@ const (
 	// ReasonConnected means every reporting pod is connected to NATS.
 	ReasonConnected = "Connected"
 	// ReasonDisconnected means at least one reporting pod is not connected to
-	// NATS (the message says how many).
+	// NATS (the message says how many, and names them).
 	ReasonDisconnected = "Disconnected"
 	// ReasonNoReports means no pod reported recently, so the connection state
 	// is unknown.
