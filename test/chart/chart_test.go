@@ -21,6 +21,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	sigsyaml "sigs.k8s.io/yaml"
+
+	"github.com/recbuf/recbuf/controllers"
 )
 
 const (
@@ -179,7 +181,7 @@ func selects(selector map[string]string, pod map[string]string) bool {
 
 func TestLint(t *testing.T) {
 	t.Parallel()
-	for _, sets := range [][]string{nil, {"nats.enabled=true", "metrics.serviceMonitor.enabled=true"}} {
+	for _, sets := range [][]string{nil, {"nats.enabled=true", "metrics.serviceMonitor.enabled=true", "metrics.bufferServiceMonitor.enabled=true"}} {
 		args := []string{"lint", chartDir, "--strict", "--kube-version", kubeVersion}
 		for _, s := range sets {
 			args = append(args, "--set", s)
@@ -353,6 +355,42 @@ func TestTemplate(t *testing.T) {
 				svc := get[corev1.Service](t, objs, "Service", "recbuf-manager-metrics")
 				if !selects(sel, svc.Labels) {
 					t.Errorf("ServiceMonitor selector %v does not select the metrics Service %v", sel, svc.Labels)
+				}
+				eps, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
+				if len(eps) != 1 || eps[0].(map[string]any)["port"] != "metrics" {
+					t.Errorf("ServiceMonitor endpoints %v: want one on port metrics", eps)
+				}
+			},
+		},
+		{
+			name: "bufferServiceMonitor.enabled renders a ServiceMonitor that selects every Record's Service in every namespace",
+			set:  []string{"metrics.bufferServiceMonitor.enabled=true", "metrics.bufferServiceMonitor.labels.release=prometheus"},
+			check: func(t *testing.T, objs objects) {
+				sm := objs.find("ServiceMonitor", "recbuf-buffers")
+				if sm == nil {
+					t.Fatalf("no ServiceMonitor among %v", objs.names())
+				}
+				if objs.find("ServiceMonitor", "recbuf-manager") != nil {
+					t.Errorf("got the manager's ServiceMonitor too, want only the buffers'")
+				}
+				if got := sm.GetLabels()["release"]; got != "prometheus" {
+					t.Errorf("ServiceMonitor label release: got %q, want %q", got, "prometheus")
+				}
+				// The labels the manager puts on a Record's Service.
+				recordService := map[string]string{
+					controllers.LabelName: controllers.NameValue, controllers.LabelInstance: "telemetry",
+					controllers.LabelManagedBy: controllers.ManagedByValue,
+				}
+				sel, _, _ := unstructured.NestedStringMap(sm.Object, "spec", "selector", "matchLabels")
+				if !selects(sel, recordService) {
+					t.Errorf("ServiceMonitor selector %v does not select a Record's Service %v", sel, recordService)
+				}
+				manager := get[corev1.Service](t, objs, "Service", "recbuf-manager-metrics")
+				if selects(sel, manager.Labels) {
+					t.Errorf("ServiceMonitor selector %v selects the manager's metrics Service too", sel)
+				}
+				if anyNamespace, _, _ := unstructured.NestedBool(sm.Object, "spec", "namespaceSelector", "any"); !anyNamespace {
+					t.Errorf("ServiceMonitor namespaceSelector: want any: true, got %v", sm.Object["spec"])
 				}
 				eps, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
 				if len(eps) != 1 || eps[0].(map[string]any)["port"] != "metrics" {
