@@ -110,7 +110,7 @@ demo-down: ## Delete the demo cluster.
 	KIND_CLUSTER=$(DEMO_CLUSTER) hack/demo.sh down
 
 .PHONY: test-e2e
-test-e2e: helm ## Run the end-to-end suite on a kind cluster (created or reused).
+test-e2e: helm controller-gen ## Run the end-to-end suite on a kind cluster (created or reused).
 	KIND_CLUSTER=$(KIND_CLUSTER) $(IMAGES) go test -tags e2e -count=1 -timeout 40m -v ./test/e2e/
 
 # Chart checks (owner: packaging). test/chart also runs as part of `make test`.

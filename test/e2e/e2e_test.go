@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -47,6 +48,12 @@ var _ = Describe("recbuf", Ordered, func() {
 		By("creating namespace " + namespace + " under the restricted Pod Security Standard")
 		Expect(kubectl("create", "namespace", namespace)).Error().NotTo(HaveOccurred())
 		Expect(kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted")).Error().NotTo(HaveOccurred())
+
+		By("installing the Prometheus Operator's ServiceMonitor CRD, generated from its API module")
+		crd, err := run("", nil, filepath.Join(rootDir, "hack", "servicemonitor-crd.sh"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(kubectl("apply", "--server-side", "-f", strings.TrimSpace(crd))).Error().NotTo(HaveOccurred())
+		Expect(kubectl("wait", "--for=condition=Established", "crd/"+serviceMonitorCRD, "--timeout=1m")).Error().NotTo(HaveOccurred())
 	})
 
 	AfterEach(func() {
@@ -62,14 +69,15 @@ var _ = Describe("recbuf", Ordered, func() {
 		By("cleaning up the release, the test namespace and the CRD")
 		_, _ = helm("uninstall", release, "-n", systemNamespace, "--wait", "--ignore-not-found")
 		_, _ = kubectl("delete", "namespace", namespace, "--ignore-not-found", "--wait", "--timeout=2m")
-		_, _ = kubectl("delete", "crd", "records.recbuf.dev", "--ignore-not-found", "--timeout=1m")
+		_, _ = kubectl("delete", "crd", "records.recbuf.dev", serviceMonitorCRD, "--ignore-not-found", "--timeout=1m")
 		_, _ = kubectl("delete", "namespace", systemNamespace, "--ignore-not-found", "--timeout=2m")
 	})
 
 	It("installs the chart with its development NATS server", func() {
-		By("helm install with nats.enabled=true and a 2 s status interval")
+		By("helm install with nats.enabled=true, both ServiceMonitors and a 2 s status interval")
 		args := []string{"upgrade", "--install", release, "charts/recbuf", "-n", systemNamespace, "--create-namespace",
-			"--set", "nats.enabled=true", "--set", "statusInterval=2s", "--wait", "--timeout", "3m"}
+			"--set", "nats.enabled=true", "--set", "statusInterval=2s", "--wait", "--timeout", "3m",
+			"--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.bufferServiceMonitor.enabled=true"}
 		args = append(args, imageValues("image", managerImage)...)
 		args = append(args, imageValues("sidecarImage", sidecarImage)...)
 		args = append(args, imageValues("nats.image", natsImage)...)
@@ -78,8 +86,9 @@ var _ = Describe("recbuf", Ordered, func() {
 		By("waiting for the manager and NATS to be available")
 		Eventually(verifyDeploymentAvailable(systemNamespace, "recbuf-manager")).Should(Succeed())
 		Eventually(verifyDeploymentAvailable(systemNamespace, "recbuf-nats")).Should(Succeed())
-		By("checking that the chart installed the Record CRD")
+		By("checking that the chart installed the Record CRD and the ServiceMonitors")
 		Expect(kubectl("get", "crd", "records.recbuf.dev")).Error().NotTo(HaveOccurred())
+		Expect(kubectl("get", "servicemonitor", "recbuf-manager", "recbuf-buffers", "-n", systemNamespace)).Error().NotTo(HaveOccurred())
 	})
 
 	It("makes every sample Record Ready with live counters in kubectl get records", func() {
@@ -112,6 +121,9 @@ var _ = Describe("recbuf", Ordered, func() {
 		for _, name := range samples {
 			Eventually(verifyPodsInStatus(name)).Should(Succeed())
 		}
+
+		By("checking that the buffers' ServiceMonitor selects every sample Record's Service")
+		Eventually(verifyBufferServiceMonitorSelects(samples)).Should(Succeed())
 
 		By("scraping the manager's and a buffer pod's metrics through their Services")
 		Eventually(verifyMetrics(systemNamespace, "recbuf-manager-metrics", "metrics", "controller_runtime_reconcile_total")).Should(Succeed())
@@ -308,12 +320,54 @@ spec:
 		Expect(helm("uninstall", release, "-n", systemNamespace, "--wait")).Error().NotTo(HaveOccurred())
 		selector := "app.kubernetes.io/instance=" + release
 		Eventually(func(g Gomega) {
-			g.Expect(kubectl("get", "deployments,services,serviceaccounts,roles,rolebindings,pods", "-n", systemNamespace,
+			g.Expect(kubectl("get", "deployments,services,serviceaccounts,roles,rolebindings,pods,servicemonitors", "-n", systemNamespace,
 				"-l", selector, "-o", "name")).To(BeEmpty())
 			g.Expect(kubectl("get", "clusterroles,clusterrolebindings", "-l", selector, "-o", "name")).To(BeEmpty())
 		}).Should(Succeed())
 	})
 })
+
+// serviceMonitorCRD is the Prometheus Operator's ServiceMonitor CRD, which
+// the suite installs (hack/servicemonitor-crd.sh) so that the chart's
+// ServiceMonitors meet a real API server.
+const serviceMonitorCRD = "servicemonitors.monitoring.coreos.com"
+
+// verifyBufferServiceMonitorSelects checks that the chart's buffer
+// ServiceMonitor selects the Service of each named Record, and that those
+// Services have the port it scrapes.
+func verifyBufferServiceMonitorSelects(records []string) func(Gomega) {
+	return func(g Gomega) {
+		var sm struct {
+			Spec struct {
+				Selector struct {
+					MatchLabels map[string]string `json:"matchLabels"`
+				} `json:"selector"`
+				Endpoints []struct {
+					Port string `json:"port"`
+				} `json:"endpoints"`
+			} `json:"spec"`
+		}
+		g.Expect(getJSON(&sm, "servicemonitor", "recbuf-buffers", "-n", systemNamespace)).To(Succeed())
+		g.Expect(sm.Spec.Endpoints).To(HaveLen(1))
+		var selector []string
+		for k, v := range sm.Spec.Selector.MatchLabels {
+			selector = append(selector, k+"="+v)
+		}
+		g.Expect(selector).NotTo(BeEmpty())
+		out, err := kubectl("get", "services", "-n", namespace, "-l", strings.Join(selector, ","),
+			"-o", `jsonpath={range .items[*]}{.metadata.name}:{.spec.ports[*].name}{"\n"}{end}`)
+		g.Expect(err).NotTo(HaveOccurred())
+		selected := map[string]string{}
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			name, ports, _ := strings.Cut(line, ":")
+			selected[name] = ports
+		}
+		for _, r := range records {
+			g.Expect(selected).To(HaveKey(r+"-recbuf"), "Services selected by the buffers' ServiceMonitor")
+			g.Expect(strings.Fields(selected[r+"-recbuf"])).To(ContainElement(sm.Spec.Endpoints[0].Port), "ports of %s-recbuf", r)
+		}
+	}
+}
 
 // verifyDeploymentAvailable checks a Deployment's Available condition.
 func verifyDeploymentAvailable(ns, name string) func(Gomega) {
