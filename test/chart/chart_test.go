@@ -174,6 +174,26 @@ func wantArgs(t *testing.T, c corev1.Container, want ...string) {
 	}
 }
 
+// checkServiceMonitor finds the ServiceMonitor name, checks what every one
+// of the chart's must have (the label the test sets, release=prometheus;
+// one endpoint, on port metrics) and returns it with its selector.
+func checkServiceMonitor(t *testing.T, objs objects, name string) (*unstructured.Unstructured, map[string]string) {
+	t.Helper()
+	sm := objs.find("ServiceMonitor", name)
+	if sm == nil {
+		t.Fatalf("no ServiceMonitor %s among %v", name, objs.names())
+	}
+	if got := sm.GetLabels()["release"]; got != "prometheus" {
+		t.Errorf("ServiceMonitor %s label release: got %q, want %q", name, got, "prometheus")
+	}
+	eps, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
+	if len(eps) != 1 || eps[0].(map[string]any)["port"] != "metrics" {
+		t.Errorf("ServiceMonitor %s endpoints %v: want one on port metrics", name, eps)
+	}
+	sel, _, _ := unstructured.NestedStringMap(sm.Object, "spec", "selector", "matchLabels")
+	return sm, sel
+}
+
 // selects reports whether selector matches the pod template's labels.
 func selects(selector map[string]string, pod map[string]string) bool {
 	return len(selector) > 0 && labels.SelectorFromSet(selector).Matches(labels.Set(pod))
@@ -344,21 +364,10 @@ func TestTemplate(t *testing.T) {
 			name: "serviceMonitor.enabled renders a ServiceMonitor that selects the metrics Service",
 			set:  []string{"metrics.serviceMonitor.enabled=true", "metrics.serviceMonitor.labels.release=prometheus"},
 			check: func(t *testing.T, objs objects) {
-				sm := objs.find("ServiceMonitor", "recbuf-manager")
-				if sm == nil {
-					t.Fatalf("no ServiceMonitor among %v", objs.names())
-				}
-				if got := sm.GetLabels()["release"]; got != "prometheus" {
-					t.Errorf("ServiceMonitor label release: got %q, want %q", got, "prometheus")
-				}
-				sel, _, _ := unstructured.NestedStringMap(sm.Object, "spec", "selector", "matchLabels")
+				_, sel := checkServiceMonitor(t, objs, "recbuf-manager")
 				svc := get[corev1.Service](t, objs, "Service", "recbuf-manager-metrics")
 				if !selects(sel, svc.Labels) {
 					t.Errorf("ServiceMonitor selector %v does not select the metrics Service %v", sel, svc.Labels)
-				}
-				eps, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
-				if len(eps) != 1 || eps[0].(map[string]any)["port"] != "metrics" {
-					t.Errorf("ServiceMonitor endpoints %v: want one on port metrics", eps)
 				}
 			},
 		},
@@ -366,22 +375,15 @@ func TestTemplate(t *testing.T) {
 			name: "bufferServiceMonitor.enabled renders a ServiceMonitor that selects every Record's Service in every namespace",
 			set:  []string{"metrics.bufferServiceMonitor.enabled=true", "metrics.bufferServiceMonitor.labels.release=prometheus"},
 			check: func(t *testing.T, objs objects) {
-				sm := objs.find("ServiceMonitor", "recbuf-buffers")
-				if sm == nil {
-					t.Fatalf("no ServiceMonitor among %v", objs.names())
-				}
+				sm, sel := checkServiceMonitor(t, objs, "recbuf-buffers")
 				if objs.find("ServiceMonitor", "recbuf-manager") != nil {
 					t.Errorf("got the manager's ServiceMonitor too, want only the buffers'")
-				}
-				if got := sm.GetLabels()["release"]; got != "prometheus" {
-					t.Errorf("ServiceMonitor label release: got %q, want %q", got, "prometheus")
 				}
 				// The labels the manager puts on a Record's Service.
 				recordService := map[string]string{
 					controllers.LabelName: controllers.NameValue, controllers.LabelInstance: "telemetry",
 					controllers.LabelManagedBy: controllers.ManagedByValue,
 				}
-				sel, _, _ := unstructured.NestedStringMap(sm.Object, "spec", "selector", "matchLabels")
 				if !selects(sel, recordService) {
 					t.Errorf("ServiceMonitor selector %v does not select a Record's Service %v", sel, recordService)
 				}
@@ -391,10 +393,6 @@ func TestTemplate(t *testing.T) {
 				}
 				if anyNamespace, _, _ := unstructured.NestedBool(sm.Object, "spec", "namespaceSelector", "any"); !anyNamespace {
 					t.Errorf("ServiceMonitor namespaceSelector: want any: true, got %v", sm.Object["spec"])
-				}
-				eps, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
-				if len(eps) != 1 || eps[0].(map[string]any)["port"] != "metrics" {
-					t.Errorf("ServiceMonitor endpoints %v: want one on port metrics", eps)
 				}
 			},
 		},
