@@ -123,10 +123,14 @@ type recordScope struct {
 func (r *RecordReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, reterr error) {
 	rec := &recbufv1alpha1.Record{}
 	if err := r.Client.Get(ctx, req.NamespacedName, rec); err != nil {
+		if apierrors.IsNotFound(err) {
+			forgetReady(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !rec.DeletionTimestamp.IsZero() {
 		// The garbage collector deletes the children.
+		forgetReady(req.NamespacedName)
 		return ctrl.Result{}, nil
 	}
 	s := &recordScope{log: ctrl.LoggerFrom(ctx), record: rec, before: rec.DeepCopy()}
@@ -173,6 +177,7 @@ func (r *RecordReconciler) reconcileStatus(ctx context.Context, s *recordScope) 
 		state:     r.Reports.State(),
 	}
 	computeStatus(s.record, in)
+	observeReady(s.record)
 	recheck := recheckAfter(s.record, in)
 
 	if equality.Semantic.DeepEqual(s.before.Status, s.record.Status) {

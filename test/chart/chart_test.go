@@ -188,7 +188,7 @@ func checkServiceMonitor(t *testing.T, objs objects, name string) (*unstructured
 	}
 	eps, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
 	if len(eps) != 1 || eps[0].(map[string]any)["port"] != "metrics" {
-		t.Errorf("ServiceMonitor %s endpoints %v: want one on port metrics", name, eps)
+		t.Fatalf("ServiceMonitor %s endpoints %v: want one on port metrics", name, eps)
 	}
 	sel, _, _ := unstructured.NestedStringMap(sm.Object, "spec", "selector", "matchLabels")
 	return sm, sel
@@ -364,10 +364,15 @@ func TestTemplate(t *testing.T) {
 			name: "serviceMonitor.enabled renders a ServiceMonitor that selects the metrics Service",
 			set:  []string{"metrics.serviceMonitor.enabled=true", "metrics.serviceMonitor.labels.release=prometheus"},
 			check: func(t *testing.T, objs objects) {
-				_, sel := checkServiceMonitor(t, objs, "recbuf-manager")
+				sm, sel := checkServiceMonitor(t, objs, "recbuf-manager")
 				svc := get[corev1.Service](t, objs, "Service", "recbuf-manager-metrics")
 				if !selects(sel, svc.Labels) {
 					t.Errorf("ServiceMonitor selector %v does not select the metrics Service %v", sel, svc.Labels)
+				}
+				// recbuf_record_ready_status carries each Record's namespace.
+				eps, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
+				if honor, _ := eps[0].(map[string]any)["honorLabels"].(bool); !honor {
+					t.Errorf("ServiceMonitor endpoint %v: want honorLabels: true", eps[0])
 				}
 			},
 		},

@@ -127,6 +127,8 @@ var _ = Describe("recbuf", Ordered, func() {
 
 		By("scraping the manager's and a buffer pod's metrics through their Services")
 		Eventually(verifyMetrics(systemNamespace, "recbuf-manager-metrics", "metrics", "controller_runtime_reconcile_total")).Should(Succeed())
+		Eventually(verifyMetrics(systemNamespace, "recbuf-manager-metrics", "metrics",
+			fmt.Sprintf(`recbuf_record_ready_status{condition="True",name=%q,namespace=%q} 1`, ringRecord, namespace))).Should(Succeed())
 		Eventually(verifyMetrics(namespace, ringRecord+"-recbuf", "metrics", "recbuf_nats_connected")).Should(Succeed())
 	})
 
