@@ -572,23 +572,11 @@ func TestConditionTransitions(t *testing.T) {
 			for _, tr := range conditionTransitions(tt.before, tt.after) {
 				got = append(got, tr.eventType+"/"+tr.condition.Reason)
 			}
-			if len(got) != len(tt.want) || (len(got) > 0 && !equalStrings(got, tt.want)) {
+			if !slices.Equal(got, tt.want) {
 				t.Errorf("got %v, want %v", got, tt.want)
 			}
 		})
 	}
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestRecheckAfter(t *testing.T) {
@@ -632,7 +620,7 @@ func TestSidecarArgsOfAMinimalRecord(t *testing.T) {
 		"--http-addr=:8080", "--metrics-addr=:9090", "--report-interval=5s",
 		"--report-subject-prefix=recbuf.stats", "--shutdown-grace=10s",
 	}
-	if got := sidecarArgs(rec, cfg); !equalStrings(got, want) {
+	if got := sidecarArgs(rec, cfg); !slices.Equal(got, want) {
 		t.Errorf("got %q,\nwant %q", got, want)
 	}
 }

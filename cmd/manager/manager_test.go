@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -31,6 +30,7 @@ import (
 
 	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
 	"github.com/recbuf/recbuf/internal/natsconn"
+	"github.com/recbuf/recbuf/internal/testutil/sandbox"
 )
 
 func TestMain(m *testing.M) {
@@ -151,10 +151,10 @@ func TestTheManagerRunsWithoutNATS(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = env.Stop() })
 
-	probeAddr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	probeAddr := "127.0.0.1:" + strconv.Itoa(sandbox.FreePort(t))
 	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
 	o, err := parseFlags(fs, []string{
-		"--nats-url=nats://127.0.0.1:" + strconv.Itoa(freePort(t)),
+		"--nats-url=nats://127.0.0.1:" + strconv.Itoa(sandbox.FreePort(t)),
 		"--metrics-bind-address=0", "--health-probe-bind-address=" + probeAddr,
 		"--leader-election-namespace=default", "--status-interval=100ms", "--stale-after=1s",
 	})
@@ -220,14 +220,4 @@ func TestTheManagerRunsWithoutNATS(t *testing.T) {
 	stop()
 	g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(&lease), &lease)).To(Succeed())
 	g.Expect(ptr.Deref(lease.Spec.HolderIdentity, "")).To(BeEmpty(), "the Lease is released on the way out")
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -23,7 +24,7 @@ func TestDispatch(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Dispatch: got %v, want nil", err)
 		}
-		if want := []int{1, 2, 3, 4, 5}; !equalInts(got, want) {
+		if want := []int{1, 2, 3, 4, 5}; !slices.Equal(got, want) {
 			t.Fatalf("handled: got %v, want %v", got, want)
 		}
 	})
@@ -49,7 +50,7 @@ func TestDispatch(t *testing.T) {
 		if len(missed) != 1 || missed[0] != 3 {
 			t.Fatalf("lags reported: got %v, want [3]", missed)
 		}
-		if want := []int{4, 5}; !equalInts(got, want) {
+		if want := []int{4, 5}; !slices.Equal(got, want) {
 			t.Fatalf("handled: got %v, want %v", got, want)
 		}
 		if !strings.Contains(logs.String(), `msg="Reader lagged" missed=3`) {
@@ -122,16 +123,4 @@ func TestDispatch(t *testing.T) {
 			t.Fatalf("Dispatch error: got %q, want it to name value 2", err)
 		}
 	})
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -12,7 +12,6 @@ import (
 	"io/fs"
 	"math/big"
 	"net"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -23,21 +22,10 @@ import (
 
 	"github.com/recbuf/recbuf/internal/natsconn"
 	"github.com/recbuf/recbuf/internal/testutil/natstest"
+	"github.com/recbuf/recbuf/internal/testutil/sandbox"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// writeFiles writes name/content pairs into a new directory.
-func writeFiles(t *testing.T, files map[string][]byte) string {
-	t.Helper()
-	dir := t.TempDir()
-	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), content, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
 
 // pki is a throw-away CA with one server and one client certificate.
 type pki struct {
@@ -111,7 +99,7 @@ func TestCredentialsDirectoryConnects(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			ns := natstest.Start(t, tc.opts...)
-			opts, err := natsconn.CredentialOptions(writeFiles(t, tc.files))
+			opts, err := natsconn.CredentialOptions(sandbox.WriteFiles(t, tc.files))
 			if err != nil {
 				t.Fatalf("CredentialOptions: got error %v, want none", err)
 			}
@@ -137,16 +125,16 @@ func TestCredentialsDirectoryErrors(t *testing.T) {
 		{name: "no directory gives no options", dir: func(*testing.T) string { return "" }},
 		{name: "an empty directory gives no options", dir: func(t *testing.T) string { return t.TempDir() }},
 		{name: "a username without a password is refused", wantErr: natsconn.ErrInvalidCredentials,
-			dir: func(t *testing.T) string { return writeFiles(t, map[string][]byte{"username": []byte("edge")}) }},
+			dir: func(t *testing.T) string { return sandbox.WriteFiles(t, map[string][]byte{"username": []byte("edge")}) }},
 		{name: "a password without a username is refused", wantErr: natsconn.ErrInvalidCredentials,
-			dir: func(t *testing.T) string { return writeFiles(t, map[string][]byte{"password": []byte("pw")}) }},
+			dir: func(t *testing.T) string { return sandbox.WriteFiles(t, map[string][]byte{"password": []byte("pw")}) }},
 		{name: "a client certificate without its key is refused", wantErr: natsconn.ErrInvalidCredentials,
-			dir: func(t *testing.T) string { return writeFiles(t, map[string][]byte{"tls.crt": []byte("x")}) }},
+			dir: func(t *testing.T) string { return sandbox.WriteFiles(t, map[string][]byte{"tls.crt": []byte("x")}) }},
 		{name: "a missing directory is reported as not existing", wantErr: fs.ErrNotExist,
 			dir: func(t *testing.T) string { return filepath.Join(t.TempDir(), "absent") }},
 		{name: "a creds file and a token give one option each", wantN: 2,
 			dir: func(t *testing.T) string {
-				return writeFiles(t, map[string][]byte{"creds": []byte("x"), "token": []byte("t")})
+				return sandbox.WriteFiles(t, map[string][]byte{"creds": []byte("x"), "token": []byte("t")})
 			}},
 	}
 	for _, tc := range cases {

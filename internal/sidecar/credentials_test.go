@@ -3,35 +3,22 @@ package sidecar_test
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/onsi/gomega"
 
 	"github.com/recbuf/recbuf/internal/sidecar"
 	"github.com/recbuf/recbuf/internal/testutil/natstest"
+	"github.com/recbuf/recbuf/internal/testutil/sandbox"
 )
 
 // The file conventions themselves are tested in package natsconn; these
 // tests check that the sidecar uses them.
 
-// writeFiles writes name/content pairs into a new directory.
-func writeFiles(t *testing.T, files map[string][]byte) string {
-	t.Helper()
-	dir := t.TempDir()
-	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), content, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
 func TestCredentialsDirectory(t *testing.T) {
 	ns := natstest.Start(t, natstest.WithToken("s3cret"))
 	cfg := testConfig(ns.URL(), ring("r", 1))
-	cfg.NATS.CredentialsDir = writeFiles(t, map[string][]byte{"token": []byte("s3cret\n")})
+	cfg.NATS.CredentialsDir = sandbox.WriteFiles(t, map[string][]byte{"token": []byte("s3cret\n")})
 	sc := start(t, cfg)
 	eventually(t, sc.Ready).Should(gomega.BeTrue())
 }
@@ -42,7 +29,7 @@ func TestHalfCredentialPairsAreRefused(t *testing.T) {
 		{"tls.crt": []byte("x")},
 	} {
 		cfg := testConfig("nats://127.0.0.1:1", ring("r", 1))
-		cfg.NATS.CredentialsDir = writeFiles(t, files)
+		cfg.NATS.CredentialsDir = sandbox.WriteFiles(t, files)
 		if _, err := sidecar.Start(context.Background(), cfg); !errors.Is(err, sidecar.ErrInvalidConfig) {
 			t.Errorf("with %v: got %v, want ErrInvalidConfig", files, err)
 		}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"net"
 	"slices"
 	"strconv"
 	"sync"
@@ -20,6 +19,7 @@ import (
 	"github.com/recbuf/recbuf/internal/report"
 	"github.com/recbuf/recbuf/internal/testutil/natstest"
 	"github.com/recbuf/recbuf/internal/testutil/poll"
+	"github.com/recbuf/recbuf/internal/testutil/sandbox"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -264,7 +264,7 @@ func TestMalformedReportsAreIgnored(t *testing.T) {
 }
 
 func TestTheCollectorRunsWithoutNATSAndConnectsWhenItComes(t *testing.T) {
-	port := freePort(t)
+	port := sandbox.FreePort(t)
 	c := startCollector(t, Options{URL: "nats://127.0.0.1:" + strconv.Itoa(port)}, nil)
 	if st := c.State(); st.Connected || !st.Since.IsZero() {
 		t.Fatalf("got state %+v without a server, want disconnected", st)
@@ -309,14 +309,4 @@ func TestSumsSaturateInsteadOfWrapping(t *testing.T) {
 			}
 		})
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port
 }
