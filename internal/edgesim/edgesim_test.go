@@ -13,8 +13,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/recbuf/recbuf/internal/edgesim"
-	"github.com/recbuf/recbuf/internal/sidecar/wire"
 	"github.com/recbuf/recbuf/internal/testutil/natstest"
+	"github.com/recbuf/recbuf/internal/wire"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

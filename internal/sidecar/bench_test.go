@@ -14,9 +14,9 @@ import (
 	"github.com/recbuf/recbuf/internal/sidecar"
 	"github.com/recbuf/recbuf/internal/sidecar/consumerapi"
 	"github.com/recbuf/recbuf/internal/sidecar/intake"
-	"github.com/recbuf/recbuf/internal/sidecar/wire"
 	"github.com/recbuf/recbuf/internal/testutil/natstest"
 	"github.com/recbuf/recbuf/internal/testutil/poll"
+	"github.com/recbuf/recbuf/internal/wire"
 	"github.com/recbuf/recbuf/pkg/client"
 )
 

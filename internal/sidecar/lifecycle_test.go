@@ -17,8 +17,8 @@ import (
 	"github.com/recbuf/recbuf/internal/edgesim"
 	"github.com/recbuf/recbuf/internal/report"
 	"github.com/recbuf/recbuf/internal/sidecar"
-	"github.com/recbuf/recbuf/internal/sidecar/wire"
 	"github.com/recbuf/recbuf/internal/testutil/poll"
+	"github.com/recbuf/recbuf/internal/wire"
 	"github.com/recbuf/recbuf/pkg/client"
 )
 

@@ -22,7 +22,7 @@ import (
 	"github.com/recbuf/recbuf/internal/sidecar/intake"
 	"github.com/recbuf/recbuf/internal/sidecar/metrics"
 	"github.com/recbuf/recbuf/internal/sidecar/reporter"
-	"github.com/recbuf/recbuf/internal/sidecar/wire"
+	"github.com/recbuf/recbuf/internal/wire"
 )
 
 // Sidecar is a running buffer process.

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/recbuf/recbuf/internal/sidecar/wire"
+	"github.com/recbuf/recbuf/internal/wire"
 )
 
 // ErrNoValue is returned by Latest when the record holds no value yet, and

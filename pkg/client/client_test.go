@@ -16,7 +16,7 @@ import (
 
 	"github.com/recbuf/recbuf/internal/buffer"
 	"github.com/recbuf/recbuf/internal/sidecar/consumerapi"
-	"github.com/recbuf/recbuf/internal/sidecar/wire"
+	"github.com/recbuf/recbuf/internal/wire"
 	"github.com/recbuf/recbuf/pkg/client"
 )
 

@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/recbuf/recbuf/internal/sidecar/wire"
+	"github.com/recbuf/recbuf/internal/wire"
 )
 
 // Handler handles the values of a stream.

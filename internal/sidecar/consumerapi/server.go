@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/recbuf/recbuf/internal/buffer"
-	"github.com/recbuf/recbuf/internal/sidecar/wire"
+	"github.com/recbuf/recbuf/internal/wire"
 )
 
 // Defaults of Config's durations.

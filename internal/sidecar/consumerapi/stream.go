@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/recbuf/recbuf/internal/buffer"
-	"github.com/recbuf/recbuf/internal/sidecar/wire"
+	"github.com/recbuf/recbuf/internal/wire"
 )
 
 // flushBytes is how much a stream writes before it flushes even though

@@ -13,7 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/recbuf/recbuf/internal/buffer"
-	"github.com/recbuf/recbuf/internal/sidecar/wire"
+	"github.com/recbuf/recbuf/internal/wire"
 )
 
 // Reasons a message is dropped, used as the "reason" label of the dropped

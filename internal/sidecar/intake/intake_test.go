@@ -13,8 +13,8 @@ import (
 
 	"github.com/recbuf/recbuf/internal/buffer"
 	"github.com/recbuf/recbuf/internal/sidecar/intake"
-	"github.com/recbuf/recbuf/internal/sidecar/wire"
 	"github.com/recbuf/recbuf/internal/testutil/natstest"
+	"github.com/recbuf/recbuf/internal/wire"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/recbuf/recbuf/internal/sidecar/wire"
+	"github.com/recbuf/recbuf/internal/wire"
 )
 
 func msg(data string) wire.Message {
