@@ -52,8 +52,8 @@ type Config struct {
 	SidecarImagePullPolicy corev1.PullPolicy
 	// NATSURL is the server of Records that name none.
 	NATSURL string
-	// StatsSubjectPrefix is the subject prefix buffer processes report on.
-	StatsSubjectPrefix string
+	// ReportSubjectPrefix is the subject prefix buffer processes report on.
+	ReportSubjectPrefix string
 	// ReportInterval is how often buffer processes report.
 	ReportInterval time.Duration
 	// StaleAfter is how long after the last report a Record is stale.

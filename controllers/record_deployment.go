@@ -289,7 +289,7 @@ func sidecarArgs(rec *recbufv1alpha1.Record, cfg Config) []string {
 		"--http-addr=:"+strconv.Itoa(HTTPPort),
 		"--metrics-addr=:"+strconv.Itoa(MetricsPort),
 		"--report-interval="+cfg.ReportInterval.String(),
-		"--report-subject-prefix="+cfg.StatsSubjectPrefix,
+		"--report-subject-prefix="+cfg.ReportSubjectPrefix,
 		"--shutdown-grace="+strconv.Itoa(ShutdownGraceSeconds)+"s",
 	)
 }

@@ -613,7 +613,7 @@ func TestRecheckAfter(t *testing.T) {
 func TestSidecarArgsOfAMinimalRecord(t *testing.T) {
 	rec := newRecord("ns", "door", recbufv1alpha1.RecordSpec{Buffer: recbufv1alpha1.BufferSpec{Type: recbufv1alpha1.BufferTypeMailbox}})
 	rec.UID = "u"
-	cfg := Config{NATSURL: "nats://nats:4222", StatsSubjectPrefix: "recbuf.stats", ReportInterval: 5 * time.Second}
+	cfg := Config{NATSURL: "nats://nats:4222", ReportSubjectPrefix: "recbuf.stats", ReportInterval: 5 * time.Second}
 	want := []string{
 		"--record-namespace=ns", "--record-name=door", "--record-uid=u", "--buffer-type=Mailbox",
 		"--nats-url=nats://nats:4222", "--nats-subject=records.ns.door", "--max-message-bytes=1048576",

@@ -158,7 +158,7 @@ func runSuite(m *testing.M) int {
 		SidecarImage:           testImage,
 		SidecarImagePullPolicy: corev1.PullNever,
 		NATSURL:                ns.ClientURL(),
-		StatsSubjectPrefix:     testPrefix,
+		ReportSubjectPrefix:    testPrefix,
 		ReportInterval:         time.Second,
 		StaleAfter:             testStaleAfter,
 	}

@@ -76,7 +76,7 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 			SidecarImage:           o.sidecarImage,
 			SidecarImagePullPolicy: corev1.PullPolicy(o.sidecarImagePullPolicy),
 			NATSURL:                o.natsURL,
-			StatsSubjectPrefix:     o.statsSubjectPrefix,
+			ReportSubjectPrefix:    o.statsSubjectPrefix,
 			ReportInterval:         o.statusInterval,
 			StaleAfter:             o.staleAfter,
 		},
