@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,13 +16,16 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
 	"github.com/recbuf/recbuf/internal/report"
+	"github.com/recbuf/recbuf/internal/statusagg"
 )
 
 const (
@@ -569,20 +573,20 @@ func TestStatusCountersComeFromReports(t *testing.T) {
 	create(t, g, rec)
 
 	lastMsg := time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
-	rep := func(pod string, produced uint64, connected bool) report.Report {
+	rep := func(pod string, produced uint64) report.Report {
 		return report.Report{
 			Namespace: ns, Record: "counted", RecordUID: string(rec.UID), Pod: pod,
-			Time: time.Now(), Connected: connected,
+			Time: time.Now(),
 			Counters: report.Counters{
 				Produced: produced, Delivered: 2 * produced, Subscribers: 1, LagEvents: 1, LaggedValues: 4,
 				Overwrites: 0, Dropped: 1, LastMessageTime: lastMsg,
 			},
 		}
 	}
-	stranger := rep("old-pod", 1000, true)
+	stranger := rep("old-pod", 1000)
 	stranger.RecordUID = "an-earlier-incarnation"
-	publishReport(t, rep("pod-a", 10, true))
-	publishReport(t, rep("pod-b", 5, true))
+	publishReport(t, rep("pod-a", 10))
+	publishReport(t, rep("pod-b", 5))
 	publishReport(t, stranger)
 	g.Eventually(func(g Gomega) {
 		g.Expect(get(rec)).To(Succeed())
@@ -600,21 +604,20 @@ func TestStatusCountersComeFromReports(t *testing.T) {
 		expectCondition(g, rec, recbufv1alpha1.ConditionNATSConnected, metav1.ConditionTrue, recbufv1alpha1.ReasonConnected)
 	}, timeout, poll).Should(Succeed())
 
-	publishReport(t, rep("pod-a", 12, true))
-	publishReport(t, rep("pod-b", 6, false))
+	// Reports of pods the cluster does not show (processes run by hand)
+	// count for as long as they are fresh. A running pod that goes silent
+	// is TestABufferPodCutOffFromNATSIsNamedDisconnected's.
+	publishReport(t, rep("pod-a", 12))
+	publishReport(t, rep("pod-b", 6))
 	lastReport := time.Now()
 	g.Eventually(func(g Gomega) {
 		g.Expect(get(rec)).To(Succeed())
 		g.Expect(rec.Status.Produced).To(Equal(int64(18)))
-		expectCondition(g, rec, recbufv1alpha1.ConditionNATSConnected, metav1.ConditionFalse, recbufv1alpha1.ReasonDisconnected)
-		g.Expect(meta.FindStatusCondition(rec.Status.Conditions, recbufv1alpha1.ConditionNATSConnected).Message).
-			To(Equal("1 of 2 reporting buffer pods are not connected to NATS: pod-b"))
 		g.Expect(rec.Status.Pods).To(Equal([]recbufv1alpha1.RecordPodStatus{
 			{Name: "pod-a", Connected: true, Produced: 12, Subscribers: 1, Dropped: 1},
-			{Name: "pod-b", Connected: false, Produced: 6, Subscribers: 1, Dropped: 1},
+			{Name: "pod-b", Connected: true, Produced: 6, Subscribers: 1, Dropped: 1},
 		}))
 	}, timeout, poll).Should(Succeed())
-	expectEvent(t, g, rec, corev1.EventTypeWarning, recbufv1alpha1.ReasonDisconnected)
 
 	// The reports stop: within stale-after (and a status interval) the
 	// Record says so, and keeps the last counters.
@@ -631,10 +634,52 @@ func TestStatusCountersComeFromReports(t *testing.T) {
 	expectEvent(t, g, rec, corev1.EventTypeWarning, recbufv1alpha1.ReasonStale)
 
 	// Reports resume: fresh again.
-	publishReport(t, rep("pod-a", 13, true))
+	publishReport(t, rep("pod-a", 13))
 	g.Eventually(func(g Gomega) {
 		g.Expect(get(rec)).To(Succeed())
 		expectCondition(g, rec, recbufv1alpha1.ConditionReporting, metav1.ConditionTrue, recbufv1alpha1.ReasonReportsFresh)
 		g.Expect(rec.Status.Produced).To(Equal(int64(13)), "a single pod's counters")
 	}, timeout, poll).Should(Succeed())
+}
+
+func TestPodRecordMapsABufferPodToItsRecord(t *testing.T) {
+	pod := func(l map[string]string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p", Labels: l}}
+	}
+	tests := []struct {
+		name string
+		pod  *corev1.Pod
+		want []reconcile.Request
+	}{
+		{"a buffer pod maps to the Record named by its instance label",
+			pod(map[string]string{LabelName: NameValue, LabelInstance: "door"}),
+			[]reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: "ns", Name: "door"}}}},
+		{"a pod of another application maps to nothing",
+			pod(map[string]string{LabelName: "other", LabelInstance: "door"}), nil},
+		{"a buffer pod without an instance maps to nothing",
+			pod(map[string]string{LabelName: NameValue}), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := podRecord(context.Background(), tt.pod); !slices.Equal(got, tt.want) {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestReportRequestsMapsAChangeToTheRecordsItConcerns(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	for _, name := range []string{"a", "b"} {
+		create(t, g, newRecord(ns, name, ringSpec(2)))
+	}
+	toRequests := reportRequests(k8s)
+	one := types.NamespacedName{Namespace: ns, Name: "a"}
+	g.Expect(toRequests(context.Background(), statusagg.Change{Record: one})).To(
+		Equal([]reconcile.Request{{NamespacedName: one}}), "a change of one Record enqueues that Record")
+	g.Expect(toRequests(context.Background(), statusagg.Change{All: true})).To(ContainElements(
+		reconcile.Request{NamespacedName: one},
+		reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: "b"}},
+	), "a change of the collector's connection enqueues every Record")
 }

@@ -2,8 +2,6 @@ package controllers
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"strconv"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -11,10 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
 )
@@ -67,66 +62,6 @@ func (r *RecordReconciler) reconcileDeployment(ctx context.Context, s *recordSco
 	}
 	s.deploymentErr = statusErr
 	return err
-}
-
-// childMeta names a child of rec.
-func childMeta(rec *recbufv1alpha1.Record) metav1.ObjectMeta {
-	return metav1.ObjectMeta{Name: rec.ChildName(), Namespace: rec.Namespace}
-}
-
-// reconcileChild creates or updates obj, the child of s.record called kind,
-// with mutate. observed says whether obj now holds the child as the API
-// server returned it; statusErr is the error the status reports (none when
-// the cache merely lags); err is what Reconcile returns.
-func (r *RecordReconciler) reconcileChild(ctx context.Context, s *recordScope, kind string, obj client.Object, mutate func()) (observed bool, statusErr, err error) {
-	op, err := controllerutil.CreateOrUpdate(ctx, r.Client, obj, func() error {
-		if err := controllerutil.SetControllerReference(s.record, obj, r.Scheme); err != nil {
-			return err
-		}
-		mutate()
-		return nil
-	})
-	observed = obj.GetUID() != "" && !isConflict(err)
-	if err != nil {
-		if err = r.childError(ctx, s.record, obj, err); !errors.Is(err, errCacheLag) {
-			statusErr = err
-		}
-		return observed, statusErr, fmt.Errorf("reconciling %s %s: %w", kind, obj.GetName(), err)
-	}
-	if op != controllerutil.OperationResultNone {
-		s.log.Info("Child reconciled", "kind", kind, "child", klog.KObj(obj), "operation", op)
-	}
-	return observed, nil, nil
-}
-
-// isConflict reports whether err says the child's name is taken by an
-// object that is not ours.
-func isConflict(err error) bool {
-	var owned *controllerutil.AlreadyOwnedError
-	return errors.As(err, &owned)
-}
-
-// selectorLabels select a Record's pods.
-func selectorLabels(rec *recbufv1alpha1.Record) map[string]string {
-	return map[string]string{LabelName: NameValue, LabelInstance: rec.Name}
-}
-
-// childLabels are on every child and pod.
-func childLabels(rec *recbufv1alpha1.Record) map[string]string {
-	l := selectorLabels(rec)
-	l[LabelManagedBy] = ManagedByValue
-	return l
-}
-
-// mergeLabels sets ours in have, keeping labels others added.
-func mergeLabels(have, ours map[string]string) map[string]string {
-	if have == nil {
-		have = map[string]string{}
-	}
-	for k, v := range ours {
-		have[k] = v
-	}
-	return have
 }
 
 // mutateDeployment sets the fields recbuf owns on d, which is either new or

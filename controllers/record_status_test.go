@@ -1,9 +1,11 @@
 package controllers
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -275,31 +277,83 @@ func TestSetReconcilingCondition(t *testing.T) {
 	}
 }
 
+// runningPod is a buffer pod whose container has run since started.
+func runningPod(name string, started time.Time) corev1.Pod {
+	return corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns"},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
+			Name: ContainerName, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(started)}},
+		}}},
+	}
+}
+
+// heard is a fresh report of pod received at t.
+func heard(pod string, t time.Time) statusagg.PodReport {
+	return statusagg.PodReport{Pod: pod, Received: t}
+}
+
 func TestSetNATSConnectedCondition(t *testing.T) {
+	longAgo := t0.Add(-time.Hour)
 	tests := []struct {
 		name string
 		in   statusInputs
 		want wantCond
 	}{
-		{"every reporting pod connected is connected",
-			inputs(func(in *statusInputs) { in.aggregate = statusagg.Aggregate{Pods: 2, ConnectedPods: 2} }),
-			wantCond{metav1.ConditionTrue, recbufv1alpha1.ReasonConnected, "all 2 reporting buffer pods are connected to NATS"}},
-		{"one disconnected pod makes it disconnected, and is named",
+		{"pods that report are connected",
 			inputs(func(in *statusInputs) {
-				in.aggregate = statusagg.Aggregate{Pods: 2, ConnectedPods: 1, PodReports: []statusagg.PodReport{
-					{Pod: "door-recbuf-a", Connected: true}, {Pod: "door-recbuf-b"}}}
+				in.pods = []corev1.Pod{runningPod("door-recbuf-a", longAgo), runningPod("door-recbuf-b", longAgo)}
+				in.aggregate = statusagg.Aggregate{Pods: 2, PodReports: []statusagg.PodReport{
+					heard("door-recbuf-a", t0.Add(-time.Second)), heard("door-recbuf-b", t0.Add(-2*time.Second))}}
 			}),
-			wantCond{metav1.ConditionFalse, recbufv1alpha1.ReasonDisconnected, "1 of 2 reporting buffer pods are not connected to NATS: door-recbuf-b"}},
-		{"many disconnected pods are named up to five",
+			wantCond{metav1.ConditionTrue, recbufv1alpha1.ReasonConnected, "all 2 reporting buffer pods are connected to NATS"}},
+		{"a running pod whose reports stopped is disconnected, and is named",
 			inputs(func(in *statusInputs) {
-				in.aggregate = statusagg.Aggregate{Pods: 7}
+				in.pods = []corev1.Pod{runningPod("door-recbuf-a", longAgo), runningPod("door-recbuf-b", longAgo)}
+				in.aggregate = statusagg.Aggregate{Pods: 2, PodReports: []statusagg.PodReport{
+					heard("door-recbuf-a", t0.Add(-time.Second)), heard("door-recbuf-b", t0.Add(-8*time.Second))}}
+			}),
+			wantCond{metav1.ConditionFalse, recbufv1alpha1.ReasonDisconnected,
+				"1 of 2 buffer pods are not connected to NATS (running, but no report for 7.5s): door-recbuf-b"}},
+		{"a running pod that never reported is disconnected once it ran for one and a half intervals",
+			inputs(func(in *statusInputs) { in.pods = []corev1.Pod{runningPod("door-recbuf-c", t0.Add(-8*time.Second))} }),
+			wantCond{metav1.ConditionFalse, recbufv1alpha1.ReasonDisconnected,
+				"1 of 1 buffer pods are not connected to NATS (running, but no report for 7.5s): door-recbuf-c"}},
+		{"a pod that just started is not judged yet",
+			inputs(func(in *statusInputs) { in.pods = []corev1.Pod{runningPod("door-recbuf-c", t0.Add(-2*time.Second))} }),
+			wantCond{metav1.ConditionUnknown, recbufv1alpha1.ReasonNoReports, ""}},
+		{"a pod being deleted is not expected to report",
+			inputs(func(in *statusInputs) {
+				p := runningPod("door-recbuf-c", longAgo)
+				p.DeletionTimestamp = ptr.To(metav1.NewTime(t0.Add(-time.Minute)))
+				in.pods = []corev1.Pod{p}
+			}),
+			wantCond{metav1.ConditionUnknown, recbufv1alpha1.ReasonNoReports, ""}},
+		{"a pod whose container does not run is not expected to report",
+			inputs(func(in *statusInputs) {
+				p := runningPod("door-recbuf-c", longAgo)
+				p.Status.ContainerStatuses[0].State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}}
+				in.pods = []corev1.Pod{p}
+			}),
+			wantCond{metav1.ConditionUnknown, recbufv1alpha1.ReasonNoReports, ""}},
+		{"pods are not judged before the manager listened for one and a half intervals",
+			inputs(func(in *statusInputs) {
+				in.state.Since = t0.Add(-2 * time.Second)
+				in.pods = []corev1.Pod{runningPod("door-recbuf-c", longAgo)}
+			}),
+			wantCond{metav1.ConditionUnknown, recbufv1alpha1.ReasonNoReports, ""}},
+		{"many silent pods are named up to five",
+			inputs(func(in *statusInputs) {
 				for _, p := range []string{"a", "b", "c", "d", "e", "f", "g"} {
-					in.aggregate.PodReports = append(in.aggregate.PodReports, statusagg.PodReport{Pod: p})
+					in.pods = append(in.pods, runningPod(p, longAgo))
 				}
 			}),
-			wantCond{metav1.ConditionFalse, recbufv1alpha1.ReasonDisconnected, "7 of 7 reporting buffer pods are not connected to NATS: a, b, c, d, e, and 2 more"}},
-		{"a disconnected manager cannot tell",
-			inputs(func(in *statusInputs) { in.state = statusagg.State{URL: "nats://nats:4222"} }),
+			wantCond{metav1.ConditionFalse, recbufv1alpha1.ReasonDisconnected,
+				"7 of 7 buffer pods are not connected to NATS (running, but no report for 7.5s): a, b, c, d, e, and 2 more"}},
+		{"a disconnected manager cannot tell, and judges no pod silent",
+			inputs(func(in *statusInputs) {
+				in.state = statusagg.State{URL: "nats://nats:4222"}
+				in.pods = []corev1.Pod{runningPod("door-recbuf-c", longAgo)}
+			}),
 			wantCond{metav1.ConditionUnknown, recbufv1alpha1.ReasonManagerDisconnected, "the manager is not connected to NATS at nats://nats:4222, so it receives no reports"}},
 		{"no report cannot tell", inputs(),
 			wantCond{metav1.ConditionUnknown, recbufv1alpha1.ReasonNoReports, "no buffer pod reported within 30s"}},
@@ -307,9 +361,32 @@ func TestSetNATSConnectedCondition(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := testRecord()
-			setNATSConnectedCondition(rec, tt.in)
+			setNATSConnectedCondition(rec, tt.in, judgePods(tt.in))
 			checkCondition(t, rec, recbufv1alpha1.ConditionNATSConnected, tt.want)
 		})
+	}
+}
+
+func TestSilentPodsAreListedAsDisconnected(t *testing.T) {
+	in := inputs(func(in *statusInputs) {
+		in.pods = []corev1.Pod{
+			runningPod("door-recbuf-a", t0.Add(-time.Hour)),
+			runningPod("door-recbuf-b", t0.Add(-time.Hour)),
+			runningPod("door-recbuf-new", t0.Add(-time.Second)),
+		}
+		in.aggregate = statusagg.Aggregate{Pods: 2, LastReport: t0, PodReports: []statusagg.PodReport{
+			{Pod: "door-recbuf-a", Received: t0, Counters: report.Counters{Produced: 4}},
+			{Pod: "door-recbuf-b", Received: t0.Add(-10 * time.Second), Counters: report.Counters{Produced: 6}},
+		}}
+	})
+	rec := testRecord()
+	setCounters(rec, in, judgePods(in))
+	want := []recbufv1alpha1.RecordPodStatus{
+		{Name: "door-recbuf-a", Connected: true, Produced: 4},
+		{Name: "door-recbuf-b", Connected: false, Produced: 6},
+	}
+	if !slices.Equal(rec.Status.Pods, want) {
+		t.Errorf("got pods %+v, want %+v (the starting pod unlisted)", rec.Status.Pods, want)
 	}
 }
 
@@ -362,21 +439,26 @@ func TestSetReportingCondition(t *testing.T) {
 	}
 }
 
+// setCountersFrom runs setCounters on the pods as in judges them.
+func setCountersFrom(rec *recbufv1alpha1.Record, in statusInputs) {
+	setCounters(rec, in, judgePods(in))
+}
+
 func TestSetCounters(t *testing.T) {
 	lastMsg := t0.Add(-time.Minute + 300*time.Millisecond)
 	agg := statusagg.Aggregate{
-		Pods: 2, ConnectedPods: 2, LastReport: t0.Add(-time.Second),
+		Pods: 2, LastReport: t0.Add(-time.Second),
 		Counters: report.Counters{Produced: 10, Delivered: 20, Subscribers: 3, LagEvents: 1, LaggedValues: 5,
 			Skipped: 6, Overwrites: 7, Dropped: 8, LastMessageTime: lastMsg},
 		PodReports: []statusagg.PodReport{
-			{Pod: "door-recbuf-a", Connected: true, Counters: report.Counters{Produced: 4, Subscribers: 1, Dropped: 8}},
-			{Pod: "door-recbuf-b", Connected: true, Counters: report.Counters{Produced: 6, Subscribers: 2}},
+			{Pod: "door-recbuf-a", Counters: report.Counters{Produced: 4, Subscribers: 1, Dropped: 8}},
+			{Pod: "door-recbuf-b", Counters: report.Counters{Produced: 6, Subscribers: 2}},
 		},
 	}
 
 	t.Run("the sums are copied with times at the API's precision", func(t *testing.T) {
 		rec := testRecord()
-		setCounters(rec, inputs(func(in *statusInputs) { in.aggregate = agg }))
+		setCountersFrom(rec, inputs(func(in *statusInputs) { in.aggregate = agg }))
 		st := rec.Status
 		got := [...]int64{int64(st.ReportingPods), st.Produced, st.Delivered, st.Subscribers, st.LagEvents, st.LaggedValues, st.Skipped, st.Overwrites, st.Dropped}
 		if want := [...]int64{2, 10, 20, 3, 1, 5, 6, 7, 8}; got != want {
@@ -392,7 +474,7 @@ func TestSetCounters(t *testing.T) {
 
 	t.Run("each reporting pod is listed with its own counters", func(t *testing.T) {
 		rec := testRecord()
-		setCounters(rec, inputs(func(in *statusInputs) { in.aggregate = agg }))
+		setCountersFrom(rec, inputs(func(in *statusInputs) { in.aggregate = agg }))
 		want := []recbufv1alpha1.RecordPodStatus{
 			{Name: "door-recbuf-a", Connected: true, Produced: 4, Subscribers: 1, Dropped: 8},
 			{Name: "door-recbuf-b", Connected: true, Produced: 6, Subscribers: 2},
@@ -404,14 +486,14 @@ func TestSetCounters(t *testing.T) {
 
 	t.Run("a change in one pod alone is a change", func(t *testing.T) {
 		rec := testRecord()
-		setCounters(rec, inputs(func(in *statusInputs) { in.aggregate = agg }))
+		setCountersFrom(rec, inputs(func(in *statusInputs) { in.aggregate = agg }))
 		later := agg
 		later.LastReport = t0.Add(10 * time.Second)
 		later.PodReports = slices.Clone(agg.PodReports)
-		later.PodReports[1].Connected = false
-		setCounters(rec, inputs(func(in *statusInputs) { in.aggregate = later }))
-		if rec.Status.Pods[1].Connected || !rec.Status.LastReportTime.Time.Equal(later.LastReport) {
-			t.Errorf("got pods %+v and lastReportTime %v, want pod b disconnected at %v", rec.Status.Pods, rec.Status.LastReportTime, later.LastReport)
+		later.PodReports[1].Counters.Dropped = 1
+		setCountersFrom(rec, inputs(func(in *statusInputs) { in.aggregate = later }))
+		if rec.Status.Pods[1].Dropped != 1 || !rec.Status.LastReportTime.Time.Equal(later.LastReport) {
+			t.Errorf("got pods %+v and lastReportTime %v, want pod b dropping 1 at %v", rec.Status.Pods, rec.Status.LastReportTime, later.LastReport)
 		}
 	})
 
@@ -422,7 +504,7 @@ func TestSetCounters(t *testing.T) {
 		for i := range recbufv1alpha1.MaxPodStatuses + 10 {
 			many.PodReports = append(many.PodReports, statusagg.PodReport{Pod: fmt.Sprintf("door-recbuf-%03d", i)})
 		}
-		setCounters(rec, inputs(func(in *statusInputs) { in.aggregate = many }))
+		setCountersFrom(rec, inputs(func(in *statusInputs) { in.aggregate = many }))
 		if got := len(rec.Status.Pods); got != recbufv1alpha1.MaxPodStatuses {
 			t.Errorf("got %d pods listed, want %d", got, recbufv1alpha1.MaxPodStatuses)
 		}
@@ -430,11 +512,11 @@ func TestSetCounters(t *testing.T) {
 
 	t.Run("unchanged sums leave lastReportTime alone", func(t *testing.T) {
 		rec := testRecord()
-		setCounters(rec, inputs(func(in *statusInputs) { in.aggregate = agg }))
+		setCountersFrom(rec, inputs(func(in *statusInputs) { in.aggregate = agg }))
 		before := rec.Status.DeepCopy()
 		later := agg
 		later.LastReport = t0.Add(10 * time.Second)
-		setCounters(rec, inputs(func(in *statusInputs) { in.aggregate = later }))
+		setCountersFrom(rec, inputs(func(in *statusInputs) { in.aggregate = later }))
 		if !rec.Status.LastReportTime.Equal(before.LastReportTime) {
 			t.Errorf("got lastReportTime %v, want it unchanged at %v", rec.Status.LastReportTime, before.LastReportTime)
 		}
@@ -442,8 +524,8 @@ func TestSetCounters(t *testing.T) {
 
 	t.Run("no fresh report keeps the last sums", func(t *testing.T) {
 		rec := testRecord()
-		setCounters(rec, inputs(func(in *statusInputs) { in.aggregate = agg }))
-		setCounters(rec, inputs())
+		setCountersFrom(rec, inputs(func(in *statusInputs) { in.aggregate = agg }))
+		setCountersFrom(rec, inputs())
 		if rec.Status.ReportingPods != 0 || rec.Status.Produced != 10 || rec.Status.Pods != nil {
 			t.Errorf("got %d pods (%v) and produced %d, want 0 pods, none listed, and produced 10",
 				rec.Status.ReportingPods, rec.Status.Pods, rec.Status.Produced)
@@ -454,7 +536,7 @@ func TestSetCounters(t *testing.T) {
 		rec := testRecord()
 		huge := agg
 		huge.Counters.Produced = math.MaxUint64
-		setCounters(rec, inputs(func(in *statusInputs) { in.aggregate = huge }))
+		setCountersFrom(rec, inputs(func(in *statusInputs) { in.aggregate = huge }))
 		if rec.Status.Produced != math.MaxInt64 {
 			t.Errorf("got produced %d, want %d", rec.Status.Produced, int64(math.MaxInt64))
 		}
@@ -598,6 +680,20 @@ func TestRecheckAfter(t *testing.T) {
 		{"a Record just available rechecks when its reports are due", testRecord(func(r *recbufv1alpha1.Record) {
 			setCondition(r, t0.Add(-25*time.Second), recbufv1alpha1.ConditionAvailable, metav1.ConditionTrue, "x", "")
 		}), inputs(), 5*time.Second + recheckMargin},
+		{"a reporting pod is rechecked when it would go silent", testRecord(),
+			inputs(func(in *statusInputs) {
+				in.reportInterval = 2 * time.Second
+				in.pods = []corev1.Pod{runningPod("door-recbuf-a", t0.Add(-time.Hour))}
+				in.aggregate = statusagg.Aggregate{Pods: 1, NextExpiry: t0.Add(29 * time.Second),
+					PodReports: []statusagg.PodReport{heard("door-recbuf-a", t0.Add(-time.Second))}}
+			}),
+			2*time.Second + recheckMargin},
+		{"a starting pod is rechecked when it would be judged", testRecord(),
+			inputs(func(in *statusInputs) {
+				in.reportInterval = 2 * time.Second
+				in.pods = []corev1.Pod{runningPod("door-recbuf-a", t0.Add(-time.Second))}
+			}),
+			2*time.Second + recheckMargin},
 		{"a disconnected manager waits for the connection", testRecord(),
 			inputs(func(in *statusInputs) { in.state = statusagg.State{} }), 0},
 	}
@@ -631,5 +727,52 @@ func TestIsConflictMatchesOnlyForeignOwners(t *testing.T) {
 	}
 	if isConflict(errors.New("other")) || isConflict(nil) {
 		t.Error("got true for another error, want false")
+	}
+}
+
+// TestEveryReportedCounterReachesTheStatus fails when a field of
+// report.Counters is not carried into RecordCounters under the same JSON
+// name: adding a counter means adding it to statusCounters too.
+func TestEveryReportedCounterReachesTheStatus(t *testing.T) {
+	var in report.Counters
+	v := reflect.ValueOf(&in).Elem()
+	for i := range v.NumField() {
+		switch f := v.Field(i); f.Kind() {
+		case reflect.Uint64:
+			f.SetUint(uint64(100 + i))
+		case reflect.Int64:
+			f.SetInt(int64(100 + i))
+		case reflect.Struct: // time.Time
+			f.Set(reflect.ValueOf(t0.Add(time.Duration(i) * time.Minute)))
+		default:
+			t.Fatalf("report.Counters.%s has kind %s: teach this test its value", v.Type().Field(i).Name, f.Kind())
+		}
+	}
+	asMap := func(x any) map[string]any {
+		data, err := json.Marshal(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(data, &m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	reported, status := asMap(in), asMap(statusCounters(in))
+	for name, want := range reported {
+		got, ok := status[name]
+		if !ok {
+			t.Errorf("report field %q is missing from the status", name)
+			continue
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("report field %q: got %v in the status, want %v", name, got, want)
+		}
+	}
+	for name := range status {
+		if _, ok := reported[name]; !ok {
+			t.Errorf("status counter %q comes from no report field", name)
+		}
 	}
 }

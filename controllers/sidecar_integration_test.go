@@ -11,24 +11,30 @@ import (
 
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
 	"github.com/recbuf/recbuf/internal/sidecar"
+	"github.com/recbuf/recbuf/internal/testutil/netcut"
 )
 
 // startSidecarOf runs, in process, the buffer process the manager's
 // Deployment for rec describes: its container's arguments are parsed by the
 // sidecar's own flag parser, so the two sides' contract is what is tested.
-// Only the listen addresses are moved to free local ports. The returned
-// stop ends the process and waits for it.
-func startSidecarOf(t *testing.T, g Gomega, rec *recbufv1alpha1.Record) (*sidecar.Sidecar, func()) {
+// Only the listen addresses are moved to free local ports, and override
+// (later flags win) changes what a test needs changed. The process runs as
+// the pod podNameOf(rec). The returned stop ends the process and waits for
+// it.
+func startSidecarOf(t *testing.T, g Gomega, rec *recbufv1alpha1.Record, override ...string) (*sidecar.Sidecar, func()) {
 	t.Helper()
 	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: rec.Namespace, Name: rec.ChildName()}}
 	g.Eventually(func() error { return get(d) }, timeout, poll).Should(Succeed())
 	args := append(append([]string{}, d.Spec.Template.Spec.Containers[0].Args...),
 		"--http-addr=127.0.0.1:0", "--metrics-addr=127.0.0.1:0", "--log-level=error")
-	pod := rec.ChildName() + "-7d9f8-abcde"
+	args = append(args, override...)
+	pod := podNameOf(rec)
 	getenv := func(k string) string {
 		if k == "POD_NAME" {
 			return pod
@@ -58,6 +64,9 @@ func startSidecarOf(t *testing.T, g Gomega, rec *recbufv1alpha1.Record) (*sideca
 	g.Eventually(s.Ready, timeout, poll).Should(BeTrue(), "the sidecar connects to NATS")
 	return s, stop
 }
+
+// podNameOf is the name of the pod a test's buffer process runs as.
+func podNameOf(rec *recbufv1alpha1.Record) string { return rec.ChildName() + "-7d9f8-abcde" }
 
 // TestASidecarsCountersReachTheRecordsStatus is issue 4's end-to-end check
 // without a cluster: the manager on envtest, buffer processes built from
@@ -100,7 +109,7 @@ func TestASidecarsCountersReachTheRecordsStatus(t *testing.T) {
 		g.Expect(st.Delivered).To(Equal(int64(2)))
 		g.Expect(st.LastMessageTime).NotTo(BeNil())
 		g.Expect(st.Pods).To(Equal([]recbufv1alpha1.RecordPodStatus{
-			{Name: ring.ChildName() + "-7d9f8-abcde", Connected: true, Produced: 10}}))
+			{Name: podNameOf(ring), Connected: true, Produced: 10}}))
 		expectCondition(g, ring, recbufv1alpha1.ConditionReporting, metav1.ConditionTrue, recbufv1alpha1.ReasonReportsFresh)
 		expectCondition(g, ring, recbufv1alpha1.ConditionNATSConnected, metav1.ConditionTrue, recbufv1alpha1.ReasonConnected)
 
@@ -141,4 +150,68 @@ func readResumedStream(t *testing.T, g Gomega, url, until string) {
 		}
 	}
 	t.Fatalf("stream ended (%v) before %q; got:\n%s", sc.Err(), until, strings.Join(lines, "\n"))
+}
+
+// runPodOf creates the pod podNameOf(rec) of rec's Deployment and marks it
+// running, as the kubelet would (envtest runs none). The buffer process
+// itself is startSidecarOf's.
+func runPodOf(t *testing.T, g Gomega, rec *recbufv1alpha1.Record) *corev1.Pod {
+	t.Helper()
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: rec.Namespace, Name: rec.ChildName()}}
+	g.Eventually(func() error { return get(d) }, timeout, poll).Should(Succeed())
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: rec.Namespace, Name: podNameOf(rec), Labels: d.Spec.Template.Labels},
+		Spec:       *d.Spec.Template.Spec.DeepCopy(),
+	}
+	create(t, g, pod)
+	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
+		Name: ContainerName, Image: testImage, Ready: true,
+		State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}},
+	}}}
+	g.Expect(k8s.Status().Update(context.Background(), pod)).To(Succeed())
+	return pod
+}
+
+// TestABufferPodCutOffFromNATSIsNamedDisconnected is the real run of the
+// NATSConnected signal: the manager, a buffer process built from the
+// Deployment it wrote, running as a pod the cluster shows, and NATS. Only
+// the buffer process's own link is cut (a relay between it and NATS); the
+// manager stays connected. Within two report intervals the Record names
+// the pod disconnected, Ready follows, and both recover with the link.
+func TestABufferPodCutOffFromNATSIsNamedDisconnected(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	rec := newRecord(ns, "cut", ringSpec(4))
+	create(t, g, rec)
+	runPodOf(t, g, rec)
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: rec.ChildName()}}
+	setDeploymentStatus(t, g, d, 1, []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable"}})
+
+	link := netcut.Start(t, natsServerAddr())
+	startSidecarOf(t, g, rec, "--nats-url=nats://"+link.Addr())
+	pod := podNameOf(rec)
+	g.Eventually(func(g Gomega) {
+		g.Expect(get(rec)).To(Succeed())
+		expectCondition(g, rec, recbufv1alpha1.ConditionNATSConnected, metav1.ConditionTrue, recbufv1alpha1.ReasonConnected)
+		expectCondition(g, rec, recbufv1alpha1.ConditionReady, metav1.ConditionTrue, recbufv1alpha1.ReasonReady)
+		g.Expect(rec.Status.Pods).To(Equal([]recbufv1alpha1.RecordPodStatus{{Name: pod, Connected: true}}))
+	}, timeout, poll).Should(Succeed())
+
+	link.Cut()
+	g.Eventually(func(g Gomega) {
+		g.Expect(get(rec)).To(Succeed())
+		expectCondition(g, rec, recbufv1alpha1.ConditionNATSConnected, metav1.ConditionFalse, recbufv1alpha1.ReasonDisconnected)
+		g.Expect(meta.FindStatusCondition(rec.Status.Conditions, recbufv1alpha1.ConditionNATSConnected).Message).To(
+			Equal("1 of 1 buffer pods are not connected to NATS (running, but no report for 1.5s): " + pod))
+		expectCondition(g, rec, recbufv1alpha1.ConditionReady, metav1.ConditionFalse, recbufv1alpha1.ReasonDisconnected)
+		g.Expect(rec.Status.Pods).To(Equal([]recbufv1alpha1.RecordPodStatus{{Name: pod, Connected: false}}))
+	}, 2*testConfig.ReportInterval, poll).Should(Succeed(), "within two report intervals of the cut")
+	expectEvent(t, g, rec, corev1.EventTypeWarning, recbufv1alpha1.ReasonDisconnected)
+
+	link.Restore()
+	g.Eventually(func(g Gomega) {
+		g.Expect(get(rec)).To(Succeed())
+		expectCondition(g, rec, recbufv1alpha1.ConditionNATSConnected, metav1.ConditionTrue, recbufv1alpha1.ReasonConnected)
+		expectCondition(g, rec, recbufv1alpha1.ConditionReady, metav1.ConditionTrue, recbufv1alpha1.ReasonReady)
+	}, timeout, poll).Should(Succeed())
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -51,6 +52,8 @@ var (
 	testConfig Config
 	// natsConn publishes the reports the tests make up.
 	natsConn *nats.Conn
+	// natsServer is the suite's NATS server.
+	natsServer *server.Server
 	// reconciles counts finished reconciles per Record.
 	reconciles = &reconcileCounter{n: map[types.NamespacedName]int{}}
 )
@@ -110,6 +113,7 @@ func runSuite(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "creating NATS server:", err)
 		return 1
 	}
+	natsServer = ns
 	go ns.Start()
 	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
 	if !ns.ReadyForConnections(10 * time.Second) {
@@ -160,7 +164,6 @@ func runSuite(m *testing.M) int {
 		NATSURL:                ns.ClientURL(),
 		ReportSubjectPrefix:    testPrefix,
 		ReportInterval:         time.Second,
-		StaleAfter:             testStaleAfter,
 	}
 	r := &RecordReconciler{
 		Client:    mgr.GetClient(),
@@ -293,3 +296,6 @@ func publishReport(t *testing.T, r report.Report) {
 		t.Fatalf("flushing: %v", err)
 	}
 }
+
+// natsServerAddr is the host:port of the suite's NATS server.
+func natsServerAddr() string { return strings.TrimPrefix(natsServer.ClientURL(), "nats://") }

@@ -38,8 +38,10 @@ const (
 	// deadline, pods cannot be created, or the Deployment or Service was
 	// refused by the API server.
 	ConditionStalled = "Stalled"
-	// ConditionNATSConnected is True when every buffer pod that reports
-	// says its NATS intake is connected.
+	// ConditionNATSConnected is True when the buffer pods report and no
+	// running one has gone silent; False naming the running pods that sent
+	// no report for one and a half report intervals. A report travels on
+	// the connection the pod's intake uses, so silence is the signal.
 	ConditionNATSConnected = "NATSConnected"
 	// ConditionReporting is True while the buffer pods' counter reports
 	// arrive, so the status counters are current; False (reason Stale) when
@@ -107,8 +109,9 @@ const (
 const (
 	// ReasonConnected means every reporting pod is connected to NATS.
 	ReasonConnected = "Connected"
-	// ReasonDisconnected means at least one reporting pod is not connected to
-	// NATS (the message says how many, and names them).
+	// ReasonDisconnected means at least one running buffer pod stopped
+	// reporting, so its link to NATS is down (the message says how many, and
+	// names them).
 	ReasonDisconnected = "Disconnected"
 	// ReasonNoReports means no pod reported recently, so the connection state
 	// is unknown.

@@ -240,7 +240,7 @@ type SchedulingSpec struct {
 // whose reports stop leaves the sums: the counters are not monotonic
 // across pod churn. When no pod reports, the counters keep their last
 // values and the Reporting condition says they are stale; status.pods,
-// the per-pod detail, is then empty.
+// the per-pod detail, then lists only the running pods gone silent.
 type RecordStatus struct {
 	// observedGeneration is the metadata.generation this status describes.
 	// +optional
@@ -271,6 +271,31 @@ type RecordStatus struct {
 	// +optional
 	ReportingPods int32 `json:"reportingPods,omitempty"`
 
+	// The counters, summed over the reporting pods.
+	RecordCounters `json:",inline"`
+
+	// lastReportTime is when the manager last received a report from a
+	// buffer pod of this Record (the manager's clock).
+	// +optional
+	LastReportTime *metav1.Time `json:"lastReportTime,omitempty"`
+
+	// pods is the detail behind the sums: one entry per buffer pod with a
+	// fresh report, and one per running buffer pod that has gone silent
+	// (connected false), by name. It tells which pod is disconnected or
+	// dropping input when the sums say that one is. At most
+	// MaxPodStatuses entries (the first by name); a rollout may briefly
+	// run more pods than spec.replicas.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=128
+	Pods []RecordPodStatus `json:"pods,omitempty"`
+}
+
+// RecordCounters are a Record's counters, as the buffer processes report
+// them (internal/report.Counters) summed over the reporting pods. They are
+// inline in the status: status.produced, status.delivered and so on.
+type RecordCounters struct {
 	// produced counts values taken into the buffers.
 	// +optional
 	Produced int64 `json:"produced,omitempty"`
@@ -302,29 +327,14 @@ type RecordStatus struct {
 	// +optional
 	Overwrites int64 `json:"overwrites,omitempty"`
 
-	// dropped counts input messages refused as malformed or oversized.
+	// dropped counts input messages refused before the buffer: malformed,
+	// oversized, or lost to a slow intake.
 	// +optional
 	Dropped int64 `json:"dropped,omitempty"`
 
 	// lastMessageTime is when the newest value was taken in by any pod.
 	// +optional
 	LastMessageTime *metav1.Time `json:"lastMessageTime,omitempty"`
-
-	// lastReportTime is when the manager last received a report from a
-	// buffer pod of this Record (the manager's clock).
-	// +optional
-	LastReportTime *metav1.Time `json:"lastReportTime,omitempty"`
-
-	// pods is the detail behind the sums: one entry per buffer pod with a
-	// fresh report, by name. It tells which pod is disconnected or
-	// dropping input when the sums say that one is. At most
-	// MaxPodStatuses entries (the first by name); a rollout may briefly
-	// run more pods than spec.replicas.
-	// +optional
-	// +listType=map
-	// +listMapKey=name
-	// +kubebuilder:validation:MaxItems=128
-	Pods []RecordPodStatus `json:"pods,omitempty"`
 }
 
 // MaxPodStatuses bounds status.pods.
@@ -338,7 +348,10 @@ type RecordPodStatus struct {
 	// +kubebuilder:validation:MaxLength=253
 	Name string `json:"name"`
 
-	// connected is whether the pod's NATS intake was connected.
+	// connected is whether the pod's NATS link works, as the manager
+	// sees it: true while the pod's reports arrive, false once a running
+	// pod has sent none for longer than one and a half report intervals
+	// (its reports travel on the link its intake uses).
 	// +required
 	Connected bool `json:"connected"`
 

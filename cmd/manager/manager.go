@@ -78,7 +78,6 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 			NATSURL:                o.natsURL,
 			ReportSubjectPrefix:    o.statsSubjectPrefix,
 			ReportInterval:         o.statusInterval,
-			StaleAfter:             o.staleAfter,
 		},
 	}
 	if err := r.SetupWithManager(mgr); err != nil {

@@ -9,6 +9,7 @@
 package report
 
 import (
+	"math"
 	"strings"
 	"time"
 )
@@ -32,25 +33,91 @@ type Report struct {
 	Pod string `json:"pod"`
 	// Time is when the snapshot was taken.
 	Time time.Time `json:"time"`
-	// Connected is whether the process's NATS intake is connected now.
-	Connected bool `json:"connected"`
 	// Counters are the buffer's and the intake's counters.
+	//
+	// A report carries no connection state on purpose: it travels on the
+	// very connection it would describe, so "disconnected" could never
+	// arrive. The manager tells a disconnected process by its silence.
 	Counters Counters `json:"counters"`
 }
 
-// Counters mirror buffer.Stats plus the intake's own counters.
+// Counters is the one type a record's counters have from the buffer
+// process to the Record's status and the metrics: the buffer process fills
+// it from its buffer and intake, the manager sums it over pods with Add,
+// and controllers converts it into the API's RecordCounters. A new counter
+// is a field here, a field there, its conversion and its metric.
+//
+// Every field but Subscribers and LastMessageTime is a monotonic counter
+// of one process's life.
 type Counters struct {
-	Produced     uint64 `json:"produced"`
-	Delivered    uint64 `json:"delivered"`
-	Subscribers  int64  `json:"subscribers"`
-	LagEvents    uint64 `json:"lagEvents"`
+	// Produced counts values pushed into the buffer.
+	Produced uint64 `json:"produced"`
+	// Delivered counts values handed to readers, summed over readers.
+	Delivered uint64 `json:"delivered"`
+	// Subscribers is a gauge: the readers open now.
+	Subscribers int64 `json:"subscribers"`
+	// LagEvents counts the times a ring reader was told it lagged.
+	LagEvents uint64 `json:"lagEvents"`
+	// LaggedValues sums the values ring readers missed.
 	LaggedValues uint64 `json:"laggedValues"`
-	Skipped      uint64 `json:"skipped"`
-	Overwrites   uint64 `json:"overwrites"`
-	// Dropped counts input messages refused as malformed or oversized.
+	// Skipped sums the SingleLatest values readers never saw.
+	Skipped uint64 `json:"skipped"`
+	// Overwrites counts Mailbox values replaced before anyone took them.
+	Overwrites uint64 `json:"overwrites"`
+	// Dropped counts input messages refused before the buffer (malformed,
+	// oversized, slow consumer).
 	Dropped uint64 `json:"dropped"`
 	// LastMessageTime is when the newest message was taken in (zero: none).
 	LastMessageTime time.Time `json:"lastMessageTime,omitempty"`
+}
+
+// Add returns the sum of c and o, as the counters of a Record are the sums
+// of its pods': counters saturate instead of wrapping around (a counter
+// that reaches the top stays there rather than reading as small), gauges
+// add, and LastMessageTime is the newer of the two.
+func (c Counters) Add(o Counters) Counters {
+	sum := Counters{
+		Produced:        addSat(c.Produced, o.Produced),
+		Delivered:       addSat(c.Delivered, o.Delivered),
+		Subscribers:     addSatSigned(c.Subscribers, o.Subscribers),
+		LagEvents:       addSat(c.LagEvents, o.LagEvents),
+		LaggedValues:    addSat(c.LaggedValues, o.LaggedValues),
+		Skipped:         addSat(c.Skipped, o.Skipped),
+		Overwrites:      addSat(c.Overwrites, o.Overwrites),
+		Dropped:         addSat(c.Dropped, o.Dropped),
+		LastMessageTime: c.LastMessageTime,
+	}
+	if o.LastMessageTime.After(sum.LastMessageTime) {
+		sum.LastMessageTime = o.LastMessageTime
+	}
+	return sum
+}
+
+// Equal reports whether c and o hold the same counts and the same instant
+// (time.Time's monotonic reading and location aside).
+func (c Counters) Equal(o Counters) bool {
+	if !c.LastMessageTime.Equal(o.LastMessageTime) {
+		return false
+	}
+	c.LastMessageTime, o.LastMessageTime = time.Time{}, time.Time{}
+	return c == o
+}
+
+func addSat(a, b uint64) uint64 {
+	if a > math.MaxUint64-b {
+		return math.MaxUint64
+	}
+	return a + b
+}
+
+func addSatSigned(a, b int64) int64 {
+	switch {
+	case b > 0 && a > math.MaxInt64-b:
+		return math.MaxInt64
+	case b < 0 && a < math.MinInt64-b:
+		return math.MinInt64
+	}
+	return a + b
 }
 
 // Subject is the subject a process publishes its reports on:

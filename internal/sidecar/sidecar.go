@@ -155,6 +155,7 @@ func Start(ctx context.Context, cfg Config) (_ *Sidecar, err error) {
 		mrecs = append(mrecs, metrics.Record{
 			Namespace: r.cfg.Namespace,
 			Name:      name,
+			Counters:  r.counters,
 			Buffer:    r.buf.Stats,
 			Intake:    r.intake.Stats,
 			Consumers: func() consumerapi.Stats { return s.api.Stats(name) },

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -14,6 +13,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/nats-io/nats.go"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	"github.com/recbuf/recbuf/internal/report"
 )
@@ -76,11 +76,9 @@ type State struct {
 
 // Aggregate sums one Record's fresh pod reports.
 type Aggregate struct {
-	// Pods is the number of pods with a fresh report; ConnectedPods of
-	// them said their NATS intake was connected.
-	Pods, ConnectedPods int
-	// Counters are the sums of the pods' counters; LastMessageTime is the
-	// newest of theirs and Subscribers the sum of the gauges.
+	// Pods is the number of pods with a fresh report.
+	Pods int
+	// Counters are the sums of the pods' counters (report.Counters.Add).
 	Counters report.Counters
 	// LastReport is when the newest fresh report was received (zero when
 	// Pods is 0).
@@ -95,9 +93,11 @@ type Aggregate struct {
 
 // PodReport is one pod's latest fresh report.
 type PodReport struct {
-	Pod       string
-	Connected bool
-	Counters  report.Counters
+	Pod      string
+	Counters report.Counters
+	// Received is when it arrived (the manager's clock): a pod whose last
+	// report is older than a report interval or so has gone silent.
+	Received time.Time
 }
 
 // Collector aggregates buffer processes' reports. Create it with New, run
@@ -106,7 +106,7 @@ type PodReport struct {
 type Collector struct {
 	opts    Options
 	now     func() time.Time
-	changes chan Change
+	changes chan event.TypedGenericEvent[Change]
 
 	mu      sync.Mutex
 	records map[types.NamespacedName]*recordEntry
@@ -156,7 +156,7 @@ func New(opts Options) *Collector {
 	return &Collector{
 		opts:    opts,
 		now:     time.Now,
-		changes: make(chan Change, changesBuffer),
+		changes: make(chan event.TypedGenericEvent[Change], changesBuffer),
 		records: map[types.NamespacedName]*recordEntry{},
 		state:   State{URL: opts.URL},
 	}
@@ -166,8 +166,9 @@ func New(opts Options) *Collector {
 func (c *Collector) StaleAfter() time.Duration { return c.opts.StaleAfter }
 
 // Changes delivers the Records whose aggregate changed, at most one Change
-// per Record per interval. It is never closed.
-func (c *Collector) Changes() <-chan Change { return c.changes }
+// per Record per interval, as the generic events controller-runtime's
+// source.Channel reads. It is never closed.
+func (c *Collector) Changes() <-chan event.TypedGenericEvent[Change] { return c.changes }
 
 // State returns the Collector's connection state.
 func (c *Collector) State() State {
@@ -315,14 +316,7 @@ func (c *Collector) receive(data []byte) {
 
 // sameReport compares what the aggregate is made of.
 func sameReport(a, b report.Report) bool {
-	return a.RecordUID == b.RecordUID && a.Connected == b.Connected &&
-		a.Counters.LastMessageTime.Equal(b.Counters.LastMessageTime) &&
-		withoutTime(a.Counters) == withoutTime(b.Counters)
-}
-
-func withoutTime(c report.Counters) report.Counters {
-	c.LastMessageTime = time.Time{}
-	return c
+	return a.RecordUID == b.RecordUID && a.Counters.Equal(b.Counters)
 }
 
 // tick forgets expired pods and announces the changed Records.
@@ -353,7 +347,7 @@ func (c *Collector) tick() {
 func (c *Collector) flushLocked() {
 	if c.allPending {
 		select {
-		case c.changes <- Change{All: true}:
+		case c.changes <- event.TypedGenericEvent[Change]{Object: Change{All: true}}:
 			c.allPending = false
 		default:
 			return
@@ -364,7 +358,7 @@ func (c *Collector) flushLocked() {
 			continue
 		}
 		select {
-		case c.changes <- Change{Record: key}:
+		case c.changes <- event.TypedGenericEvent[Change]{Object: Change{Record: key}}:
 			e.dirty = false
 			if len(e.pods) == 0 {
 				delete(c.records, key)
@@ -396,22 +390,8 @@ func (c *Collector) Aggregate(key types.NamespacedName, uid types.UID) Aggregate
 			continue
 		}
 		a.Pods++
-		if r.Connected {
-			a.ConnectedPods++
-		}
-		a.PodReports = append(a.PodReports, PodReport{Pod: r.Pod, Connected: r.Connected, Counters: r.Counters})
-		sum := &a.Counters
-		sum.Produced = addSat(sum.Produced, r.Counters.Produced)
-		sum.Delivered = addSat(sum.Delivered, r.Counters.Delivered)
-		sum.Subscribers += r.Counters.Subscribers
-		sum.LagEvents = addSat(sum.LagEvents, r.Counters.LagEvents)
-		sum.LaggedValues = addSat(sum.LaggedValues, r.Counters.LaggedValues)
-		sum.Skipped = addSat(sum.Skipped, r.Counters.Skipped)
-		sum.Overwrites = addSat(sum.Overwrites, r.Counters.Overwrites)
-		sum.Dropped = addSat(sum.Dropped, r.Counters.Dropped)
-		if r.Counters.LastMessageTime.After(sum.LastMessageTime) {
-			sum.LastMessageTime = r.Counters.LastMessageTime
-		}
+		a.PodReports = append(a.PodReports, PodReport{Pod: r.Pod, Counters: r.Counters, Received: p.received})
+		a.Counters = a.Counters.Add(r.Counters)
 		if p.received.After(a.LastReport) {
 			a.LastReport = p.received
 		}
@@ -421,13 +401,4 @@ func (c *Collector) Aggregate(key types.NamespacedName, uid types.UID) Aggregate
 	}
 	slices.SortFunc(a.PodReports, func(x, y PodReport) int { return strings.Compare(x.Pod, y.Pod) })
 	return a
-}
-
-// addSat adds without wrapping around: a counter that reaches the top
-// stays there rather than reading as small.
-func addSat(a, b uint64) uint64 {
-	if a > math.MaxUint64-b {
-		return math.MaxUint64
-	}
-	return a + b
 }

@@ -5,6 +5,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/recbuf/recbuf/internal/buffer"
+	"github.com/recbuf/recbuf/internal/report"
 	"github.com/recbuf/recbuf/internal/sidecar/consumerapi"
 	"github.com/recbuf/recbuf/internal/sidecar/intake"
 )
@@ -13,7 +14,13 @@ import (
 type Record struct {
 	Namespace string
 	Name      string
-	Buffer    func() buffer.Stats
+	// Counters are the record's counters as it reports them to the
+	// manager: the counter metrics are read from them, so that /metrics and
+	// the Record's status count the same things the same way.
+	Counters func() report.Counters
+	// Buffer gives what only the buffer knows: occupancy, capacity, type.
+	Buffer func() buffer.Stats
+	// Intake gives the intake's detail: drops by reason, gaps, receipts.
 	Intake    func() intake.Stats
 	Consumers func() consumerapi.Stats
 }
@@ -57,6 +64,41 @@ var (
 	natsReconnects = prometheus.NewDesc("recbuf_nats_reconnects_total", "Times the NATS connection was re-established.", nil, nil)
 )
 
+// reported are the metrics of report.Counters, one per field (by its JSON
+// name); the test holds every field to having one. The report's dropped is
+// the sum of recbuf_intake_dropped_total's reasons, exported from the
+// intake's detail.
+var reported = []struct {
+	field string
+	desc  *prometheus.Desc
+	kind  prometheus.ValueType
+	value func(report.Counters) float64
+}{
+	{"produced", produced, prometheus.CounterValue, func(c report.Counters) float64 { return float64(c.Produced) }},
+	{"delivered", delivered, prometheus.CounterValue, func(c report.Counters) float64 { return float64(c.Delivered) }},
+	{"subscribers", subscribers, prometheus.GaugeValue, func(c report.Counters) float64 { return float64(c.Subscribers) }},
+	{"lagEvents", lagEvents, prometheus.CounterValue, func(c report.Counters) float64 { return float64(c.LagEvents) }},
+	{"laggedValues", laggedValues, prometheus.CounterValue, func(c report.Counters) float64 { return float64(c.LaggedValues) }},
+	{"skipped", skipped, prometheus.CounterValue, func(c report.Counters) float64 { return float64(c.Skipped) }},
+	{"overwrites", overwrites, prometheus.CounterValue, func(c report.Counters) float64 { return float64(c.Overwrites) }},
+	{"lastMessageTime", lastMessageSec, prometheus.GaugeValue, func(c report.Counters) float64 {
+		if c.LastMessageTime.IsZero() {
+			return 0
+		}
+		return float64(c.LastMessageTime.UnixNano()) / 1e9
+	}},
+}
+
+// ReportedFields names the report.Counters fields (JSON names) that have a
+// metric of their own or, for "dropped", one by reason.
+func ReportedFields() []string {
+	names := []string{"dropped"}
+	for _, m := range reported {
+		names = append(names, m.field)
+	}
+	return names
+}
+
 // Collector collects the metrics of a set of records.
 type Collector struct {
 	conn    Conn
@@ -99,17 +141,16 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		gauge := func(d *prometheus.Desc, v float64, extra ...string) {
 			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, append(lv, extra...)...)
 		}
+		if r.Counters != nil {
+			c := r.Counters()
+			for _, m := range reported {
+				ch <- prometheus.MustNewConstMetric(m.desc, m.kind, m.value(c), lv...)
+			}
+		}
 		if r.Buffer != nil {
 			b := r.Buffer()
-			counter(produced, b.Produced)
-			counter(delivered, b.Delivered)
-			counter(lagEvents, b.LagEvents)
-			counter(laggedValues, b.LaggedValues)
-			counter(skipped, b.Skipped)
-			counter(overwrites, b.Overwrites)
 			gauge(occupancy, float64(b.Occupancy))
 			gauge(capacity, float64(b.Capacity), string(b.Type))
-			gauge(subscribers, float64(b.Subscribers))
 		}
 		if r.Intake != nil {
 			in := r.Intake()
@@ -120,11 +161,6 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			counter(dropped, in.Closed, intake.ReasonClosed)
 			counter(slowEvents, in.SlowConsumerEvents)
 			counter(upstreamGaps, in.UpstreamGaps)
-			last := 0.0
-			if !in.LastMessage.IsZero() {
-				last = float64(in.LastMessage.UnixNano()) / 1e9
-			}
-			gauge(lastMessageSec, last)
 		}
 		if r.Consumers != nil {
 			cs := r.Consumers()

@@ -1,6 +1,7 @@
 package metrics_test
 
 import (
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/recbuf/recbuf/internal/buffer"
+	"github.com/recbuf/recbuf/internal/report"
 	"github.com/recbuf/recbuf/internal/sidecar/consumerapi"
 	"github.com/recbuf/recbuf/internal/sidecar/intake"
 	"github.com/recbuf/recbuf/internal/sidecar/metrics"
@@ -41,11 +43,14 @@ func TestCollectorReportsOneSnapshotPerRecord(t *testing.T) {
 		Reconnects: func() uint64 { return 3 },
 	}, metrics.Record{
 		Namespace: "ns", Name: "r",
+		Counters: func() report.Counters {
+			return report.Counters{Produced: 10, Delivered: 9, LagEvents: 1, LaggedValues: 4, Subscribers: 2, Dropped: 3, LastMessageTime: time.Unix(1700000000, 0)}
+		},
 		Buffer: func() buffer.Stats {
-			return buffer.Stats{Type: buffer.TypeSpmcRing, Capacity: 8, Produced: 10, Delivered: 9, LagEvents: 1, LaggedValues: 4, Occupancy: 8, Subscribers: 2}
+			return buffer.Stats{Type: buffer.TypeSpmcRing, Capacity: 8, Occupancy: 8}
 		},
 		Intake: func() intake.Stats {
-			return intake.Stats{Received: 10, Oversized: 1, Malformed: 2, UpstreamGaps: 5, LastMessage: time.Unix(1700000000, 0)}
+			return intake.Stats{Received: 10, Oversized: 1, Malformed: 2, UpstreamGaps: 5}
 		},
 		Consumers: func() consumerapi.Stats { return consumerapi.Stats{Streams: 2, StreamsTotal: 4, LatestTotal: 1} },
 	})
@@ -72,6 +77,22 @@ func TestCollectorReportsOneSnapshotPerRecord(t *testing.T) {
 	} {
 		if v, ok := got[name]; !ok || v != want {
 			t.Errorf("got %s = %v (present: %v), want %v", name, v, ok, want)
+		}
+	}
+}
+
+// TestEveryReportedCounterHasAMetric fails when a field of report.Counters
+// has no metric: adding a counter means adding its metric too.
+func TestEveryReportedCounterHasAMetric(t *testing.T) {
+	exported := map[string]bool{}
+	for _, f := range metrics.ReportedFields() {
+		exported[f] = true
+	}
+	ct := reflect.TypeFor[report.Counters]()
+	for i := range ct.NumField() {
+		name, _, _ := strings.Cut(ct.Field(i).Tag.Get("json"), ",")
+		if !exported[name] {
+			t.Errorf("report.Counters.%s (%q) has no metric", ct.Field(i).Name, name)
 		}
 	}
 }

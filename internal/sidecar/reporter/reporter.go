@@ -114,7 +114,6 @@ func (r *Reporter) publish(nc *nats.Conn, src Source) error {
 		RecordUID: src.RecordUID,
 		Pod:       r.cfg.Pod,
 		Time:      time.Now().UTC(),
-		Connected: nc.IsConnected(),
 		Counters:  src.Counters(),
 	}
 	data, err := json.Marshal(rep)

@@ -52,7 +52,7 @@ func TestReporter(t *testing.T) {
 	if err := json.Unmarshal(m.Data, &got); err != nil {
 		t.Fatal(err)
 	}
-	if got.Namespace != "ns" || got.Record != "rec" || got.RecordUID != "u" || got.Pod != "pod.1" || !got.Connected ||
+	if got.Namespace != "ns" || got.Record != "rec" || got.RecordUID != "u" || got.Pod != "pod.1" ||
 		got.Counters.Produced != 7 || got.Counters.Dropped != 2 || got.Time.IsZero() {
 		t.Errorf("got report %+v", got)
 	}

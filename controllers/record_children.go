@@ -1,0 +1,141 @@
+package controllers
+
+// This file holds what every child of a Record shares: names, labels, and
+// how a child is created or updated and its errors classified. The desired
+// state of each kind is in record_deployment.go and record_service.go.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/klog/v2"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
+)
+
+// Labels on every child of a Record. The first two select the pods.
+const (
+	LabelName      = "app.kubernetes.io/name"
+	LabelInstance  = "app.kubernetes.io/instance"
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	// NameValue is LabelName's value: what the children are.
+	NameValue = "recbuf-buffer"
+	// ManagedByValue is LabelManagedBy's value. The manager's cache holds
+	// only Deployments and Services with this label (CacheOptions).
+	ManagedByValue = "recbuf-manager"
+)
+
+// childMeta names a child of rec.
+func childMeta(rec *recbufv1alpha1.Record) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Name: rec.ChildName(), Namespace: rec.Namespace}
+}
+
+// reconcileChild creates or updates obj, the child of s.record called kind,
+// with mutate. observed says whether obj now holds the child as the API
+// server returned it; statusErr is the error the status reports (none when
+// the cache merely lags); err is what Reconcile returns.
+func (r *RecordReconciler) reconcileChild(ctx context.Context, s *recordScope, kind string, obj client.Object, mutate func()) (observed bool, statusErr, err error) {
+	op, err := controllerutil.CreateOrUpdate(ctx, r.Client, obj, func() error {
+		if err := controllerutil.SetControllerReference(s.record, obj, r.Scheme); err != nil {
+			return err
+		}
+		mutate()
+		return nil
+	})
+	observed = obj.GetUID() != "" && !isConflict(err)
+	if err != nil {
+		if err = r.childError(ctx, s.record, obj, err); !errors.Is(err, errCacheLag) {
+			statusErr = err
+		}
+		return observed, statusErr, fmt.Errorf("reconciling %s %s: %w", kind, obj.GetName(), err)
+	}
+	if op != controllerutil.OperationResultNone {
+		s.log.Info("Child reconciled", "kind", kind, "child", klog.KObj(obj), "operation", op)
+	}
+	return observed, nil, nil
+}
+
+// isConflict reports whether err says the child's name is taken by an
+// object that is not ours.
+func isConflict(err error) bool {
+	var owned *controllerutil.AlreadyOwnedError
+	return errors.As(err, &owned)
+}
+
+// selectorLabels select a Record's pods.
+func selectorLabels(rec *recbufv1alpha1.Record) map[string]string {
+	return map[string]string{LabelName: NameValue, LabelInstance: rec.Name}
+}
+
+// childLabels are on every child and pod.
+func childLabels(rec *recbufv1alpha1.Record) map[string]string {
+	l := selectorLabels(rec)
+	l[LabelManagedBy] = ManagedByValue
+	return l
+}
+
+// mergeLabels sets ours in have, keeping labels others added.
+func mergeLabels(have, ours map[string]string) map[string]string {
+	if have == nil {
+		have = map[string]string{}
+	}
+	for k, v := range ours {
+		have[k] = v
+	}
+	return have
+}
+
+// errCacheLag marks a create refused because the child exists and is ours:
+// the cache has not seen it (yet). It is retried, and is no conflict.
+var errCacheLag = errors.New("child exists but is not in the cache yet")
+
+// childError classifies err, returned by CreateOrUpdate for obj.
+func (r *RecordReconciler) childError(ctx context.Context, rec *recbufv1alpha1.Record, obj client.Object, err error) error {
+	if !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	reader := r.APIReader
+	if reader == nil {
+		reader = r.Client
+	}
+	live, ok := obj.DeepCopyObject().(client.Object)
+	if !ok {
+		return err
+	}
+	if getErr := reader.Get(ctx, client.ObjectKeyFromObject(obj), live); getErr != nil || !metav1.IsControlledBy(live, rec) {
+		return err
+	}
+	// Ours, but invisible to the cache: just created, or someone removed
+	// the label the cache selects on. Restore the labels; the next
+	// reconcile sees the child again and reverts the rest.
+	want := mergeLabels(maps.Clone(live.GetLabels()), childLabels(rec))
+	if !maps.Equal(want, live.GetLabels()) {
+		live.SetLabels(want)
+		if err := r.Client.Update(ctx, live); err != nil {
+			return fmt.Errorf("restoring the labels of %s: %w", live.GetName(), err)
+		}
+	}
+	return errCacheLag
+}
+
+// CacheOptions restricts the manager's cache of Deployments, Services and
+// Pods to the ones the manager manages, so that it does not hold every
+// Deployment, Service and Pod of the cluster in memory.
+func CacheOptions() cache.Options {
+	managed := labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedByValue})
+	return cache.Options{ByObject: map[client.Object]cache.ByObject{
+		&appsv1.Deployment{}: {Label: managed},
+		&corev1.Service{}:    {Label: managed},
+		&corev1.Pod{}:        {Label: managed},
+	}}
+}

@@ -1,0 +1,145 @@
+package controllers
+
+// This file tells, for each buffer pod, whether its NATS link works. A
+// report cannot say "disconnected": it travels on the very connection it
+// would describe. So the manager judges by silence: a pod that runs and
+// has not reported for longer than silentAfter is not connected.
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/recbuf/recbuf/internal/report"
+	"github.com/recbuf/recbuf/internal/statusagg"
+)
+
+// observePods reads the Record's buffer pods from the cache.
+func (r *RecordReconciler) observePods(ctx context.Context, s *recordScope) error {
+	var pods corev1.PodList
+	if err := r.Client.List(ctx, &pods, client.InNamespace(s.record.Namespace), client.MatchingLabels(selectorLabels(s.record))); err != nil {
+		return fmt.Errorf("listing the buffer pods of Record %s: %w", client.ObjectKeyFromObject(s.record), err)
+	}
+	s.pods = pods.Items
+	return nil
+}
+
+// silentAfter is how long a running pod may go without a report before it
+// counts as disconnected: one interval and a half, so that one late report
+// is not taken for an outage, while an outage shows within two intervals.
+func silentAfter(interval time.Duration) time.Duration {
+	if interval <= 0 {
+		interval = report.DefaultInterval
+	}
+	return interval + interval/2
+}
+
+// podState is one buffer pod as the status shows it.
+type podState struct {
+	name string
+	// connected: the pod reports. A running pod silent for silentAfter is
+	// not connected.
+	connected bool
+	// counters are its latest fresh report's (zero without one).
+	counters report.Counters
+	// starting: running for less than silentAfter without a report yet;
+	// not judged, and not listed in the status.
+	starting bool
+	// silentAt is when the pod goes silent unless it reports (zero when it
+	// is silent already, or cannot be judged).
+	silentAt time.Time
+}
+
+// judgePods joins the Record's running pods with their fresh reports,
+// sorted by name:
+//   - a pod with a fresh report is connected until silentAfter has passed
+//     since that report; then it is silent, its last counters still
+//     counted until the report goes stale;
+//   - a running pod without a fresh report is silent once silentAfter has
+//     passed since its container started (or since the manager connected,
+//     as reports sent before that were missed); before, it is starting and
+//     not listed;
+//   - a report from a pod the cache does not show (one just deleted, or a
+//     buffer process run outside the cluster) counts as connected, for
+//     as long as it is fresh.
+//
+// While the manager itself is disconnected nothing is judged silent: it
+// cannot hear anyone.
+func judgePods(in statusInputs) []podState {
+	quiet := silentAfter(in.reportInterval)
+	reports := make(map[string]statusagg.PodReport, len(in.aggregate.PodReports))
+	for _, p := range in.aggregate.PodReports {
+		reports[p.Pod] = p
+	}
+	var out []podState
+	seen := make(map[string]bool, len(in.pods))
+	for i := range in.pods {
+		pod := &in.pods[i]
+		started, running := bufferStarted(pod)
+		if !running {
+			continue
+		}
+		seen[pod.Name] = true
+		rep, reported := reports[pod.Name]
+		heard := started
+		if reported && rep.Received.After(heard) {
+			heard = rep.Received
+		}
+		if in.state.Since.After(heard) {
+			heard = in.state.Since
+		}
+		st := podState{name: pod.Name, counters: rep.Counters}
+		switch silentAt := heard.Add(quiet); {
+		case !in.state.Connected:
+			if !reported {
+				continue
+			}
+			st.connected = true
+		case in.now.Before(silentAt):
+			st.connected, st.starting, st.silentAt = reported, !reported, silentAt
+		}
+		out = append(out, st)
+	}
+	for _, p := range in.aggregate.PodReports {
+		if !seen[p.Pod] {
+			out = append(out, podState{name: p.Pod, connected: true, counters: p.Counters})
+		}
+	}
+	slices.SortFunc(out, func(a, b podState) int { return strings.Compare(a.name, b.name) })
+	return out
+}
+
+// bufferStarted says whether the pod's buffer container runs, and since
+// when. A pod being deleted is draining, not expected to report.
+func bufferStarted(pod *corev1.Pod) (time.Time, bool) {
+	if pod.DeletionTimestamp != nil || pod.Status.Phase != corev1.PodRunning {
+		return time.Time{}, false
+	}
+	for _, cs := range pod.Status.ContainerStatuses {
+		if cs.Name == ContainerName && cs.State.Running != nil {
+			return cs.State.Running.StartedAt.Time, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// judgedPods are the pods that are not starting: the ones the status lists.
+func judgedPods(pods []podState) []podState {
+	return slices.DeleteFunc(slices.Clone(pods), func(p podState) bool { return p.starting })
+}
+
+// silentPods names the judged pods that are not connected.
+func silentPods(pods []podState) []string {
+	var names []string
+	for _, p := range judgedPods(pods) {
+		if !p.connected {
+			names = append(names, p.name)
+		}
+	}
+	return names
+}
