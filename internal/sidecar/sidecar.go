@@ -185,7 +185,7 @@ func Start(ctx context.Context, cfg Config) (_ *Sidecar, err error) {
 	rep.Trigger()
 
 	s.log.Info("Buffer process started",
-		"http", s.HTTPAddr(), "metrics", s.MetricsAddr(), "nats", natsURL, "records", len(s.records), "pod", cfg.Pod)
+		"http", s.HTTPAddr(), "metrics", s.MetricsAddr(), "nats", natsconn.RedactURL(natsURL), "records", len(s.records), "pod", cfg.Pod)
 	go func() {
 		defer close(s.done)
 		select {
@@ -206,7 +206,8 @@ func (s *Sidecar) serve(srv *http.Server, ln net.Listener) {
 	})
 }
 
-// connect opens the NATS connection. It succeeds while NATS is down (the
+// connect opens the NATS connection with the connection policy shared
+// with the manager (package natsconn). It succeeds while NATS is down (the
 // connection keeps retrying forever), failing only on bad options.
 func (s *Sidecar) connect(url string) (*nats.Conn, error) {
 	creds, err := natsconn.CredentialOptions(s.cfg.NATS.CredentialsDir)
@@ -216,44 +217,29 @@ func (s *Sidecar) connect(url string) (*nats.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := append([]nats.Option{
-		nats.Name("recbuf-sidecar/" + s.cfg.Pod),
-		nats.MaxReconnects(-1),
-		nats.RetryOnFailedConnect(true),
-		nats.CustomReconnectDelay(reconnectDelay(s.cfg.NATS.ReconnectWait, s.cfg.NATS.MaxReconnectWait)),
-		// Reports are snapshots: better none than stale ones flushed after a
-		// reconnect. Subscriptions are re-sent on reconnect regardless.
-		nats.ReconnectBufSize(-1),
-		nats.PingInterval(20 * time.Second),
-		nats.MaxPingsOutstanding(3),
-		nats.ConnectHandler(func(nc *nats.Conn) {
-			s.log.Info("NATS connected", "url", nc.ConnectedUrlRedacted())
-			s.triggerReport()
-		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) {
-			s.log.Info("NATS reconnected", "url", nc.ConnectedUrlRedacted())
-			s.triggerReport()
-		}),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
-				s.log.Warn("NATS disconnected", "error", err.Error())
-			} else if !s.shuttingDown.Load() {
-				s.log.Warn("NATS disconnected")
-			}
-		}),
-		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
-			if errors.Is(err, nats.ErrSlowConsumer) {
+	policy := natsconn.Policy{
+		Name:             "recbuf-sidecar/" + s.cfg.Pod,
+		ReconnectWait:    s.cfg.NATS.ReconnectWait,
+		MaxReconnectWait: s.cfg.NATS.MaxReconnectWait,
+		Logger:           s.log,
+		Hooks: natsconn.Hooks{
+			// A report right after each (re)connection tells the manager
+			// at once instead of an interval later.
+			Connected: func(*nats.Conn) { s.triggerReport() },
+			SlowConsumer: func(sub *nats.Subscription) {
 				for _, r := range s.records {
 					if r.intake.Subscription() == sub {
 						r.intake.SlowConsumer()
 					}
 				}
-				return
-			}
-			s.log.Warn("NATS error", "error", err.Error())
-		}),
-	}, creds...)
-	nc, err := nats.Connect(url, opts...)
+			},
+		},
+	}
+	nc, err := policy.Connect(url, append(creds,
+		// Reports are snapshots: better none than stale ones flushed after a
+		// reconnect. Subscriptions are re-sent on reconnect regardless.
+		nats.ReconnectBufSize(-1),
+	)...)
 	if err != nil {
 		return nil, fmt.Errorf("nats connect: %w", err)
 	}
