@@ -55,6 +55,9 @@ func startCollector(t *testing.T, opts Options, clock *fakeClock) *Collector {
 	if opts.ReconnectWait == 0 {
 		opts.ReconnectWait = 20 * time.Millisecond
 	}
+	if opts.MaxReconnectWait == 0 {
+		opts.MaxReconnectWait = 100 * time.Millisecond
+	}
 	c := New(opts)
 	if clock != nil {
 		c.now = clock.now
