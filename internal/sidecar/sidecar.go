@@ -38,6 +38,10 @@ type Sidecar struct {
 	embedded *server.Server
 	natsURL  string
 	nc       *nats.Conn
+	// intakes routes each subscription's slow-consumer errors to its
+	// intake (see subscribe). nats.go reports them on its own goroutine.
+	intakesMu sync.Mutex
+	intakes   map[*nats.Subscription]*intake.Intake
 
 	httpLn, metricsLn   net.Listener
 	httpSrv, metricsSrv *http.Server
@@ -113,7 +117,7 @@ func Start(ctx context.Context, cfg Config) (_ *Sidecar, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Sidecar{cfg: cfg, log: cfg.Logger, natsURL: cfg.NATS.URL, serveErr: make(chan error, 2), done: make(chan struct{})}
+	s := &Sidecar{cfg: cfg, log: cfg.Logger, natsURL: cfg.NATS.URL, intakes: map[*nats.Subscription]*intake.Intake{}, serveErr: make(chan error, 2), done: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			s.abort()
@@ -207,7 +211,7 @@ func (s *Sidecar) connectAndSubscribe() error {
 		return err
 	}
 	for _, r := range s.records {
-		if err := r.intake.Start(s.nc); err != nil {
+		if err := s.subscribe(r.intake); err != nil {
 			return err
 		}
 	}
@@ -217,6 +221,33 @@ func (s *Sidecar) connectAndSubscribe() error {
 		}
 	}
 	return nil
+}
+
+// subscribe starts in on the connection and routes its subscription's
+// slow-consumer errors to it. The lock is held across the subscription, so
+// that an error nats.go reports at once waits for the route instead of
+// finding none.
+func (s *Sidecar) subscribe(in *intake.Intake) error {
+	s.intakesMu.Lock()
+	defer s.intakesMu.Unlock()
+	if err := in.Start(s.nc); err != nil {
+		return err
+	}
+	s.intakes[in.Subscription()] = in
+	return nil
+}
+
+// slowConsumer tells the intake of sub that nats.go discarded messages of
+// its subscription. It is the connection's SlowConsumer hook.
+func (s *Sidecar) slowConsumer(sub *nats.Subscription) {
+	s.intakesMu.Lock()
+	in := s.intakes[sub]
+	s.intakesMu.Unlock()
+	if in == nil {
+		s.log.Warn("NATS slow consumer on a subscription of no record", "subject", sub.Subject)
+		return
+	}
+	in.SlowConsumer()
 }
 
 // startServers serves the consumer API, and /metrics, /healthz and
@@ -302,14 +333,8 @@ func (s *Sidecar) connect(url string) (*nats.Conn, error) {
 		Hooks: natsconn.Hooks{
 			// A report right after each (re)connection tells the manager
 			// at once instead of an interval later.
-			Connected: func(*nats.Conn) { s.triggerReport() },
-			SlowConsumer: func(sub *nats.Subscription) {
-				for _, r := range s.records {
-					if r.intake.Subscription() == sub {
-						r.intake.SlowConsumer()
-					}
-				}
-			},
+			Connected:    func(*nats.Conn) { s.triggerReport() },
+			SlowConsumer: s.slowConsumer,
 		},
 	}
 	nc, err := policy.Connect(url, append(creds,
