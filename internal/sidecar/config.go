@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/recbuf/recbuf/internal/buffer"
+	"github.com/recbuf/recbuf/internal/natsconn"
 	"github.com/recbuf/recbuf/internal/report"
 	"github.com/recbuf/recbuf/internal/sidecar/intake"
 )
@@ -190,10 +191,10 @@ func (c *Config) Validate() error {
 		c.ShutdownGrace = DefaultShutdownGrace
 	}
 	if c.NATS.ReconnectWait <= 0 {
-		c.NATS.ReconnectWait = 250 * time.Millisecond
+		c.NATS.ReconnectWait = natsconn.DefaultReconnectWait
 	}
 	if c.NATS.MaxReconnectWait < c.NATS.ReconnectWait {
-		c.NATS.MaxReconnectWait = max(5*time.Second, c.NATS.ReconnectWait)
+		c.NATS.MaxReconnectWait = max(natsconn.DefaultMaxReconnectWait, c.NATS.ReconnectWait)
 	}
 	if c.Pod == "" {
 		c.Pod, _ = os.Hostname()

@@ -231,6 +231,30 @@ func TestSlowConsumerOnASmallRingIsToldExactlyWhatItMissed(t *testing.T) {
 	}
 }
 
+func TestASlowConsumerIsCountedForItsOwnRecordOnly(t *testing.T) {
+	ns := natsServer(t)
+	sc := start(t, testConfig(ns.URL(), ring("slow", 8), ring("other", 8)))
+	// One pending message at most: a burst overflows the subscription's
+	// queue, and nats.go reports it as a slow consumer.
+	if err := sc.Subscription("slow").SetPendingLimits(1, -1); err != nil {
+		t.Fatal(err)
+	}
+	pub := ns.Connect()
+	events := func(record string) float64 {
+		return sc.metric(t, `recbuf_intake_slow_consumer_events_total{namespace="ns",record="`+record+`"}`)
+	}
+	eventually(t, func() float64 {
+		publish(t, pub, "in.slow", "v", 1, 1000)
+		return events("slow")
+	}).Should(gomega.BeNumerically(">=", 1))
+	if got := sc.metric(t, `recbuf_intake_dropped_total{namespace="ns",reason="slow_consumer",record="slow"}`); got <= 0 {
+		t.Errorf("got %v slow-consumer drops on the slow record, want some", got)
+	}
+	if got := events("other"); got != 0 {
+		t.Errorf("got %v slow-consumer events on the other record, want 0", got)
+	}
+}
+
 func TestResumingWithTheLastSequence(t *testing.T) {
 	ns := natsServer(t)
 	sc := start(t, testConfig(ns.URL(), ring("r", 16)))

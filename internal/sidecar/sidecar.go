@@ -36,7 +36,12 @@ type Sidecar struct {
 	rep atomic.Pointer[reporter.Reporter]
 
 	embedded *server.Server
+	natsURL  string
 	nc       *nats.Conn
+	// intakes routes each subscription's slow-consumer errors to its
+	// intake (see subscribe). nats.go reports them on its own goroutine.
+	intakesMu sync.Mutex
+	intakes   map[*nats.Subscription]*intake.Intake
 
 	httpLn, metricsLn   net.Listener
 	httpSrv, metricsSrv *http.Server
@@ -48,6 +53,9 @@ type Sidecar struct {
 	err          error
 }
 
+// recordRuntime is one record served: its buffer and its intake, from
+// which the consumer API, the reporter and the metrics each get their
+// view of the record.
 type recordRuntime struct {
 	cfg    RecordConfig
 	buf    buffer.Buffer[wire.Message]
@@ -70,6 +78,29 @@ func (r *recordRuntime) counters() report.Counters {
 	}
 }
 
+// apiRecord is the record as the consumer API serves it.
+func (r *recordRuntime) apiRecord() consumerapi.Record {
+	return consumerapi.Record{Name: r.cfg.Name, Subject: r.cfg.Subject, Buffer: r.buf}
+}
+
+// reportSource is the record as the reporter reports it to the manager.
+func (r *recordRuntime) reportSource() reporter.Source {
+	return reporter.Source{Namespace: r.cfg.Namespace, Record: r.cfg.Name, RecordUID: r.cfg.UID, Counters: r.counters}
+}
+
+// metricsRecord is the record as /metrics exports it; api serves it.
+func (r *recordRuntime) metricsRecord(api *consumerapi.Server) metrics.Record {
+	name := r.cfg.Name
+	return metrics.Record{
+		Namespace: r.cfg.Namespace,
+		Name:      name,
+		Counters:  r.counters,
+		Buffer:    r.buf.Stats,
+		Intake:    r.intake.Stats,
+		Consumers: func() consumerapi.Stats { return api.Stats(name) },
+	}
+}
+
 // Run runs a buffer process until ctx ends, then shuts it down gracefully.
 func Run(ctx context.Context, cfg Config) error {
 	s, err := Start(ctx, cfg)
@@ -87,84 +118,146 @@ func Start(ctx context.Context, cfg Config) (_ *Sidecar, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Sidecar{cfg: cfg, log: cfg.Logger, serveErr: make(chan error, 2), done: make(chan struct{})}
+	s := &Sidecar{cfg: cfg, log: cfg.Logger, natsURL: cfg.NATS.URL, intakes: map[*nats.Subscription]*intake.Intake{}, serveErr: make(chan error, 2), done: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			s.abort()
 		}
 	}()
-
-	apiRecords := make([]consumerapi.Record, 0, len(cfg.Records))
-	for _, rc := range cfg.Records {
-		buf, err := buffer.New[wire.Message](rc.Type, rc.Capacity)
-		if err != nil {
-			return nil, fmt.Errorf("%w: record %q: %w", ErrInvalidConfig, rc.Name, err)
-		}
-		in := intake.New(buf, intake.Config{
-			Subject:         rc.Subject,
-			QueueGroup:      rc.QueueGroup,
-			MaxMessageBytes: cfg.MaxMessageBytes,
-			Logger:          s.log.With("record", rc.Name),
-		})
-		s.records = append(s.records, &recordRuntime{cfg: rc, buf: buf, intake: in})
-		apiRecords = append(apiRecords, consumerapi.Record{Name: rc.Name, Subject: rc.Subject, Buffer: buf})
-	}
-	if s.api, err = consumerapi.New(consumerapi.Config{Heartbeat: cfg.Heartbeat, Retry: cfg.StreamRetry, Logger: s.log}, apiRecords...); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
-	}
-
-	natsURL := cfg.NATS.URL
-	if cfg.EmbeddedNATS != "" {
-		if s.embedded, err = startEmbeddedNATS(cfg.EmbeddedNATS, cfg.MaxMessageBytes); err != nil {
-			return nil, err
-		}
-		natsURL = s.embedded.ClientURL()
-		s.log.Info("Embedded NATS server started", "url", natsURL)
-	}
-
-	if s.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
-		return nil, fmt.Errorf("consumer API listener: %w", err)
-	}
-	if s.metricsLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
-		return nil, fmt.Errorf("metrics listener: %w", err)
-	}
-
-	if s.nc, err = s.connect(natsURL); err != nil {
+	if err := s.newRecords(); err != nil {
 		return nil, err
 	}
+	if err := s.startEmbeddedNATS(); err != nil {
+		return nil, err
+	}
+	if err := s.listen(); err != nil {
+		return nil, err
+	}
+	if err := s.connectAndSubscribe(); err != nil {
+		return nil, err
+	}
+	s.startServers()
+	stopReporter := s.startReporter()
+	s.log.Info("Buffer process started",
+		"http", s.HTTPAddr(), "metrics", s.MetricsAddr(), "nats", natsconn.RedactURL(s.natsURL), "records", len(s.records), "pod", cfg.Pod)
+	go s.shutdownWhenDone(ctx, stopReporter)
+	return s, nil
+}
+
+// newRecords builds each record's buffer and intake, and the consumer API
+// over the buffers, before anything touches the network: a record the
+// buffer package refuses fails Start with ErrInvalidConfig and nothing to
+// undo.
+func (s *Sidecar) newRecords() error {
+	apiRecords := make([]consumerapi.Record, 0, len(s.cfg.Records))
+	for _, rc := range s.cfg.Records {
+		buf, err := buffer.New[wire.Message](rc.Type, rc.Capacity)
+		if err != nil {
+			return fmt.Errorf("%w: record %q: %w", ErrInvalidConfig, rc.Name, err)
+		}
+		r := &recordRuntime{cfg: rc, buf: buf, intake: intake.New(buf, intake.Config{
+			Subject:         rc.Subject,
+			QueueGroup:      rc.QueueGroup,
+			MaxMessageBytes: s.cfg.MaxMessageBytes,
+			Logger:          s.log.With("record", rc.Name),
+		})}
+		s.records = append(s.records, r)
+		apiRecords = append(apiRecords, r.apiRecord())
+	}
+	api, err := consumerapi.New(consumerapi.Config{Heartbeat: s.cfg.Heartbeat, Retry: s.cfg.StreamRetry, Logger: s.log}, apiRecords...)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	s.api = api
+	return nil
+}
+
+// startEmbeddedNATS starts the in-process NATS server when one is
+// configured, and points the connection at it instead of Config.NATS.URL.
+func (s *Sidecar) startEmbeddedNATS() error {
+	if s.cfg.EmbeddedNATS == "" {
+		return nil
+	}
+	srv, err := startEmbeddedNATS(s.cfg.EmbeddedNATS, s.cfg.MaxMessageBytes)
+	if err != nil {
+		return err
+	}
+	s.embedded, s.natsURL = srv, srv.ClientURL()
+	s.log.Info("Embedded NATS server started", "url", s.natsURL)
+	return nil
+}
+
+// listen binds the consumer API's and the metrics' listeners before
+// connecting, so that a port in use fails Start at once and HTTPAddr and
+// MetricsAddr are known when Start returns, though serving starts later.
+func (s *Sidecar) listen() error {
+	var err error
+	if s.httpLn, err = net.Listen("tcp", s.cfg.HTTPAddr); err != nil {
+		return fmt.Errorf("consumer API listener: %w", err)
+	}
+	if s.metricsLn, err = net.Listen("tcp", s.cfg.MetricsAddr); err != nil {
+		return fmt.Errorf("metrics listener: %w", err)
+	}
+	return nil
+}
+
+// connectAndSubscribe opens the NATS connection and subscribes every
+// intake. Neither waits for NATS: while it is down, nats.go sends the
+// subscriptions once it connects. When it is up, one round trip makes sure
+// the server has the subscriptions, so that what is published once Start
+// returns is taken in.
+func (s *Sidecar) connectAndSubscribe() error {
+	var err error
+	if s.nc, err = s.connect(s.natsURL); err != nil {
+		return err
+	}
 	for _, r := range s.records {
-		if err := r.intake.Start(s.nc); err != nil {
-			return nil, err
+		if err := s.subscribe(r.intake); err != nil {
+			return err
 		}
 	}
 	if s.nc.IsConnected() {
-		// One round trip makes sure the server has the subscriptions, so
-		// that what is published once Start returns is taken in.
 		if err := s.nc.FlushTimeout(5 * time.Second); err != nil {
 			s.log.Warn("NATS flush after subscribing failed", "error", err.Error())
 		}
 	}
+	return nil
+}
 
-	sources := make([]reporter.Source, 0, len(s.records))
+// subscribe starts in on the connection and routes its subscription's
+// slow-consumer errors to it. The lock is held across the subscription, so
+// that an error nats.go reports at once waits for the route instead of
+// finding none.
+func (s *Sidecar) subscribe(in *intake.Intake) error {
+	s.intakesMu.Lock()
+	defer s.intakesMu.Unlock()
+	if err := in.Start(s.nc); err != nil {
+		return err
+	}
+	s.intakes[in.Subscription()] = in
+	return nil
+}
+
+// slowConsumer tells the intake of sub that nats.go discarded messages of
+// its subscription. It is the connection's SlowConsumer hook.
+func (s *Sidecar) slowConsumer(sub *nats.Subscription) {
+	s.intakesMu.Lock()
+	in := s.intakes[sub]
+	s.intakesMu.Unlock()
+	if in == nil {
+		s.log.Warn("NATS slow consumer on a subscription of no record", "subject", sub.Subject)
+		return
+	}
+	in.SlowConsumer()
+}
+
+// startServers serves the consumer API, and /metrics, /healthz and
+// /readyz, on the listeners bound by listen.
+func (s *Sidecar) startServers() {
 	mrecs := make([]metrics.Record, 0, len(s.records))
 	for _, r := range s.records {
-		sources = append(sources, reporter.Source{
-			Namespace: r.cfg.Namespace, Record: r.cfg.Name, RecordUID: r.cfg.UID, Counters: r.counters,
-		})
-		name := r.cfg.Name
-		mrecs = append(mrecs, metrics.Record{
-			Namespace: r.cfg.Namespace,
-			Name:      name,
-			Counters:  r.counters,
-			Buffer:    r.buf.Stats,
-			Intake:    r.intake.Stats,
-			Consumers: func() consumerapi.Stats { return s.api.Stats(name) },
-		})
+		mrecs = append(mrecs, r.metricsRecord(s.api))
 	}
-	rep := reporter.New(reporter.Config{
-		Conn: s.nc, Prefix: cfg.ReportSubjectPrefix, Pod: cfg.Pod, Interval: cfg.ReportInterval,
-		Sources: sources, Logger: s.log,
-	})
 	reg := metrics.NewRegistry(metrics.NewCollector(metrics.Conn{
 		Connected:  s.nc.IsConnected,
 		Reconnects: func() uint64 { return s.nc.Stats().Reconnects },
@@ -177,26 +270,41 @@ func Start(ctx context.Context, cfg Config) (_ *Sidecar, err error) {
 	s.metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	// No WriteTimeout: streams are long-lived; consumerapi bounds each write.
 	s.httpSrv = &http.Server{Handler: s.api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
-
-	repCtx, stopReporter := context.WithCancel(context.Background())
 	s.serve(s.httpSrv, s.httpLn)
 	s.serve(s.metricsSrv, s.metricsLn)
-	s.rep.Store(rep)
-	s.bg.Go(func() { rep.Run(repCtx) })
-	rep.Trigger()
+}
 
-	s.log.Info("Buffer process started",
-		"http", s.HTTPAddr(), "metrics", s.MetricsAddr(), "nats", natsURL, "records", len(s.records), "pod", cfg.Pod)
-	go func() {
-		defer close(s.done)
-		select {
-		case <-ctx.Done():
-		case s.err = <-s.serveErr:
-			s.log.Error("Server failed, shutting down", "error", s.err.Error())
-		}
-		s.shutdown(stopReporter)
-	}()
-	return s, nil
+// startReporter starts publishing the records' counters, and publishes a
+// first report at once (a connection made before the reporter existed had
+// no one to trigger it). It has a context of its own, not Start's, since
+// shutdown stops it at a given step and then publishes a last report; the
+// returned function stops it.
+func (s *Sidecar) startReporter() context.CancelFunc {
+	sources := make([]reporter.Source, 0, len(s.records))
+	for _, r := range s.records {
+		sources = append(sources, r.reportSource())
+	}
+	rep := reporter.New(reporter.Config{
+		Conn: s.nc, Prefix: s.cfg.ReportSubjectPrefix, Pod: s.cfg.Pod, Interval: s.cfg.ReportInterval,
+		Sources: sources, Logger: s.log,
+	})
+	ctx, stop := context.WithCancel(context.Background())
+	s.rep.Store(rep)
+	s.bg.Go(func() { rep.Run(ctx) })
+	rep.Trigger()
+	return stop
+}
+
+// shutdownWhenDone waits until ctx ends or a server fails, whichever comes
+// first, shuts the process down, and then closes done.
+func (s *Sidecar) shutdownWhenDone(ctx context.Context, stopReporter context.CancelFunc) {
+	defer close(s.done)
+	select {
+	case <-ctx.Done():
+	case s.err = <-s.serveErr:
+		s.log.Error("Server failed, shutting down", "error", s.err.Error())
+	}
+	s.shutdown(stopReporter)
 }
 
 func (s *Sidecar) serve(srv *http.Server, ln net.Listener) {
@@ -207,7 +315,8 @@ func (s *Sidecar) serve(srv *http.Server, ln net.Listener) {
 	})
 }
 
-// connect opens the NATS connection. It succeeds while NATS is down (the
+// connect opens the NATS connection with the connection policy shared
+// with the manager (package natsconn). It succeeds while NATS is down (the
 // connection keeps retrying forever), failing only on bad options.
 func (s *Sidecar) connect(url string) (*nats.Conn, error) {
 	creds, err := natsconn.CredentialOptions(s.cfg.NATS.CredentialsDir)
@@ -217,44 +326,23 @@ func (s *Sidecar) connect(url string) (*nats.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := append([]nats.Option{
-		nats.Name("recbuf-sidecar/" + s.cfg.Pod),
-		nats.MaxReconnects(-1),
-		nats.RetryOnFailedConnect(true),
-		nats.CustomReconnectDelay(reconnectDelay(s.cfg.NATS.ReconnectWait, s.cfg.NATS.MaxReconnectWait)),
+	policy := natsconn.Policy{
+		Name:             "recbuf-sidecar/" + s.cfg.Pod,
+		ReconnectWait:    s.cfg.NATS.ReconnectWait,
+		MaxReconnectWait: s.cfg.NATS.MaxReconnectWait,
+		Logger:           s.log,
+		Hooks: natsconn.Hooks{
+			// A report right after each (re)connection tells the manager
+			// at once instead of an interval later.
+			Connected:    func(*nats.Conn) { s.triggerReport() },
+			SlowConsumer: s.slowConsumer,
+		},
+	}
+	nc, err := policy.Connect(url, append(creds,
 		// Reports are snapshots: better none than stale ones flushed after a
 		// reconnect. Subscriptions are re-sent on reconnect regardless.
 		nats.ReconnectBufSize(-1),
-		nats.PingInterval(20 * time.Second),
-		nats.MaxPingsOutstanding(3),
-		nats.ConnectHandler(func(nc *nats.Conn) {
-			s.log.Info("NATS connected", "url", nc.ConnectedUrlRedacted())
-			s.triggerReport()
-		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) {
-			s.log.Info("NATS reconnected", "url", nc.ConnectedUrlRedacted())
-			s.triggerReport()
-		}),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
-				s.log.Warn("NATS disconnected", "error", err.Error())
-			} else if !s.shuttingDown.Load() {
-				s.log.Warn("NATS disconnected")
-			}
-		}),
-		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
-			if errors.Is(err, nats.ErrSlowConsumer) {
-				for _, r := range s.records {
-					if r.intake.Subscription() == sub {
-						r.intake.SlowConsumer()
-					}
-				}
-				return
-			}
-			s.log.Warn("NATS error", "error", err.Error())
-		}),
-	}, creds...)
-	nc, err := nats.Connect(url, opts...)
+	)...)
 	if err != nil {
 		return nil, fmt.Errorf("nats connect: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
+	"github.com/recbuf/recbuf/internal/natsconn"
 	"github.com/recbuf/recbuf/internal/report"
 )
 
@@ -46,8 +48,10 @@ type Options struct {
 	// StaleAfter is how long a pod's report counts after its receipt
 	// (DefaultStaleAfter). It should be several report intervals.
 	StaleAfter time.Duration
-	// ReconnectWait is the pause between connection attempts (2s).
-	ReconnectWait time.Duration
+	// ReconnectWait and MaxReconnectWait bound the jittered exponential
+	// backoff between connection attempts (natsconn.DefaultReconnectWait
+	// and natsconn.DefaultMaxReconnectWait; see natsconn.Policy).
+	ReconnectWait, MaxReconnectWait time.Duration
 	// Logger receives the Collector's logs (discarded when unset).
 	Logger logr.Logger
 }
@@ -147,9 +151,6 @@ func New(opts Options) *Collector {
 	if opts.StaleAfter <= 0 {
 		opts.StaleAfter = DefaultStaleAfter
 	}
-	if opts.ReconnectWait <= 0 {
-		opts.ReconnectWait = 2 * time.Second
-	}
 	if opts.Logger.GetSink() == nil {
 		opts.Logger = logr.Discard()
 	}
@@ -158,7 +159,7 @@ func New(opts Options) *Collector {
 		now:     time.Now,
 		changes: make(chan event.TypedGenericEvent[Change], changesBuffer),
 		records: map[types.NamespacedName]*recordEntry{},
-		state:   State{URL: opts.URL},
+		state:   State{URL: natsconn.RedactURL(opts.URL)},
 	}
 }
 
@@ -187,35 +188,24 @@ func (c *Collector) NeedLeaderElection() bool { return false }
 // malformed URL); an unreachable server is retried forever.
 func (c *Collector) Start(ctx context.Context) error {
 	log := c.opts.Logger
-	opts := append([]nats.Option{}, c.opts.NATSOptions...)
-	opts = append(opts,
-		nats.Name("recbuf-manager"),
-		nats.RetryOnFailedConnect(true),
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(c.opts.ReconnectWait),
-		nats.ConnectHandler(func(nc *nats.Conn) {
-			log.Info("Connected to NATS", "url", nc.ConnectedUrlRedacted())
-			c.setConnected(true)
-		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) {
-			log.Info("Reconnected to NATS", "url", nc.ConnectedUrlRedacted())
-			c.setConnected(true)
-		}),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			log.Info("Disconnected from NATS", "error", err)
-			c.setConnected(false)
-		}),
-		nats.ClosedHandler(func(*nats.Conn) { c.setConnected(false) }),
-	)
-	nc, err := nats.Connect(c.opts.URL, opts...)
+	policy := natsconn.Policy{
+		Name:             "recbuf-manager",
+		ReconnectWait:    c.opts.ReconnectWait,
+		MaxReconnectWait: c.opts.MaxReconnectWait,
+		Logger:           slog.New(logr.ToSlogHandler(log)),
+		Hooks: natsconn.Hooks{
+			Connected:    func(*nats.Conn) { c.setConnected(true) },
+			Disconnected: func(*nats.Conn) { c.setConnected(false) },
+			Closed:       func(*nats.Conn) { c.setConnected(false) },
+		},
+	}
+	nc, err := policy.Connect(c.opts.URL, c.opts.NATSOptions...)
 	if err != nil {
-		return fmt.Errorf("connecting to NATS at %q: %w", c.opts.URL, err)
+		return fmt.Errorf("connecting to NATS at %q: %w", natsconn.RedactURL(c.opts.URL), err)
 	}
 	defer nc.Close()
 	if nc.IsConnected() {
 		c.setConnected(true)
-	} else {
-		log.Info("NATS not reachable yet, retrying in the background", "url", c.opts.URL)
 	}
 
 	subject := report.Wildcard(c.opts.Prefix)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -53,6 +54,9 @@ func startCollector(t *testing.T, opts Options, clock *fakeClock) *Collector {
 	}
 	if opts.ReconnectWait == 0 {
 		opts.ReconnectWait = 20 * time.Millisecond
+	}
+	if opts.MaxReconnectWait == 0 {
+		opts.MaxReconnectWait = 100 * time.Millisecond
 	}
 	c := New(opts)
 	if clock != nil {
@@ -288,5 +292,12 @@ func TestTheCollectorRunsWithoutNATSAndConnectsWhenItComes(t *testing.T) {
 	}
 	if c.State().Connected {
 		t.Error("got connected after the server stopped, want disconnected")
+	}
+}
+
+func TestTheStateNamesTheServerWithoutItsCredentials(t *testing.T) {
+	c := New(Options{URL: "nats://user:s3cret@nats:4222,nats://t0ken@nats-2:4222"})
+	if got := c.State().URL; strings.Contains(got, "s3cret") || strings.Contains(got, "t0ken") || strings.Contains(got, "user") {
+		t.Errorf("got URL %q in the state (and so in conditions), want it without user information", got)
 	}
 }
