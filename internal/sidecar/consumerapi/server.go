@@ -310,7 +310,7 @@ func writeItem(w http.ResponseWriter, it buffer.Item[wire.Message], raw bool) {
 		} else {
 			h.Set("Content-Type", "application/octet-stream")
 		}
-		h.Set("Recbuf-Time", it.Value.Received.UTC().Format(time.RFC3339Nano))
+		h.Set(wire.HeaderTime, it.Value.Received.UTC().Format(time.RFC3339Nano))
 		if it.Value.Device != "" {
 			h.Set(wire.HeaderDevice, it.Value.Device)
 		}
