@@ -14,7 +14,7 @@ import (
 
 	"github.com/recbuf/recbuf/internal/buffer"
 	"github.com/recbuf/recbuf/internal/report"
-	"github.com/recbuf/recbuf/internal/sidecar/intake"
+	"github.com/recbuf/recbuf/internal/wire"
 )
 
 // RecordConfig is one record the process serves.
@@ -60,7 +60,8 @@ type Config struct {
 	// EmbeddedNATS, when set, is the host:port of an in-process NATS server
 	// to start and use (port 0: any free port).
 	EmbeddedNATS string
-	// MaxMessageBytes is the largest payload taken in (<= 0: 1 MiB).
+	// MaxMessageBytes is the largest payload taken in (<= 0:
+	// wire.DefaultMaxMessageBytes, 1 MiB).
 	MaxMessageBytes int
 	// HTTPAddr and MetricsAddr are the listen addresses of the consumer API
 	// and of /metrics, /healthz, /readyz.
@@ -178,7 +179,7 @@ func (c *Config) Validate() error {
 		c.MetricsAddr = DefaultMetricsAddr
 	}
 	if c.MaxMessageBytes <= 0 {
-		c.MaxMessageBytes = intake.DefaultMaxMessageBytes
+		c.MaxMessageBytes = wire.DefaultMaxMessageBytes
 	}
 	if c.ReportInterval <= 0 {
 		c.ReportInterval = DefaultReportEvery
@@ -229,7 +230,7 @@ func ParseFlags(args []string, getenv func(string) string, output io.Writer) (Co
 	fs.StringVar(&one.Subject, "nats-subject", "", "NATS subject (default records.<namespace>.<name>)")
 	fs.StringVar(&queue, "nats-queue-group", "", "NATS queue group shared by replicas (empty: every replica gets every message)")
 	fs.StringVar(&cfg.NATS.CredentialsDir, "nats-credentials-dir", "", "directory with any of creds, token, username, password, ca.crt, tls.crt, tls.key")
-	fs.IntVar(&cfg.MaxMessageBytes, "max-message-bytes", intake.DefaultMaxMessageBytes, "largest payload taken in; larger ones are dropped")
+	fs.IntVar(&cfg.MaxMessageBytes, "max-message-bytes", wire.DefaultMaxMessageBytes, "largest payload taken in; larger ones are dropped")
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", DefaultHTTPAddr, "listen address of the consumer API")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", DefaultMetricsAddr, "listen address of /metrics, /healthz and /readyz")
 	fs.DurationVar(&cfg.ReportInterval, "report-interval", DefaultReportEvery, "time between counter reports on NATS")
@@ -272,7 +273,7 @@ func ParseFlags(args []string, getenv func(string) string, output io.Writer) (Co
 			one.Capacity = 0
 		}
 		if one.Subject == "" {
-			one.Subject = "records." + one.Namespace + "." + one.Name
+			one.Subject = wire.DefaultSubject(one.Namespace, one.Name)
 		}
 		cfg.Records = []RecordConfig{one}
 	}

@@ -30,10 +30,6 @@ const (
 	ReasonClosed = "closed"
 )
 
-// DefaultMaxMessageBytes is the default size limit of a payload (1 MiB,
-// NATS's own default max_payload).
-const DefaultMaxMessageBytes = 1 << 20
-
 // maxTrackedDevices bounds the per-device sequence state kept to count
 // upstream gaps; beyond it the state is forgotten and starts over.
 const maxTrackedDevices = 10000
@@ -45,7 +41,8 @@ type Config struct {
 	// QueueGroup, when set, makes several processes share the subject's
 	// messages (each message goes to one of them).
 	QueueGroup string
-	// MaxMessageBytes is the largest payload accepted (<= 0: default).
+	// MaxMessageBytes is the largest payload accepted (<= 0:
+	// wire.DefaultMaxMessageBytes).
 	MaxMessageBytes int
 	// DropLogInterval is the least time between two log lines about dropped
 	// messages (<= 0: 10s). Drops in between are summed into the next line.
@@ -106,7 +103,7 @@ type Intake struct {
 // New returns an Intake that pushes into buf.
 func New(buf buffer.Buffer[wire.Message], cfg Config) *Intake {
 	if cfg.MaxMessageBytes <= 0 {
-		cfg.MaxMessageBytes = DefaultMaxMessageBytes
+		cfg.MaxMessageBytes = wire.DefaultMaxMessageBytes
 	}
 	if cfg.DropLogInterval <= 0 {
 		cfg.DropLogInterval = 10 * time.Second
