@@ -101,14 +101,20 @@ func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...))
 }
 
-// ParseType parses a buffer type name, ignoring case.
-func ParseType(s string) (buffer.Type, error) {
-	for _, t := range []buffer.Type{buffer.TypeSpmcRing, buffer.TypeSingleLatest, buffer.TypeMailbox} {
+// parseType is buffer.ParseType for a type typed on a command line, where
+// its case does not matter: "spmcring" is taken for SpmcRing. (The Record
+// API, and so buffer.ParseType, spell the types exactly.)
+func parseType(s string) (buffer.Type, error) {
+	for _, t := range buffer.Types() {
 		if strings.EqualFold(s, string(t)) {
-			return t, nil
+			s = string(t)
 		}
 	}
-	return "", invalid("buffer type %q is none of SpmcRing, SingleLatest, Mailbox", s)
+	t, err := buffer.ParseType(s)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	return t, nil
 }
 
 // ParseRecordSpec parses the standalone form NAME=TYPE[:CAPACITY]@SUBJECT,
@@ -123,7 +129,7 @@ func ParseRecordSpec(spec string) (RecordConfig, error) {
 		return RecordConfig{}, invalid("record %q: want NAME=TYPE[:CAPACITY]@SUBJECT", spec)
 	}
 	typeName, capSpec, hasCap := strings.Cut(typeSpec, ":")
-	t, err := ParseType(typeName)
+	t, err := parseType(typeName)
 	if err != nil {
 		return RecordConfig{}, fmt.Errorf("record %q: %w", spec, err)
 	}
@@ -156,8 +162,8 @@ func (c *Config) Validate() error {
 			return invalid("record %q is declared twice", r.Name)
 		}
 		seen[r.Name] = true
-		if _, err := ParseType(string(r.Type)); err != nil {
-			return fmt.Errorf("record %q: %w", r.Name, err)
+		if _, err := buffer.ParseType(string(r.Type)); err != nil {
+			return fmt.Errorf("%w: record %q: %w", ErrInvalidConfig, r.Name, err)
 		}
 		if r.Type == buffer.TypeSpmcRing && r.Capacity < 1 {
 			return invalid("record %q: SpmcRing capacity %d, want at least 1", r.Name, r.Capacity)
@@ -264,7 +270,7 @@ func ParseFlags(args []string, getenv func(string) string, output io.Writer) (Co
 			cfg.Records = append(cfg.Records, rc)
 		}
 	case one.Name != "":
-		t, err := ParseType(typeName)
+		t, err := parseType(typeName)
 		if err != nil {
 			return Config{}, err
 		}
