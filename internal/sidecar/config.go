@@ -14,6 +14,7 @@ import (
 
 	"github.com/recbuf/recbuf/internal/buffer"
 	"github.com/recbuf/recbuf/internal/report"
+	"github.com/recbuf/recbuf/internal/sidecar/consumerapi"
 	"github.com/recbuf/recbuf/internal/wire"
 )
 
@@ -67,17 +68,18 @@ type Config struct {
 	// and of /metrics, /healthz, /readyz.
 	HTTPAddr    string
 	MetricsAddr string
-	// ReportInterval is the time between counter reports (<= 0: 5s);
-	// ReportSubjectPrefix their subject prefix (empty: recbuf.stats).
+	// ReportInterval is the time between counter reports (<= 0:
+	// report.DefaultInterval); ReportSubjectPrefix their subject prefix
+	// (empty: report.DefaultPrefix).
 	ReportInterval      time.Duration
 	ReportSubjectPrefix string
 	// ShutdownGrace bounds the graceful shutdown (<= 0: 10s).
 	ShutdownGrace time.Duration
 	// Heartbeat is the idle time after which a stream gets an SSE comment
-	// (<= 0: 15s).
+	// (<= 0: consumerapi.DefaultHeartbeat).
 	Heartbeat time.Duration
 	// StreamRetry is the reconnection delay streams suggest to clients
-	// (SSE "retry:"; <= 0: 1s).
+	// (SSE "retry:"; <= 0: consumerapi.DefaultRetry).
 	StreamRetry time.Duration
 	// Logger receives log lines (nil: slog.Default()).
 	Logger *slog.Logger
@@ -89,7 +91,6 @@ const (
 	DefaultMetricsAddr   = ":9090"
 	DefaultNATSURL       = "nats://127.0.0.1:4222"
 	DefaultShutdownGrace = 10 * time.Second
-	DefaultReportEvery   = report.DefaultInterval
 )
 
 // ErrInvalidConfig is wrapped by every configuration error.
@@ -188,7 +189,7 @@ func (c *Config) Validate() error {
 		c.MaxMessageBytes = wire.DefaultMaxMessageBytes
 	}
 	if c.ReportInterval <= 0 {
-		c.ReportInterval = DefaultReportEvery
+		c.ReportInterval = report.DefaultInterval
 	}
 	if c.ReportSubjectPrefix == "" {
 		c.ReportSubjectPrefix = report.DefaultPrefix
@@ -239,10 +240,10 @@ func ParseFlags(args []string, getenv func(string) string, output io.Writer) (Co
 	fs.IntVar(&cfg.MaxMessageBytes, "max-message-bytes", wire.DefaultMaxMessageBytes, "largest payload taken in; larger ones are dropped")
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", DefaultHTTPAddr, "listen address of the consumer API")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", DefaultMetricsAddr, "listen address of /metrics, /healthz and /readyz")
-	fs.DurationVar(&cfg.ReportInterval, "report-interval", DefaultReportEvery, "time between counter reports on NATS")
+	fs.DurationVar(&cfg.ReportInterval, "report-interval", report.DefaultInterval, "time between counter reports on NATS")
 	fs.StringVar(&cfg.ReportSubjectPrefix, "report-subject-prefix", report.DefaultPrefix, "subject prefix of counter reports")
 	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", DefaultShutdownGrace, "time allowed for a graceful shutdown")
-	fs.DurationVar(&cfg.Heartbeat, "heartbeat", 15*time.Second, "idle time after which a stream gets a heartbeat comment")
+	fs.DurationVar(&cfg.Heartbeat, "heartbeat", consumerapi.DefaultHeartbeat, "idle time after which a stream gets a heartbeat comment")
 	fs.StringVar(&cfg.EmbeddedNATS, "embedded-nats", "", "standalone: start an in-process NATS server on this host:port and use it")
 	fs.Func("record", "standalone: serve a record NAME=TYPE[:CAPACITY]@SUBJECT (repeatable)", func(s string) error {
 		specs = append(specs, s)
