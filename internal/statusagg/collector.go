@@ -21,7 +21,7 @@ import (
 // Defaults of Options.
 const (
 	DefaultInterval   = report.DefaultInterval
-	DefaultStaleAfter = 30 * time.Second
+	DefaultStaleAfter = report.DefaultStaleAfter
 	// changesBuffer bounds the Changes channel. When it is full (the
 	// controller is not started yet, or is far behind) a change stays
 	// pending and is offered again at the next tick: nothing is lost, and
