@@ -120,8 +120,9 @@ func New(cfg Config, records ...Record) (*Server, error) {
 	mux.HandleFunc("GET /v1/records/{name}", s.withRecord(s.handleInfo))
 	mux.HandleFunc("GET /v1/records/{name}/events", s.withRecord(s.handleEvents))
 	mux.HandleFunc("GET /v1/records/{name}/latest", s.withRecord(s.handleLatest))
-	mux.HandleFunc("GET /v1/records/{name}/take", s.withRecord(s.handleTake))
 	mux.HandleFunc("POST /v1/records/{name}/take", s.withRecord(s.handleTake))
+	// Any other method of take: the more specific POST pattern wins.
+	mux.HandleFunc("/v1/records/{name}/take", takeNeedsPOST)
 	s.mux = mux
 	return s, nil
 }
@@ -274,6 +275,15 @@ func (s *Server) handleTake(w http.ResponseWriter, r *http.Request, rec *record)
 	default:
 		// The client went away while waiting: nothing was taken.
 	}
+}
+
+// takeNeedsPOST answers take by any method but POST. Take removes the
+// value, so a GET, which caches, prefetchers and crawlers feel free to
+// send, must not take it: 405 with the method that works, before even
+// looking at the record.
+func takeNeedsPOST(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Allow", http.MethodPost)
+	writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("take removes the value: use POST, not %s", r.Method))
 }
 
 // parseTimeout accepts a Go duration ("5s", "250ms") or seconds ("5", "0.5").
