@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/recbuf/recbuf/internal/buffer"
+	"github.com/recbuf/recbuf/internal/logthrottle"
 	"github.com/recbuf/recbuf/internal/wire"
 )
 
@@ -81,7 +82,7 @@ type Intake struct {
 	buf     buffer.Buffer[wire.Message]
 	cfg     Config
 	log     *slog.Logger
-	dropLog *rateLog
+	dropLog *logthrottle.Throttle
 
 	received        atomic.Uint64
 	oversized       atomic.Uint64
@@ -119,7 +120,7 @@ func New(buf buffer.Buffer[wire.Message], cfg Config) *Intake {
 		buf:     buf,
 		cfg:     cfg,
 		log:     log,
-		dropLog: &rateLog{interval: cfg.DropLogInterval, now: cfg.Now, log: log},
+		dropLog: logthrottle.New(cfg.DropLogInterval, cfg.Now),
 		devices: make(map[string]uint64),
 	}
 }
@@ -220,7 +221,7 @@ func (in *Intake) HandleMsg(m *nats.Msg) {
 	now := in.cfg.Now()
 	if len(m.Data) > in.cfg.MaxMessageBytes {
 		in.oversized.Add(1)
-		in.dropLog.drop(ReasonOversized, "bytes", len(m.Data), "limit", in.cfg.MaxMessageBytes)
+		in.logDrop(ReasonOversized, "bytes", len(m.Data), "limit", in.cfg.MaxMessageBytes)
 		return
 	}
 	msg := wire.Message{
@@ -232,13 +233,13 @@ func (in *Intake) HandleMsg(m *nats.Msg) {
 	if m.Header != nil {
 		if err := in.readDeviceHeaders(m.Header, &msg); err != nil {
 			in.malformed.Add(1)
-			in.dropLog.drop(ReasonMalformed, "error", err.Error())
+			in.logDrop(ReasonMalformed, "error", err.Error())
 			return
 		}
 	}
 	if err := in.buf.Push(msg); err != nil {
 		in.closed.Add(1)
-		in.dropLog.drop(ReasonClosed, "error", err.Error())
+		in.logDrop(ReasonClosed, "error", err.Error())
 		return
 	}
 	in.received.Add(1)
@@ -298,30 +299,14 @@ func (in *Intake) Stats() Stats {
 	return s
 }
 
-// rateLog logs dropped messages at most once per interval: the first drop
-// at once, later ones summed into the next line.
-type rateLog struct {
-	interval time.Duration
-	now      func() time.Time
-	log      *slog.Logger
-
-	mu         sync.Mutex
-	last       time.Time
-	suppressed uint64
-}
-
-func (r *rateLog) drop(reason string, kv ...any) {
-	r.mu.Lock()
-	now := r.now()
-	if !r.last.IsZero() && now.Sub(r.last) < r.interval {
-		r.suppressed++
-		r.mu.Unlock()
+// logDrop logs a dropped message at most once per DropLogInterval: the
+// first drop at once, later ones summed into the next line. Every drop is
+// counted in Stats whether or not it is logged.
+func (in *Intake) logDrop(reason string, kv ...any) {
+	n, ok := in.dropLog.Allow()
+	if !ok {
 		return
 	}
-	suppressed := r.suppressed
-	r.suppressed = 0
-	r.last = now
-	r.mu.Unlock()
-	args := append([]any{"reason", reason, "droppedSinceLastLog", suppressed + 1}, kv...)
-	r.log.Warn("Dropped message", args...)
+	args := append([]any{"reason", reason, "droppedSinceLastLog", n}, kv...)
+	in.log.Warn("Dropped message", args...)
 }
