@@ -30,9 +30,6 @@
 // Errors are matched with errors.Is (ErrClosed, ErrEmpty, ErrLagged) and
 // errors.As (*LaggedError).
 //
-// Dispatch runs the loop every consumer needs: handle each value, log lag
-// and go on, stop cleanly on close or cancellation.
-//
 // # Concurrency
 //
 // All methods of the buffers are safe for concurrent use. A Reader is meant
