@@ -93,9 +93,28 @@ docker-build: ## Build the images from host-compiled binaries (BASE_IMAGE=scratc
 
 ##@ Deployment
 
+# DEPLOY_MANIFESTS prints config/default with the images set: the manager's
+# and the buffer processes' (its --sidecar-image flag). kubectl's built-in
+# kustomize has no `kustomize edit set image`, and an `images:` entry in a
+# temporary kustomization would need MANAGER_IMG split into name and tag,
+# which a registry port ("host:5000/manager") makes ambiguous; so sed sets
+# the two lines, whatever tags config/ holds, and the result is checked so
+# that a changed config/ fails here rather than deploying other images.
+DEPLOY_MANIFESTS = manifests="$$(kubectl kustomize config/default | sed \
+		-e 's|^\([[:space:]]*image:[[:space:]]*\)recbuf/manager:.*$$|\1$(MANAGER_IMG)|' \
+		-e 's|^\([[:space:]]*- --sidecar-image=\).*$$|\1$(SIDECAR_IMG)|')"; \
+	lines="$$(sed 's/^[[:space:]]*//' <<<"$$manifests")"; \
+	grep -qxF -- 'image: $(MANAGER_IMG)' <<<"$$lines" && grep -qxF -- '- --sidecar-image=$(SIDECAR_IMG)' <<<"$$lines" || \
+		{ echo "found no recbuf/manager image or --sidecar-image flag to set in config/default" >&2; exit 1; }; \
+	printf '%s\n' "$$manifests"
+
+.PHONY: deploy-manifests
+deploy-manifests: ## Print what `make deploy` applies: config/default running MANAGER_IMG and SIDECAR_IMG.
+	@$(DEPLOY_MANIFESTS)
+
 .PHONY: deploy
-deploy: ## Deploy the manager with kustomize to the cluster in the current kubeconfig.
-	kubectl apply -k config/default
+deploy: ## Deploy the manager (MANAGER_IMG, buffer pods SIDECAR_IMG) with kustomize to the cluster in the current kubeconfig.
+	@{ $(DEPLOY_MANIFESTS); } | kubectl apply -f -
 
 .PHONY: undeploy
 undeploy: ## Remove what `make deploy` created.

@@ -26,16 +26,20 @@ limitations under the License.
 //     an owned field (image, args, probes, security context, replicas,
 //     ports, selector) is reverted on the next reconcile. Labels and
 //     annotations others add are kept.
-//   - The manager caches only Deployments and Services labelled
+//   - The manager caches only Deployments, Services and Pods labelled
 //     app.kubernetes.io/managed-by=recbuf-manager (CacheOptions); a child
 //     that lost the label is found with a live read and relabelled. An
 //     object that takes a child's name without being the Record's is
 //     reported as Stalled/ChildConflict and left alone.
 //   - Status is patched once per reconcile, at the end, and only when it
 //     differs from what was read; counters come from statusagg at most once
-//     per status interval, and an idle Record's identical reports write
-//     nothing. Reconcile asks to be requeued when a report will expire, so
-//     staleness shows without any event.
+//     per report interval, and an idle Record's identical reports write
+//     nothing. Reconcile asks to be requeued when a report will expire or
+//     a pod would go silent, so staleness shows without any event.
+//   - A report cannot say its process is disconnected (it travels on the
+//     connection it would describe): NATSConnected is False for running
+//     buffer pods that sent no report for one and a half report intervals
+//     (record_pods.go), and Ready follows.
 //   - Events are emitted for condition transitions (Ready, Stalled,
 //     NATSConnected, Reporting) with the condition's reason and message.
 //

@@ -619,7 +619,7 @@ func TestStatusCountersComeFromReports(t *testing.T) {
 		}))
 	}, timeout, poll).Should(Succeed())
 
-	// The reports stop: within stale-after (and a status interval) the
+	// The reports stop: within report-stale-after (and a report interval) the
 	// Record says so, and keeps the last counters.
 	g.Eventually(func(g Gomega) {
 		g.Expect(get(rec)).To(Succeed())
@@ -629,7 +629,7 @@ func TestStatusCountersComeFromReports(t *testing.T) {
 		g.Expect(rec.Status.Produced).To(Equal(int64(18)))
 	}, timeout, poll).Should(Succeed())
 	if took := time.Since(lastReport); took < testStaleAfter {
-		t.Errorf("got stale %v after the last report, want no sooner than stale-after (%v)", took, testStaleAfter)
+		t.Errorf("got stale %v after the last report, want no sooner than report-stale-after (%v)", took, testStaleAfter)
 	}
 	expectEvent(t, g, rec, corev1.EventTypeWarning, recbufv1alpha1.ReasonStale)
 

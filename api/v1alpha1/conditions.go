@@ -45,7 +45,7 @@ const (
 	ConditionNATSConnected = "NATSConnected"
 	// ConditionReporting is True while the buffer pods' counter reports
 	// arrive, so the status counters are current; False (reason Stale) when
-	// they stopped for longer than the manager's --stale-after.
+	// they stopped for longer than the manager's --report-stale-after.
 	ConditionReporting = "Reporting"
 )
 
@@ -123,10 +123,10 @@ const (
 
 // Reasons of the Reporting condition.
 const (
-	// ReasonReportsFresh means at least one pod reported within --stale-after.
+	// ReasonReportsFresh means at least one pod reported within --report-stale-after.
 	ReasonReportsFresh = "ReportsFresh"
 	// ReasonStale means reports were received before but none within
-	// --stale-after; the counters are the last ones received.
+	// --report-stale-after; the counters are the last ones received.
 	ReasonStale = "Stale"
 	// ReasonAwaitingReports means no report received yet (the pods are
 	// starting, or the manager just started).

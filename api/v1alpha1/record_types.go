@@ -19,6 +19,8 @@ package v1alpha1
 import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/recbuf/recbuf/internal/wire"
 )
 
 // BufferType names the semantics of a Record's buffer. The values are the
@@ -48,9 +50,11 @@ const (
 	// ChildNameSuffix is appended to a Record's name to name its
 	// Deployment and Service.
 	ChildNameSuffix = "-recbuf"
-	// DefaultMaxMessageBytes is spec.maxMessageBytes when unset (1 MiB,
-	// NATS's default max_payload).
-	DefaultMaxMessageBytes = 1 << 20
+	// DefaultMaxMessageBytes is spec.maxMessageBytes when unset: the
+	// buffer process's own default, wire.DefaultMaxMessageBytes (1 MiB).
+	// The field's +kubebuilder:default marker must repeat it as a literal;
+	// a test checks that the two agree.
+	DefaultMaxMessageBytes = wire.DefaultMaxMessageBytes
 )
 
 // Record declares how one record published on NATS is buffered and served:
@@ -235,7 +239,7 @@ type SchedulingSpec struct {
 // the counters those reports carry.
 //
 // The counters are sums over the buffer pods whose latest report is fresh
-// (younger than the manager's --stale-after). Each pod counts from its own
+// (younger than the manager's --report-stale-after). Each pod counts from its own
 // start, so a restarted or replaced pod starts again from zero, and a pod
 // whose reports stop leaves the sums: the counters are not monotonic
 // across pod churn. When no pod reports, the counters keep their last
@@ -382,8 +386,8 @@ type RecordList struct {
 func (r *Record) ChildName() string { return r.Name + ChildNameSuffix }
 
 // DefaultSubject is the subject a Record reads when spec.source.nats.subject
-// is unset: records.<namespace>.<name>.
-func (r *Record) DefaultSubject() string { return "records." + r.Namespace + "." + r.Name }
+// is unset: records.<namespace>.<name> (wire.DefaultSubject).
+func (r *Record) DefaultSubject() string { return wire.DefaultSubject(r.Namespace, r.Name) }
 
 // EffectiveSubject is the subject the Record's buffer subscribes to.
 func (r *Record) EffectiveSubject() string {

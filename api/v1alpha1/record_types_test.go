@@ -7,6 +7,9 @@ import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/recbuf/recbuf/internal/wire"
 )
 
 func TestTheNameRuleOfTheCRDIsMaxNameLength(t *testing.T) {
@@ -43,5 +46,51 @@ func TestEffectiveSubject(t *testing.T) {
 				t.Errorf("got child name %q, want boiler-recbuf", got)
 			}
 		})
+	}
+}
+
+// TestTheMessageSizeDefaultOfTheCRDIsTheBufferProcesss checks the one
+// literal that cannot be the constant: the +kubebuilder:default marker of
+// spec.maxMessageBytes, as controller-gen wrote it into the CRD.
+func TestTheMessageSizeDefaultOfTheCRDIsTheBufferProcesss(t *testing.T) {
+	if DefaultMaxMessageBytes != wire.DefaultMaxMessageBytes {
+		t.Errorf("got DefaultMaxMessageBytes %d, want wire.DefaultMaxMessageBytes %d", DefaultMaxMessageBytes, wire.DefaultMaxMessageBytes)
+	}
+	raw, err := os.ReadFile("../../config/crd/bases/recbuf.dev_records.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var crd struct {
+		Spec struct {
+			Versions []struct {
+				Name   string `json:"name"`
+				Schema struct {
+					OpenAPIV3Schema struct {
+						Properties struct {
+							Spec struct {
+								Properties struct {
+									MaxMessageBytes struct {
+										Default *int64 `json:"default"`
+									} `json:"maxMessageBytes"`
+								} `json:"properties"`
+							} `json:"spec"`
+						} `json:"properties"`
+					} `json:"openAPIV3Schema"`
+				} `json:"schema"`
+			} `json:"versions"`
+		} `json:"spec"`
+	}
+	if err := yaml.Unmarshal(raw, &crd); err != nil {
+		t.Fatalf("parse the CRD: %v", err)
+	}
+	if len(crd.Spec.Versions) == 0 {
+		t.Fatal("got a CRD without versions")
+	}
+	for _, v := range crd.Spec.Versions {
+		got := v.Schema.OpenAPIV3Schema.Properties.Spec.Properties.MaxMessageBytes.Default
+		if got == nil || *got != wire.DefaultMaxMessageBytes {
+			t.Errorf("version %s: got spec.maxMessageBytes default %v, want %d (wire.DefaultMaxMessageBytes): fix the marker in record_types.go",
+				v.Name, got, wire.DefaultMaxMessageBytes)
+		}
 	}
 }

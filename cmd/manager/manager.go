@@ -25,6 +25,7 @@ const leaderElectionID = "recbuf.dev"
 // run runs the manager against the API server of cfg until ctx is done.
 func run(ctx context.Context, cfg *rest.Config, o options) error {
 	log := ctrl.Log.WithName("setup")
+	o.logDeprecated(log)
 	// Credentials are read first so that a bad Secret stops the manager
 	// at once instead of leaving it running deaf to every report.
 	natsOpts, err := natsconn.CredentialOptions(o.natsCredentialsDir)
@@ -57,9 +58,9 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 	collector := statusagg.New(statusagg.Options{
 		URL:         o.natsURL,
 		NATSOptions: natsOpts,
-		Prefix:      o.statsSubjectPrefix,
-		Interval:    o.statusInterval,
-		StaleAfter:  o.staleAfter,
+		Prefix:      o.reportSubjectPrefix,
+		Interval:    o.reportInterval,
+		StaleAfter:  o.reportStaleAfter,
 		Logger:      ctrl.Log.WithName("statusagg"),
 	})
 	if err := mgr.Add(collector); err != nil {
@@ -76,8 +77,8 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 			SidecarImage:           o.sidecarImage,
 			SidecarImagePullPolicy: corev1.PullPolicy(o.sidecarImagePullPolicy),
 			NATSURL:                o.natsURL,
-			ReportSubjectPrefix:    o.statsSubjectPrefix,
-			ReportInterval:         o.statusInterval,
+			ReportSubjectPrefix:    o.reportSubjectPrefix,
+			ReportInterval:         o.reportInterval,
 		},
 	}
 	if err := r.SetupWithManager(mgr); err != nil {

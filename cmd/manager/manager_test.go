@@ -9,11 +9,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr/funcr"
 	. "github.com/onsi/gomega"
 	"go.uber.org/goleak"
 	appsv1 "k8s.io/api/apps/v1"
@@ -62,8 +64,8 @@ func TestParseFlags(t *testing.T) {
 		{
 			name: "no flags give the documented defaults",
 			check: func(t *testing.T, o options) {
-				got := []string{o.sidecarImage, o.sidecarImagePullPolicy, o.natsURL, o.statsSubjectPrefix,
-					o.statusInterval.String(), o.staleAfter.String(), o.metricsAddr, o.probeAddr, strconv.FormatBool(o.leaderElect)}
+				got := []string{o.sidecarImage, o.sidecarImagePullPolicy, o.natsURL, o.reportSubjectPrefix,
+					o.reportInterval.String(), o.reportStaleAfter.String(), o.metricsAddr, o.probeAddr, strconv.FormatBool(o.leaderElect)}
 				want := []string{"recbuf/sidecar:dev", "IfNotPresent", "nats://nats:4222", "recbuf.stats",
 					"5s", "30s", ":8080", ":8081", "true"}
 				if strings.Join(got, " ") != strings.Join(want, " ") {
@@ -74,22 +76,25 @@ func TestParseFlags(t *testing.T) {
 		{
 			name: "every flag is read",
 			args: []string{"--sidecar-image=r/s:1", "--sidecar-image-pull-policy=Never", "--nats-url=tls://n:4222",
-				"--stats-subject-prefix=s", "--status-interval=1s", "--stale-after=3s", "--metrics-bind-address=0",
+				"--report-subject-prefix=s", "--report-interval=1s", "--report-stale-after=3s", "--metrics-bind-address=0",
 				"--health-probe-bind-address=:9", "--leader-elect=false", "--leader-election-namespace=ops", "--zap-log-level=debug",
 				"--nats-credentials-dir=/etc/recbuf/nats"},
 			check: func(t *testing.T, o options) {
 				if o.sidecarImage != "r/s:1" || o.sidecarImagePullPolicy != "Never" || o.natsURL != "tls://n:4222" ||
-					o.statsSubjectPrefix != "s" || o.statusInterval != time.Second || o.staleAfter != 3*time.Second ||
+					o.reportSubjectPrefix != "s" || o.reportInterval != time.Second || o.reportStaleAfter != 3*time.Second ||
 					o.metricsAddr != "0" || o.probeAddr != ":9" || o.leaderElect || o.leaderElectionNS != "ops" ||
 					o.natsCredentialsDir != "/etc/recbuf/nats" {
 					t.Errorf("got %+v, want every flag's value", o)
+				}
+				if len(o.deprecated) != 0 {
+					t.Errorf("got deprecated flags %q, want none", o.deprecated)
 				}
 			},
 		},
 		{name: "an unknown pull policy is refused", args: []string{"--sidecar-image-pull-policy=Sometimes"},
 			wantErr: `--sidecar-image-pull-policy "Sometimes": want Always, IfNotPresent or Never`},
-		{name: "a stale-after no longer than the interval is refused", args: []string{"--status-interval=10s", "--stale-after=10s"},
-			wantErr: "--stale-after 10s: want more than --status-interval (10s)"},
+		{name: "a stale-after no longer than the interval is refused", args: []string{"--report-interval=10s", "--report-stale-after=10s"},
+			wantErr: "--report-stale-after 10s: want more than --report-interval (10s)"},
 		{name: "an empty NATS URL is refused", args: []string{"--nats-url="}, wantErr: "--nats-url is required"},
 		{name: "a stray argument is refused", args: []string{"extra"}, wantErr: `unexpected arguments ["extra"]`},
 	}
@@ -109,6 +114,95 @@ func TestParseFlags(t *testing.T) {
 			}
 			tt.check(t, o)
 		})
+	}
+}
+
+// TestDeprecatedFlags checks that the old names of the report flags still
+// work for this release, and that each use logs a line naming the new flag.
+func TestDeprecatedFlags(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		check    func(o options) bool
+		wantLogs []string
+	}{
+		{
+			name:     "--stats-subject-prefix still sets the report subject prefix",
+			args:     []string{"--stats-subject-prefix=old.stats"},
+			check:    func(o options) bool { return o.reportSubjectPrefix == "old.stats" },
+			wantLogs: []string{`"flag"="--stats-subject-prefix" "use"="--report-subject-prefix"`},
+		},
+		{
+			name:     "--status-interval still sets the report interval",
+			args:     []string{"--status-interval=2s"},
+			check:    func(o options) bool { return o.reportInterval == 2*time.Second },
+			wantLogs: []string{`"flag"="--status-interval" "use"="--report-interval"`},
+		},
+		{
+			name:     "--stale-after still sets the report stale-after",
+			args:     []string{"--stale-after=1m"},
+			check:    func(o options) bool { return o.reportStaleAfter == time.Minute },
+			wantLogs: []string{`"flag"="--stale-after" "use"="--report-stale-after"`},
+		},
+		{
+			name:  "an old and a new name of one flag act as a repeated flag: the last one wins",
+			args:  []string{"--report-interval=1s", "--status-interval=3s", "--stale-after=9s", "--report-stale-after=8s"},
+			check: func(o options) bool { return o.reportInterval == 3*time.Second && o.reportStaleAfter == 8*time.Second },
+			wantLogs: []string{`"flag"="--stale-after" "use"="--report-stale-after"`,
+				`"flag"="--status-interval" "use"="--report-interval"`},
+		},
+		{
+			name:  "the new names log nothing",
+			args:  []string{"--report-subject-prefix=p", "--report-interval=1s", "--report-stale-after=3s"},
+			check: func(o options) bool { return o.reportSubjectPrefix == "p" },
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			o, err := parseFlags(fs, tt.args)
+			if err != nil {
+				t.Fatalf("got error %v, want none", err)
+			}
+			if !tt.check(o) {
+				t.Errorf("got %+v, want the values of %q", o, tt.args)
+			}
+			var logs []string
+			o.logDeprecated(funcr.New(func(prefix, args string) { logs = append(logs, args) }, funcr.Options{}))
+			if len(logs) != len(tt.wantLogs) {
+				t.Fatalf("got log lines %q, want %d", logs, len(tt.wantLogs))
+			}
+			for i, want := range tt.wantLogs {
+				if !strings.Contains(logs[i], want) || !strings.Contains(logs[i], "Deprecated flag") {
+					t.Errorf("got log line %q, want a deprecation with %s", logs[i], want)
+				}
+			}
+		})
+	}
+}
+
+// TestUsageHidesDeprecatedFlags checks -h: the report flags under their
+// new names, the old names nowhere.
+func TestUsageHidesDeprecatedFlags(t *testing.T) {
+	var out strings.Builder
+	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+	fs.SetOutput(&out)
+	if _, err := parseFlags(fs, []string{"-h"}); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("got error %v, want flag.ErrHelp", err)
+	}
+	usage := out.String()
+	for _, want := range []string{"Usage of manager:", "-report-subject-prefix string", "-report-interval duration",
+		"-report-stale-after duration", "(default 30s)", "-sidecar-image string", "-zap-log-level"} {
+		if !strings.Contains(usage, want) {
+			t.Errorf("got usage without %q:\n%s", want, usage)
+		}
+	}
+	for old := range deprecatedFlags {
+		// -stale-after is a suffix of -report-stale-after: look for entries.
+		if regexp.MustCompile(`(?m)^\s*-`+regexp.QuoteMeta(old)+`\b`).MatchString(usage) || strings.Contains(usage, "--"+old) {
+			t.Errorf("got usage with the deprecated -%s:\n%s", old, usage)
+		}
 	}
 }
 
@@ -156,7 +250,7 @@ func TestTheManagerRunsWithoutNATS(t *testing.T) {
 	o, err := parseFlags(fs, []string{
 		"--nats-url=nats://127.0.0.1:" + strconv.Itoa(sandbox.FreePort(t)),
 		"--metrics-bind-address=0", "--health-probe-bind-address=" + probeAddr,
-		"--leader-election-namespace=default", "--status-interval=100ms", "--stale-after=1s",
+		"--leader-election-namespace=default", "--report-interval=100ms", "--report-stale-after=1s",
 	})
 	g.Expect(err).NotTo(HaveOccurred())
 	o.skipControllerNameValidation = true

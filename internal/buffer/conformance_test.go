@@ -262,4 +262,12 @@ func TestNew(t *testing.T) {
 	if _, err := ParseType("singlelatest"); !errors.Is(err, ErrUnknownType) {
 		t.Fatalf("ParseType(singlelatest): got %v, want ErrUnknownType", err)
 	}
+	for _, typ := range Types() {
+		if got, err := ParseType(string(typ)); err != nil || got != typ {
+			t.Fatalf("ParseType(%s): got (%s, %v), want (%s, nil)", typ, got, err, typ)
+		}
+	}
+	if got := len(Types()); got != 3 {
+		t.Fatalf("Types: got %d types, want the contract's 3", got)
+	}
 }

@@ -1,8 +1,8 @@
 // Package buffer holds records in memory with the three semantics of the
-// buffer contract (docs/buffer-contract.md in the shared docs): SpmcRing, a
-// bounded broadcast ring with lag detection; SingleLatest, which keeps only
-// the newest value; and Mailbox, a single slot whose unread value is
-// overwritten and whose readers take values.
+// buffer contract (docs/buffer-contract.md; the tests follow its rules):
+// SpmcRing, a bounded broadcast ring with lag detection; SingleLatest,
+// which keeps only the newest value; and Mailbox, a single slot whose
+// unread value is overwritten and whose readers take values.
 //
 // # The contract in short
 //
@@ -29,9 +29,6 @@
 // Close on a reader unsubscribes it at once, waking a parked Recv.
 // Errors are matched with errors.Is (ErrClosed, ErrEmpty, ErrLagged) and
 // errors.As (*LaggedError).
-//
-// Dispatch runs the loop every consumer needs: handle each value, log lag
-// and go on, stop cleanly on close or cancellation.
 //
 // # Concurrency
 //

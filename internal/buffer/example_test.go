@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 
 	"github.com/recbuf/recbuf/internal/buffer"
 )
@@ -119,31 +118,6 @@ func ExampleMailbox() {
 	// buffer closed
 }
 
-func ExampleDispatch() {
-	ring, _ := buffer.NewSpmcRing[int](2)
-	r, _ := ring.Subscribe()
-	defer r.Close()
-	for v := 1; v <= 5; v++ {
-		_ = ring.Push(v)
-	}
-	ring.Close()
-
-	err := buffer.Dispatch(context.Background(), r,
-		buffer.HandlerFunc[int](func(_ context.Context, it buffer.Item[int]) error {
-			fmt.Println("got", it.Value)
-			return nil
-		}),
-		buffer.OnLag(func(_ context.Context, missed uint64) { fmt.Println("lagged by", missed) }),
-		buffer.WithLogger(discard),
-	)
-	fmt.Println("done:", err)
-	// Output:
-	// lagged by 3
-	// got 4
-	// got 5
-	// done: <nil>
-}
-
 func ExampleNew() {
 	b, err := buffer.New[[]byte](buffer.TypeSpmcRing, 1000)
 	if err != nil {
@@ -159,6 +133,3 @@ func ExampleNew() {
 	// SpmcRing 1000
 	// true invalid buffer capacity: 0, want at least 1
 }
-
-// discard keeps the examples' output to what they print themselves.
-var discard = slog.New(slog.DiscardHandler)

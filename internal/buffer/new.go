@@ -26,6 +26,9 @@ func New[T any](t Type, capacity int) (Buffer[T], error) {
 	}
 }
 
+// Types returns the three buffer types, in the contract's order.
+func Types() []Type { return []Type{TypeSpmcRing, TypeSingleLatest, TypeMailbox} }
+
 // ParseType returns the Type named s (exactly as in the Record API), or an
 // error wrapping ErrUnknownType.
 func ParseType(s string) (Type, error) {
@@ -33,6 +36,6 @@ func ParseType(s string) (Type, error) {
 	case TypeSpmcRing, TypeSingleLatest, TypeMailbox:
 		return t, nil
 	default:
-		return "", fmt.Errorf("%w: %q", ErrUnknownType, s)
+		return "", fmt.Errorf("%w: %q, want SpmcRing, SingleLatest or Mailbox", ErrUnknownType, s)
 	}
 }

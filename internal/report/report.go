@@ -21,6 +21,11 @@ const DefaultPrefix = "recbuf.stats"
 // the manager looks at a Record's aggregate; both sides default to it.
 const DefaultInterval = 5 * time.Second
 
+// DefaultStaleAfter is how long the manager keeps counting a pod's last
+// report: six default intervals, so that a report or two lost on the way
+// does not make a Record look stale.
+const DefaultStaleAfter = 30 * time.Second
+
 // Report is one buffer process's snapshot of its counters.
 type Report struct {
 	// Namespace and Record name the Record this process serves.

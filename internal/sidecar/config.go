@@ -15,7 +15,8 @@ import (
 	"github.com/recbuf/recbuf/internal/buffer"
 	"github.com/recbuf/recbuf/internal/natsconn"
 	"github.com/recbuf/recbuf/internal/report"
-	"github.com/recbuf/recbuf/internal/sidecar/intake"
+	"github.com/recbuf/recbuf/internal/sidecar/consumerapi"
+	"github.com/recbuf/recbuf/internal/wire"
 )
 
 // RecordConfig is one record the process serves.
@@ -61,23 +62,25 @@ type Config struct {
 	// EmbeddedNATS, when set, is the host:port of an in-process NATS server
 	// to start and use (port 0: any free port).
 	EmbeddedNATS string
-	// MaxMessageBytes is the largest payload taken in (<= 0: 1 MiB).
+	// MaxMessageBytes is the largest payload taken in (<= 0:
+	// wire.DefaultMaxMessageBytes, 1 MiB).
 	MaxMessageBytes int
 	// HTTPAddr and MetricsAddr are the listen addresses of the consumer API
 	// and of /metrics, /healthz, /readyz.
 	HTTPAddr    string
 	MetricsAddr string
-	// ReportInterval is the time between counter reports (<= 0: 5s);
-	// ReportSubjectPrefix their subject prefix (empty: recbuf.stats).
+	// ReportInterval is the time between counter reports (<= 0:
+	// report.DefaultInterval); ReportSubjectPrefix their subject prefix
+	// (empty: report.DefaultPrefix).
 	ReportInterval      time.Duration
 	ReportSubjectPrefix string
 	// ShutdownGrace bounds the graceful shutdown (<= 0: 10s).
 	ShutdownGrace time.Duration
 	// Heartbeat is the idle time after which a stream gets an SSE comment
-	// (<= 0: 15s).
+	// (<= 0: consumerapi.DefaultHeartbeat).
 	Heartbeat time.Duration
 	// StreamRetry is the reconnection delay streams suggest to clients
-	// (SSE "retry:"; <= 0: 1s).
+	// (SSE "retry:"; <= 0: consumerapi.DefaultRetry).
 	StreamRetry time.Duration
 	// Logger receives log lines (nil: slog.Default()).
 	Logger *slog.Logger
@@ -89,7 +92,6 @@ const (
 	DefaultMetricsAddr   = ":9090"
 	DefaultNATSURL       = "nats://127.0.0.1:4222"
 	DefaultShutdownGrace = 10 * time.Second
-	DefaultReportEvery   = report.DefaultInterval
 )
 
 // ErrInvalidConfig is wrapped by every configuration error.
@@ -101,14 +103,20 @@ func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...))
 }
 
-// ParseType parses a buffer type name, ignoring case.
-func ParseType(s string) (buffer.Type, error) {
-	for _, t := range []buffer.Type{buffer.TypeSpmcRing, buffer.TypeSingleLatest, buffer.TypeMailbox} {
+// parseType is buffer.ParseType for a type typed on a command line, where
+// its case does not matter: "spmcring" is taken for SpmcRing. (The Record
+// API, and so buffer.ParseType, spell the types exactly.)
+func parseType(s string) (buffer.Type, error) {
+	for _, t := range buffer.Types() {
 		if strings.EqualFold(s, string(t)) {
-			return t, nil
+			s = string(t)
 		}
 	}
-	return "", invalid("buffer type %q is none of SpmcRing, SingleLatest, Mailbox", s)
+	t, err := buffer.ParseType(s)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	return t, nil
 }
 
 // ParseRecordSpec parses the standalone form NAME=TYPE[:CAPACITY]@SUBJECT,
@@ -123,7 +131,7 @@ func ParseRecordSpec(spec string) (RecordConfig, error) {
 		return RecordConfig{}, invalid("record %q: want NAME=TYPE[:CAPACITY]@SUBJECT", spec)
 	}
 	typeName, capSpec, hasCap := strings.Cut(typeSpec, ":")
-	t, err := ParseType(typeName)
+	t, err := parseType(typeName)
 	if err != nil {
 		return RecordConfig{}, fmt.Errorf("record %q: %w", spec, err)
 	}
@@ -156,8 +164,8 @@ func (c *Config) Validate() error {
 			return invalid("record %q is declared twice", r.Name)
 		}
 		seen[r.Name] = true
-		if _, err := ParseType(string(r.Type)); err != nil {
-			return fmt.Errorf("record %q: %w", r.Name, err)
+		if _, err := buffer.ParseType(string(r.Type)); err != nil {
+			return fmt.Errorf("%w: record %q: %w", ErrInvalidConfig, r.Name, err)
 		}
 		if r.Type == buffer.TypeSpmcRing && r.Capacity < 1 {
 			return invalid("record %q: SpmcRing capacity %d, want at least 1", r.Name, r.Capacity)
@@ -179,10 +187,10 @@ func (c *Config) Validate() error {
 		c.MetricsAddr = DefaultMetricsAddr
 	}
 	if c.MaxMessageBytes <= 0 {
-		c.MaxMessageBytes = intake.DefaultMaxMessageBytes
+		c.MaxMessageBytes = wire.DefaultMaxMessageBytes
 	}
 	if c.ReportInterval <= 0 {
-		c.ReportInterval = DefaultReportEvery
+		c.ReportInterval = report.DefaultInterval
 	}
 	if c.ReportSubjectPrefix == "" {
 		c.ReportSubjectPrefix = report.DefaultPrefix
@@ -230,13 +238,13 @@ func ParseFlags(args []string, getenv func(string) string, output io.Writer) (Co
 	fs.StringVar(&one.Subject, "nats-subject", "", "NATS subject (default records.<namespace>.<name>)")
 	fs.StringVar(&queue, "nats-queue-group", "", "NATS queue group shared by replicas (empty: every replica gets every message)")
 	fs.StringVar(&cfg.NATS.CredentialsDir, "nats-credentials-dir", "", "directory with any of creds, token, username, password, ca.crt, tls.crt, tls.key")
-	fs.IntVar(&cfg.MaxMessageBytes, "max-message-bytes", intake.DefaultMaxMessageBytes, "largest payload taken in; larger ones are dropped")
+	fs.IntVar(&cfg.MaxMessageBytes, "max-message-bytes", wire.DefaultMaxMessageBytes, "largest payload taken in; larger ones are dropped")
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", DefaultHTTPAddr, "listen address of the consumer API")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", DefaultMetricsAddr, "listen address of /metrics, /healthz and /readyz")
-	fs.DurationVar(&cfg.ReportInterval, "report-interval", DefaultReportEvery, "time between counter reports on NATS")
+	fs.DurationVar(&cfg.ReportInterval, "report-interval", report.DefaultInterval, "time between counter reports on NATS")
 	fs.StringVar(&cfg.ReportSubjectPrefix, "report-subject-prefix", report.DefaultPrefix, "subject prefix of counter reports")
 	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", DefaultShutdownGrace, "time allowed for a graceful shutdown")
-	fs.DurationVar(&cfg.Heartbeat, "heartbeat", 15*time.Second, "idle time after which a stream gets a heartbeat comment")
+	fs.DurationVar(&cfg.Heartbeat, "heartbeat", consumerapi.DefaultHeartbeat, "idle time after which a stream gets a heartbeat comment")
 	fs.StringVar(&cfg.EmbeddedNATS, "embedded-nats", "", "standalone: start an in-process NATS server on this host:port and use it")
 	fs.Func("record", "standalone: serve a record NAME=TYPE[:CAPACITY]@SUBJECT (repeatable)", func(s string) error {
 		specs = append(specs, s)
@@ -264,7 +272,7 @@ func ParseFlags(args []string, getenv func(string) string, output io.Writer) (Co
 			cfg.Records = append(cfg.Records, rc)
 		}
 	case one.Name != "":
-		t, err := ParseType(typeName)
+		t, err := parseType(typeName)
 		if err != nil {
 			return Config{}, err
 		}
@@ -273,7 +281,7 @@ func ParseFlags(args []string, getenv func(string) string, output io.Writer) (Co
 			one.Capacity = 0
 		}
 		if one.Subject == "" {
-			one.Subject = "records." + one.Namespace + "." + one.Name
+			one.Subject = wire.DefaultSubject(one.Namespace, one.Name)
 		}
 		cfg.Records = []RecordConfig{one}
 	}

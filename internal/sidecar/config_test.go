@@ -142,3 +142,31 @@ func TestParseFlags(t *testing.T) {
 		})
 	}
 }
+
+func TestValidateBufferTypes(t *testing.T) {
+	cases := []struct {
+		name    string
+		typ     buffer.Type
+		wantErr bool
+	}{
+		{name: "a type spelt as in the Record API is accepted", typ: buffer.TypeMailbox},
+		{name: "a type spelt in another case is refused, as the Record API refuses it", typ: "mailbox", wantErr: true},
+		{name: "an unknown type is refused", typ: "Stack", wantErr: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := sidecar.Config{
+				Records: []sidecar.RecordConfig{{Name: "a", Type: tc.typ, Subject: "s"}},
+				NATS:    sidecar.NATSConfig{URL: "nats://127.0.0.1:4222"},
+			}
+			err := c.Validate()
+			refused := errors.Is(err, sidecar.ErrInvalidConfig) && errors.Is(err, buffer.ErrUnknownType)
+			switch {
+			case tc.wantErr && !refused:
+				t.Fatalf("got %v, want an error wrapping ErrInvalidConfig and buffer.ErrUnknownType", err)
+			case !tc.wantErr && err != nil:
+				t.Fatalf("got %v, want none", err)
+			}
+		})
+	}
+}

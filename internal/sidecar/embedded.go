@@ -8,10 +8,15 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/recbuf/recbuf/internal/wire"
 )
 
 // startEmbeddedNATS starts an in-process NATS server on addr (host:port,
-// port 0: any free port) that accepts payloads up to maxPayload.
+// port 0: any free port) that accepts payloads up to maxPayload, and never
+// less than NATS's usual wire.DefaultMaxMessageBytes: a message above the
+// buffer process's own limit then still arrives and is counted as dropped
+// (oversized), as it would be with a default NATS server.
 func startEmbeddedNATS(addr string, maxPayload int) (*server.Server, error) {
 	host, portStr, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -39,7 +44,7 @@ func startEmbeddedNATS(addr string, maxPayload int) (*server.Server, error) {
 		Port:       port,
 		NoLog:      true,
 		NoSigs:     true,
-		MaxPayload: int32(min(max(maxPayload, 1<<20), math.MaxInt32)),
+		MaxPayload: int32(min(max(maxPayload, wire.DefaultMaxMessageBytes), math.MaxInt32)),
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
+	"github.com/recbuf/recbuf/internal/logthrottle"
 	"github.com/recbuf/recbuf/internal/natsconn"
 	"github.com/recbuf/recbuf/internal/report"
 )
@@ -23,7 +24,7 @@ import (
 // Defaults of Options.
 const (
 	DefaultInterval   = report.DefaultInterval
-	DefaultStaleAfter = 30 * time.Second
+	DefaultStaleAfter = report.DefaultStaleAfter
 	// changesBuffer bounds the Changes channel. When it is full (the
 	// controller is not started yet, or is far behind) a change stays
 	// pending and is offered again at the next tick: nothing is lost, and
@@ -121,10 +122,9 @@ type Collector struct {
 	// allPending is set when State changed and the All change has not
 	// been delivered yet.
 	allPending bool
-	// malformed counts refused reports since the last log line, which is
-	// written at most once per interval.
-	malformed    int
-	lastMalLog   time.Time
+	// malformed counts refused reports between two log lines, which are
+	// written at most once per interval; lastMalError is the newest error.
+	malformed    *logthrottle.Throttle
 	lastMalError error
 }
 
@@ -154,13 +154,15 @@ func New(opts Options) *Collector {
 	if opts.Logger.GetSink() == nil {
 		opts.Logger = logr.Discard()
 	}
-	return &Collector{
+	c := &Collector{
 		opts:    opts,
 		now:     time.Now,
 		changes: make(chan event.TypedGenericEvent[Change], changesBuffer),
 		records: map[types.NamespacedName]*recordEntry{},
 		state:   State{URL: natsconn.RedactURL(opts.URL)},
 	}
+	c.malformed = logthrottle.New(opts.Interval, func() time.Time { return c.now() })
+	return c
 }
 
 // StaleAfter is how long a report counts after its receipt.
@@ -284,7 +286,7 @@ func (c *Collector) receive(data []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err != nil {
-		c.malformed++
+		c.malformed.Add()
 		c.lastMalError = err
 		return
 	}
@@ -325,9 +327,8 @@ func (c *Collector) tick() {
 			delete(c.records, key)
 		}
 	}
-	if c.malformed > 0 && now.Sub(c.lastMalLog) >= c.opts.Interval {
-		c.opts.Logger.Info("Ignored malformed reports", "count", c.malformed, "lastError", c.lastMalError)
-		c.malformed, c.lastMalLog = 0, now
+	if n, ok := c.malformed.Flush(); ok {
+		c.opts.Logger.Info("Ignored malformed reports", "count", n, "lastError", c.lastMalError)
 	}
 	c.flushLocked()
 }

@@ -1,6 +1,8 @@
 // Package wire is the vocabulary shared by the buffer process and its
 // clients: the Message a buffer holds, the NATS headers edge devices may
-// set, and the Server-Sent Events encoding of the consumer API (see
+// set, the defaults a Record and a buffer process must agree on (the
+// default subject, the message size limit), the HTTP headers and the
+// Server-Sent Events encoding of the consumer API (see
 // docs/consumer-api.md for the contract as users read it).
 //
 // Encoding is append-style (AppendValueEvent and friends write into a

@@ -31,6 +31,10 @@ const (
 	// HeaderSeq carries the sequence number of a value returned by latest
 	// and take.
 	HeaderSeq = "Recbuf-Seq"
+	// HeaderTime carries, in the raw format of latest and take, when the
+	// buffer process took the value in (RFC 3339 with nanoseconds, UTC): the
+	// envelope's "time", which a raw body has no room for.
+	HeaderTime = "Recbuf-Time"
 	// HeaderType carries the record's buffer type.
 	HeaderType = "Recbuf-Buffer-Type"
 )

@@ -208,3 +208,9 @@ func FuzzValueEventRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+func TestDefaultSubject(t *testing.T) {
+	if got, want := wire.DefaultSubject("plant", "boiler"), "records.plant.boiler"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}

@@ -239,7 +239,7 @@ func TestTemplate(t *testing.T) {
 				}
 				wantArgs(t, c, "--leader-elect=true", "--health-probe-bind-address=:8081", "--metrics-bind-address=:8080",
 					"--sidecar-image=recbuf/sidecar:dev", "--sidecar-image-pull-policy=IfNotPresent",
-					"--stats-subject-prefix=recbuf.stats", "--status-interval=5s", "--stale-after=30s")
+					"--report-subject-prefix=recbuf.stats", "--report-interval=5s", "--report-stale-after=30s")
 				if a, ok := argWithPrefix(c, "--nats-url"); ok {
 					t.Errorf("manager got %q, want the manager's default NATS URL (no flag)", a)
 				}
@@ -348,12 +348,12 @@ func TestTemplate(t *testing.T) {
 		},
 		{
 			name: "manager settings become its flags, extraArgs last",
-			set: []string{"leaderElection.enabled=false", "statusInterval=2s", "staleAfter=1m", "statsSubjectPrefix=stats.recbuf",
+			set: []string{"leaderElection.enabled=false", "reports.interval=2s", "reports.staleAfter=1m", "reports.subjectPrefix=stats.recbuf",
 				"metrics.port=9443", "healthProbePort=9440", "extraArgs={--zap-log-level=debug}"},
 			check: func(t *testing.T, objs objects) {
 				_, c := manager(t, objs, "recbuf-manager")
-				wantArgs(t, c, "--leader-elect=false", "--status-interval=2s", "--stale-after=1m",
-					"--stats-subject-prefix=stats.recbuf", "--metrics-bind-address=:9443", "--health-probe-bind-address=:9440")
+				wantArgs(t, c, "--leader-elect=false", "--report-interval=2s", "--report-stale-after=1m",
+					"--report-subject-prefix=stats.recbuf", "--metrics-bind-address=:9443", "--health-probe-bind-address=:9440")
 				if got, want := c.Args[len(c.Args)-1], "--zap-log-level=debug"; got != want {
 					t.Errorf("last manager arg: got %q, want %q", got, want)
 				}
@@ -515,7 +515,9 @@ func TestTemplateRefuses(t *testing.T) {
 		{"an unknown resource is rejected", []string{"resources.requests.gpu=1"}, "additional properties 'gpu' not allowed"},
 		{"a replica count that is not a number is rejected", []string{"replicaCount=two"}, "/replicaCount"},
 		{"an unknown pull policy is rejected", []string{"image.pullPolicy=Sometimes"}, "/image/pullPolicy"},
-		{"a status interval without a unit is rejected", []string{"statusInterval=5"}, "/statusInterval"},
+		{"a report interval without a unit is rejected", []string{"reports.interval=5"}, "/reports/interval"},
+		{"an unknown report setting is rejected", []string{"reports.every=5s"}, "additional properties 'every' not allowed"},
+		{"a report subject prefix with a wildcard is rejected", []string{"reports.subjectPrefix=recbuf.>"}, "/reports/subjectPrefix"},
 		{"a NATS URL without a scheme is rejected", []string{"natsURL=nats.example:4222"}, "/natsURL"},
 		{"a credentials Secret name that is no DNS name is rejected", []string{"natsCredentialsSecret=Bad_Name"}, "/natsCredentialsSecret"},
 		{"a port out of range is rejected", []string{"metrics.port=70000"}, "/metrics/port"},

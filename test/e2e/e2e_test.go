@@ -74,9 +74,9 @@ var _ = Describe("recbuf", Ordered, func() {
 	})
 
 	It("installs the chart with its development NATS server", func() {
-		By("helm install with nats.enabled=true, both ServiceMonitors and a 2 s status interval")
+		By("helm install with nats.enabled=true, both ServiceMonitors and a 2 s report interval")
 		args := []string{"upgrade", "--install", release, "charts/recbuf", "-n", systemNamespace, "--create-namespace",
-			"--set", "nats.enabled=true", "--set", "statusInterval=2s", "--wait", "--timeout", "3m",
+			"--set", "nats.enabled=true", "--set", "reports.interval=2s", "--wait", "--timeout", "3m",
 			"--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.bufferServiceMonitor.enabled=true"}
 		args = append(args, imageValues("image", managerImage)...)
 		args = append(args, imageValues("sidecarImage", sidecarImage)...)
@@ -295,13 +295,13 @@ spec:
 		oldPods, err := kubectl("get", "pods", "-n", systemNamespace, "-l", "app.kubernetes.io/component=manager", "-o", "name")
 		Expect(err).NotTo(HaveOccurred())
 
-		By("helm upgrade with a changed value: statusInterval=3s")
+		By("helm upgrade with a changed value: reports.interval=3s")
 		Expect(helm("upgrade", release, "charts/recbuf", "-n", systemNamespace, "--reuse-values",
-			"--set", "statusInterval=3s", "--wait", "--timeout", "3m")).Error().NotTo(HaveOccurred())
+			"--set", "reports.interval=3s", "--wait", "--timeout", "3m")).Error().NotTo(HaveOccurred())
 		Eventually(func(g Gomega) {
 			out, err := kubectl("get", "deployment", "recbuf-manager", "-n", systemNamespace, "-o", "jsonpath={.spec.template.spec.containers[0].args}")
 			g.Expect(err).NotTo(HaveOccurred())
-			g.Expect(out).To(ContainSubstring("--status-interval=3s"))
+			g.Expect(out).To(ContainSubstring("--report-interval=3s"))
 			g.Expect(kubectl("get", "pods", "-n", systemNamespace, "-l", "app.kubernetes.io/component=manager", "-o", "name")).
 				NotTo(Equal(oldPods), "a new manager pod replaced the old one")
 		}).Should(Succeed())

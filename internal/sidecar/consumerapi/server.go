@@ -120,8 +120,9 @@ func New(cfg Config, records ...Record) (*Server, error) {
 	mux.HandleFunc("GET /v1/records/{name}", s.withRecord(s.handleInfo))
 	mux.HandleFunc("GET /v1/records/{name}/events", s.withRecord(s.handleEvents))
 	mux.HandleFunc("GET /v1/records/{name}/latest", s.withRecord(s.handleLatest))
-	mux.HandleFunc("GET /v1/records/{name}/take", s.withRecord(s.handleTake))
 	mux.HandleFunc("POST /v1/records/{name}/take", s.withRecord(s.handleTake))
+	// Any other method of take: the more specific POST pattern wins.
+	mux.HandleFunc("/v1/records/{name}/take", takeNeedsPOST)
 	s.mux = mux
 	return s, nil
 }
@@ -276,6 +277,15 @@ func (s *Server) handleTake(w http.ResponseWriter, r *http.Request, rec *record)
 	}
 }
 
+// takeNeedsPOST answers take by any method but POST. Take removes the
+// value, so a GET, which caches, prefetchers and crawlers feel free to
+// send, must not take it: 405 with the method that works, before even
+// looking at the record.
+func takeNeedsPOST(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Allow", http.MethodPost)
+	writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("take removes the value: use POST, not %s", r.Method))
+}
+
 // parseTimeout accepts a Go duration ("5s", "250ms") or seconds ("5", "0.5").
 func parseTimeout(v string) (time.Duration, error) {
 	if d, err := time.ParseDuration(v); err == nil && d >= 0 {
@@ -310,7 +320,7 @@ func writeItem(w http.ResponseWriter, it buffer.Item[wire.Message], raw bool) {
 		} else {
 			h.Set("Content-Type", "application/octet-stream")
 		}
-		h.Set("Recbuf-Time", it.Value.Received.UTC().Format(time.RFC3339Nano))
+		h.Set(wire.HeaderTime, it.Value.Received.UTC().Format(time.RFC3339Nano))
 		if it.Value.Device != "" {
 			h.Set(wire.HeaderDevice, it.Value.Device)
 		}

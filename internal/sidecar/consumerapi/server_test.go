@@ -293,6 +293,45 @@ func (f *fixture) call(t *testing.T, method, path string) (int, string, http.Hea
 	return resp.StatusCode, string(b), resp.Header
 }
 
+// TestTakeIsOnlyByPOST checks that no other method takes a value: a GET
+// (which caches and prefetchers send on their own) is refused with 405 and
+// the method to use, and the value stays pending.
+func TestTakeIsOnlyByPOST(t *testing.T) {
+	cases := []struct {
+		name   string
+		method string
+		path   string
+	}{
+		{name: "a GET of take is refused", method: http.MethodGet, path: "/v1/records/mailbox/take?timeout=0"},
+		{name: "a HEAD of take is refused", method: http.MethodHead, path: "/v1/records/mailbox/take"},
+		{name: "a PUT of take is refused", method: http.MethodPut, path: "/v1/records/mailbox/take"},
+		{name: "a DELETE of take is refused", method: http.MethodDelete, path: "/v1/records/mailbox/take"},
+		{name: "a GET of take is refused whatever the record", method: http.MethodGet, path: "/v1/records/nope/take"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, consumerapi.Config{})
+			push(t, f.mailbox, 1)
+			status, body, hdr := f.call(t, tc.method, tc.path)
+			if status != http.StatusMethodNotAllowed {
+				t.Fatalf("got status %d (%s), want 405", status, body)
+			}
+			if got := hdr.Get("Allow"); got != http.MethodPost {
+				t.Errorf("got Allow %q, want POST", got)
+			}
+			if tc.method != http.MethodHead {
+				var e struct{ Error string }
+				if err := json.Unmarshal([]byte(body), &e); err != nil || !strings.Contains(e.Error, "use POST") {
+					t.Errorf("got body %q, want a JSON error that says to use POST", body)
+				}
+			}
+			if it, ok := f.mailbox.Peek(); !ok || it.Seq != 1 {
+				t.Errorf("got pending (%+v, %v) after %s, want value 1 still pending", it, ok, tc.method)
+			}
+		})
+	}
+}
+
 func TestRequests(t *testing.T) {
 	cases := []struct {
 		name       string
@@ -326,8 +365,8 @@ func TestRequests(t *testing.T) {
 			method: "POST", path: "/v1/records/mailbox/take?timeout=0", wantStatus: 204},
 		{name: "take waits up to its timeout, then is 204",
 			method: "POST", path: "/v1/records/mailbox/take?timeout=30ms", wantStatus: 204},
-		{name: "take accepts the timeout in seconds and GET",
-			method: "GET", path: "/v1/records/mailbox/take?timeout=0.01", wantStatus: 204},
+		{name: "take accepts the timeout in seconds",
+			method: "POST", path: "/v1/records/mailbox/take?timeout=0.01", wantStatus: 204},
 		{name: "take returns the pending value",
 			setup:  func(f *fixture) { push(t, f.mailbox, 3) },
 			method: "POST", path: "/v1/records/mailbox/take", wantStatus: 200, wantBody: `"seq":3`},

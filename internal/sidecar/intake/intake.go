@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/recbuf/recbuf/internal/buffer"
+	"github.com/recbuf/recbuf/internal/logthrottle"
 	"github.com/recbuf/recbuf/internal/wire"
 )
 
@@ -30,10 +31,6 @@ const (
 	ReasonClosed = "closed"
 )
 
-// DefaultMaxMessageBytes is the default size limit of a payload (1 MiB,
-// NATS's own default max_payload).
-const DefaultMaxMessageBytes = 1 << 20
-
 // maxTrackedDevices bounds the per-device sequence state kept to count
 // upstream gaps; beyond it the state is forgotten and starts over.
 const maxTrackedDevices = 10000
@@ -45,7 +42,8 @@ type Config struct {
 	// QueueGroup, when set, makes several processes share the subject's
 	// messages (each message goes to one of them).
 	QueueGroup string
-	// MaxMessageBytes is the largest payload accepted (<= 0: default).
+	// MaxMessageBytes is the largest payload accepted (<= 0:
+	// wire.DefaultMaxMessageBytes).
 	MaxMessageBytes int
 	// DropLogInterval is the least time between two log lines about dropped
 	// messages (<= 0: 10s). Drops in between are summed into the next line.
@@ -84,7 +82,7 @@ type Intake struct {
 	buf     buffer.Buffer[wire.Message]
 	cfg     Config
 	log     *slog.Logger
-	dropLog *rateLog
+	dropLog *logthrottle.Throttle
 
 	received        atomic.Uint64
 	oversized       atomic.Uint64
@@ -106,7 +104,7 @@ type Intake struct {
 // New returns an Intake that pushes into buf.
 func New(buf buffer.Buffer[wire.Message], cfg Config) *Intake {
 	if cfg.MaxMessageBytes <= 0 {
-		cfg.MaxMessageBytes = DefaultMaxMessageBytes
+		cfg.MaxMessageBytes = wire.DefaultMaxMessageBytes
 	}
 	if cfg.DropLogInterval <= 0 {
 		cfg.DropLogInterval = 10 * time.Second
@@ -122,7 +120,7 @@ func New(buf buffer.Buffer[wire.Message], cfg Config) *Intake {
 		buf:     buf,
 		cfg:     cfg,
 		log:     log,
-		dropLog: &rateLog{interval: cfg.DropLogInterval, now: cfg.Now, log: log},
+		dropLog: logthrottle.New(cfg.DropLogInterval, cfg.Now),
 		devices: make(map[string]uint64),
 	}
 }
@@ -223,7 +221,7 @@ func (in *Intake) HandleMsg(m *nats.Msg) {
 	now := in.cfg.Now()
 	if len(m.Data) > in.cfg.MaxMessageBytes {
 		in.oversized.Add(1)
-		in.dropLog.drop(ReasonOversized, "bytes", len(m.Data), "limit", in.cfg.MaxMessageBytes)
+		in.logDrop(ReasonOversized, "bytes", len(m.Data), "limit", in.cfg.MaxMessageBytes)
 		return
 	}
 	msg := wire.Message{
@@ -235,13 +233,13 @@ func (in *Intake) HandleMsg(m *nats.Msg) {
 	if m.Header != nil {
 		if err := in.readDeviceHeaders(m.Header, &msg); err != nil {
 			in.malformed.Add(1)
-			in.dropLog.drop(ReasonMalformed, "error", err.Error())
+			in.logDrop(ReasonMalformed, "error", err.Error())
 			return
 		}
 	}
 	if err := in.buf.Push(msg); err != nil {
 		in.closed.Add(1)
-		in.dropLog.drop(ReasonClosed, "error", err.Error())
+		in.logDrop(ReasonClosed, "error", err.Error())
 		return
 	}
 	in.received.Add(1)
@@ -301,30 +299,14 @@ func (in *Intake) Stats() Stats {
 	return s
 }
 
-// rateLog logs dropped messages at most once per interval: the first drop
-// at once, later ones summed into the next line.
-type rateLog struct {
-	interval time.Duration
-	now      func() time.Time
-	log      *slog.Logger
-
-	mu         sync.Mutex
-	last       time.Time
-	suppressed uint64
-}
-
-func (r *rateLog) drop(reason string, kv ...any) {
-	r.mu.Lock()
-	now := r.now()
-	if !r.last.IsZero() && now.Sub(r.last) < r.interval {
-		r.suppressed++
-		r.mu.Unlock()
+// logDrop logs a dropped message at most once per DropLogInterval: the
+// first drop at once, later ones summed into the next line. Every drop is
+// counted in Stats whether or not it is logged.
+func (in *Intake) logDrop(reason string, kv ...any) {
+	n, ok := in.dropLog.Allow()
+	if !ok {
 		return
 	}
-	suppressed := r.suppressed
-	r.suppressed = 0
-	r.last = now
-	r.mu.Unlock()
-	args := append([]any{"reason", reason, "droppedSinceLastLog", suppressed + 1}, kv...)
-	r.log.Warn("Dropped message", args...)
+	args := append([]any{"reason", reason, "droppedSinceLastLog", n}, kv...)
+	in.log.Warn("Dropped message", args...)
 }
