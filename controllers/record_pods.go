@@ -33,10 +33,16 @@ func (r *RecordReconciler) observePods(ctx context.Context, s *recordScope) erro
 // counts as disconnected: one interval and a half, so that one late report
 // is not taken for an outage, while an outage shows within two intervals.
 func silentAfter(interval time.Duration) time.Duration {
-	if interval <= 0 {
-		interval = report.DefaultInterval
-	}
+	interval = reportInterval(interval)
 	return interval + interval/2
+}
+
+// reportInterval is interval, or the default when unset.
+func reportInterval(interval time.Duration) time.Duration {
+	if interval <= 0 {
+		return report.DefaultInterval
+	}
+	return interval
 }
 
 // podState is one buffer pod as the status shows it.

@@ -121,8 +121,14 @@ func recheckAfter(rec *recbufv1alpha1.Record, in statusInputs) time.Duration {
 	if in.aggregate.Pods > 0 {
 		consider(in.aggregate.NextExpiry)
 	}
-	for _, p := range judgePods(in) {
+	pods := judgePods(in)
+	for _, p := range pods {
 		consider(p.silentAt)
+	}
+	if len(silentPods(pods)) > 0 {
+		// A silent pod's next report may equal its last, which the
+		// collector does not announce: look again after an interval.
+		consider(in.now.Add(reportInterval(in.reportInterval)))
 	}
 	if in.state.Connected {
 		consider(in.state.Since.Add(in.staleAfter))

@@ -694,6 +694,12 @@ func TestRecheckAfter(t *testing.T) {
 				in.pods = []corev1.Pod{runningPod("door-recbuf-a", t0.Add(-time.Second))}
 			}),
 			2*time.Second + recheckMargin},
+		{"a silent pod is rechecked every interval, as its next report may equal its last", testRecord(),
+			inputs(func(in *statusInputs) {
+				in.reportInterval = 2 * time.Second
+				in.pods = []corev1.Pod{runningPod("door-recbuf-a", t0.Add(-time.Hour))}
+			}),
+			2*time.Second + recheckMargin},
 		{"a disconnected manager waits for the connection", testRecord(),
 			inputs(func(in *statusInputs) { in.state = statusagg.State{} }), 0},
 	}
