@@ -6,13 +6,65 @@
 // Subject(prefix, namespace, record, pod). The manager subscribes to
 // Wildcard(prefix). Reports are JSON so that operators can read them with
 // any NATS client (`nats sub 'recbuf.stats.>'`).
+//
+// Reports are authenticated, not secret: each is signed with its Record's
+// report key (HMAC-SHA256 over the exact message body, hex-encoded in the
+// SignatureHeader header), a random key the manager keeps in a Secret of
+// the Record's and mounts into the Record's buffer pods only. The manager
+// accepts a report only with a valid signature under the live Record's
+// key, so that a NATS client without the key, even on a NATS without any
+// authentication, cannot change any Record's status. See docs/security.md.
 package report
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"math"
 	"strings"
 	"time"
 )
+
+// SignatureHeader is the NATS header that carries a report's signature:
+// the hex-encoded HMAC-SHA256 of the message body under the Record's
+// report key.
+const SignatureHeader = "Recbuf-Report-Signature"
+
+// KeyFile is the key of the report key in its Secret, and so the file name
+// it is mounted under.
+const KeyFile = "key"
+
+// KeySize is the size of the report keys the manager generates; MinKeySize
+// is the least a buffer process accepts (HMAC-SHA256 keys shorter than its
+// 32-byte output weaken it).
+const (
+	KeySize    = 32
+	MinKeySize = 32
+)
+
+// Sign returns the signature of data under key, as SignatureHeader carries
+// it.
+func Sign(key, data []byte) string {
+	mac := hmac.New(sha256.New, key)
+	mac.Write(data)
+	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// Verify reports whether sig is data's signature under key. It compares in
+// constant time, so that timing tells a forger nothing.
+func Verify(key, data []byte, sig string) bool {
+	var got [sha256.Size]byte
+	if len(key) == 0 || hex.DecodedLen(len(sig)) != len(got) {
+		return false
+	}
+	if _, err := hex.Decode(got[:], []byte(sig)); err != nil {
+		return false
+	}
+	mac := hmac.New(sha256.New, key)
+	mac.Write(data)
+	var want [sha256.Size]byte
+	return hmac.Equal(got[:], mac.Sum(want[:0]))
+}
 
 // DefaultPrefix is the subject prefix reports are published under.
 const DefaultPrefix = "recbuf.stats"
@@ -131,6 +183,23 @@ func addSatSigned(a, b int64) int64 {
 // wildcards except '.', which is replaced by '_'.
 func Subject(prefix, namespace, record, pod string) string {
 	return prefix + "." + token(namespace) + "." + token(record) + "." + token(pod)
+}
+
+// ParseSubject splits a report subject into its namespace, record and pod
+// tokens (the pod's '.' replaced by '_', see Subject); ok is false for a
+// subject that is not <prefix>.<namespace>.<record>.<pod>. The tokens are
+// substrings of subject: nothing is allocated.
+func ParseSubject(prefix, subject string) (namespace, record, pod string, ok bool) {
+	if len(subject) <= len(prefix) || subject[len(prefix)] != '.' || !strings.HasPrefix(subject, prefix) {
+		return "", "", "", false
+	}
+	rest := subject[len(prefix)+1:]
+	namespace, rest, ok1 := strings.Cut(rest, ".")
+	record, pod, ok2 := strings.Cut(rest, ".")
+	if !ok1 || !ok2 || namespace == "" || record == "" || pod == "" || strings.Contains(pod, ".") {
+		return "", "", "", false
+	}
+	return namespace, record, pod, true
 }
 
 // Wildcard is the subject the manager subscribes to for all reports.

@@ -2,6 +2,7 @@ package report
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 )
@@ -50,5 +51,56 @@ func TestCountersEqualIgnoresTheClockReadingAndLocation(t *testing.T) {
 	}
 	if b.Produced = 2; a.Equal(b) {
 		t.Error("got equal counters with different counts")
+	}
+}
+
+func TestASignatureVerifiesOnlyTheSameBytesUnderTheSameKey(t *testing.T) {
+	key := []byte("0123456789abcdef0123456789abcdef")
+	data := []byte(`{"namespace":"ns","record":"r","pod":"p"}`)
+	sig := Sign(key, data)
+	tests := []struct {
+		name string
+		key  []byte
+		data []byte
+		sig  string
+		want bool
+	}{
+		{"the signature of the bytes under the key verifies", key, data, sig, true},
+		{"other bytes do not verify", key, append([]byte(" "), data...), sig, false},
+		{"another key does not verify", []byte("fedcba9876543210fedcba9876543210"), data, sig, false},
+		{"no key verifies nothing", nil, data, Sign(nil, data), false},
+		{"a signature that is not hex does not verify", key, data, strings.Repeat("zz", 32), false},
+		{"a short signature does not verify", key, data, sig[:62], false},
+		{"no signature does not verify", key, data, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Verify(tt.key, tt.data, tt.sig); got != tt.want {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseSubjectInvertsSubject(t *testing.T) {
+	tests := []struct {
+		subject      string
+		ns, rec, pod string
+		ok           bool
+	}{
+		{Subject("recbuf.stats", "ns", "door", "door-recbuf-1.x"), "ns", "door", "door-recbuf-1_x", true},
+		{"recbuf.stats.ns.door", "", "", "", false},
+		{"recbuf.stats.ns.door.pod.extra", "", "", "", false},
+		{"recbuf.statsx.ns.door.pod", "", "", "", false},
+		{"other.ns.door.pod", "", "", "", false},
+		{"recbuf.stats..door.pod", "", "", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.subject, func(t *testing.T) {
+			ns, rec, pod, ok := ParseSubject("recbuf.stats", tt.subject)
+			if ns != tt.ns || rec != tt.rec || pod != tt.pod || ok != tt.ok {
+				t.Errorf("got %q %q %q %v, want %q %q %q %v", ns, rec, pod, ok, tt.ns, tt.rec, tt.pod, tt.ok)
+			}
+		})
 	}
 }

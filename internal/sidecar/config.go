@@ -74,6 +74,12 @@ type Config struct {
 	// (empty: report.DefaultPrefix).
 	ReportInterval      time.Duration
 	ReportSubjectPrefix string
+	// ReportKeyFile, when set, is the file holding the Record's report key
+	// (its Secret, mounted by the manager): reports are signed with it, and
+	// the manager ignores unsigned ones. It is read at Start, where a
+	// missing or short key fails with ErrInvalidConfig, and again before
+	// each report, so that a rotated key takes effect without a restart.
+	ReportKeyFile string
 	// ShutdownGrace bounds the graceful shutdown (<= 0: 10s).
 	ShutdownGrace time.Duration
 	// Heartbeat is the idle time after which a stream gets an SSE comment
@@ -243,6 +249,7 @@ func ParseFlags(args []string, getenv func(string) string, output io.Writer) (Co
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", DefaultMetricsAddr, "listen address of /metrics, /healthz and /readyz")
 	fs.DurationVar(&cfg.ReportInterval, "report-interval", report.DefaultInterval, "time between counter reports on NATS")
 	fs.StringVar(&cfg.ReportSubjectPrefix, "report-subject-prefix", report.DefaultPrefix, "subject prefix of counter reports")
+	fs.StringVar(&cfg.ReportKeyFile, "report-key-file", "", "file with the Record's report key, which signs the counter reports (unset: unsigned, which the manager ignores)")
 	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", DefaultShutdownGrace, "time allowed for a graceful shutdown")
 	fs.DurationVar(&cfg.Heartbeat, "heartbeat", consumerapi.DefaultHeartbeat, "idle time after which a stream gets a heartbeat comment")
 	fs.StringVar(&cfg.EmbeddedNATS, "embedded-nats", "", "standalone: start an in-process NATS server on this host:port and use it")

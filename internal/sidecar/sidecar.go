@@ -34,6 +34,8 @@ type Sidecar struct {
 	// rep is set once Start has wired everything; NATS callbacks that run
 	// before that find it nil.
 	rep atomic.Pointer[reporter.Reporter]
+	// reportKey is the last report key read from Config.ReportKeyFile.
+	reportKey reportKey
 
 	embedded *server.Server
 	natsURL  string
@@ -125,6 +127,9 @@ func Start(ctx context.Context, cfg Config) (_ *Sidecar, err error) {
 		}
 	}()
 	if err := s.newRecords(); err != nil {
+		return nil, err
+	}
+	if err := s.reportKey.load(cfg.ReportKeyFile); err != nil {
 		return nil, err
 	}
 	if err := s.startEmbeddedNATS(); err != nil {
@@ -286,7 +291,7 @@ func (s *Sidecar) startReporter() context.CancelFunc {
 	}
 	rep := reporter.New(reporter.Config{
 		Conn: s.nc, Prefix: s.cfg.ReportSubjectPrefix, Pod: s.cfg.Pod, Interval: s.cfg.ReportInterval,
-		Sources: sources, Logger: s.log,
+		Sources: sources, Logger: s.log, Key: s.reportKey.current(s.log),
 	})
 	ctx, stop := context.WithCancel(context.Background())
 	s.rep.Store(rep)

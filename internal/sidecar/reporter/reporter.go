@@ -35,6 +35,11 @@ type Config struct {
 	Interval time.Duration
 	// Sources are the records to report on.
 	Sources []Source
+	// Key returns the report key reports are signed with (report.Sign);
+	// nil, or a nil key, publishes them unsigned, which the manager ignores.
+	// It is called once per report, so that a key rotated in its mounted
+	// Secret takes effect without a restart.
+	Key func() []byte
 	// Logger receives log lines (nil: slog.Default()).
 	Logger *slog.Logger
 }
@@ -121,7 +126,14 @@ func (r *Reporter) publish(nc *nats.Conn, src Source) error {
 		return fmt.Errorf("encode report: %w", err)
 	}
 	subj := report.Subject(r.cfg.Prefix, src.Namespace, src.Record, r.cfg.Pod)
-	if err := nc.Publish(subj, data); err != nil {
+	m := nats.NewMsg(subj)
+	m.Data = data
+	if r.cfg.Key != nil {
+		if key := r.cfg.Key(); key != nil {
+			m.Header.Set(report.SignatureHeader, report.Sign(key, data))
+		}
+	}
+	if err := nc.PublishMsg(m); err != nil {
 		return fmt.Errorf("publish report on %q: %w", subj, err)
 	}
 	return nil

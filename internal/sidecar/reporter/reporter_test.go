@@ -28,8 +28,10 @@ func TestReporter(t *testing.T) {
 		t.Fatal(err)
 	}
 	nc := srv.Connect()
+	key := []byte("0123456789abcdef0123456789abcdef")
 	r := reporter.New(reporter.Config{
 		Conn: nc, Prefix: "p", Pod: "pod.1", Interval: time.Hour, Logger: slog.New(slog.DiscardHandler),
+		Key: func() []byte { return key },
 		Sources: []reporter.Source{{Namespace: "ns", Record: "rec", RecordUID: "u", Counters: func() report.Counters {
 			return report.Counters{Produced: 7, Dropped: 2}
 		}}},
@@ -47,6 +49,9 @@ func TestReporter(t *testing.T) {
 	}
 	if want := "p.ns.rec.pod_1"; m.Subject != want {
 		t.Errorf("got subject %q, want %q", m.Subject, want)
+	}
+	if sig := m.Header.Get(report.SignatureHeader); !report.Verify(key, m.Data, sig) {
+		t.Errorf("got signature %q, want the body's under the report key", sig)
 	}
 	var got report.Report
 	if err := json.Unmarshal(m.Data, &got); err != nil {
