@@ -40,6 +40,15 @@ limitations under the License.
 //     connection it would describe): NATSConnected is False for running
 //     buffer pods that sent no report for one and a half report intervals
 //     (record_pods.go), and Ready follows.
+//   - Reports count only when authentic: each Record has a report key in
+//     a Secret it owns, mounted into its buffer pods, which sign their
+//     reports with it; the reconciler hands the key, the UID and the
+//     current pods to the collector, which ignores every other report
+//     (record_reportkey.go; the RBAC this costs is written there).
+//   - A Record with a credentials Secret may only name NATS servers the
+//     admin allows, and not plaintext ones other than the manager's own;
+//     otherwise it is Stalled and its Deployment is neither created nor
+//     updated (record_policy.go).
 //   - Events are emitted for condition transitions (Ready, Stalled,
 //     NATSConnected, Reporting) with the condition's reason and message.
 //

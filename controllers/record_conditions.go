@@ -41,7 +41,13 @@ func setCondition(rec *recbufv1alpha1.Record, now time.Time, condType string, st
 // order and the first that fails wins.
 type stalledCheck func(rec *recbufv1alpha1.Record, in statusInputs) (reason, message string, stalled bool)
 
-var stalledChecks = []stalledCheck{childConflict, childRefused, progressDeadlineExceeded, replicaFailure}
+var stalledChecks = []stalledCheck{natsSourceRefused, childConflict, childRefused, progressDeadlineExceeded, replicaFailure}
+
+// natsSourceRefused: the Record's NATS credentials would go where the
+// cluster admin does not allow (record_policy.go).
+func natsSourceRefused(_ *recbufv1alpha1.Record, in statusInputs) (string, string, bool) {
+	return in.natsRefusal.reason, in.natsRefusal.message, in.natsRefusal.reason != ""
+}
 
 // childErr is the error reconciling one kind of child met.
 type childErr struct {
@@ -51,16 +57,20 @@ type childErr struct {
 
 // childErrs are the children's errors, in the order they are reported.
 func childErrs(in statusInputs) []childErr {
-	return []childErr{{"Deployment", in.deploymentErr}, {"Service", in.serviceErr}}
+	return []childErr{{"Deployment", in.deploymentErr}, {"Service", in.serviceErr}, {"Secret", in.reportKeyErr}}
 }
 
 // childConflict: the child's name is taken by an object that is not ours.
 func childConflict(rec *recbufv1alpha1.Record, in statusInputs) (string, string, bool) {
 	for _, c := range childErrs(in) {
 		if isChildConflict(c.err) {
+			name := rec.ChildName()
+			if c.kind == "Secret" {
+				name = reportKeySecretName(rec)
+			}
 			return recbufv1alpha1.ReasonChildConflict, fmt.Sprintf(
 				"a %s named %s exists that this Record does not manage: delete it, or rename the Record",
-				c.kind, rec.ChildName()), true
+				c.kind, name), true
 		}
 	}
 	return "", "", false

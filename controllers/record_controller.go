@@ -39,6 +39,13 @@ type Config struct {
 	// ReportInterval is how often buffer processes report. A running pod
 	// silent for longer than one and a half intervals is disconnected.
 	ReportInterval time.Duration
+	// AllowedNATSServers are the NATS servers (URLs or host:port, each may
+	// be a comma-separated list) a Record with a credentials Secret may
+	// connect to; empty means NATSURL's (record_policy.go).
+	AllowedNATSServers []string
+	// AllowPlaintextNATSCredentials lets such a Record send its credentials
+	// over plaintext nats:// or ws:// to a server other than NATSURL's.
+	AllowPlaintextNATSCredentials bool
 }
 
 // Reports is what the reconciler reads of the status collector
@@ -49,6 +56,11 @@ type Reports interface {
 	Changes() <-chan event.TypedGenericEvent[statusagg.Change]
 	// StaleAfter is how long a report counts after its receipt.
 	StaleAfter() time.Duration
+	// Admit makes the collector accept the Record's reports as id says:
+	// signed with its key, carrying its UID, from its current pods.
+	Admit(record types.NamespacedName, id statusagg.Identity)
+	// Forget drops a Record that is gone, and its reports.
+	Forget(record types.NamespacedName)
 }
 
 // RecordReconciler reconciles Records into a Deployment and a Service each,
@@ -70,8 +82,11 @@ type RecordReconciler struct {
 
 // The manager's permissions, least privilege: Records are only read (their
 // status patched); children are created and updated but never deleted (the
-// garbage collector does that through the owner references); Secrets are
-// not read at all (the kubelet mounts them). Pods are only listed and
+// garbage collector does that through the owner references). Of Secrets,
+// the manager caches only its own report key Secrets (labelled, see
+// record_reportkey.go for what that does and does not limit); the NATS
+// credentials Secrets of Records are never read (the kubelet mounts them).
+// Pods are only listed and
 // watched, those labelled as ours (CacheOptions): a running buffer pod that
 // stops reporting is how the manager tells that its NATS link is down.
 // records/finalizers: the
@@ -84,6 +99,7 @@ type RecordReconciler struct {
 // +kubebuilder:rbac:groups=recbuf.dev,resources=records/finalizers,verbs=update
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update
 // +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;update
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update
 // +kubebuilder:rbac:groups="",resources=pods,verbs=list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
@@ -101,10 +117,18 @@ type recordScope struct {
 	// returned them (nil: absent or not ours).
 	deployment *appsv1.Deployment
 	service    *corev1.Service
-	// deploymentErr and serviceErr are the errors reconciling them met.
-	deploymentErr, serviceErr error
-	// pods are the Record's buffer pods as the cache has them.
-	pods []corev1.Pod
+	// deploymentErr, serviceErr and reportKeyErr are the errors reconciling
+	// the children met.
+	deploymentErr, serviceErr, reportKeyErr error
+	// reportKey is the Record's report key (nil: not known this pass).
+	reportKey []byte
+	// natsRefusal says why the Record's NATS source is refused (zero: it
+	// is not); the Deployment is then neither created nor updated.
+	natsRefusal natsRefusal
+	// pods are the Record's buffer pods as the cache has them;
+	// podsObserved says whether they could be listed.
+	pods         []corev1.Pod
+	podsObserved bool
 }
 
 // Reconcile brings one Record's children to their desired state and
@@ -114,12 +138,14 @@ func (r *RecordReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 	if err := r.Client.Get(ctx, req.NamespacedName, rec); err != nil {
 		if apierrors.IsNotFound(err) {
 			forgetReady(req.NamespacedName)
+			r.Reports.Forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !rec.DeletionTimestamp.IsZero() {
 		// The garbage collector deletes the children.
 		forgetReady(req.NamespacedName)
+		r.Reports.Forget(req.NamespacedName)
 		return ctrl.Result{}, nil
 	}
 	s := &recordScope{log: ctrl.LoggerFrom(ctx), record: rec, before: rec.DeepCopy()}
@@ -134,10 +160,15 @@ func (r *RecordReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 		}
 	}()
 
+	// The report key comes before the Deployment, whose pods mount it, and
+	// the collector learns the pods once they are observed, before the
+	// status reads its aggregate.
 	phases := []func(context.Context, *recordScope) error{
-		r.reconcileDeployment,
+		r.reconcileReportKey,
+		r.reconcileDeploymentWithinPolicy,
 		r.reconcileService,
 		r.observePods,
+		r.admitReports,
 	}
 	var errs []error
 	for _, phase := range phases {
@@ -169,6 +200,7 @@ func (r *RecordReconciler) setupWithManager(mgr ctrl.Manager, rec reconcile.Reco
 		))).
 		Owns(&appsv1.Deployment{}).
 		Owns(&corev1.Service{}).
+		Owns(&corev1.Secret{}).
 		// Pods are owned by the Deployment's ReplicaSets: mapped by label.
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podRecord)).
 		WatchesRawSource(source.Channel(r.Reports.Changes(),

@@ -255,7 +255,7 @@ func TestAValidRecordYieldsItsDeploymentAndService(t *testing.T) {
 		"--nats-url=tls://nats.example:4222", "--nats-subject=devices.*.telemetry", "--nats-queue-group=buffers",
 		"--nats-credentials-dir=/etc/recbuf/nats", "--max-message-bytes=4096",
 		"--http-addr=:8080", "--metrics-addr=:9090", "--report-interval=1s",
-		"--report-subject-prefix=" + testPrefix, "--shutdown-grace=10s",
+		"--report-subject-prefix=" + testPrefix, "--report-key-file=/etc/recbuf/report-key/key", "--shutdown-grace=10s",
 	}))
 	g.Expect(c.Env).To(ConsistOf(corev1.EnvVar{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{
 		FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.name"}}}))
@@ -272,9 +272,20 @@ func TestAValidRecordYieldsItsDeploymentAndService(t *testing.T) {
 		RunAsNonRoot: ptr.To(true), AllowPrivilegeEscalation: ptr.To(false), ReadOnlyRootFilesystem: ptr.To(true),
 		Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 	}))
-	g.Expect(c.VolumeMounts).To(ConsistOf(corev1.VolumeMount{Name: "nats-credentials", MountPath: "/etc/recbuf/nats", ReadOnly: true}))
-	g.Expect(ps.Volumes).To(HaveLen(1))
+	g.Expect(c.VolumeMounts).To(ConsistOf(
+		corev1.VolumeMount{Name: "nats-credentials", MountPath: "/etc/recbuf/nats", ReadOnly: true},
+		corev1.VolumeMount{Name: "report-key", MountPath: "/etc/recbuf/report-key", ReadOnly: true}))
+	g.Expect(ps.Volumes).To(HaveLen(2))
 	g.Expect(ps.Volumes[0].Secret.SecretName).To(Equal("nats-creds"))
+	g.Expect(ps.Volumes[1].Secret.SecretName).To(Equal("telemetry-recbuf-report-key"))
+
+	// The report key: a Secret of the Record's, labelled for the manager's
+	// cache, holding a random 32-byte key.
+	key := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "telemetry-recbuf-report-key"}}
+	g.Eventually(func() error { return get(key) }, timeout, poll).Should(Succeed())
+	g.Expect(key.Labels).To(Equal(labels))
+	g.Expect(key.Data).To(HaveKeyWithValue("key", HaveLen(32)))
+	expectControlledBy(g, key, rec)
 	g.Expect(*ps.SecurityContext.RunAsNonRoot).To(BeTrue())
 	g.Expect(ps.SecurityContext.SeccompProfile.Type).To(Equal(corev1.SeccompProfileTypeRuntimeDefault))
 	g.Expect(*ps.AutomountServiceAccountToken).To(BeFalse())
@@ -583,12 +594,17 @@ func TestStatusCountersComeFromReports(t *testing.T) {
 			},
 		}
 	}
+	// Only the Record's current pods may report: they exist, pending.
+	createPod(t, g, rec, "pod-a")
+	createPod(t, g, rec, "pod-b")
+	createPod(t, g, rec, "old-pod")
 	stranger := rep("old-pod", 1000)
 	stranger.RecordUID = "an-earlier-incarnation"
-	publishReport(t, rep("pod-a", 10))
-	publishReport(t, rep("pod-b", 5))
-	publishReport(t, stranger)
 	g.Eventually(func(g Gomega) {
+		// Sent until the manager has seen the pods and takes their reports.
+		publishReport(t, rep("pod-a", 10))
+		publishReport(t, rep("pod-b", 5))
+		publishReport(t, stranger)
 		g.Expect(get(rec)).To(Succeed())
 		st := rec.Status
 		g.Expect(st.ReportingPods).To(Equal(int32(2)))
@@ -604,9 +620,9 @@ func TestStatusCountersComeFromReports(t *testing.T) {
 		expectCondition(g, rec, recbufv1alpha1.ConditionNATSConnected, metav1.ConditionTrue, recbufv1alpha1.ReasonConnected)
 	}, timeout, poll).Should(Succeed())
 
-	// Reports of pods the cluster does not show (processes run by hand)
-	// count for as long as they are fresh. A running pod that goes silent
-	// is TestABufferPodCutOffFromNATSIsNamedDisconnected's.
+	// Reports of the Record's pods that do not run count for as long as
+	// they are fresh. A running pod that goes silent is
+	// TestABufferPodCutOffFromNATSIsNamedDisconnected's.
 	publishReport(t, rep("pod-a", 12))
 	publishReport(t, rep("pod-b", 6))
 	lastReport := time.Now()

@@ -12,6 +12,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
+	"github.com/recbuf/recbuf/internal/report"
 )
 
 // The buffer pods' fixed layout.
@@ -113,6 +114,16 @@ func mutateDeployment(d *appsv1.Deployment, rec *recbufv1alpha1.Record, cfg Conf
 			}},
 		}}
 	}
+	// The report key signs the pod's reports (record_reportkey.go). Not
+	// optional: a pod without it could not report.
+	ps.Volumes = append(ps.Volumes, corev1.Volume{
+		Name: reportKeyVolume,
+		VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+			SecretName:  reportKeySecretName(rec),
+			Items:       []corev1.KeyToPath{{Key: report.KeyFile, Path: report.KeyFile}},
+			DefaultMode: ptr.To[int32](0o440),
+		}},
+	})
 	ps.SecurityContext = &corev1.PodSecurityContext{
 		RunAsNonRoot:   ptr.To(true),
 		RunAsUser:      ptr.To[int64](RunAsID),
@@ -168,6 +179,7 @@ func mutateContainer(c *corev1.Container, rec *recbufv1alpha1.Record, cfg Config
 	if credentialsRef(rec) != nil {
 		c.VolumeMounts = []corev1.VolumeMount{{Name: credentialsVolume, MountPath: CredentialsDir, ReadOnly: true}}
 	}
+	c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: reportKeyVolume, MountPath: ReportKeyDir, ReadOnly: true})
 }
 
 func httpProbe(path string, period int32) *corev1.Probe {
@@ -225,6 +237,7 @@ func sidecarArgs(rec *recbufv1alpha1.Record, cfg Config) []string {
 		"--metrics-addr=:"+strconv.Itoa(MetricsPort),
 		"--report-interval="+cfg.ReportInterval.String(),
 		"--report-subject-prefix="+cfg.ReportSubjectPrefix,
+		"--report-key-file="+ReportKeyDir+"/"+report.KeyFile,
 		"--shutdown-grace="+strconv.Itoa(ShutdownGraceSeconds)+"s",
 	)
 }

@@ -25,7 +25,7 @@ func (r *RecordReconciler) observePods(ctx context.Context, s *recordScope) erro
 	if err := r.Client.List(ctx, &pods, client.InNamespace(s.record.Namespace), client.MatchingLabels(selectorLabels(s.record))); err != nil {
 		return fmt.Errorf("listing the buffer pods of Record %s: %w", client.ObjectKeyFromObject(s.record), err)
 	}
-	s.pods = pods.Items
+	s.pods, s.podsObserved = pods.Items, true
 	return nil
 }
 
@@ -70,9 +70,12 @@ type podState struct {
 //     passed since its container started (or since the manager connected,
 //     as reports sent before that were missed); before, it is starting and
 //     not listed;
-//   - a report from a pod the cache does not show (one just deleted, or a
-//     buffer process run outside the cluster) counts as connected, for
-//     as long as it is fresh.
+//   - a pod that does not run (pending, or being deleted) but sent a
+//     fresh report is connected: it reported, and is not judged silent;
+//   - a report from a pod the cache does not show (one just deleted, or
+//     anyone else's) counts for nothing: only the Record's current pods
+//     may report for it (the collector refuses others as well; this is the
+//     same rule where the status is made).
 //
 // While the manager itself is disconnected nothing is judged silent: it
 // cannot hear anyone.
@@ -83,15 +86,16 @@ func judgePods(in statusInputs) []podState {
 		reports[p.Pod] = p
 	}
 	var out []podState
-	seen := make(map[string]bool, len(in.pods))
 	for i := range in.pods {
 		pod := &in.pods[i]
 		started, running := bufferStarted(pod)
+		rep, reported := reports[pod.Name]
 		if !running {
+			if reported {
+				out = append(out, podState{name: pod.Name, connected: true, counters: rep.Counters})
+			}
 			continue
 		}
-		seen[pod.Name] = true
-		rep, reported := reports[pod.Name]
 		heard := started
 		if reported && rep.Received.After(heard) {
 			heard = rep.Received
@@ -110,11 +114,6 @@ func judgePods(in statusInputs) []podState {
 			st.connected, st.starting, st.silentAt = reported, !reported, silentAt
 		}
 		out = append(out, st)
-	}
-	for _, p := range in.aggregate.PodReports {
-		if !seen[p.Pod] {
-			out = append(out, podState{name: p.Pod, connected: true, counters: p.Counters})
-		}
 	}
 	slices.SortFunc(out, func(a, b podState) int { return strings.Compare(a.name, b.name) })
 	return out

@@ -34,8 +34,11 @@ type statusInputs struct {
 	// deployment and service are the children (nil: absent or not ours).
 	deployment *appsv1.Deployment
 	service    *corev1.Service
-	// deploymentErr and serviceErr are the errors reconciling them met.
-	deploymentErr, serviceErr error
+	// deploymentErr, serviceErr and reportKeyErr are the errors reconciling
+	// the children met.
+	deploymentErr, serviceErr, reportKeyErr error
+	// natsRefusal says why the Record's NATS source is refused (zero: not).
+	natsRefusal natsRefusal
 	// pods are the Record's buffer pods (record_pods.go judges them).
 	pods []corev1.Pod
 
@@ -67,10 +70,11 @@ func (r *RecordReconciler) reconcileStatus(ctx context.Context, s *recordScope) 
 		staleAfter:     r.Reports.StaleAfter(),
 		reportInterval: r.Config.ReportInterval,
 		deployment:     s.deployment, service: s.service,
-		deploymentErr: s.deploymentErr, serviceErr: s.serviceErr,
-		pods:      s.pods,
-		aggregate: r.Reports.Aggregate(key, s.record.UID),
-		state:     r.Reports.State(),
+		deploymentErr: s.deploymentErr, serviceErr: s.serviceErr, reportKeyErr: s.reportKeyErr,
+		natsRefusal: s.natsRefusal,
+		pods:        s.pods,
+		aggregate:   r.Reports.Aggregate(key, s.record.UID),
+		state:       r.Reports.State(),
 	}
 	computeStatus(s.record, in)
 	observeReady(s.record)

@@ -439,9 +439,31 @@ func TestSetReportingCondition(t *testing.T) {
 	}
 }
 
-// setCountersFrom runs setCounters on the pods as in judges them.
+// setCountersFrom runs setCounters on the pods as in judges them, with a
+// pending pod for each pod report (only the Record's pods count).
 func setCountersFrom(rec *recbufv1alpha1.Record, in statusInputs) {
+	for _, p := range in.aggregate.PodReports {
+		in.pods = append(in.pods, corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: p.Pod}, Status: corev1.PodStatus{Phase: corev1.PodPending}})
+	}
 	setCounters(rec, in, judgePods(in))
+}
+
+func TestReportsOfPodsThatAreNotTheRecordsCountForNothing(t *testing.T) {
+	in := inputs(func(in *statusInputs) {
+		in.pods = []corev1.Pod{runningPod("door-recbuf-a", t0.Add(-time.Hour))}
+		in.aggregate = statusagg.Aggregate{Pods: 2, LastReport: t0, PodReports: []statusagg.PodReport{
+			{Pod: "door-recbuf-a", Received: t0, Counters: report.Counters{Produced: 4}},
+			{Pod: "evil-pod", Received: t0, Counters: report.Counters{Produced: 999999999}},
+		}}
+	})
+	rec := testRecord()
+	pods := judgePods(in)
+	setCounters(rec, in, pods)
+	setNATSConnectedCondition(rec, in, pods)
+	want := []recbufv1alpha1.RecordPodStatus{{Name: "door-recbuf-a", Connected: true, Produced: 4}}
+	if !slices.Equal(rec.Status.Pods, want) {
+		t.Errorf("got pods %+v, want %+v (evil-pod unlisted)", rec.Status.Pods, want)
+	}
 }
 
 func TestSetCounters(t *testing.T) {
@@ -720,7 +742,7 @@ func TestSidecarArgsOfAMinimalRecord(t *testing.T) {
 		"--record-namespace=ns", "--record-name=door", "--record-uid=u", "--buffer-type=Mailbox",
 		"--nats-url=nats://nats:4222", "--nats-subject=records.ns.door", "--max-message-bytes=1048576",
 		"--http-addr=:8080", "--metrics-addr=:9090", "--report-interval=5s",
-		"--report-subject-prefix=recbuf.stats", "--shutdown-grace=10s",
+		"--report-subject-prefix=recbuf.stats", "--report-key-file=/etc/recbuf/report-key/key", "--shutdown-grace=10s",
 	}
 	if got := sidecarArgs(rec, cfg); !slices.Equal(got, want) {
 		t.Errorf("got %q,\nwant %q", got, want)

@@ -5,6 +5,8 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
+	"github.com/recbuf/recbuf/internal/report"
 	"github.com/recbuf/recbuf/internal/sidecar"
 	"github.com/recbuf/recbuf/internal/testutil/netcut"
 )
@@ -33,6 +36,15 @@ func startSidecarOf(t *testing.T, g Gomega, rec *recbufv1alpha1.Record, override
 	g.Eventually(func() error { return get(d) }, timeout, poll).Should(Succeed())
 	args := append(append([]string{}, d.Spec.Template.Spec.Containers[0].Args...),
 		"--http-addr=127.0.0.1:0", "--metrics-addr=127.0.0.1:0", "--log-level=error")
+	// The kubelet would mount the report key Secret: write its key where
+	// the process reads it.
+	for _, a := range args {
+		if strings.HasPrefix(a, "--report-key-file=") {
+			keyFile := filepath.Join(t.TempDir(), report.KeyFile)
+			g.Expect(os.WriteFile(keyFile, reportKeyOf(t, rec.Namespace, rec.Name), 0o600)).To(Succeed())
+			args = append(args, "--report-key-file="+keyFile)
+		}
+	}
 	args = append(args, override...)
 	pod := podNameOf(rec)
 	getenv := func(k string) string {
@@ -80,6 +92,11 @@ func TestASidecarsCountersReachTheRecordsStatus(t *testing.T) {
 	mailbox := newRecord(ns, "mailbox", recbufv1alpha1.RecordSpec{Buffer: recbufv1alpha1.BufferSpec{Type: recbufv1alpha1.BufferTypeMailbox}})
 	create(t, g, ring)
 	create(t, g, mailbox)
+	// Only the Records' current pods may report for them: the pods exist,
+	// though no kubelet runs them (so, not running, they are not judged
+	// silent once the processes stop).
+	createPodOf(t, g, ring)
+	createPodOf(t, g, mailbox)
 	ringSidecar, stopRing := startSidecarOf(t, g, ring)
 	_, stopMailbox := startSidecarOf(t, g, mailbox)
 
@@ -157,18 +174,32 @@ func readResumedStream(t *testing.T, g Gomega, url, until string) {
 // itself is startSidecarOf's.
 func runPodOf(t *testing.T, g Gomega, rec *recbufv1alpha1.Record) *corev1.Pod {
 	t.Helper()
-	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: rec.Namespace, Name: rec.ChildName()}}
-	g.Eventually(func() error { return get(d) }, timeout, poll).Should(Succeed())
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: rec.Namespace, Name: podNameOf(rec), Labels: d.Spec.Template.Labels},
-		Spec:       *d.Spec.Template.Spec.DeepCopy(),
-	}
-	create(t, g, pod)
+	pod := createPodOf(t, g, rec)
 	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
 		Name: ContainerName, Image: testImage, Ready: true,
 		State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}},
 	}}}
 	g.Expect(k8s.Status().Update(context.Background(), pod)).To(Succeed())
+	return pod
+}
+
+// createPodOf creates the pod podNameOf(rec) of rec's Deployment, pending
+// (no kubelet runs it).
+func createPodOf(t *testing.T, g Gomega, rec *recbufv1alpha1.Record) *corev1.Pod {
+	t.Helper()
+	return createPod(t, g, rec, podNameOf(rec))
+}
+
+// createPod creates a pending pod called name of rec's Deployment.
+func createPod(t *testing.T, g Gomega, rec *recbufv1alpha1.Record, name string) *corev1.Pod {
+	t.Helper()
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: rec.Namespace, Name: rec.ChildName()}}
+	g.Eventually(func() error { return get(d) }, timeout, poll).Should(Succeed())
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: rec.Namespace, Name: name, Labels: d.Spec.Template.Labels},
+		Spec:       *d.Spec.Template.Spec.DeepCopy(),
+	}
+	create(t, g, pod)
 	return pod
 }
 

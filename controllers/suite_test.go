@@ -164,6 +164,9 @@ func runSuite(m *testing.M) int {
 		NATSURL:                ns.ClientURL(),
 		ReportSubjectPrefix:    testPrefix,
 		ReportInterval:         time.Second,
+		// The suite's own server is the default; nats.example is a server
+		// the admin allows too, for the Records that name one.
+		AllowedNATSServers: []string{ns.ClientURL(), "tls://nats.example:4222"},
 	}
 	r := &RecordReconciler{
 		Client:    mgr.GetClient(),
@@ -282,19 +285,32 @@ func update[T client.Object](g Gomega, obj T, mutate func(T)) {
 	})).To(Succeed())
 }
 
-// publishReport publishes r as a buffer process would.
+// publishReport publishes r as a buffer process would: signed with its
+// Record's report key.
 func publishReport(t *testing.T, r report.Report) {
 	t.Helper()
 	data, err := json.Marshal(r)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := natsConn.Publish(report.Subject(testPrefix, r.Namespace, r.Record, r.Pod), data); err != nil {
+	m := nats.NewMsg(report.Subject(testPrefix, r.Namespace, r.Record, r.Pod))
+	m.Data = data
+	m.Header.Set(report.SignatureHeader, report.Sign(reportKeyOf(t, r.Namespace, r.Record), data))
+	if err := natsConn.PublishMsg(m); err != nil {
 		t.Fatalf("publishing report: %v", err)
 	}
 	if err := natsConn.Flush(); err != nil {
 		t.Fatalf("flushing: %v", err)
 	}
+}
+
+// reportKeyOf waits for the report key Secret of the Record ns/name and
+// returns its key.
+func reportKeyOf(t *testing.T, ns, name string) []byte {
+	t.Helper()
+	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-recbuf-report-key"}}
+	NewWithT(t).Eventually(func() error { return get(sec) }, timeout, poll).Should(Succeed(), "the report key Secret of %s/%s", ns, name)
+	return sec.Data[report.KeyFile]
 }
 
 // natsServerAddr is the host:port of the suite's NATS server.

@@ -35,8 +35,9 @@ const (
 	ConditionReconciling = "Reconciling"
 	// ConditionStalled is True when the rollout cannot make progress
 	// without a change by someone: the Deployment exceeded its progress
-	// deadline, pods cannot be created, or the Deployment or Service was
-	// refused by the API server.
+	// deadline, pods cannot be created, the Deployment, Service or report
+	// key Secret was refused by the API server, or the Record's NATS
+	// credentials would go to a server the cluster admin does not allow.
 	ConditionStalled = "Stalled"
 	// ConditionNATSConnected is True when the buffer pods report and no
 	// running one has gone silent; False naming the running pods that sent
@@ -103,6 +104,20 @@ const (
 	ReasonChildConflict = "ChildConflict"
 	// ReasonProgressing means nothing blocks the rollout.
 	ReasonProgressing = "Progressing"
+	// ReasonNATSServerNotAllowed means the Record names
+	// spec.source.nats.credentialsSecretRef and spec.source.nats.url names a
+	// NATS server the cluster admin does not allow credentials to be sent to
+	// (the manager's --allowed-nats-servers, by default its own --nats-url).
+	// No buffer pod is created for it, and an existing Deployment keeps its
+	// last allowed configuration; the message names the server.
+	ReasonNATSServerNotAllowed = "NATSServerNotAllowed"
+	// ReasonPlaintextNATSCredentials means the Record names
+	// spec.source.nats.credentialsSecretRef and would send them over a
+	// plaintext nats:// or ws:// connection to a server other than the
+	// manager's own, which the cluster admin has not allowed
+	// (--allow-plaintext-nats-credentials). Use tls:// or wss://. As for
+	// NATSServerNotAllowed, no buffer pod is created or updated.
+	ReasonPlaintextNATSCredentials = "PlaintextNATSCredentials"
 )
 
 // Reasons of the NATSConnected condition.

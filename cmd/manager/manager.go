@@ -74,11 +74,13 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 		Recorder:  mgr.GetEventRecorder("recbuf-manager"),
 		Reports:   collector,
 		Config: controllers.Config{
-			SidecarImage:           o.sidecarImage,
-			SidecarImagePullPolicy: corev1.PullPolicy(o.sidecarImagePullPolicy),
-			NATSURL:                o.natsURL,
-			ReportSubjectPrefix:    o.reportSubjectPrefix,
-			ReportInterval:         o.reportInterval,
+			SidecarImage:                  o.sidecarImage,
+			SidecarImagePullPolicy:        corev1.PullPolicy(o.sidecarImagePullPolicy),
+			NATSURL:                       o.natsURL,
+			ReportSubjectPrefix:           o.reportSubjectPrefix,
+			ReportInterval:                o.reportInterval,
+			AllowedNATSServers:            allowedServers(o.allowedNATSServers),
+			AllowPlaintextNATSCredentials: o.allowPlaintextNATSCreds,
 		},
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
@@ -94,9 +96,19 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 		return fmt.Errorf("adding the readiness check: %w", err)
 	}
 
-	log.Info("Starting manager", "sidecarImage", o.sidecarImage, "natsURL", natsconn.RedactURL(o.natsURL), "natsCredentialsDir", o.natsCredentialsDir, "leaderElection", o.leaderElect)
+	log.Info("Starting manager", "sidecarImage", o.sidecarImage, "natsURL", natsconn.RedactURL(o.natsURL), "natsCredentialsDir", o.natsCredentialsDir,
+		"allowedNATSServers", natsconn.RedactURL(o.allowedNATSServers), "allowPlaintextNATSCredentials", o.allowPlaintextNATSCreds, "leaderElection", o.leaderElect)
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("running the manager: %w", err)
 	}
 	return nil
+}
+
+// allowedServers is --allowed-nats-servers as the reconciler takes it:
+// nil when unset, so that it defaults to --nats-url's servers.
+func allowedServers(flag string) []string {
+	if flag == "" {
+		return nil
+	}
+	return []string{flag}
 }

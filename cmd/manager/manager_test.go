@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -36,6 +37,12 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(runMainEnv) != "" {
+		// TestTheManagerExits... runs this test binary as the manager.
+		os.Args = append([]string{"manager"}, strings.Fields(os.Getenv(runMainEnv))...)
+		main()
+		os.Exit(0)
+	}
 	code := m.Run()
 	if code == 0 {
 		if err := goleak.Find(
@@ -97,6 +104,12 @@ func TestParseFlags(t *testing.T) {
 			wantErr: "--report-stale-after 10s: want more than --report-interval (10s)"},
 		{name: "an empty NATS URL is refused", args: []string{"--nats-url="}, wantErr: "--nats-url is required"},
 		{name: "a stray argument is refused", args: []string{"extra"}, wantErr: `unexpected arguments ["extra"]`},
+		{name: "credentials inside the NATS URL are refused, naming the flag for them", args: []string{"--nats-url=nats://u:p@host:4222"},
+			wantErr: "--nats-url nats://host:4222 carries credentials (user information before '@'): put them in a directory and pass --nats-credentials-dir"},
+		{name: "a token inside one URL of a list is refused", args: []string{"--nats-url=nats://a:4222,nats://t0ken@b:4222"},
+			wantErr: "--nats-url nats://a:4222,nats://b:4222 carries credentials"},
+		{name: "credentials inside an allowed server are refused", args: []string{"--allowed-nats-servers=tls://u:p@other:4222"},
+			wantErr: "--allowed-nats-servers tls://other:4222 carries credentials"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -314,4 +327,27 @@ func TestTheManagerRunsWithoutNATS(t *testing.T) {
 	stop()
 	g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(&lease), &lease)).To(Succeed())
 	g.Expect(ptr.Deref(lease.Spec.HolderIdentity, "")).To(BeEmpty(), "the Lease is released on the way out")
+}
+
+// runMainEnv makes the test binary run main with the flags it holds.
+const runMainEnv = "RECBUF_TEST_RUN_MANAGER_MAIN"
+
+// TestTheManagerExitsOnCredentialsInTheNATSURL runs the manager's main as
+// a process: with credentials inside --nats-url it exits at once with
+// status 2 and a message naming --nats-credentials-dir, and the password
+// appears nowhere in what it prints.
+func TestTheManagerExitsOnCredentialsInTheNATSURL(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), runMainEnv+"=--nats-url=nats://u:s3cret-pw@host:4222")
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+		t.Fatalf("got %v (output %q), want exit status 2", err, out)
+	}
+	if !strings.Contains(string(out), "--nats-credentials-dir") || !strings.Contains(string(out), "--nats-url nats://host:4222 carries credentials") {
+		t.Errorf("got output %q, want the error naming --nats-url and --nats-credentials-dir", out)
+	}
+	if strings.Contains(string(out), "s3cret-pw") {
+		t.Errorf("got output %q, which prints the password", out)
+	}
 }

@@ -13,23 +13,26 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/recbuf/recbuf/internal/natsconn"
 	"github.com/recbuf/recbuf/internal/report"
 )
 
 // options are the manager's flags.
 type options struct {
-	sidecarImage           string
-	sidecarImagePullPolicy string
-	natsURL                string
-	natsCredentialsDir     string
-	reportSubjectPrefix    string
-	reportInterval         time.Duration
-	reportStaleAfter       time.Duration
-	metricsAddr            string
-	probeAddr              string
-	leaderElect            bool
-	leaderElectionNS       string
-	zap                    zap.Options
+	sidecarImage            string
+	sidecarImagePullPolicy  string
+	natsURL                 string
+	natsCredentialsDir      string
+	allowedNATSServers      string
+	allowPlaintextNATSCreds bool
+	reportSubjectPrefix     string
+	reportInterval          time.Duration
+	reportStaleAfter        time.Duration
+	metricsAddr             string
+	probeAddr               string
+	leaderElect             bool
+	leaderElectionNS        string
+	zap                     zap.Options
 	// deprecated lists the deprecated flag names given, for
 	// logDeprecated once logging is set up.
 	deprecated []string
@@ -58,6 +61,8 @@ func parseFlags(fs *flag.FlagSet, args []string) (options, error) {
 	fs.StringVar(&o.sidecarImagePullPolicy, "sidecar-image-pull-policy", string(corev1.PullIfNotPresent), "Pull policy of the buffer process image: Always, IfNotPresent or Never.")
 	fs.StringVar(&o.natsURL, "nats-url", "nats://nats:4222", "NATS server(s) of Records that name none, and of the manager's own report subscription.")
 	fs.StringVar(&o.natsCredentialsDir, "nats-credentials-dir", "", "Directory (a mounted Secret) with any of creds, token, username, password, ca.crt, tls.crt, tls.key for the manager's own NATS connection; the buffer processes' --nats-credentials-dir conventions.")
+	fs.StringVar(&o.allowedNATSServers, "allowed-nats-servers", "", "Comma-separated NATS servers (URLs or host:port) that a Record naming spec.source.nats.credentialsSecretRef may connect to; others make it Stalled (NATSServerNotAllowed). Empty: the servers of --nats-url only.")
+	fs.BoolVar(&o.allowPlaintextNATSCreds, "allow-plaintext-nats-credentials", false, "Let a Record send its credentials over plaintext nats:// or ws:// to an allowed server other than --nats-url's; otherwise it is Stalled (PlaintextNATSCredentials).")
 	fs.StringVar(&o.reportSubjectPrefix, "report-subject-prefix", report.DefaultPrefix, "Subject prefix buffer processes publish their counter reports under.")
 	fs.DurationVar(&o.reportInterval, "report-interval", report.DefaultInterval, "How often buffer processes report, and at most how often a Record's status counters are written.")
 	fs.DurationVar(&o.reportStaleAfter, "report-stale-after", report.DefaultStaleAfter, "A Record whose pods sent no report for this long is marked stale (Reporting=False). Several report intervals.")
@@ -133,6 +138,17 @@ func (o options) validate() error {
 	}
 	if o.natsURL == "" {
 		errs = append(errs, errors.New("--nats-url is required"))
+	} else if _, err := natsconn.ParseServers(o.natsURL); errors.Is(err, natsconn.ErrURLCredentials) {
+		// The URL is logged, shown in conditions and passed to every buffer
+		// pod's arguments: a password in it would be everywhere.
+		errs = append(errs, fmt.Errorf("--nats-url %w: put them in a directory and pass --nats-credentials-dir", err))
+	} else if err != nil {
+		errs = append(errs, fmt.Errorf("--nats-url: %w", err))
+	}
+	if o.allowedNATSServers != "" {
+		if _, err := natsconn.ParseServers(o.allowedNATSServers); err != nil {
+			errs = append(errs, fmt.Errorf("--allowed-nats-servers %w", err))
+		}
 	}
 	if o.reportSubjectPrefix == "" {
 		errs = append(errs, errors.New("--report-subject-prefix is required"))

@@ -14,6 +14,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/nats-io/nats.go"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	"github.com/recbuf/recbuf/internal/logthrottle"
@@ -105,15 +106,42 @@ type PodReport struct {
 	Received time.Time
 }
 
+// Identity is what the Collector needs to know of a live Record to accept
+// its reports: the Record controller, which reads the Record, its report
+// key Secret and its pods, hands it over with Admit. The Collector never
+// calls the API server.
+//
+// An Identity is a value: Admit copies what it keeps.
+type Identity struct {
+	// UID is the live Record's; a report must carry it.
+	UID types.UID
+	// Key is the Record's report key: a report must be signed with it.
+	Key []byte
+	// Pods are the names of the Record's current pods (any phase): only
+	// their reports are kept, so a Record's entries are bounded by its pods.
+	Pods []string
+}
+
+// admitted is an Identity as the Collector keeps it.
+type admitted struct {
+	uid  types.UID
+	key  []byte
+	pods map[string]struct{}
+}
+
 // Collector aggregates buffer processes' reports. Create it with New, run
-// it with Start (it is a controller-runtime Runnable), and read it with
-// Aggregate, State and Changes.
+// it with Start (it is a controller-runtime Runnable), tell it the live
+// Records with Admit and Forget, and read it with Aggregate, State and
+// Changes.
 type Collector struct {
 	opts    Options
 	now     func() time.Time
 	changes chan event.TypedGenericEvent[Change]
 
-	mu      sync.Mutex
+	mu sync.Mutex
+	// known are the admitted Records; records holds reports of known
+	// Records only, so its size is bounded by theirs and their pods.
+	known   map[types.NamespacedName]admitted
 	records map[types.NamespacedName]*recordEntry
 	state   State
 	// conn and subscribed make up state.Connected: the Collector listens
@@ -122,10 +150,12 @@ type Collector struct {
 	// allPending is set when State changed and the All change has not
 	// been delivered yet.
 	allPending bool
-	// malformed counts refused reports between two log lines, which are
-	// written at most once per interval; lastMalError is the newest error.
-	malformed    *logthrottle.Throttle
-	lastMalError error
+	// rejected counts refused reports between two log lines, which are
+	// written at most once per interval; lastRejection is the newest
+	// reason. Never one line per message: whoever may publish could
+	// otherwise fill the manager's log.
+	rejected      *logthrottle.Throttle
+	lastRejection RejectReason
 }
 
 type recordEntry struct {
@@ -158,11 +188,46 @@ func New(opts Options) *Collector {
 		opts:    opts,
 		now:     time.Now,
 		changes: make(chan event.TypedGenericEvent[Change], changesBuffer),
+		known:   map[types.NamespacedName]admitted{},
 		records: map[types.NamespacedName]*recordEntry{},
 		state:   State{URL: natsconn.RedactURL(opts.URL)},
 	}
-	c.malformed = logthrottle.New(opts.Interval, func() time.Time { return c.now() })
+	c.rejected = logthrottle.New(opts.Interval, func() time.Time { return c.now() })
 	return c
+}
+
+// Admit makes the Collector accept reports of the Record named key from
+// now on, as id describes it: signed with id.Key, carrying id.UID, from one
+// of id.Pods. A later Admit replaces the earlier one; the reports kept of
+// pods no longer in id.Pods, or of another UID, are dropped (and the
+// Record's aggregate announced as changed).
+func (c *Collector) Admit(key types.NamespacedName, id Identity) {
+	a := admitted{uid: id.UID, key: slices.Clone(id.Key), pods: make(map[string]struct{}, len(id.Pods))}
+	for _, p := range id.Pods {
+		a.pods[p] = struct{}{}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.known[key] = a
+	e := c.records[key]
+	if e == nil {
+		return
+	}
+	for pod, p := range e.pods {
+		if _, ok := a.pods[pod]; !ok || types.UID(p.report.RecordUID) != a.uid {
+			delete(e.pods, pod)
+			e.dirty = true
+		}
+	}
+}
+
+// Forget stops accepting reports of the Record named key and drops those
+// kept: the Record is gone.
+func (c *Collector) Forget(key types.NamespacedName) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.known, key)
+	delete(c.records, key)
 }
 
 // StaleAfter is how long a report counts after its receipt.
@@ -211,7 +276,7 @@ func (c *Collector) Start(ctx context.Context) error {
 	}
 
 	subject := report.Wildcard(c.opts.Prefix)
-	sub, err := nc.Subscribe(subject, func(m *nats.Msg) { c.receive(m.Data) })
+	sub, err := nc.Subscribe(subject, c.receive)
 	if err != nil {
 		return fmt.Errorf("subscribing to %q: %w", subject, err)
 	}
@@ -275,35 +340,90 @@ func (c *Collector) updateStateLocked() {
 	c.flushLocked()
 }
 
-// receive folds one report message in.
-func (c *Collector) receive(data []byte) {
-	now := c.now()
-	var r report.Report
-	err := json.Unmarshal(data, &r)
-	if err == nil && (r.Namespace == "" || r.Record == "" || r.Pod == "") {
-		err = errors.New("report lacks namespace, record or pod")
+// receive checks one report message and folds it in. The checks run from
+// the cheapest to the dearest, and nothing is stored, or decoded, before
+// the message is known to be signed with a live Record's key: a flood of
+// foreign reports costs time, never memory.
+func (c *Collector) receive(m *nats.Msg) {
+	if reason := c.accept(m); reason != "" {
+		c.reject(reason)
 	}
+}
+
+// accept folds m in and returns "", or returns why it was refused.
+func (c *Collector) accept(m *nats.Msg) RejectReason {
+	now := c.now()
+	ns, name, _, ok := report.ParseSubject(c.opts.Prefix, m.Subject)
+	if !ok {
+		return RejectSubject
+	}
+	key := types.NamespacedName{Namespace: ns, Name: name}
+	c.mu.Lock()
+	id, known := c.known[key]
+	c.mu.Unlock()
+	if !known {
+		return RejectUnknownRecord
+	}
+	sig := m.Header.Get(report.SignatureHeader)
+	if sig == "" {
+		return RejectUnsigned
+	}
+	if !report.Verify(id.key, m.Data, sig) {
+		return RejectBadSignature
+	}
+	var r report.Report
+	if err := json.Unmarshal(m.Data, &r); err != nil {
+		return RejectMalformed
+	}
+	if r.Namespace != ns || r.Record != name || report.Subject(c.opts.Prefix, r.Namespace, r.Record, r.Pod) != m.Subject {
+		return RejectSubject
+	}
+	if r.RecordUID == "" || types.UID(r.RecordUID) != id.uid {
+		return RejectRecordUID
+	}
+	// The pod's name goes into status.pods: one the API server would refuse
+	// there must never reach it, or it would make every status patch fail.
+	if len(validation.IsDNS1123Subdomain(r.Pod)) > 0 {
+		return RejectInvalidName
+	}
+	if _, ok := id.pods[r.Pod]; !ok {
+		return RejectUnknownPod
+	}
+
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err != nil {
-		c.malformed.Add()
-		c.lastMalError = err
-		return
+	if cur, ok := c.known[key]; !ok || cur.uid != id.uid {
+		// Forgotten or replaced while the message was checked.
+		return RejectUnknownRecord
 	}
-	key := types.NamespacedName{Namespace: r.Namespace, Name: r.Record}
 	e := c.records[key]
 	if e == nil {
 		e = &recordEntry{pods: map[string]podEntry{}}
 		c.records[key] = e
 	}
-	prev, known := e.pods[r.Pod]
+	prev, seen := e.pods[r.Pod]
+	if seen && !r.Time.After(prev.report.Time) {
+		// A signed report cannot be forged, but it can be sent again:
+		// an old report replayed would keep a silent pod looking connected.
+		return RejectReplayed
+	}
 	// A pod's reports are identical while its record is idle; only a
 	// different one changes the aggregate (receipt time alone does not,
 	// until the report expires, which tick notices).
-	if !known || !sameReport(prev.report, r) {
+	if !seen || !sameReport(prev.report, r) {
 		e.dirty = true
 	}
 	e.pods[r.Pod] = podEntry{report: r, received: now}
+	return ""
+}
+
+// reject counts a refused report.
+func (c *Collector) reject(reason RejectReason) {
+	reportsRejected.WithLabelValues(string(reason)).Inc()
+	c.rejected.Add()
+	c.mu.Lock()
+	c.lastRejection = reason
+	c.mu.Unlock()
 }
 
 // sameReport compares what the aggregate is made of.
@@ -327,8 +447,8 @@ func (c *Collector) tick() {
 			delete(c.records, key)
 		}
 	}
-	if n, ok := c.malformed.Flush(); ok {
-		c.opts.Logger.Info("Ignored malformed reports", "count", n, "lastError", c.lastMalError)
+	if n, ok := c.rejected.Flush(); ok {
+		c.opts.Logger.Info("Ignored reports that are not authentic or not valid (see recbuf_reports_rejected_total)", "count", n, "lastReason", c.lastRejection)
 	}
 	c.flushLocked()
 }
@@ -360,22 +480,19 @@ func (c *Collector) flushLocked() {
 	}
 }
 
-// Aggregate sums the fresh reports of the Record named key whose recordUID
-// is uid or empty.
+// Aggregate sums the fresh reports of the Record named key, if it is
+// admitted with this uid, from its current pods.
 func (c *Collector) Aggregate(key types.NamespacedName, uid types.UID) Aggregate {
 	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var a Aggregate
-	e := c.records[key]
-	if e == nil {
+	e, id := c.records[key], c.known[key]
+	if e == nil || id.uid != uid {
 		return a
 	}
 	for _, p := range e.pods {
 		r := p.report
-		if r.RecordUID != "" && types.UID(r.RecordUID) != uid {
-			continue
-		}
 		expiry := p.received.Add(c.opts.StaleAfter)
 		if !now.Before(expiry) {
 			continue

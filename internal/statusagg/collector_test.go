@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/goleak"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -45,7 +46,14 @@ func (f *fakeClock) advance(d time.Duration) {
 	f.t = f.t.Add(d)
 }
 
-// startCollector runs a Collector until the test ends.
+// testKey is the report key of the tests' Records.
+var testKey = []byte("0123456789abcdef0123456789abcdef")
+
+// testPods are the pods of the tests' Records.
+var testPods = []string{"p", "p1", "p2", "pod-1", "pod-2"}
+
+// startCollector runs a Collector until the test ends, with recA, recB and
+// recC admitted (UID "u", testKey, testPods).
 func startCollector(t *testing.T, opts Options, clock *fakeClock) *Collector {
 	t.Helper()
 	opts.Prefix = prefix
@@ -62,6 +70,9 @@ func startCollector(t *testing.T, opts Options, clock *fakeClock) *Collector {
 	if clock != nil {
 		c.now = clock.now
 	}
+	for _, key := range []types.NamespacedName{recA, recB, recC} {
+		c.Admit(key, Identity{UID: "u", Key: testKey, Pods: testPods})
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Start(ctx) }()
@@ -74,13 +85,25 @@ func startCollector(t *testing.T, opts Options, clock *fakeClock) *Collector {
 	return c
 }
 
+// publish publishes r signed with testKey, as a buffer process would.
 func publish(t *testing.T, nc *nats.Conn, r report.Report) {
 	t.Helper()
 	data, err := json.Marshal(r)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := nc.Publish(report.Subject(prefix, r.Namespace, r.Record, r.Pod), data); err != nil {
+	publishMsg(t, nc, report.Subject(prefix, r.Namespace, r.Record, r.Pod), data, report.Sign(testKey, data))
+}
+
+// publishMsg publishes data on subject with the signature sig ("": none).
+func publishMsg(t *testing.T, nc *nats.Conn, subject string, data []byte, sig string) {
+	t.Helper()
+	m := nats.NewMsg(subject)
+	m.Data = data
+	if sig != "" {
+		m.Header.Set(report.SignatureHeader, sig)
+	}
+	if err := nc.PublishMsg(m); err != nil {
 		t.Fatalf("publishing report: %v", err)
 	}
 	if err := nc.Flush(); err != nil {
@@ -129,17 +152,16 @@ func TestAggregateSumsTheFreshReportsOfTheRecordsPods(t *testing.T) {
 	poll.Until(t, "the collector to connect", func() bool { return c.State().Connected })
 
 	lastMsg := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	a := rep(recA, "uid-1", "pod-1", 10)
-	b := rep(recA, "uid-1", "pod-2", 5)
+	a := rep(recA, "u", "pod-1", 10)
+	b := rep(recA, "u", "pod-2", 5)
 	b.Counters.LastMessageTime = lastMsg
-	old := rep(recA, "uid-0", "pod-old", 1000) // a previous incarnation's pod
-	anon := rep(recA, "", "laptop", 1)         // a process run by hand
-	for _, r := range []report.Report{b, old, anon, a} {
+	c2 := rep(recA, "u", "p", 1)
+	for _, r := range []report.Report{b, c2, a} {
 		publish(t, nc, r)
 	}
-	poll.Until(t, "four reports", func() bool { return c.Aggregate(recA, "uid-1").Pods == 3 })
+	poll.Until(t, "three reports", func() bool { return c.Aggregate(recA, "u").Pods == 3 })
 
-	got := c.Aggregate(recA, "uid-1")
+	got := c.Aggregate(recA, "u")
 	want := report.Counters{Produced: 16, Delivered: 32, Subscribers: 3, Overwrites: 3, LastMessageTime: lastMsg}
 	if !got.Counters.Equal(want) {
 		t.Errorf("got counters %+v, want %+v", got.Counters, want)
@@ -152,16 +174,16 @@ func TestAggregateSumsTheFreshReportsOfTheRecordsPods(t *testing.T) {
 		}
 	}
 	// Sorted by name, whatever the order of arrival.
-	if want := []string{"laptop produced=1", "pod-1 produced=10", "pod-2 produced=5"}; !slices.Equal(pods, want) {
+	if want := []string{"p produced=1", "pod-1 produced=10", "pod-2 produced=5"}; !slices.Equal(pods, want) {
 		t.Errorf("got pod reports %q, want %q", pods, want)
 	}
 	if got.LastReport.IsZero() || got.NextExpiry.Sub(got.LastReport) > time.Hour {
 		t.Errorf("got last report %v and next expiry %v, want a report time and the oldest report's expiry", got.LastReport, got.NextExpiry)
 	}
-	if g := c.Aggregate(recA, "uid-0").Counters.Produced; g != 1001 {
-		t.Errorf("got %d produced for the old incarnation, want 1001", g)
+	if g := c.Aggregate(recA, "another-uid"); g.Pods != 0 {
+		t.Errorf("got %d pods for another incarnation of the Record, want 0", g.Pods)
 	}
-	if g := c.Aggregate(recB, "uid-1"); g.Pods != 0 {
+	if g := c.Aggregate(recB, "u"); g.Pods != 0 {
 		t.Errorf("got %d pods for a record nobody reports, want 0", g.Pods)
 	}
 }
@@ -247,21 +269,135 @@ func TestAPodWhoseReportsStopLeavesTheAggregate(t *testing.T) {
 	waitChange(t, c, recA)
 }
 
-func TestMalformedReportsAreIgnored(t *testing.T) {
+// TestOnlyAuthenticReportsOfCurrentPodsAreKept sends, for each way a
+// report can fail its checks, such a report claiming produced=999, and then
+// the genuine one: the genuine one alone counts, and the failure is counted
+// under its reason.
+func TestOnlyAuthenticReportsOfCurrentPodsAreKept(t *testing.T) {
 	srv := natstest.Start(t)
 	c := startCollector(t, Options{URL: srv.URL(), StaleAfter: time.Hour}, nil)
 	nc := srv.Connect()
 	poll.Until(t, "the collector to connect", func() bool { return c.State().Connected })
 
-	for _, bad := range []string{"not json", `{"namespace":"ns","record":"a"}`, `{"counters":{"produced":-1}}`} {
-		if err := nc.Publish(prefix+".ns.a.p", []byte(bad)); err != nil {
+	encode := func(r report.Report) []byte {
+		data, err := json.Marshal(r)
+		if err != nil {
 			t.Fatal(err)
 		}
+		return data
 	}
-	publish(t, nc, rep(recA, "u", "p", 7))
-	poll.Until(t, "the valid report", func() bool { return c.Aggregate(recA, "u").Pods == 1 })
+	forged := rep(recA, "u", "p", 999)
+	body := encode(forged)
+	signed := func(r report.Report) (string, []byte, string) {
+		data := encode(r)
+		return report.Subject(prefix, r.Namespace, r.Record, r.Pod), data, report.Sign(testKey, data)
+	}
+	with := func(mutate func(*report.Report)) report.Report {
+		r := forged
+		mutate(&r)
+		return r
+	}
+	subjectOf := func(r report.Report) string { return report.Subject(prefix, r.Namespace, r.Record, r.Pod) }
+	tests := []struct {
+		name    string
+		subject string
+		data    []byte
+		sig     string
+		reason  RejectReason
+	}{
+		{"a subject outside the scheme", prefix + ".ns.a", body, report.Sign(testKey, body), RejectSubject},
+		{"a Record the manager does not know", subjectOf(rep(types.NamespacedName{Namespace: "ns", Name: "x"}, "u", "p", 1)), body, report.Sign(testKey, body), RejectUnknownRecord},
+		{"no signature", subjectOf(forged), body, "", RejectUnsigned},
+		{"a signature under another key", subjectOf(forged), body, report.Sign([]byte("another key, 32 bytes long......"), body), RejectBadSignature},
+		{"a signature of other bytes", subjectOf(forged), body, report.Sign(testKey, append(body, ' ')), RejectBadSignature},
+		{"a signed body that is no report", subjectOf(forged), []byte("not json"), report.Sign(testKey, []byte("not json")), RejectMalformed},
+		{"a body naming another Record than its subject", subjectOf(forged), encode(with(func(r *report.Report) { r.Record = "b" })),
+			report.Sign(testKey, encode(with(func(r *report.Report) { r.Record = "b" }))), RejectSubject},
+		{"a body naming another pod than its subject", subjectOf(forged), encode(with(func(r *report.Report) { r.Pod = "p1" })),
+			report.Sign(testKey, encode(with(func(r *report.Report) { r.Pod = "p1" }))), RejectSubject},
+	}
+	add := func(name string, r report.Report, reason RejectReason) {
+		subject, data, sig := signed(r)
+		tests = append(tests, struct {
+			name    string
+			subject string
+			data    []byte
+			sig     string
+			reason  RejectReason
+		}{name, subject, data, sig, reason})
+	}
+	add("no recordUID", with(func(r *report.Report) { r.RecordUID = "" }), RejectRecordUID)
+	add("another incarnation's recordUID", with(func(r *report.Report) { r.RecordUID = "old" }), RejectRecordUID)
+	add("a pod name no status can hold", with(func(r *report.Report) { r.Pod = strings.Repeat("p", 300) }), RejectInvalidName)
+	add("a pod name with capitals", with(func(r *report.Report) { r.Pod = "Evil" }), RejectInvalidName)
+	add("a pod that is not the Record's", with(func(r *report.Report) { r.Pod = "evil-pod" }), RejectUnknownPod)
+
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := rejections(t, tt.reason)
+			publishMsg(t, nc, tt.subject, tt.data, tt.sig)
+			poll.Until(t, "the rejection counted", func() bool {
+				return rejections(t, tt.reason) == before+1
+			})
+			if a := c.Aggregate(recA, "u"); a.Pods != 0 {
+				t.Errorf("got aggregate %+v, want nothing kept", a)
+			}
+		})
+	}
+
+	genuine := rep(recA, "u", "p", 7)
+	publish(t, nc, genuine)
+	poll.Until(t, "the genuine report", func() bool { return c.Aggregate(recA, "u").Pods == 1 })
 	if got := c.Aggregate(recA, "u").Counters.Produced; got != 7 {
 		t.Errorf("got produced %d, want 7", got)
+	}
+
+	// The genuine report sent again, as whoever listens on NATS can: it is
+	// not newer than the pod's last, so it does not keep the pod fresh.
+	before := rejections(t, RejectReplayed)
+	publish(t, nc, genuine)
+	poll.Until(t, "the replay counted", func() bool {
+		return rejections(t, RejectReplayed) == before+1
+	})
+}
+
+// rejections reads recbuf_reports_rejected_total{reason}.
+func rejections(t *testing.T, reason RejectReason) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := reportsRejected.WithLabelValues(string(reason)).Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
+}
+
+func TestAdmitAndForgetBoundWhatIsKept(t *testing.T) {
+	srv := natstest.Start(t)
+	c := startCollector(t, Options{URL: srv.URL(), StaleAfter: time.Hour}, nil)
+	nc := srv.Connect()
+	poll.Until(t, "the collector to connect", func() bool { return c.State().Connected })
+
+	publish(t, nc, rep(recA, "u", "p1", 1))
+	publish(t, nc, rep(recA, "u", "p2", 2))
+	poll.Until(t, "two reports", func() bool { return c.Aggregate(recA, "u").Pods == 2 })
+
+	// p1's pod is gone: its report no longer counts.
+	c.Admit(recA, Identity{UID: "u", Key: testKey, Pods: []string{"p2"}})
+	if a := c.Aggregate(recA, "u"); a.Pods != 1 || a.Counters.Produced != 2 {
+		t.Errorf("got %+v after p1 left, want p2's report alone", a)
+	}
+	// The Record was recreated: the old incarnation's reports are dropped.
+	c.Admit(recA, Identity{UID: "u2", Key: testKey, Pods: []string{"p2"}})
+	if a := c.Aggregate(recA, "u2"); a.Pods != 0 {
+		t.Errorf("got %+v for the new incarnation, want nothing", a)
+	}
+	c.Forget(recA)
+	c.mu.Lock()
+	_, known := c.known[recA]
+	_, kept := c.records[recA]
+	c.mu.Unlock()
+	if known || kept {
+		t.Errorf("got known %v, kept %v after Forget, want neither", known, kept)
 	}
 }
 

@@ -5,17 +5,26 @@
 // interval per Record, so that status is patched on a timer and never per
 // message.
 //
-// Reports are keyed by Record (namespace and name) and pod; a report whose
-// recordUID names another incarnation of the Record (one deleted and
-// recreated under the same name) is kept apart and left out of the
-// aggregate. A report without a recordUID (a process run by hand) counts
-// for whichever Record has its namespace and name. Freshness is judged by
-// the manager's clock at receipt, never by the report's own time, so clock
-// skew between nodes does not make a Record stale.
+// Reports are keyed by Record (namespace and name) and pod, and kept only
+// when authentic for a live Record: the Record controller tells the
+// Collector each Record's UID, report key and current pods (Admit, Forget),
+// and a report is kept only when its subject is the one its body names,
+// it is signed with that Record's key (report.Sign), it carries the
+// Record's UID, its pod is one of the Record's current pods with a name a
+// status can hold, and it is newer than that pod's last report. Every other
+// report is ignored and counted in the manager metric
+// recbuf_reports_rejected_total{reason} (a log line at most once per
+// interval, never one per message). A report of a Record not admitted is
+// dropped before anything is decoded or stored, so the Collector's memory
+// is bounded by the admitted Records and their pods, whatever arrives.
+// Freshness is judged by the manager's clock at receipt, never by the
+// report's own time, so clock skew between nodes does not make a Record
+// stale.
 //
-// Reports are trusted: whoever may publish under the prefix can set any
-// Record's counters. Restrict publishing there with NATS permissions to
-// the buffer processes' credentials.
+// This holds on a NATS without any authentication: whoever may publish
+// under the prefix, without a Record's key, changes no Record's status.
+// The key is in a Secret of the Record's namespace; who can read that
+// Secret can sign reports for that Record only (docs/security.md).
 //
 // The Collector owns its NATS connection. It retries the first connection
 // and reconnects forever, so the manager starts and runs while NATS is

@@ -1,0 +1,58 @@
+package statusagg
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+// RejectReason says why the Collector ignored a report; it is the reason
+// label of recbuf_reports_rejected_total.
+type RejectReason string
+
+// The reasons a report is ignored, in the order they are checked.
+const (
+	// RejectSubject: the subject is not <prefix>.<namespace>.<record>.<pod>,
+	// or is not the subject of the Record and pod the body names.
+	RejectSubject RejectReason = "subject_mismatch"
+	// RejectUnknownRecord: no live Record of that namespace and name is
+	// known to the manager (its controller has not admitted it).
+	RejectUnknownRecord RejectReason = "unknown_record"
+	// RejectUnsigned: the report has no signature header.
+	RejectUnsigned RejectReason = "unsigned"
+	// RejectBadSignature: the signature is not the body's under the
+	// Record's report key.
+	RejectBadSignature RejectReason = "bad_signature"
+	// RejectMalformed: the body is no report.
+	RejectMalformed RejectReason = "malformed"
+	// RejectRecordUID: the report carries no recordUID, or another
+	// incarnation's.
+	RejectRecordUID RejectReason = "record_uid_mismatch"
+	// RejectInvalidName: the pod name could not be written into the status
+	// (not a DNS subdomain of at most 253 characters).
+	RejectInvalidName RejectReason = "invalid_name"
+	// RejectUnknownPod: the pod is not one of the Record's current pods.
+	RejectUnknownPod RejectReason = "unknown_pod"
+	// RejectReplayed: the report is not newer than the pod's last one.
+	RejectReplayed RejectReason = "replayed"
+)
+
+var rejectReasons = []RejectReason{
+	RejectSubject, RejectUnknownRecord, RejectUnsigned, RejectBadSignature, RejectMalformed,
+	RejectRecordUID, RejectInvalidName, RejectUnknownPod, RejectReplayed,
+}
+
+// reportsRejected counts the ignored reports by reason. It is a manager
+// metric (controller-runtime's registry, served on the manager's metrics
+// endpoint); every reason's series exists from the start at 0, so that an
+// alert on its rate needs no absent().
+var reportsRejected = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "recbuf_reports_rejected_total",
+	Help: "Counter reports the manager ignored, by reason: not signed with the live Record's report key, subject and body disagreeing, another incarnation's recordUID, a pod that is not the Record's, a name no status can hold, or a replay.",
+}, []string{"reason"})
+
+func init() {
+	metrics.Registry.MustRegister(reportsRejected)
+	for _, r := range rejectReasons {
+		reportsRejected.WithLabelValues(string(r))
+	}
+}
