@@ -9,10 +9,12 @@
 //
 // Reports are authenticated, not secret: each is signed with its Record's
 // report key (HMAC-SHA256 over the exact message body, hex-encoded in the
-// SignatureHeader header), a random key the manager keeps in a Secret of
-// the Record's and mounts into the Record's buffer pods only. The manager
-// accepts a report only with a valid signature under the live Record's
-// key, so that a NATS client without the key, even on a NATS without any
+// SignatureHeader header). The manager derives each Record's key from its
+// own master key (DeriveKey), writes it once into a Secret of the Record's
+// and mounts that into the Record's buffer pods only; it verifies with the
+// key it derives, never reading the Secret back. The manager accepts a
+// report only with a valid signature under the live Record's key, so that
+// a NATS client without the key, even on a NATS without any
 // authentication, cannot change any Record's status. See docs/security.md.
 package report
 
@@ -34,13 +36,48 @@ const SignatureHeader = "Recbuf-Report-Signature"
 // it is mounted under.
 const KeyFile = "key"
 
-// KeySize is the size of the report keys the manager generates; MinKeySize
-// is the least a buffer process accepts (HMAC-SHA256 keys shorter than its
-// 32-byte output weaken it).
+// KeySize is the size of the report keys the manager derives; MinKeySize
+// is the least a buffer process accepts, and the least master key the
+// manager accepts (HMAC-SHA256 keys shorter than its 32-byte output weaken
+// it).
 const (
-	KeySize    = 32
+	KeySize    = sha256.Size
 	MinKeySize = 32
 )
+
+// keyDerivationContext starts the message DeriveKey MACs: it ties a derived
+// key to this use and this version of the derivation.
+const keyDerivationContext = "recbuf.dev/report-key/v1\x00"
+
+// DeriveKey returns the report key of the Record namespace/name with uid
+// under the manager's master key:
+//
+//	HMAC-SHA256(master, "recbuf.dev/report-key/v1\x00" + namespace + "\x00" + name + "\x00" + uid)
+//
+// Namespace, name and UID never contain NUL, so no two Records share a
+// message, and a key tells nothing of another Record's or of the master
+// key. A recreated Record (new UID) gets a new key. The key is KeySize raw
+// bytes, any of which may be whitespace: it is used as it is.
+func DeriveKey(master []byte, namespace, name, uid string) []byte {
+	mac := hmac.New(sha256.New, master)
+	mac.Write([]byte(keyDerivationContext))
+	mac.Write([]byte(namespace))
+	mac.Write([]byte{0})
+	mac.Write([]byte(name))
+	mac.Write([]byte{0})
+	mac.Write([]byte(uid))
+	return mac.Sum(nil)
+}
+
+// MasterKeyFingerprint is a short public name of a master key: the first 8
+// hex digits of its SHA-256. The manager puts it into the names of the
+// report key Secrets, so that a new master key means new Secrets (and a
+// rollout of the buffer pods that mount them). For a random master key of
+// MinKeySize bytes or more it tells nothing usable about the key.
+func MasterKeyFingerprint(master []byte) string {
+	sum := sha256.Sum256(master)
+	return hex.EncodeToString(sum[:4])
+}
 
 // Sign returns the signature of data under key, as SignatureHeader carries
 // it.

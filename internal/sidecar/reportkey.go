@@ -1,7 +1,6 @@
 package sidecar
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"os"
@@ -58,10 +57,10 @@ func readReportKey(path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The key's bytes are used as they are: a hand-made Secret's trailing
-	// newline is part of it on both sides, as the manager reads the same
-	// Secret.
-	if len(bytes.TrimSpace(key)) < report.MinKeySize {
+	// The key's bytes are used as they are, whitespace included: the
+	// manager derives the same raw bytes (report.DeriveKey), any of which
+	// may be a space or a newline, so nothing is trimmed or counted out.
+	if len(key) < report.MinKeySize {
 		return nil, fmt.Errorf("report key in %s is shorter than %d bytes", path, report.MinKeySize)
 	}
 	return key, nil
