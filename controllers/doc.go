@@ -40,11 +40,13 @@ limitations under the License.
 //     connection it would describe): NATSConnected is False for running
 //     buffer pods that sent no report for one and a half report intervals
 //     (record_pods.go), and Ready follows.
-//   - Reports count only when authentic: each Record has a report key in
-//     a Secret it owns, mounted into its buffer pods, which sign their
-//     reports with it; the reconciler hands the key, the UID and the
-//     current pods to the collector, which ignores every other report
-//     (record_reportkey.go; the RBAC this costs is written there).
+//   - Reports count only when authentic: each Record has a report key,
+//     derived from the manager's master key and the Record's identity,
+//     which the manager puts once into a Secret the Record owns (create
+//     only: it never reads a Secret) and mounts into its buffer pods,
+//     which sign their reports with it; the reconciler hands the key, the
+//     UID and the current pods to the collector, which ignores every other
+//     report (record_reportkey.go; the RBAC this costs is written there).
 //   - A Record with a credentials Secret may only name NATS servers the
 //     admin allows, and not plaintext ones other than the manager's own;
 //     otherwise it is Stalled and its Deployment is neither created nor
@@ -55,5 +57,7 @@ limitations under the License.
 // Concurrency: a RecordReconciler is driven by controller-runtime, which
 // never reconciles the same Record in two goroutines at once; different
 // Records may be reconciled concurrently, so the reconciler keeps no
-// per-Record state outside the objects it reads.
+// per-Record state outside the objects it reads, but for a memo of the
+// report key Secrets it created lately (record_reportkey.go, behind a
+// mutex; it only saves create calls).
 package controllers

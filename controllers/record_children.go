@@ -31,8 +31,8 @@ const (
 	// NameValue is LabelName's value: what the children are.
 	NameValue = "recbuf-buffer"
 	// ManagedByValue is LabelManagedBy's value. The manager's cache holds
-	// only Deployments, Services, Pods and Secrets with this label
-	// (CacheOptions).
+	// only Deployments, Services and Pods with this label (CacheOptions);
+	// its report key Secrets carry it too, though it never reads them.
 	ManagedByValue = "recbuf-manager"
 )
 
@@ -129,11 +129,10 @@ func (r *RecordReconciler) childError(ctx context.Context, rec *recbufv1alpha1.R
 	return errCacheLag
 }
 
-// CacheOptions restricts the manager's cache of Deployments, Services,
-// Pods and Secrets to the ones the manager manages, so that it does not
-// hold every Deployment, Service, Pod and Secret of the cluster in memory.
-// For Secrets this also means that no other Secret's data ever reaches the
-// manager, though its RBAC would allow reading them (record_reportkey.go).
+// CacheOptions restricts the manager's cache of Deployments, Services and
+// Pods to the ones the manager manages, so that it does not hold every
+// Deployment, Service and Pod of the cluster in memory. Secrets are not
+// cached at all: the manager only creates them (record_reportkey.go).
 func CacheOptions() cache.Options {
 	managed := labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedByValue})
 	return cache.Options{ByObject: map[client.Object]cache.ByObject{

@@ -64,13 +64,11 @@ func childErrs(in statusInputs) []childErr {
 func childConflict(rec *recbufv1alpha1.Record, in statusInputs) (string, string, bool) {
 	for _, c := range childErrs(in) {
 		if isChildConflict(c.err) {
-			name := rec.ChildName()
-			if c.kind == "Secret" {
-				name = reportKeySecretName(rec)
-			}
+			// Only the Deployment and the Service conflict: a report key
+			// Secret that exists is left alone (record_reportkey.go).
 			return recbufv1alpha1.ReasonChildConflict, fmt.Sprintf(
 				"a %s named %s exists that this Record does not manage: delete it, or rename the Record",
-				c.kind, name), true
+				c.kind, rec.ChildName()), true
 		}
 	}
 	return "", "", false

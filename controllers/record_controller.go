@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -23,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
+	"github.com/recbuf/recbuf/internal/report"
 	"github.com/recbuf/recbuf/internal/statusagg"
 )
 
@@ -46,6 +48,11 @@ type Config struct {
 	// AllowPlaintextNATSCredentials lets such a Record send its credentials
 	// over plaintext nats:// or ws:// to a server other than NATSURL's.
 	AllowPlaintextNATSCredentials bool
+	// ReportMasterKey is the manager's master key (--report-master-key-file),
+	// at least report.MinKeySize bytes: each Record's report key is derived
+	// from it, and its fingerprint names the Records' report key Secrets
+	// (record_reportkey.go).
+	ReportMasterKey []byte
 }
 
 // Reports is what the reconciler reads of the status collector
@@ -78,15 +85,18 @@ type RecordReconciler struct {
 
 	// now is the clock (time.Now when nil).
 	now func() time.Time
+	// reportKeys remembers the report key Secrets made sure of.
+	reportKeys reportKeySecrets
 }
 
 // The manager's permissions, least privilege: Records are only read (their
 // status patched); children are created and updated but never deleted (the
-// garbage collector does that through the owner references). Of Secrets,
-// the manager caches only its own report key Secrets (labelled, see
-// record_reportkey.go for what that does and does not limit); the NATS
-// credentials Secrets of Records are never read (the kubelet mounts them).
-// Pods are only listed and
+// garbage collector does that through the owner references). Secrets are
+// only created, never read, listed, watched, updated or deleted: each
+// Record's report key Secret is created once with a key the manager
+// derives in memory from its master key, and the NATS credentials Secrets
+// of Records are never read (the kubelet mounts both; record_reportkey.go
+// says what create alone does and does not do). Pods are only listed and
 // watched, those labelled as ours (CacheOptions): a running buffer pod that
 // stops reporting is how the manager tells that its NATS link is down.
 // records/finalizers: the
@@ -99,7 +109,7 @@ type RecordReconciler struct {
 // +kubebuilder:rbac:groups=recbuf.dev,resources=records/finalizers,verbs=update
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update
 // +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;update
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=create
 // +kubebuilder:rbac:groups="",resources=pods,verbs=list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
@@ -120,7 +130,7 @@ type recordScope struct {
 	// deploymentErr, serviceErr and reportKeyErr are the errors reconciling
 	// the children met.
 	deploymentErr, serviceErr, reportKeyErr error
-	// reportKey is the Record's report key (nil: not known this pass).
+	// reportKey is the Record's report key, derived from the master key.
 	reportKey []byte
 	// natsRefusal says why the Record's NATS source is refused (zero: it
 	// is not); the Deployment is then neither created nor updated.
@@ -137,15 +147,13 @@ func (r *RecordReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 	rec := &recbufv1alpha1.Record{}
 	if err := r.Client.Get(ctx, req.NamespacedName, rec); err != nil {
 		if apierrors.IsNotFound(err) {
-			forgetReady(req.NamespacedName)
-			r.Reports.Forget(req.NamespacedName)
+			r.forgetRecord(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !rec.DeletionTimestamp.IsZero() {
 		// The garbage collector deletes the children.
-		forgetReady(req.NamespacedName)
-		r.Reports.Forget(req.NamespacedName)
+		r.forgetRecord(req.NamespacedName)
 		return ctrl.Result{}, nil
 	}
 	s := &recordScope{log: ctrl.LoggerFrom(ctx), record: rec, before: rec.DeepCopy()}
@@ -180,7 +188,8 @@ func (r *RecordReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 }
 
 // SetupWithManager registers the reconciler with mgr: it watches Records,
-// their Deployments and Services, and the collector's changes.
+// their Deployments and Services, their pods and the collector's changes;
+// never Secrets.
 func (r *RecordReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return r.setupWithManager(mgr, r)
 }
@@ -189,6 +198,9 @@ func (r *RecordReconciler) SetupWithManager(mgr ctrl.Manager) error {
 func (r *RecordReconciler) setupWithManager(mgr ctrl.Manager, rec reconcile.Reconciler) error {
 	if r.Reports == nil {
 		return errors.New("RecordReconciler needs Reports")
+	}
+	if len(r.Config.ReportMasterKey) < report.MinKeySize {
+		return fmt.Errorf("RecordReconciler needs a Config.ReportMasterKey of at least %d bytes", report.MinKeySize)
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		// Our own status patches change neither generation nor metadata:
@@ -200,7 +212,6 @@ func (r *RecordReconciler) setupWithManager(mgr ctrl.Manager, rec reconcile.Reco
 		))).
 		Owns(&appsv1.Deployment{}).
 		Owns(&corev1.Service{}).
-		Owns(&corev1.Secret{}).
 		// Pods are owned by the Deployment's ReplicaSets: mapped by label.
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podRecord)).
 		WatchesRawSource(source.Channel(r.Reports.Changes(),

@@ -277,14 +277,16 @@ func TestAValidRecordYieldsItsDeploymentAndService(t *testing.T) {
 		corev1.VolumeMount{Name: "report-key", MountPath: "/etc/recbuf/report-key", ReadOnly: true}))
 	g.Expect(ps.Volumes).To(HaveLen(2))
 	g.Expect(ps.Volumes[0].Secret.SecretName).To(Equal("nats-creds"))
-	g.Expect(ps.Volumes[1].Secret.SecretName).To(Equal("telemetry-recbuf-report-key"))
+	g.Expect(ps.Volumes[1].Secret.SecretName).To(Equal("telemetry-recbuf-report-key-" + report.MasterKeyFingerprint(testMasterKey)))
 
-	// The report key: a Secret of the Record's, labelled for the manager's
-	// cache, holding a random 32-byte key.
-	key := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "telemetry-recbuf-report-key"}}
+	// The report key: a Secret of the Record's, labelled as its children,
+	// immutable, holding the 32-byte key derived for it.
+	key := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: ps.Volumes[1].Secret.SecretName}}
 	g.Eventually(func() error { return get(key) }, timeout, poll).Should(Succeed())
 	g.Expect(key.Labels).To(Equal(labels))
 	g.Expect(key.Data).To(HaveKeyWithValue("key", HaveLen(32)))
+	g.Expect(key.Data).To(HaveKeyWithValue("key", report.DeriveKey(testMasterKey, ns, "telemetry", string(rec.UID))))
+	g.Expect(key.Immutable).To(Equal(ptr.To(true)))
 	expectControlledBy(g, key, rec)
 	g.Expect(*ps.SecurityContext.RunAsNonRoot).To(BeTrue())
 	g.Expect(ps.SecurityContext.SeccompProfile.Type).To(Equal(corev1.SeccompProfileTypeRuntimeDefault))

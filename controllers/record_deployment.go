@@ -115,11 +115,12 @@ func mutateDeployment(d *appsv1.Deployment, rec *recbufv1alpha1.Record, cfg Conf
 		}}
 	}
 	// The report key signs the pod's reports (record_reportkey.go). Not
-	// optional: a pod without it could not report.
+	// optional: a pod without it could not report. Its name changes with
+	// the master key, which so rolls the pods onto their new keys.
 	ps.Volumes = append(ps.Volumes, corev1.Volume{
 		Name: reportKeyVolume,
 		VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-			SecretName:  reportKeySecretName(rec),
+			SecretName:  reportKeySecretName(rec, cfg),
 			Items:       []corev1.KeyToPath{{Key: report.KeyFile, Path: report.KeyFile}},
 			DefaultMode: ptr.To[int32](0o440),
 		}},

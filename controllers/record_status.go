@@ -55,18 +55,22 @@ type statusInputs struct {
 // makes their deadlines earlier, never later.)
 const recheckMargin = 50 * time.Millisecond
 
+// clock is the reconciler's time: r.now, or time.Now.
+func (r *RecordReconciler) clock() time.Time {
+	if r.now != nil {
+		return r.now()
+	}
+	return time.Now()
+}
+
 // reconcileStatus computes the status from the scope and the reports,
 // patches it when it changed, emits Events for condition transitions, and
 // returns when the status should be looked at again without any event
 // (reports going stale).
 func (r *RecordReconciler) reconcileStatus(ctx context.Context, s *recordScope) (time.Duration, error) {
-	now := time.Now
-	if r.now != nil {
-		now = r.now
-	}
 	key := client.ObjectKeyFromObject(s.record)
 	in := statusInputs{
-		now:            now(),
+		now:            r.clock(),
 		staleAfter:     r.Reports.StaleAfter(),
 		reportInterval: r.Config.ReportInterval,
 		deployment:     s.deployment, service: s.service,

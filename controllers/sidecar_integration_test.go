@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -37,9 +38,10 @@ func startSidecarOf(t *testing.T, g Gomega, rec *recbufv1alpha1.Record, override
 	args := append(append([]string{}, d.Spec.Template.Spec.Containers[0].Args...),
 		"--http-addr=127.0.0.1:0", "--metrics-addr=127.0.0.1:0", "--log-level=error")
 	// The kubelet would mount the report key Secret: write its key where
-	// the process reads it.
+	// the process reads it (unless override names another key file).
+	ownKey := !slices.ContainsFunc(override, func(a string) bool { return strings.HasPrefix(a, "--report-key-file=") })
 	for _, a := range args {
-		if strings.HasPrefix(a, "--report-key-file=") {
+		if ownKey && strings.HasPrefix(a, "--report-key-file=") {
 			keyFile := filepath.Join(t.TempDir(), report.KeyFile)
 			g.Expect(os.WriteFile(keyFile, reportKeyOf(t, rec.Namespace, rec.Name), 0o600)).To(Succeed())
 			args = append(args, "--report-key-file="+keyFile)

@@ -167,6 +167,7 @@ func runSuite(m *testing.M) int {
 		// The suite's own server is the default; nats.example is a server
 		// the admin allows too, for the Records that name one.
 		AllowedNATSServers: []string{ns.ClientURL(), "tls://nats.example:4222"},
+		ReportMasterKey:    testMasterKey,
 	}
 	r := &RecordReconciler{
 		Client:    mgr.GetClient(),
@@ -304,12 +305,27 @@ func publishReport(t *testing.T, r report.Report) {
 	}
 }
 
+// testMasterKey is the suite manager's master key.
+var testMasterKey = []byte("recbuf-test-master-key-0123456789abcdef")
+
+// reportKeySecretOf is the name of the report key Secret of the Record
+// name under the suite's master key.
+func reportKeySecretOf(name string) string {
+	return name + "-recbuf-report-key-" + report.MasterKeyFingerprint(testMasterKey)
+}
+
 // reportKeyOf waits for the report key Secret of the Record ns/name and
-// returns its key.
+// returns its key, which must be the one the manager derives for the live
+// Record (what the kubelet mounts is what the manager verifies with).
 func reportKeyOf(t *testing.T, ns, name string) []byte {
 	t.Helper()
-	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-recbuf-report-key"}}
-	NewWithT(t).Eventually(func() error { return get(sec) }, timeout, poll).Should(Succeed(), "the report key Secret of %s/%s", ns, name)
+	g := NewWithT(t)
+	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: reportKeySecretOf(name)}}
+	g.Eventually(func() error { return get(sec) }, timeout, poll).Should(Succeed(), "the report key Secret of %s/%s", ns, name)
+	rec := &recbufv1alpha1.Record{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+	g.Expect(get(rec)).To(Succeed())
+	g.Expect(sec.Data[report.KeyFile]).To(Equal(report.DeriveKey(testMasterKey, ns, name, string(rec.UID))),
+		"the report key Secret of %s/%s holds its derived key", ns, name)
 	return sec.Data[report.KeyFile]
 }
 

@@ -3,6 +3,8 @@ package controllers
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
 	"github.com/recbuf/recbuf/internal/report"
@@ -213,4 +216,133 @@ func TestCredentialsGoOnlyToAllowedServers(t *testing.T) {
 			g.Expect(strings.Join(d.Spec.Template.Spec.Containers[0].Args, " ")).NotTo(ContainSubstring("attacker"))
 		}, time.Second, poll).Should(Succeed())
 	})
+}
+
+// TestAForeignReportKeySecretOnlyBreaksItsRecordsReports: the manager only
+// creates report key Secrets and never reads one. A Secret that someone
+// else made under a Record's key Secret name beforehand, with another key,
+// is left as it is; the Record's pods, which mount it, sign with the wrong
+// key, so their reports are refused (bad_signature) and the pod looks
+// silent: the Record's counters do not change, the manager keeps
+// reconciling, and another Record of the namespace reports as ever.
+func TestAForeignReportKeySecretOnlyBreaksItsRecordsReports(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	foreignKey := []byte("someone else's key, 32 bytes or more")
+	foreign := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: reportKeySecretOf("telemetry")},
+		Data:       map[string][]byte{report.KeyFile: foreignKey},
+	}
+	create(t, g, foreign)
+	rec := newRecord(ns, "telemetry", ringSpec(4))
+	other := newRecord(ns, "other", ringSpec(4))
+	create(t, g, rec)
+	create(t, g, other)
+	for _, r := range []*recbufv1alpha1.Record{rec, other} {
+		runPodOf(t, g, r)
+		d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: r.ChildName()}}
+		setDeploymentStatus(t, g, d, 1, []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable"}})
+		g.Expect(d.Spec.Template.Spec.Volumes).To(ContainElement(HaveField("VolumeSource.Secret.SecretName", reportKeySecretOf(r.Name))))
+	}
+	badBefore := rejectedReports(g, "bad_signature")
+
+	// The pod mounts the foreign Secret, as the kubelet would.
+	keyFile := filepath.Join(t.TempDir(), report.KeyFile)
+	g.Expect(os.WriteFile(keyFile, foreignKey, 0o600)).To(Succeed())
+	startSidecarOf(t, g, rec, "--report-key-file="+keyFile)
+	startSidecarOf(t, g, other)
+	for range 5 {
+		g.Expect(natsConn.Publish(rec.DefaultSubject(), []byte(`{"v":1}`))).To(Succeed())
+	}
+	for range 3 {
+		g.Expect(natsConn.Publish(other.DefaultSubject(), []byte(`{"v":1}`))).To(Succeed())
+	}
+	g.Expect(natsConn.Flush()).To(Succeed())
+
+	pod := podNameOf(rec)
+	g.Eventually(func(g Gomega) {
+		g.Expect(rejectedReports(g, "bad_signature")).To(BeNumerically(">=", badBefore+2), "the pod's reports are refused")
+		g.Expect(get(other)).To(Succeed())
+		g.Expect(other.Status.Produced).To(Equal(int64(3)), "the other Record reports")
+		g.Expect(get(rec)).To(Succeed())
+		expectCondition(g, rec, recbufv1alpha1.ConditionNATSConnected, metav1.ConditionFalse, recbufv1alpha1.ReasonDisconnected)
+		g.Expect(rec.Status.Pods).To(Equal([]recbufv1alpha1.RecordPodStatus{{Name: pod, Connected: false}}))
+	}, timeout, poll).Should(Succeed())
+	reconciled := reconciles.get(client.ObjectKeyFromObject(rec))
+	g.Consistently(func(g Gomega) {
+		g.Expect(get(rec)).To(Succeed())
+		g.Expect(rec.Status.RecordCounters).To(Equal(recbufv1alpha1.RecordCounters{}), "counters")
+		g.Expect(rec.Status.ReportingPods).To(BeZero())
+		g.Expect(rec.Status.Pods).To(Equal([]recbufv1alpha1.RecordPodStatus{{Name: pod, Connected: false}}))
+		g.Expect(meta.IsStatusConditionTrue(rec.Status.Conditions, recbufv1alpha1.ConditionStalled)).To(BeFalse(), "not Stalled")
+	}, 3*testConfig.ReportInterval, 100*time.Millisecond).Should(Succeed())
+	g.Expect(reconciles.get(client.ObjectKeyFromObject(rec))).To(BeNumerically(">", reconciled), "the manager keeps reconciling the Record")
+
+	// The foreign Secret is as its author left it: the manager did not
+	// take it over, relabel or rewrite it.
+	g.Expect(get(foreign)).To(Succeed())
+	g.Expect(foreign.Data).To(Equal(map[string][]byte{report.KeyFile: foreignKey}))
+	g.Expect(foreign.OwnerReferences).To(BeEmpty())
+	g.Expect(foreign.Labels).To(BeEmpty())
+}
+
+// rejectedReports reads recbuf_reports_rejected_total{reason} from the
+// manager's metrics registry.
+func rejectedReports(g Gomega, reason string) float64 {
+	families, err := metrics.Registry.Gather()
+	g.Expect(err).NotTo(HaveOccurred())
+	for _, f := range families {
+		if f.GetName() != "recbuf_reports_rejected_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "reason" && l.GetValue() == reason {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	g.Expect(reason).To(BeEmpty(), "no recbuf_reports_rejected_total series for this reason")
+	return 0
+}
+
+// TestReportKeysAreDerivedPerRecord: a Record's report key is a function
+// of the master key and the Record's namespace, name and UID: the same for
+// every pass and every manager replica with that master key, another for
+// any other Record or incarnation; its Secret's name follows the master
+// key, so that a new master key means new Secrets and rolled pods.
+func TestReportKeysAreDerivedPerRecord(t *testing.T) {
+	g := NewWithT(t)
+	cfg := Config{ReportMasterKey: testMasterKey}
+	rec := newRecord("ns", "telemetry", ringSpec(4))
+	rec.UID = "uid-1"
+	key := derivedReportKey(rec, cfg)
+	g.Expect(key).To(HaveLen(report.KeySize))
+	g.Expect(derivedReportKey(rec.DeepCopy(), Config{ReportMasterKey: append([]byte{}, testMasterKey...)})).To(Equal(key), "stable")
+	g.Expect(key).To(Equal(report.DeriveKey(testMasterKey, "ns", "telemetry", "uid-1")))
+
+	variants := map[string]*recbufv1alpha1.Record{}
+	recreated := rec.DeepCopy()
+	recreated.UID = "uid-2"
+	variants["a recreated Record"] = recreated
+	renamed := rec.DeepCopy()
+	renamed.Name = "telemetry2"
+	variants["another Record"] = renamed
+	moved := rec.DeepCopy()
+	moved.Namespace = "ns2"
+	variants["the same name in another namespace"] = moved
+	for name, v := range variants {
+		g.Expect(derivedReportKey(v, cfg)).NotTo(Equal(key), name)
+	}
+	otherMaster := Config{ReportMasterKey: []byte("another master key, 32 bytes or more")}
+	g.Expect(derivedReportKey(rec, otherMaster)).NotTo(Equal(key), "another master key")
+
+	g.Expect(reportKeySecretName(rec, cfg)).To(Equal("telemetry-recbuf-report-key-" + report.MasterKeyFingerprint(testMasterKey)))
+	g.Expect(reportKeySecretName(recreated, cfg)).To(Equal(reportKeySecretName(rec, cfg)), "the name does not depend on the UID")
+	g.Expect(reportKeySecretName(rec, otherMaster)).NotTo(Equal(reportKeySecretName(rec, cfg)), "a new master key, a new Secret")
+	d := &appsv1.Deployment{}
+	mutateDeployment(d, rec, otherMaster)
+	g.Expect(d.Spec.Template.Spec.Volumes).To(ContainElement(HaveField("VolumeSource.Secret.SecretName", reportKeySecretName(rec, otherMaster))),
+		"the pod template follows the master key: a rollout")
 }

@@ -16,6 +16,7 @@ import (
 	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
 	"github.com/recbuf/recbuf/controllers"
 	"github.com/recbuf/recbuf/internal/natsconn"
+	"github.com/recbuf/recbuf/internal/report"
 	"github.com/recbuf/recbuf/internal/statusagg"
 )
 
@@ -31,6 +32,11 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 	natsOpts, err := natsconn.CredentialOptions(o.natsCredentialsDir)
 	if err != nil {
 		return fmt.Errorf("reading --nats-credentials-dir: %w", err)
+	}
+	inCluster := o.inCluster != nil && o.inCluster()
+	masterKey, err := reportMasterKey(o.reportMasterKeyFile, inCluster, log)
+	if err != nil {
+		return err
 	}
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
@@ -81,6 +87,7 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 			ReportInterval:                o.reportInterval,
 			AllowedNATSServers:            allowedServers(o.allowedNATSServers),
 			AllowPlaintextNATSCredentials: o.allowPlaintextNATSCreds,
+			ReportMasterKey:               masterKey,
 		},
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
@@ -97,7 +104,8 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 	}
 
 	log.Info("Starting manager", "sidecarImage", o.sidecarImage, "natsURL", natsconn.RedactURL(o.natsURL), "natsCredentialsDir", o.natsCredentialsDir,
-		"allowedNATSServers", natsconn.RedactURL(o.allowedNATSServers), "allowPlaintextNATSCredentials", o.allowPlaintextNATSCreds, "leaderElection", o.leaderElect)
+		"allowedNATSServers", natsconn.RedactURL(o.allowedNATSServers), "allowPlaintextNATSCredentials", o.allowPlaintextNATSCreds, "leaderElection", o.leaderElect,
+		"reportMasterKeyFile", o.reportMasterKeyFile, "reportKeyFingerprint", report.MasterKeyFingerprint(masterKey))
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("running the manager: %w", err)
 	}

@@ -33,6 +33,7 @@ import (
 
 	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
 	"github.com/recbuf/recbuf/internal/natsconn"
+	"github.com/recbuf/recbuf/internal/report"
 	"github.com/recbuf/recbuf/internal/testutil/sandbox"
 )
 
@@ -85,12 +86,12 @@ func TestParseFlags(t *testing.T) {
 			args: []string{"--sidecar-image=r/s:1", "--sidecar-image-pull-policy=Never", "--nats-url=tls://n:4222",
 				"--report-subject-prefix=s", "--report-interval=1s", "--report-stale-after=3s", "--metrics-bind-address=0",
 				"--health-probe-bind-address=:9", "--leader-elect=false", "--leader-election-namespace=ops", "--zap-log-level=debug",
-				"--nats-credentials-dir=/etc/recbuf/nats"},
+				"--nats-credentials-dir=/etc/recbuf/nats", "--report-master-key-file=/etc/recbuf/report-master-key/key"},
 			check: func(t *testing.T, o options) {
 				if o.sidecarImage != "r/s:1" || o.sidecarImagePullPolicy != "Never" || o.natsURL != "tls://n:4222" ||
 					o.reportSubjectPrefix != "s" || o.reportInterval != time.Second || o.reportStaleAfter != 3*time.Second ||
 					o.metricsAddr != "0" || o.probeAddr != ":9" || o.leaderElect || o.leaderElectionNS != "ops" ||
-					o.natsCredentialsDir != "/etc/recbuf/nats" {
+					o.natsCredentialsDir != "/etc/recbuf/nats" || o.reportMasterKeyFile != "/etc/recbuf/report-master-key/key" {
 					t.Errorf("got %+v, want every flag's value", o)
 				}
 				if len(o.deprecated) != 0 {
@@ -259,8 +260,12 @@ func TestTheManagerRunsWithoutNATS(t *testing.T) {
 	t.Cleanup(func() { _ = env.Stop() })
 
 	probeAddr := "127.0.0.1:" + strconv.Itoa(sandbox.FreePort(t))
+	masterKeyFile := filepath.Join(t.TempDir(), "key")
+	masterKey := []byte("a master key of thirty-two bytes or more, for this test")
+	g.Expect(os.WriteFile(masterKeyFile, masterKey, 0o600)).To(Succeed())
 	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
 	o, err := parseFlags(fs, []string{
+		"--report-master-key-file=" + masterKeyFile,
 		"--nats-url=nats://127.0.0.1:" + strconv.Itoa(sandbox.FreePort(t)),
 		"--metrics-bind-address=0", "--health-probe-bind-address=" + probeAddr,
 		"--leader-election-namespace=default", "--report-interval=100ms", "--report-stale-after=1s",
@@ -314,6 +319,13 @@ func TestTheManagerRunsWithoutNATS(t *testing.T) {
 		g.Expect(d.Spec.Template.Spec.Containers[0].Image).To(Equal("recbuf/sidecar:dev"))
 		g.Expect(d.Spec.Template.Spec.Containers[0].ImagePullPolicy).To(Equal(corev1.PullIfNotPresent))
 		g.Expect(d.Spec.Template.Spec.Containers[0].Args).To(ContainElement("--report-interval=100ms"))
+		// The report key Secret is named after the master key in the file,
+		// and holds the key derived from it for this Record.
+		keySecret := "door-recbuf-report-key-" + report.MasterKeyFingerprint(masterKey)
+		g.Expect(d.Spec.Template.Spec.Volumes).To(ContainElement(HaveField("VolumeSource.Secret.SecretName", keySecret)))
+		var sec corev1.Secret
+		g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: "default", Name: keySecret}, &sec)).To(Succeed())
+		g.Expect(sec.Data["key"]).To(Equal(report.DeriveKey(masterKey, "default", "door", string(rec.UID))))
 		g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(rec), rec)).To(Succeed())
 		c := meta.FindStatusCondition(rec.Status.Conditions, recbufv1alpha1.ConditionNATSConnected)
 		g.Expect(c).NotTo(BeNil())
@@ -349,5 +361,78 @@ func TestTheManagerExitsOnCredentialsInTheNATSURL(t *testing.T) {
 	}
 	if strings.Contains(string(out), "s3cret-pw") {
 		t.Errorf("got output %q, which prints the password", out)
+	}
+}
+
+// TestReportMasterKey: the master key is the file's bytes, at least 32;
+// without a file the manager refuses to run in a cluster, and elsewhere
+// makes an ephemeral key and warns that other processes' pods' reports are
+// refused. The key itself is never logged.
+func TestReportMasterKey(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good")
+	key := []byte(" 0123456789abcdef0123456789abcdef\n")
+	short := filepath.Join(dir, "short")
+	for path, content := range map[string][]byte{good: key, short: []byte("0123456789abcdef0123456789abcde")} {
+		if err := os.WriteFile(path, content, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var logs []string
+	log := funcr.New(func(prefix, args string) { logs = append(logs, prefix+" "+args) }, funcr.Options{})
+
+	for _, inCluster := range []bool{false, true} {
+		got, err := reportMasterKey(good, inCluster, log)
+		if err != nil || string(got) != string(key) {
+			t.Errorf("in cluster %v: got %q, %v; want the file's bytes as they are", inCluster, got, err)
+		}
+	}
+	if _, err := reportMasterKey(short, false, log); err == nil || !strings.Contains(err.Error(), "--report-master-key-file "+short+" holds 31 bytes: want at least 32") {
+		t.Errorf("got error %v, want one naming the flag and the size", err)
+	}
+	if _, err := reportMasterKey(filepath.Join(dir, "missing"), false, log); err == nil || !strings.Contains(err.Error(), "reading --report-master-key-file") {
+		t.Errorf("got error %v, want one naming the flag", err)
+	}
+	if _, err := reportMasterKey("", true, log); err == nil || !strings.Contains(err.Error(), "--report-master-key-file is required when the manager runs in a cluster") {
+		t.Errorf("got error %v, want the flag required in a cluster", err)
+	}
+	if len(logs) != 0 {
+		t.Errorf("got log lines %q, want none", logs)
+	}
+
+	a, err := reportMasterKey("", false, log)
+	if err != nil || len(a) != report.KeySize {
+		t.Fatalf("got %d bytes, %v; want an ephemeral key of %d", len(a), err, report.KeySize)
+	}
+	b, err := reportMasterKey("", false, log)
+	if err != nil || string(a) == string(b) {
+		t.Errorf("got the same ephemeral key twice (%v), want a random one each time", err)
+	}
+	if len(logs) != 2 || !strings.Contains(logs[0], "WARNING: no --report-master-key-file") ||
+		!strings.Contains(logs[0], "reports from buffer pods started by another manager process are refused") ||
+		!strings.Contains(logs[0], report.MasterKeyFingerprint(a)) {
+		t.Errorf("got log lines %q, want one warning per ephemeral key, with its fingerprint", logs)
+	}
+	for _, l := range logs {
+		for _, k := range [][]byte{a, b} {
+			if strings.Contains(l, string(k)) || strings.Contains(l, fmt.Sprintf("%x", k)) {
+				t.Errorf("log line %q carries the key", l)
+			}
+		}
+	}
+}
+
+// TestTheManagerExitsWithoutAMasterKeyInACluster: run refuses to start in
+// a cluster without --report-master-key-file, before it needs an API
+// server.
+func TestTheManagerExitsWithoutAMasterKeyInACluster(t *testing.T) {
+	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+	o, err := parseFlags(fs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.inCluster = func() bool { return true }
+	if err := run(context.Background(), &rest.Config{Host: "http://127.0.0.1:1"}, o); err == nil || !strings.Contains(err.Error(), "--report-master-key-file is required") {
+		t.Errorf("got error %v, want --report-master-key-file required", err)
 	}
 }

@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -28,6 +30,7 @@ type options struct {
 	reportSubjectPrefix     string
 	reportInterval          time.Duration
 	reportStaleAfter        time.Duration
+	reportMasterKeyFile     string
 	metricsAddr             string
 	probeAddr               string
 	leaderElect             bool
@@ -36,6 +39,10 @@ type options struct {
 	// deprecated lists the deprecated flag names given, for
 	// logDeprecated once logging is set up.
 	deprecated []string
+
+	// inCluster says whether the manager runs in a Kubernetes pod, where
+	// --report-master-key-file is required (runningInCluster; tests set it).
+	inCluster func() bool
 
 	// skipControllerNameValidation lets one process run the manager more
 	// than once (tests with -count); controller-runtime otherwise refuses a
@@ -56,7 +63,7 @@ var deprecatedFlags = map[string]string{
 // parseFlags registers the manager's flags (and zap's logging flags) on fs
 // and parses args.
 func parseFlags(fs *flag.FlagSet, args []string) (options, error) {
-	var o options
+	o := options{inCluster: runningInCluster}
 	fs.StringVar(&o.sidecarImage, "sidecar-image", "recbuf/sidecar:dev", "Image of the buffer process (cmd/sidecar) run for each Record.")
 	fs.StringVar(&o.sidecarImagePullPolicy, "sidecar-image-pull-policy", string(corev1.PullIfNotPresent), "Pull policy of the buffer process image: Always, IfNotPresent or Never.")
 	fs.StringVar(&o.natsURL, "nats-url", "nats://nats:4222", "NATS server(s) of Records that name none, and of the manager's own report subscription.")
@@ -66,6 +73,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (options, error) {
 	fs.StringVar(&o.reportSubjectPrefix, "report-subject-prefix", report.DefaultPrefix, "Subject prefix buffer processes publish their counter reports under.")
 	fs.DurationVar(&o.reportInterval, "report-interval", report.DefaultInterval, "How often buffer processes report, and at most how often a Record's status counters are written.")
 	fs.DurationVar(&o.reportStaleAfter, "report-stale-after", report.DefaultStaleAfter, "A Record whose pods sent no report for this long is marked stale (Reporting=False). Several report intervals.")
+	fs.StringVar(&o.reportMasterKeyFile, "report-master-key-file", "", "File with the master key (at least 32 bytes, random; a mounted Secret) every Record's report key is derived from. Required in a cluster; without it, outside one, an ephemeral key is generated and reports from buffer pods another manager process started are refused.")
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address of the manager's Prometheus metrics endpoint (\"0\" disables it).")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
 	fs.BoolVar(&o.leaderElect, "leader-elect", true, "Elect a leader among manager replicas (Lease recbuf.dev), so that one reconciles at a time.")
@@ -160,4 +168,45 @@ func (o options) validate() error {
 		errs = append(errs, fmt.Errorf("--report-stale-after %s: want more than --report-interval (%s), or every Record looks stale between two reports", o.reportStaleAfter, o.reportInterval))
 	}
 	return errors.Join(errs...)
+}
+
+// runningInCluster reports whether the process runs in a Kubernetes pod:
+// the kubelet sets KUBERNETES_SERVICE_HOST and _PORT in every container
+// (client-go's rest.InClusterConfig looks for the same).
+func runningInCluster() bool {
+	return os.Getenv("KUBERNETES_SERVICE_HOST") != "" && os.Getenv("KUBERNETES_SERVICE_PORT") != ""
+}
+
+// reportMasterKey is the master key the Records' report keys are derived
+// from: the file's bytes as they are (at least report.MinKeySize of them).
+// Without a file it is an error in a cluster, and elsewhere (a manager run
+// from a laptop against a dev cluster) a random key that lives as long as
+// the process, with a warning: the report key Secrets carry the key's
+// fingerprint, so this process makes its own Secrets and rolls the buffer
+// pods onto them, and reports signed under another process's key (pods it
+// has not rolled yet, or a manager in the cluster) are refused.
+func reportMasterKey(path string, inCluster bool, log logr.Logger) ([]byte, error) {
+	if path == "" {
+		if inCluster {
+			return nil, errors.New("--report-master-key-file is required when the manager runs in a cluster (the chart mounts the Secret <release>-report-master-key): " +
+				"every manager replica and restart must derive the same report keys")
+		}
+		key := make([]byte, report.KeySize)
+		if _, err := rand.Read(key); err != nil {
+			return nil, fmt.Errorf("generating an ephemeral report master key: %w", err)
+		}
+		log.Info("WARNING: no --report-master-key-file: using an ephemeral master key for this process only. "+
+			"Buffer pods are rolled onto report keys derived from it; reports from buffer pods started by another manager process are refused (bad_signature) until then, "+
+			"and after this process exits. Pass --report-master-key-file outside development.",
+			"reportKeyFingerprint", report.MasterKeyFingerprint(key))
+		return key, nil
+	}
+	key, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading --report-master-key-file: %w", err)
+	}
+	if len(key) < report.MinKeySize {
+		return nil, fmt.Errorf("--report-master-key-file %s holds %d bytes: want at least %d random bytes", path, len(key), report.MinKeySize)
+	}
+	return key, nil
 }

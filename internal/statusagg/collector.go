@@ -107,9 +107,9 @@ type PodReport struct {
 }
 
 // Identity is what the Collector needs to know of a live Record to accept
-// its reports: the Record controller, which reads the Record, its report
-// key Secret and its pods, hands it over with Admit. The Collector never
-// calls the API server.
+// its reports: the Record controller, which reads the Record and its pods
+// and derives its report key from the manager's master key, hands it over
+// with Admit. The Collector never calls the API server.
 //
 // An Identity is a value: Admit copies what it keeps.
 type Identity struct {

@@ -23,8 +23,10 @@
 //
 // This holds on a NATS without any authentication: whoever may publish
 // under the prefix, without a Record's key, changes no Record's status.
-// The key is in a Secret of the Record's namespace; who can read that
-// Secret can sign reports for that Record only (docs/security.md).
+// The key is derived from the manager's master key and the Record's
+// identity, and mounted from a Secret of the Record's namespace; who can
+// read that Secret can sign reports for that Record only
+// (docs/security.md).
 //
 // The Collector owns its NATS connection. It retries the first connection
 // and reconnects forever, so the manager starts and runs while NATS is
