@@ -115,6 +115,10 @@ deploy-manifests: ## Print what `make deploy` applies: config/default running MA
 .PHONY: deploy
 deploy: ## Deploy the manager (MANAGER_IMG, buffer pods SIDECAR_IMG) with kustomize to the cluster in the current kubeconfig.
 	@{ $(DEPLOY_MANIFESTS); } | kubectl apply -f -
+	@# The report master key: made once with 32 random bytes, kept afterwards.
+	@kubectl -n recbuf-system get secret recbuf-report-master-key >/dev/null 2>&1 || { \
+		key="$$(mktemp)" && trap 'rm -f "$$key"' EXIT && head -c 32 /dev/urandom >"$$key" && \
+		kubectl -n recbuf-system create secret generic recbuf-report-master-key --from-file=key="$$key"; }
 
 .PHONY: undeploy
 undeploy: ## Remove what `make deploy` created.

@@ -225,7 +225,8 @@ func TestTemplate(t *testing.T) {
 				want := []string{
 					"ClusterRole/recbuf-manager", "ClusterRole/recbuf-record-editor", "ClusterRole/recbuf-record-viewer",
 					"ClusterRoleBinding/recbuf-manager", "Deployment/recbuf-manager", "Role/recbuf-leader-election",
-					"RoleBinding/recbuf-leader-election", "Service/recbuf-manager-metrics", "ServiceAccount/recbuf-manager",
+					"RoleBinding/recbuf-leader-election", "Secret/recbuf-report-master-key", "Service/recbuf-manager-metrics",
+					"ServiceAccount/recbuf-manager",
 				}
 				if diff := cmp.Diff(want, objs.names()); diff != "" {
 					t.Errorf("rendered objects (-want +got):\n%s", diff)
@@ -243,8 +244,10 @@ func TestTemplate(t *testing.T) {
 				if a, ok := argWithPrefix(c, "--nats-url"); ok {
 					t.Errorf("manager got %q, want the manager's default NATS URL (no flag)", a)
 				}
-				if a, ok := argWithPrefix(c, "--nats-credentials-dir"); ok || len(d.Spec.Template.Spec.Volumes) != 0 {
-					t.Errorf("manager got %q and volumes %v, want no NATS credentials by default", a, d.Spec.Template.Spec.Volumes)
+				// The one volume is the report master key (its own test case).
+				if a, ok := argWithPrefix(c, "--nats-credentials-dir"); ok || len(d.Spec.Template.Spec.Volumes) != 1 ||
+					d.Spec.Template.Spec.Volumes[0].Name != "report-master-key" || len(c.VolumeMounts) != 1 {
+					t.Errorf("manager got %q, volumes %v and mounts %v, want no NATS credentials by default", a, d.Spec.Template.Spec.Volumes, c.VolumeMounts)
 				}
 				checkRestricted(t, d.Spec.Template.Spec)
 				checkProbes(t, c, 8081)
@@ -320,15 +323,47 @@ func TestTemplate(t *testing.T) {
 			check: func(t *testing.T, objs objects) {
 				d, c := manager(t, objs, "recbuf-manager")
 				wantArgs(t, c, "--nats-credentials-dir=/etc/recbuf/nats")
-				wantMounts := []corev1.VolumeMount{{Name: "nats-credentials", MountPath: "/etc/recbuf/nats", ReadOnly: true}}
+				wantMounts := []corev1.VolumeMount{
+					{Name: "report-master-key", MountPath: "/etc/recbuf/report-master-key", ReadOnly: true},
+					{Name: "nats-credentials", MountPath: "/etc/recbuf/nats", ReadOnly: true},
+				}
 				if diff := cmp.Diff(wantMounts, c.VolumeMounts); diff != "" {
 					t.Errorf("manager volumeMounts (-want +got):\n%s", diff)
 				}
 				vols := d.Spec.Template.Spec.Volumes
-				if len(vols) != 1 || vols[0].Name != "nats-credentials" || vols[0].Secret == nil || vols[0].Secret.SecretName != "manager-nats" {
-					t.Errorf("manager volumes %+v: want one Secret volume nats-credentials of manager-nats", vols)
+				if len(vols) != 2 || vols[1].Name != "nats-credentials" || vols[1].Secret == nil || vols[1].Secret.SecretName != "manager-nats" {
+					t.Errorf("manager volumes %+v: want the Secret volume nats-credentials of manager-nats besides the master key's", vols)
 				}
 				checkRestricted(t, d.Spec.Template.Spec)
+			},
+		},
+		{
+			name: "the chart makes a random report master key Secret and mounts it read-only into the manager as its --report-master-key-file",
+			check: func(t *testing.T, objs objects) {
+				sec := get[corev1.Secret](t, objs, "Secret", "recbuf-report-master-key")
+				if sec.Namespace != namespace || len(sec.Data) != 1 || len(sec.Data["key"]) != 32 {
+					t.Errorf("report master key Secret %s/%s data %v: want 32 bytes under key", sec.Namespace, sec.Name, sec.Data)
+				}
+				checkMasterKeyMount(t, objs, "recbuf-report-master-key")
+				// lookup finds nothing offline: each render makes a new key
+				// (helm install/upgrade keep the existing one, see
+				// TestTheMasterKeyIsKeptOnUpgrade).
+				again := get[corev1.Secret](t, mustTemplate(t), "Secret", "recbuf-report-master-key")
+				if string(again.Data["key"]) == string(sec.Data["key"]) {
+					t.Errorf("two renders made the same master key %x, want random ones", sec.Data["key"])
+				}
+			},
+		},
+		{
+			name: "reportMasterKey.existingSecret is mounted instead, and the chart makes none",
+			set:  []string{"reportMasterKey.existingSecret=platform-recbuf-key"},
+			check: func(t *testing.T, objs objects) {
+				for _, obj := range objs {
+					if obj.GetKind() == "Secret" {
+						t.Errorf("got Secret %s, want none", obj.GetName())
+					}
+				}
+				checkMasterKeyMount(t, objs, "platform-recbuf-key")
 			},
 		},
 		{
@@ -424,7 +459,7 @@ func TestTemplate(t *testing.T) {
 			check: func(t *testing.T, objs objects) {
 				want := []string{
 					"ClusterRole/rb-manager", "ClusterRoleBinding/rb-manager", "Deployment/rb-manager", "Role/rb-leader-election",
-					"RoleBinding/rb-leader-election", "Service/rb-manager-metrics", "ServiceAccount/rb-manager",
+					"RoleBinding/rb-leader-election", "Secret/rb-report-master-key", "Service/rb-manager-metrics", "ServiceAccount/rb-manager",
 				}
 				if diff := cmp.Diff(want, objs.names()); diff != "" {
 					t.Errorf("rendered objects (-want +got):\n%s", diff)
@@ -460,6 +495,81 @@ func TestTemplate(t *testing.T) {
 		})
 	}
 }
+
+// checkMasterKeyMount checks that the manager mounts the master key of
+// Secret name read-only, readable by its group only, and is told the file.
+func checkMasterKeyMount(t *testing.T, objs objects, name string) {
+	t.Helper()
+	d, c := manager(t, objs, "recbuf-manager")
+	wantArgs(t, c, "--report-master-key-file=/etc/recbuf/report-master-key/key")
+	wantMount := corev1.VolumeMount{Name: "report-master-key", MountPath: "/etc/recbuf/report-master-key", ReadOnly: true}
+	if !slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return cmp.Equal(m, wantMount) }) {
+		t.Errorf("manager volumeMounts %+v lack %+v", c.VolumeMounts, wantMount)
+	}
+	var vol *corev1.Volume
+	for i := range d.Spec.Template.Spec.Volumes {
+		if d.Spec.Template.Spec.Volumes[i].Name == "report-master-key" {
+			vol = &d.Spec.Template.Spec.Volumes[i]
+		}
+	}
+	wantSource := &corev1.SecretVolumeSource{SecretName: name, Items: []corev1.KeyToPath{{Key: "key", Path: "key"}}, DefaultMode: ptr(int32(0o440))}
+	if vol == nil || !cmp.Equal(vol.Secret, wantSource) {
+		t.Errorf("manager volume report-master-key %+v: want %+v", vol, wantSource)
+	}
+	if fsGroup := d.Spec.Template.Spec.SecurityContext.FSGroup; fsGroup == nil || *fsGroup != 65532 {
+		t.Errorf("manager fsGroup %v: want 65532, the manager's group, which reads the 0440 key", fsGroup)
+	}
+}
+
+// TestTheMasterKeyIsKeptOnUpgrade: helm install/upgrade keep the master key
+// of an existing Secret (lookup), so upgrades change no Record's report key.
+// lookup needs a cluster, which `helm template` has not (it always finds
+// nothing): this renders a copy of the chart whose lookup call is replaced
+// by what it returns for an existing Secret, and for a Secret without the
+// key, and checks the key kept or made.
+func TestTheMasterKeyIsKeptOnUpgrade(t *testing.T) {
+	t.Parallel()
+	const call = `lookup "v1" "Secret" .Release.Namespace $name`
+	raw, err := os.ReadFile(filepath.Join(chartDir, "templates", "report-master-key.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(raw), call) {
+		t.Fatalf("templates/report-master-key.yaml does not call %s", call)
+	}
+	existing := "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=" // bytes 0..31
+	for _, tt := range []struct {
+		name, found string
+		kept        bool
+	}{
+		{"an existing Secret's key is kept", `(dict "data" (dict "key" "` + existing + `"))`, true},
+		{"a Secret without the key gets a new one", `(dict "data" (dict "other" "eA=="))`, false},
+		{"no Secret (install) gets a new one", `(dict)`, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := filepath.Join(t.TempDir(), "recbuf")
+			if err := os.CopyFS(dir, os.DirFS(chartDir)); err != nil {
+				t.Fatal(err)
+			}
+			tpl := filepath.Join(dir, "templates", "report-master-key.yaml")
+			if err := os.WriteFile(tpl, []byte(strings.Replace(string(raw), call, tt.found, 1)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			out, err := runHelm(t, "template", release, dir, "--namespace", namespace, "--kube-version", kubeVersion)
+			if err != nil {
+				t.Fatalf("helm template: %v", err)
+			}
+			sec := get[corev1.Secret](t, parseObjects(t, out), "Secret", "recbuf-report-master-key")
+			key := sec.Data["key"]
+			if kept := len(key) == 32 && key[0] == 0 && key[31] == 31; kept != tt.kept || len(key) != 32 {
+				t.Errorf("got key %x, want kept %v (32 bytes)", key, tt.kept)
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
 
 // checkRestricted checks the restricted Pod Security Standard's settings.
 func checkRestricted(t *testing.T, spec corev1.PodSpec) {
@@ -520,6 +630,7 @@ func TestTemplateRefuses(t *testing.T) {
 		{"a report subject prefix with a wildcard is rejected", []string{"reports.subjectPrefix=recbuf.>"}, "/reports/subjectPrefix"},
 		{"a NATS URL without a scheme is rejected", []string{"natsURL=nats.example:4222"}, "/natsURL"},
 		{"a credentials Secret name that is no DNS name is rejected", []string{"natsCredentialsSecret=Bad_Name"}, "/natsCredentialsSecret"},
+		{"a master key Secret name that is no DNS name is rejected", []string{"reportMasterKey.existingSecret=Bad_Name"}, "/reportMasterKey/existingSecret"},
 		{"a port out of range is rejected", []string{"metrics.port=70000"}, "/metrics/port"},
 		{"extraArgs that are not flags are rejected", []string{"extraArgs={debug}"}, "/extraArgs/0"},
 		{"a ServiceMonitor without the metrics Service is refused", []string{"metrics.serviceMonitor.enabled=true", "metrics.service.enabled=false"}, "metrics.serviceMonitor.enabled needs metrics.service.enabled"},

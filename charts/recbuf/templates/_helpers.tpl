@@ -101,3 +101,11 @@ capabilities:
 seccompProfile:
   type: RuntimeDefault
 {{- end }}
+
+{{/*
+recbuf.reportMasterKeySecret is the Secret holding the report master key:
+reportMasterKey.existingSecret, or the one the chart makes.
+*/}}
+{{- define "recbuf.reportMasterKeySecret" -}}
+{{- default (printf "%s-report-master-key" (include "recbuf.fullname" .)) .Values.reportMasterKey.existingSecret }}
+{{- end }}
