@@ -579,7 +579,7 @@ func TestStatusCountersComeFromReports(t *testing.T) {
 			Time: time.Now(),
 			Counters: report.Counters{
 				Produced: produced, Delivered: 2 * produced, Subscribers: 1, LagEvents: 1, LaggedValues: 4,
-				Overwrites: 0, Dropped: 1, LastMessageTime: lastMsg,
+				Evicted: produced - 3, Overwrites: 0, Dropped: 1, LastMessageTime: lastMsg,
 			},
 		}
 	}
@@ -597,6 +597,7 @@ func TestStatusCountersComeFromReports(t *testing.T) {
 		g.Expect(st.Subscribers).To(Equal(int64(2)))
 		g.Expect(st.LagEvents).To(Equal(int64(2)))
 		g.Expect(st.LaggedValues).To(Equal(int64(8)))
+		g.Expect(st.Evicted).To(Equal(int64(9)), "evicted 7 + 2")
 		g.Expect(st.Dropped).To(Equal(int64(2)))
 		g.Expect(st.LastMessageTime.Time.Equal(lastMsg)).To(BeTrue(), "lastMessageTime %v, want %v", st.LastMessageTime, lastMsg)
 		g.Expect(st.LastReportTime).NotTo(BeNil())

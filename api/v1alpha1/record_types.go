@@ -331,6 +331,12 @@ type RecordCounters struct {
 	// +optional
 	Overwrites int64 `json:"overwrites,omitempty"`
 
+	// evicted counts values a SpmcRing dropped to make room, because it was
+	// full or over spec.buffer.maxBytes: each value once, whether or not a
+	// consumer missed it (laggedValues counts the consumers' losses).
+	// +optional
+	Evicted int64 `json:"evicted,omitempty"`
+
 	// dropped counts input messages refused before the buffer: malformed,
 	// oversized, or lost to a slow intake.
 	// +optional

@@ -73,6 +73,7 @@ func (r *recordRuntime) counters() report.Counters {
 		LaggedValues:    b.LaggedValues,
 		Skipped:         b.Skipped,
 		Overwrites:      b.Overwrites,
+		Evicted:         b.Evicted,
 		Dropped:         in.Dropped(),
 		LastMessageTime: in.LastMessage,
 	}

@@ -46,6 +46,7 @@ var (
 	laggedValues = desc("buffer_lagged_values_total", "Values ring consumers missed, summed over consumers (one value missed by two consumers counts twice).")
 	skipped      = desc("buffer_skipped_total", "SingleLatest values a consumer never saw because a newer one replaced them, summed over consumers.")
 	overwrites   = desc("buffer_overwrites_total", "Mailbox values replaced before anyone took them.")
+	evicted      = desc("buffer_evicted_total", "Values the ring dropped to make room, because it was full or over its byte budget (each value once).")
 	occupancy    = desc("buffer_occupancy", "Values held now.")
 	capacity     = desc("buffer_capacity", "Values the buffer can hold.", "type")
 	subscribers  = desc("buffer_subscribers", "Open buffer readers (streams and waiting takes).")
@@ -81,6 +82,7 @@ var reported = []struct {
 	{"laggedValues", laggedValues, prometheus.CounterValue, func(c report.Counters) float64 { return float64(c.LaggedValues) }},
 	{"skipped", skipped, prometheus.CounterValue, func(c report.Counters) float64 { return float64(c.Skipped) }},
 	{"overwrites", overwrites, prometheus.CounterValue, func(c report.Counters) float64 { return float64(c.Overwrites) }},
+	{"evicted", evicted, prometheus.CounterValue, func(c report.Counters) float64 { return float64(c.Evicted) }},
 	{"lastMessageTime", lastMessageSec, prometheus.GaugeValue, func(c report.Counters) float64 {
 		if c.LastMessageTime.IsZero() {
 			return 0
@@ -113,7 +115,7 @@ func NewCollector(conn Conn, records ...Record) *Collector {
 // Describe sends the descriptors of all metrics.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		produced, delivered, lagEvents, laggedValues, skipped, overwrites, occupancy, capacity, subscribers,
+		produced, delivered, lagEvents, laggedValues, skipped, overwrites, evicted, occupancy, capacity, subscribers,
 		received, dropped, slowEvents, upstreamGaps, lastMessageSec, streams, takes, requests,
 		natsConnected, natsReconnects,
 	} {

@@ -44,7 +44,7 @@ func TestCollectorReportsOneSnapshotPerRecord(t *testing.T) {
 	}, metrics.Record{
 		Namespace: "ns", Name: "r",
 		Counters: func() report.Counters {
-			return report.Counters{Produced: 10, Delivered: 9, LagEvents: 1, LaggedValues: 4, Subscribers: 2, Dropped: 3, LastMessageTime: time.Unix(1700000000, 0)}
+			return report.Counters{Produced: 10, Delivered: 9, LagEvents: 1, LaggedValues: 4, Evicted: 2, Subscribers: 2, Dropped: 3, LastMessageTime: time.Unix(1700000000, 0)}
 		},
 		Buffer: func() buffer.Stats {
 			return buffer.Stats{Type: buffer.TypeSpmcRing, Capacity: 8, Occupancy: 8}
@@ -62,6 +62,7 @@ func TestCollectorReportsOneSnapshotPerRecord(t *testing.T) {
 	for name, want := range map[string]float64{
 		"recbuf_buffer_produced_total{namespace=ns,record=r}":                     10,
 		"recbuf_buffer_lagged_values_total{namespace=ns,record=r}":                4,
+		"recbuf_buffer_evicted_total{namespace=ns,record=r}":                      2,
 		"recbuf_buffer_capacity{namespace=ns,record=r,type=SpmcRing}":             8,
 		"recbuf_buffer_subscribers{namespace=ns,record=r}":                        2,
 		"recbuf_intake_dropped_total{namespace=ns,reason=oversized,record=r}":     1,
