@@ -55,6 +55,10 @@ var (
 	dropped        = desc("intake_dropped_total", "NATS messages dropped before the buffer, by reason.", "reason")
 	slowEvents     = desc("intake_slow_consumer_events_total", "Times NATS reported the subscription as a slow consumer.")
 	upstreamGaps   = desc("intake_upstream_gap_values_total", "Values devices numbered (Recbuf-Device-Seq) that never arrived.")
+	pendingMsgs    = desc("intake_pending_messages", "Messages received from NATS and waiting to be taken into the buffer.")
+	pendingBytes   = desc("intake_pending_bytes", "Payload bytes received from NATS and waiting to be taken into the buffer.")
+	pendingMaxMsgs = desc("intake_pending_limit_messages", "Most messages that may wait; beyond, NATS messages are dropped (reason slow_consumer).")
+	pendingMaxB    = desc("intake_pending_limit_bytes", "Most payload bytes that may wait; beyond, NATS messages are dropped (reason slow_consumer).")
 	lastMessageSec = desc("intake_last_message_timestamp_seconds", "Unix time of the newest message taken in (0: none yet).")
 
 	streams  = desc("consumer_streams", "Open event streams.")
@@ -116,7 +120,7 @@ func NewCollector(conn Conn, records ...Record) *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		produced, delivered, lagEvents, laggedValues, skipped, overwrites, evicted, occupancy, capacity, subscribers,
-		received, dropped, slowEvents, upstreamGaps, lastMessageSec, streams, takes, requests,
+		received, dropped, slowEvents, upstreamGaps, pendingMsgs, pendingBytes, pendingMaxMsgs, pendingMaxB, lastMessageSec, streams, takes, requests,
 		natsConnected, natsReconnects,
 	} {
 		ch <- d
@@ -163,6 +167,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			counter(dropped, in.Closed, intake.ReasonClosed)
 			counter(slowEvents, in.SlowConsumerEvents)
 			counter(upstreamGaps, in.UpstreamGaps)
+			gauge(pendingMsgs, float64(in.PendingMessages))
+			gauge(pendingBytes, float64(in.PendingBytes))
+			gauge(pendingMaxMsgs, float64(in.PendingLimitMessages))
+			gauge(pendingMaxB, float64(in.PendingLimitBytes))
 		}
 		if r.Consumers != nil {
 			cs := r.Consumers()
