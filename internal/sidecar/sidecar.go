@@ -152,7 +152,7 @@ func Start(ctx context.Context, cfg Config) (_ *Sidecar, err error) {
 func (s *Sidecar) newRecords() error {
 	apiRecords := make([]consumerapi.Record, 0, len(s.cfg.Records))
 	for _, rc := range s.cfg.Records {
-		buf, err := buffer.New[wire.Message](rc.Type, rc.Capacity)
+		buf, err := newBuffer(rc)
 		if err != nil {
 			return fmt.Errorf("%w: record %q: %w", ErrInvalidConfig, rc.Name, err)
 		}

@@ -49,6 +49,8 @@ var (
 	evicted      = desc("buffer_evicted_total", "Values the ring dropped to make room, because it was full or over its byte budget (each value once).")
 	occupancy    = desc("buffer_occupancy", "Values held now.")
 	capacity     = desc("buffer_capacity", "Values the buffer can hold.", "type")
+	bytesHeld    = desc("buffer_bytes", "Bytes of payloads the ring holds now (0 without a byte budget).")
+	maxBytes     = desc("buffer_max_bytes", "The ring's byte budget (0: none, the capacity bounds it).")
 	subscribers  = desc("buffer_subscribers", "Open buffer readers (streams and waiting takes).")
 
 	received       = desc("intake_received_total", "NATS messages taken into the buffer.")
@@ -119,7 +121,7 @@ func NewCollector(conn Conn, records ...Record) *Collector {
 // Describe sends the descriptors of all metrics.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		produced, delivered, lagEvents, laggedValues, skipped, overwrites, evicted, occupancy, capacity, subscribers,
+		produced, delivered, lagEvents, laggedValues, skipped, overwrites, evicted, occupancy, capacity, bytesHeld, maxBytes, subscribers,
 		received, dropped, slowEvents, upstreamGaps, pendingMsgs, pendingBytes, pendingMaxMsgs, pendingMaxB, lastMessageSec, streams, takes, requests,
 		natsConnected, natsReconnects,
 	} {
@@ -157,6 +159,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			b := r.Buffer()
 			gauge(occupancy, float64(b.Occupancy))
 			gauge(capacity, float64(b.Capacity), string(b.Type))
+			gauge(bytesHeld, float64(b.Bytes))
+			gauge(maxBytes, float64(b.MaxBytes))
 		}
 		if r.Intake != nil {
 			in := r.Intake()

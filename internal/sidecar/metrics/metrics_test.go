@@ -47,7 +47,7 @@ func TestCollectorReportsOneSnapshotPerRecord(t *testing.T) {
 			return report.Counters{Produced: 10, Delivered: 9, LagEvents: 1, LaggedValues: 4, Evicted: 2, Subscribers: 2, Dropped: 3, LastMessageTime: time.Unix(1700000000, 0)}
 		},
 		Buffer: func() buffer.Stats {
-			return buffer.Stats{Type: buffer.TypeSpmcRing, Capacity: 8, Occupancy: 8}
+			return buffer.Stats{Type: buffer.TypeSpmcRing, Capacity: 8, Occupancy: 8, Bytes: 100, MaxBytes: 128}
 		},
 		Intake: func() intake.Stats {
 			return intake.Stats{Received: 10, Oversized: 1, Malformed: 2, UpstreamGaps: 5,
@@ -65,6 +65,8 @@ func TestCollectorReportsOneSnapshotPerRecord(t *testing.T) {
 		"recbuf_buffer_lagged_values_total{namespace=ns,record=r}":                4,
 		"recbuf_buffer_evicted_total{namespace=ns,record=r}":                      2,
 		"recbuf_buffer_capacity{namespace=ns,record=r,type=SpmcRing}":             8,
+		"recbuf_buffer_bytes{namespace=ns,record=r}":                              100,
+		"recbuf_buffer_max_bytes{namespace=ns,record=r}":                          128,
 		"recbuf_intake_pending_messages{namespace=ns,record=r}":                   3,
 		"recbuf_intake_pending_bytes{namespace=ns,record=r}":                      300,
 		"recbuf_intake_pending_limit_messages{namespace=ns,record=r}":             16384,
