@@ -41,7 +41,7 @@ func setCondition(rec *recbufv1alpha1.Record, now time.Time, condType string, st
 // order and the first that fails wins.
 type stalledCheck func(rec *recbufv1alpha1.Record, in statusInputs) (reason, message string, stalled bool)
 
-var stalledChecks = []stalledCheck{childConflict, childRefused, progressDeadlineExceeded, replicaFailure}
+var stalledChecks = []stalledCheck{childConflict, insufficientMemory, childRefused, progressDeadlineExceeded, replicaFailure}
 
 // childErr is the error reconciling one kind of child met.
 type childErr struct {

@@ -39,6 +39,10 @@ type Config struct {
 	// ReportInterval is how often buffer processes report. A running pod
 	// silent for longer than one and a half intervals is disconnected.
 	ReportInterval time.Duration
+	// BufferMemoryCeiling is the largest memory limit, in bytes, that a
+	// buffer container gets by default (<= 0: sizing.DefaultCeiling); a
+	// Record's own spec.resources are not held to it.
+	BufferMemoryCeiling int64
 }
 
 // Reports is what the reconciler reads of the status collector

@@ -30,6 +30,9 @@ type statusInputs struct {
 	staleAfter time.Duration
 	// reportInterval is how often buffer pods report (silentAfter).
 	reportInterval time.Duration
+	// bufferMemoryCeiling is the manager's largest default memory limit
+	// (insufficientMemory).
+	bufferMemoryCeiling int64
 
 	// deployment and service are the children (nil: absent or not ours).
 	deployment *appsv1.Deployment
@@ -63,10 +66,11 @@ func (r *RecordReconciler) reconcileStatus(ctx context.Context, s *recordScope) 
 	}
 	key := client.ObjectKeyFromObject(s.record)
 	in := statusInputs{
-		now:            now(),
-		staleAfter:     r.Reports.StaleAfter(),
-		reportInterval: r.Config.ReportInterval,
-		deployment:     s.deployment, service: s.service,
+		now:                 now(),
+		staleAfter:          r.Reports.StaleAfter(),
+		reportInterval:      r.Config.ReportInterval,
+		bufferMemoryCeiling: r.Config.BufferMemoryCeiling,
+		deployment:          s.deployment, service: s.service,
 		deploymentErr: s.deploymentErr, serviceErr: s.serviceErr,
 		pods:      s.pods,
 		aggregate: r.Reports.Aggregate(key, s.record.UID),

@@ -79,6 +79,7 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 			NATSURL:                o.natsURL,
 			ReportSubjectPrefix:    o.reportSubjectPrefix,
 			ReportInterval:         o.reportInterval,
+			BufferMemoryCeiling:    o.bufferMemoryCeiling.Value(),
 		},
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
