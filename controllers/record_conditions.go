@@ -41,7 +41,7 @@ func setCondition(rec *recbufv1alpha1.Record, now time.Time, condType string, st
 // order and the first that fails wins.
 type stalledCheck func(rec *recbufv1alpha1.Record, in statusInputs) (reason, message string, stalled bool)
 
-var stalledChecks = []stalledCheck{natsSourceRefused, childConflict, childRefused, progressDeadlineExceeded, replicaFailure}
+var stalledChecks = []stalledCheck{natsSourceRefused, childConflict, insufficientMemory, childRefused, progressDeadlineExceeded, replicaFailure}
 
 // natsSourceRefused: the Record's NATS credentials would go where the
 // cluster admin does not allow (record_policy.go).

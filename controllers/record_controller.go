@@ -53,6 +53,10 @@ type Config struct {
 	// from it, and its fingerprint names the Records' report key Secrets
 	// (record_reportkey.go).
 	ReportMasterKey []byte
+	// BufferMemoryCeiling is the largest memory limit, in bytes, that a
+	// buffer container gets by default (<= 0: sizing.DefaultCeiling); a
+	// Record's own spec.resources are not held to it.
+	BufferMemoryCeiling int64
 }
 
 // Reports is what the reconciler reads of the status collector

@@ -126,6 +126,45 @@ func TestBadRecordsAreRefusedWithAMessageNamingTheField(t *testing.T) {
 			want: "spec.maxMessageBytes in body should be less than or equal to 8388608",
 		},
 		{
+			name: "a byte budget on a SingleLatest",
+			rec: newRecord(ns, "latest", recbufv1alpha1.RecordSpec{Buffer: recbufv1alpha1.BufferSpec{
+				Type: recbufv1alpha1.BufferTypeSingleLatest, MaxBytes: ptr.To(resource.MustParse("64Mi"))}}),
+			want: "spec.buffer.maxBytes is forbidden unless spec.buffer.type is SpmcRing",
+		},
+		{
+			name: "a byte budget of zero",
+			rec:  newRecord(ns, "ring", withMaxBytes(ringSpec(8), "0")),
+			want: "spec.buffer.maxBytes must be between 1 and 1Ti bytes",
+		},
+		{
+			name: "a byte budget above 1Ti",
+			rec:  newRecord(ns, "ring", withMaxBytes(ringSpec(8), "2Ti")),
+			want: "spec.buffer.maxBytes must be between 1 and 1Ti bytes",
+		},
+		{
+			name: "a byte budget smaller than the default largest message",
+			rec:  newRecord(ns, "ring", withMaxBytes(ringSpec(8), "512Ki")),
+			want: "spec.buffer.maxBytes must be at least spec.maxMessageBytes (1Mi when unset)",
+		},
+		{
+			name: "a byte budget smaller than the declared largest message",
+			rec: newRecord(ns, "ring", func() recbufv1alpha1.RecordSpec {
+				s := withMaxBytes(ringSpec(8), "2Mi")
+				s.MaxMessageBytes = ptr.To[int32](4 << 20)
+				return s
+			}()),
+			want: "spec.buffer.maxBytes must be at least spec.maxMessageBytes",
+		},
+		{
+			name: "a byte budget as large as the memory limit",
+			rec: newRecord(ns, "ring", func() recbufv1alpha1.RecordSpec {
+				s := withMaxBytes(ringSpec(1024), "256Mi")
+				s.Resources = &corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi")}}
+				return s
+			}()),
+			want: "spec.buffer.maxBytes must be less than spec.resources.limits.memory",
+		},
+		{
 			name: "negative replicas",
 			rec:  newRecord(ns, "latest", recbufv1alpha1.RecordSpec{Buffer: singleLatest.Buffer, Replicas: ptr.To[int32](-1)}),
 			want: "spec.replicas in body should be greater than or equal to 0",
@@ -166,8 +205,27 @@ func TestBadRecordsAreRefusedWithAMessageNamingTheField(t *testing.T) {
 	}
 }
 
+// withMaxBytes is spec with spec.buffer.maxBytes set to q.
+func withMaxBytes(spec recbufv1alpha1.RecordSpec, q string) recbufv1alpha1.RecordSpec {
+	spec.Buffer.MaxBytes = ptr.To(resource.MustParse(q))
+	return spec
+}
+
 func TestGoodRecordsAreAccepted(t *testing.T) {
 	ns := newNamespace(t)
+	for i, spec := range []recbufv1alpha1.RecordSpec{
+		withMaxBytes(ringSpec(1024), "64Mi"),
+		withMaxBytes(ringSpec(1024), "1048576"), // exactly the default largest message
+		func() recbufv1alpha1.RecordSpec {
+			s := withMaxBytes(ringSpec(1024), "200Mi")
+			s.Resources = &corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("512Mi")}}
+			return s
+		}(),
+	} {
+		if err := k8s.Create(context.Background(), newRecord(ns, "budget-"+string(rune('a'+i)), spec)); err != nil {
+			t.Errorf("a ring with maxBytes %s: got %v, want the Record accepted", spec.Buffer.MaxBytes, err)
+		}
+	}
 	tests := []struct {
 		name string
 		nats recbufv1alpha1.NATSSource
@@ -258,7 +316,9 @@ func TestAValidRecordYieldsItsDeploymentAndService(t *testing.T) {
 		"--report-subject-prefix=" + testPrefix, "--report-key-file=/etc/recbuf/report-key/key", "--shutdown-grace=10s",
 	}))
 	g.Expect(c.Env).To(ConsistOf(corev1.EnvVar{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{
-		FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.name"}}}))
+		FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.name"}}},
+		corev1.EnvVar{Name: "MEMORY_LIMIT", ValueFrom: &corev1.EnvVarSource{ResourceFieldRef: &corev1.ResourceFieldSelector{
+			ContainerName: "buffer", Resource: "limits.memory", Divisor: resource.MustParse("1")}}}))
 	g.Expect(c.Ports).To(ConsistOf(
 		corev1.ContainerPort{Name: "http", ContainerPort: 8080, Protocol: corev1.ProtocolTCP},
 		corev1.ContainerPort{Name: "metrics", ContainerPort: 9090, Protocol: corev1.ProtocolTCP}))
@@ -266,8 +326,11 @@ func TestAValidRecordYieldsItsDeploymentAndService(t *testing.T) {
 	g.Expect(c.LivenessProbe.HTTPGet.Port).To(Equal(intstr.FromString("metrics")))
 	g.Expect(c.ReadinessProbe.HTTPGet.Path).To(Equal("/readyz"))
 	g.Expect(c.ReadinessProbe.HTTPGet.Port).To(Equal(intstr.FromString("metrics")))
-	g.Expect(c.Resources.Requests.Memory().String()).To(Equal("32Mi"))
-	g.Expect(c.Resources.Limits.Memory().String()).To(Equal("256Mi"))
+	// 100 values of 4 KiB, 100 slots, the intake queue and the process:
+	// 72.4 MiB at worst, 32.4 MiB once full (internal/sizing).
+	g.Expect(c.Resources.Requests.Memory().String()).To(Equal("41Mi"))
+	g.Expect(c.Resources.Limits.Memory().String()).To(Equal("91Mi"))
+	g.Expect(c.Resources.Requests.Cpu().String()).To(Equal("10m"))
 	g.Expect(c.SecurityContext).To(Equal(&corev1.SecurityContext{
 		RunAsNonRoot: ptr.To(true), AllowPrivilegeEscalation: ptr.To(false), ReadOnlyRootFilesystem: ptr.To(true),
 		Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
@@ -592,7 +655,7 @@ func TestStatusCountersComeFromReports(t *testing.T) {
 			Time: time.Now(),
 			Counters: report.Counters{
 				Produced: produced, Delivered: 2 * produced, Subscribers: 1, LagEvents: 1, LaggedValues: 4,
-				Overwrites: 0, Dropped: 1, LastMessageTime: lastMsg,
+				Evicted: produced - 3, Overwrites: 0, Dropped: 1, LastMessageTime: lastMsg,
 			},
 		}
 	}
@@ -615,6 +678,7 @@ func TestStatusCountersComeFromReports(t *testing.T) {
 		g.Expect(st.Subscribers).To(Equal(int64(2)))
 		g.Expect(st.LagEvents).To(Equal(int64(2)))
 		g.Expect(st.LaggedValues).To(Equal(int64(8)))
+		g.Expect(st.Evicted).To(Equal(int64(9)), "evicted 7 + 2")
 		g.Expect(st.Dropped).To(Equal(int64(2)))
 		g.Expect(st.LastMessageTime.Time.Equal(lastMsg)).To(BeTrue(), "lastMessageTime %v, want %v", st.LastMessageTime, lastMsg)
 		g.Expect(st.LastReportTime).NotTo(BeNil())

@@ -48,6 +48,7 @@ func statusCounters(c report.Counters) recbufv1alpha1.RecordCounters {
 		LaggedValues:    sat(c.LaggedValues),
 		Skipped:         sat(c.Skipped),
 		Overwrites:      sat(c.Overwrites),
+		Evicted:         sat(c.Evicted),
 		Dropped:         sat(c.Dropped),
 		LastMessageTime: metaTime(c.LastMessageTime),
 	}

@@ -6,7 +6,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
@@ -36,26 +35,16 @@ const (
 	credentialsVolume = "nats-credentials"
 )
 
-// defaultResources are the buffer container's resources when the Record
-// sets none: small, since a buffer process idles most of the time; the
-// memory limit bounds a runaway ring. Records with large rings set theirs.
-func defaultResources() corev1.ResourceRequirements {
-	return corev1.ResourceRequirements{
-		Requests: corev1.ResourceList{
-			corev1.ResourceCPU:    resource.MustParse("10m"),
-			corev1.ResourceMemory: resource.MustParse("32Mi"),
-		},
-		Limits: corev1.ResourceList{
-			corev1.ResourceMemory: resource.MustParse("256Mi"),
-		},
-	}
-}
-
 // reconcileDeployment creates or updates the Record's Deployment. Only the
 // fields recbuf sets are written, so the API server's defaults stay and an
 // unchanged Deployment is not updated; any edit of those fields by someone
 // else is reverted.
 func (r *RecordReconciler) reconcileDeployment(ctx context.Context, s *recordScope) error {
+	if _, err := bufferMemory(s.record, r.Config); err != nil {
+		// Stalled (insufficientMemory): pods that cannot hold what the
+		// Record declares are not rolled out.
+		return r.observeDeployment(ctx, s)
+	}
 	d := &appsv1.Deployment{ObjectMeta: childMeta(s.record)}
 	observed, statusErr, err := r.reconcileChild(ctx, s, "Deployment", d, func() { mutateDeployment(d, s.record, r.Config) })
 	if observed {
@@ -149,13 +138,16 @@ func mutateContainer(c *corev1.Container, rec *recbufv1alpha1.Record, cfg Config
 	c.Image = cfg.SidecarImage
 	c.ImagePullPolicy = cfg.SidecarImagePullPolicy
 	c.Command = nil
+	// A Record that does not fit is never written (reconcileDeployment):
+	// the plan's error is the Stalled condition's business.
+	mem, _ := bufferMemory(rec, cfg)
 	c.Args = sidecarArgs(rec, cfg)
 	c.Env = []corev1.EnvVar{{
 		Name: "POD_NAME",
 		ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{
 			APIVersion: "v1", FieldPath: "metadata.name",
 		}},
-	}}
+	}, memoryLimitEnv()}
 	c.EnvFrom = nil
 	c.Ports = []corev1.ContainerPort{
 		{Name: "http", ContainerPort: HTTPPort, Protocol: corev1.ProtocolTCP},
@@ -166,7 +158,7 @@ func mutateContainer(c *corev1.Container, rec *recbufv1alpha1.Record, cfg Config
 	c.LivenessProbe = httpProbe("/healthz", 10)
 	c.ReadinessProbe = httpProbe("/readyz", 5)
 	c.StartupProbe = nil
-	c.Resources = defaultResources()
+	c.Resources = defaultResources(mem)
 	if rec.Spec.Resources != nil {
 		c.Resources = *rec.Spec.Resources.DeepCopy()
 	}
@@ -220,6 +212,9 @@ func sidecarArgs(rec *recbufv1alpha1.Record, cfg Config) []string {
 	}
 	if c := rec.Spec.Buffer.Capacity; c != nil {
 		args = append(args, "--capacity="+strconv.Itoa(int(*c)))
+	}
+	if mem, _ := bufferMemory(rec, cfg); mem.MaxBytes > 0 {
+		args = append(args, "--buffer-max-bytes="+strconv.FormatInt(mem.MaxBytes, 10))
 	}
 	args = append(args,
 		"--nats-url="+natsURL(rec, cfg),

@@ -30,6 +30,9 @@ type statusInputs struct {
 	staleAfter time.Duration
 	// reportInterval is how often buffer pods report (silentAfter).
 	reportInterval time.Duration
+	// bufferMemoryCeiling is the manager's largest default memory limit
+	// (insufficientMemory).
+	bufferMemoryCeiling int64
 
 	// deployment and service are the children (nil: absent or not ours).
 	deployment *appsv1.Deployment
@@ -70,10 +73,11 @@ func (r *RecordReconciler) clock() time.Time {
 func (r *RecordReconciler) reconcileStatus(ctx context.Context, s *recordScope) (time.Duration, error) {
 	key := client.ObjectKeyFromObject(s.record)
 	in := statusInputs{
-		now:            r.clock(),
-		staleAfter:     r.Reports.StaleAfter(),
-		reportInterval: r.Config.ReportInterval,
-		deployment:     s.deployment, service: s.service,
+		now:                 r.clock(),
+		staleAfter:          r.Reports.StaleAfter(),
+		reportInterval:      r.Config.ReportInterval,
+		bufferMemoryCeiling: r.Config.BufferMemoryCeiling,
+		deployment:          s.deployment, service: s.service,
 		deploymentErr: s.deploymentErr, serviceErr: s.serviceErr, reportKeyErr: s.reportKeyErr,
 		natsRefusal: s.natsRefusal,
 		pods:        s.pods,

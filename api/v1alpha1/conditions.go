@@ -36,8 +36,9 @@ const (
 	// ConditionStalled is True when the rollout cannot make progress
 	// without a change by someone: the Deployment exceeded its progress
 	// deadline, pods cannot be created, the Deployment, Service or report
-	// key Secret was refused by the API server, or the Record's NATS
-	// credentials would go to a server the cluster admin does not allow.
+	// key Secret was refused by the API server, the Record's NATS
+	// credentials would go to a server the cluster admin does not allow, or
+	// the Record does not fit in its memory limit.
 	ConditionStalled = "Stalled"
 	// ConditionNATSConnected is True when the buffer pods report and no
 	// running one has gone silent; False naming the running pods that sent
@@ -102,6 +103,15 @@ const (
 	// ReasonChildConflict means an object with the Deployment's or Service's
 	// name exists and belongs to another controller.
 	ReasonChildConflict = "ChildConflict"
+	// ReasonInsufficientMemory means the worst case of what the Record
+	// declares (its buffer's values, the ring's slots, the intake queue and
+	// the process) does not fit in the memory limit its buffer container
+	// would run with: spec.resources.limits.memory, or the manager's
+	// --buffer-memory-ceiling when the Record sets no resources. The
+	// message gives the numbers. The Deployment is left as it was, so that
+	// pods already running keep serving instead of being replaced by pods
+	// that could be killed for memory.
+	ReasonInsufficientMemory = "InsufficientMemory"
 	// ReasonProgressing means nothing blocks the rollout.
 	ReasonProgressing = "Progressing"
 	// ReasonNATSServerNotAllowed means the Record names

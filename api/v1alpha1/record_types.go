@@ -18,6 +18,7 @@ package v1alpha1
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/recbuf/recbuf/internal/wire"
@@ -93,6 +94,8 @@ type Record struct {
 // how its buffer processes run.
 //
 // +kubebuilder:validation:XValidation:rule="self.buffer.type != 'Mailbox' || !has(self.replicas) || self.replicas <= 1",message="spec.replicas must be 0 or 1 when spec.buffer.type is Mailbox: each replica would hold its own mailbox, so a value could be taken twice or never"
+// +kubebuilder:validation:XValidation:rule="!has(self.buffer.maxBytes) || !quantity(string(self.buffer.maxBytes)).isInteger() || quantity(string(self.buffer.maxBytes)).asInteger() >= (has(self.maxMessageBytes) ? self.maxMessageBytes : 1048576)",message="spec.buffer.maxBytes must be at least spec.maxMessageBytes (1Mi when unset): the largest message taken in must fit in the ring"
+// +kubebuilder:validation:XValidation:rule="!has(self.buffer.maxBytes) || !has(self.resources) || !has(self.resources.limits) || !('memory' in self.resources.limits) || quantity(string(self.buffer.maxBytes)).compareTo(quantity(string(self.resources.limits['memory']))) < 0",message="spec.buffer.maxBytes must be less than spec.resources.limits.memory: the ring's values share the buffer container's memory with the process itself"
 type RecordSpec struct {
 	// buffer is the buffer's semantics and size.
 	// +required
@@ -119,9 +122,10 @@ type RecordSpec struct {
 
 	// maxMessageBytes is the largest message the buffer takes in; a larger
 	// one is counted as dropped. It bounds memory together with the
-	// capacity: a ring holds at most capacity × maxMessageBytes bytes of
-	// values. NATS servers refuse messages above their max_payload (1 MiB
-	// by default) before they reach us.
+	// capacity and spec.buffer.maxBytes: a ring holds at most the lesser of
+	// maxBytes and capacity × maxMessageBytes bytes of values. NATS
+	// servers refuse messages above their max_payload (1 MiB by default)
+	// before they reach us.
 	// +optional
 	// +kubebuilder:default=1048576
 	// +kubebuilder:validation:Minimum=1
@@ -129,8 +133,15 @@ type RecordSpec struct {
 	MaxMessageBytes *int32 `json:"maxMessageBytes,omitempty"`
 
 	// resources are the buffer container's compute resources. When unset,
-	// the manager's small defaults apply; when set, they replace the
-	// defaults as a whole (requests and limits together).
+	// the manager derives them from what the Record can hold: a memory
+	// limit of the worst case (the buffer's values, its slots, the intake
+	// queue and the process) with a quarter of headroom, at most the
+	// manager's --buffer-memory-ceiling; a memory request of the same
+	// without the intake queue; and a small CPU request (see
+	// docs/operations.md#memory). When set, they replace the defaults as a
+	// whole (requests and limits together); a Record whose worst case does
+	// not fit in the memory limit it sets is Stalled (reason
+	// InsufficientMemory), with the numbers in the message.
 	// +optional
 	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
 
@@ -143,6 +154,7 @@ type RecordSpec struct {
 //
 // +kubebuilder:validation:XValidation:rule="self.type != 'SpmcRing' || has(self.capacity)",message="spec.buffer.capacity is required when spec.buffer.type is SpmcRing"
 // +kubebuilder:validation:XValidation:rule="self.type == 'SpmcRing' || !has(self.capacity)",message="spec.buffer.capacity is forbidden unless spec.buffer.type is SpmcRing: SingleLatest and Mailbox hold one value"
+// +kubebuilder:validation:XValidation:rule="self.type == 'SpmcRing' || !has(self.maxBytes)",message="spec.buffer.maxBytes is forbidden unless spec.buffer.type is SpmcRing: SingleLatest and Mailbox hold one value, bounded by spec.maxMessageBytes"
 type BufferSpec struct {
 	// type is the buffer's semantics: SpmcRing, SingleLatest or Mailbox.
 	// +required
@@ -154,6 +166,20 @@ type BufferSpec struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=1000000
 	Capacity *int32 `json:"capacity,omitempty"`
+
+	// maxBytes is the most bytes of message payloads a SpmcRing holds,
+	// besides at most capacity values: a new value that would exceed
+	// either evicts the oldest ones, and a consumer that had not read them
+	// is told exactly how many it missed (lag), as for the capacity. A
+	// quantity such as 64Mi, from spec.maxMessageBytes (so that every
+	// message taken in fits) to 1Ti. When unset, the ring gets what the
+	// buffer container's memory limit leaves after the process itself, or
+	// no byte bound when capacity × maxMessageBytes fits in that limit
+	// anyway (docs/operations.md#memory). Forbidden for the single-slot
+	// types.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).compareTo(quantity('1')) >= 0 && quantity(string(self)).compareTo(quantity('1Ti')) <= 0",message="spec.buffer.maxBytes must be between 1 and 1Ti bytes"
+	MaxBytes *resource.Quantity `json:"maxBytes,omitempty"`
 }
 
 // SourceSpec is where a record's values come from.
@@ -330,6 +356,12 @@ type RecordCounters struct {
 	// overwrites counts Mailbox values replaced before anyone took them.
 	// +optional
 	Overwrites int64 `json:"overwrites,omitempty"`
+
+	// evicted counts values a SpmcRing dropped to make room, because it was
+	// full or over spec.buffer.maxBytes: each value once, whether or not a
+	// consumer missed it (laggedValues counts the consumers' losses).
+	// +optional
+	Evicted int64 `json:"evicted,omitempty"`
 
 	// dropped counts input messages refused before the buffer: malformed,
 	// oversized, or lost to a slow intake.

@@ -88,6 +88,7 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 			AllowedNATSServers:            allowedServers(o.allowedNATSServers),
 			AllowPlaintextNATSCredentials: o.allowPlaintextNATSCreds,
 			ReportMasterKey:               masterKey,
+			BufferMemoryCeiling:           o.bufferMemoryCeiling.Value(),
 		},
 	}
 	if err := r.SetupWithManager(mgr); err != nil {

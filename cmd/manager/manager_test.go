@@ -73,9 +73,10 @@ func TestParseFlags(t *testing.T) {
 			name: "no flags give the documented defaults",
 			check: func(t *testing.T, o options) {
 				got := []string{o.sidecarImage, o.sidecarImagePullPolicy, o.natsURL, o.reportSubjectPrefix,
-					o.reportInterval.String(), o.reportStaleAfter.String(), o.metricsAddr, o.probeAddr, strconv.FormatBool(o.leaderElect)}
+					o.reportInterval.String(), o.reportStaleAfter.String(), o.metricsAddr, o.probeAddr, strconv.FormatBool(o.leaderElect),
+					o.bufferMemoryCeiling.String()}
 				want := []string{"recbuf/sidecar:dev", "IfNotPresent", "nats://nats:4222", "recbuf.stats",
-					"5s", "30s", ":8080", ":8081", "true"}
+					"5s", "30s", ":8080", ":8081", "true", "1Gi"}
 				if strings.Join(got, " ") != strings.Join(want, " ") {
 					t.Errorf("got %q, want %q", got, want)
 				}
@@ -86,12 +87,13 @@ func TestParseFlags(t *testing.T) {
 			args: []string{"--sidecar-image=r/s:1", "--sidecar-image-pull-policy=Never", "--nats-url=tls://n:4222",
 				"--report-subject-prefix=s", "--report-interval=1s", "--report-stale-after=3s", "--metrics-bind-address=0",
 				"--health-probe-bind-address=:9", "--leader-elect=false", "--leader-election-namespace=ops", "--zap-log-level=debug",
-				"--nats-credentials-dir=/etc/recbuf/nats", "--report-master-key-file=/etc/recbuf/report-master-key/key"},
+				"--nats-credentials-dir=/etc/recbuf/nats", "--report-master-key-file=/etc/recbuf/report-master-key/key", "--buffer-memory-ceiling=512Mi"},
 			check: func(t *testing.T, o options) {
 				if o.sidecarImage != "r/s:1" || o.sidecarImagePullPolicy != "Never" || o.natsURL != "tls://n:4222" ||
 					o.reportSubjectPrefix != "s" || o.reportInterval != time.Second || o.reportStaleAfter != 3*time.Second ||
 					o.metricsAddr != "0" || o.probeAddr != ":9" || o.leaderElect || o.leaderElectionNS != "ops" ||
-					o.natsCredentialsDir != "/etc/recbuf/nats" || o.reportMasterKeyFile != "/etc/recbuf/report-master-key/key" {
+					o.natsCredentialsDir != "/etc/recbuf/nats" || o.reportMasterKeyFile != "/etc/recbuf/report-master-key/key" ||
+					o.bufferMemoryCeiling.Value() != 512<<20 {
 					t.Errorf("got %+v, want every flag's value", o)
 				}
 				if len(o.deprecated) != 0 {
@@ -104,6 +106,10 @@ func TestParseFlags(t *testing.T) {
 		{name: "a stale-after no longer than the interval is refused", args: []string{"--report-interval=10s", "--report-stale-after=10s"},
 			wantErr: "--report-stale-after 10s: want more than --report-interval (10s)"},
 		{name: "an empty NATS URL is refused", args: []string{"--nats-url="}, wantErr: "--nats-url is required"},
+		{name: "a memory ceiling that is no quantity is refused", args: []string{"--buffer-memory-ceiling=lots"},
+			wantErr: `invalid value "lots" for flag -buffer-memory-ceiling: not a quantity`},
+		{name: "a memory ceiling below what an empty buffer process needs is refused", args: []string{"--buffer-memory-ceiling=16Mi"},
+			wantErr: "--buffer-memory-ceiling 16Mi: want at least 90Mi"},
 		{name: "a stray argument is refused", args: []string{"extra"}, wantErr: `unexpected arguments ["extra"]`},
 		{name: "credentials inside the NATS URL are refused, naming the flag for them", args: []string{"--nats-url=nats://u:p@host:4222"},
 			wantErr: "--nats-url nats://host:4222 carries credentials (user information before '@'): put them in a directory and pass --nats-credentials-dir"},

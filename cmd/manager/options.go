@@ -13,10 +13,12 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/recbuf/recbuf/internal/natsconn"
 	"github.com/recbuf/recbuf/internal/report"
+	"github.com/recbuf/recbuf/internal/sizing"
 )
 
 // options are the manager's flags.
@@ -31,6 +33,7 @@ type options struct {
 	reportInterval          time.Duration
 	reportStaleAfter        time.Duration
 	reportMasterKeyFile     string
+	bufferMemoryCeiling     resource.Quantity
 	metricsAddr             string
 	probeAddr               string
 	leaderElect             bool
@@ -74,6 +77,8 @@ func parseFlags(fs *flag.FlagSet, args []string) (options, error) {
 	fs.DurationVar(&o.reportInterval, "report-interval", report.DefaultInterval, "How often buffer processes report, and at most how often a Record's status counters are written.")
 	fs.DurationVar(&o.reportStaleAfter, "report-stale-after", report.DefaultStaleAfter, "A Record whose pods sent no report for this long is marked stale (Reporting=False). Several report intervals.")
 	fs.StringVar(&o.reportMasterKeyFile, "report-master-key-file", "", "File with the master key (at least 32 bytes, random; a mounted Secret) every Record's report key is derived from. Required in a cluster; without it, outside one, an ephemeral key is generated and reports from buffer pods another manager process started are refused.")
+	o.bufferMemoryCeiling = *resource.NewQuantity(sizing.DefaultCeiling, resource.BinarySI)
+	fs.Var(quantityFlag{&o.bufferMemoryCeiling}, "buffer-memory-ceiling", "Largest memory limit a buffer container gets by default, a quantity such as 1Gi; a Record whose declared worst case needs more, and that sets no resources of its own, is Stalled (InsufficientMemory).")
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address of the manager's Prometheus metrics endpoint (\"0\" disables it).")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
 	fs.BoolVar(&o.leaderElect, "leader-elect", true, "Elect a leader among manager replicas (Lease recbuf.dev), so that one reconciles at a time.")
@@ -167,6 +172,11 @@ func (o options) validate() error {
 	if o.reportStaleAfter <= o.reportInterval {
 		errs = append(errs, fmt.Errorf("--report-stale-after %s: want more than --report-interval (%s), or every Record looks stale between two reports", o.reportStaleAfter, o.reportInterval))
 	}
+	// Below what any buffer process needs, every Record without resources
+	// of its own would be Stalled.
+	if least := sizing.MinLimit(); o.bufferMemoryCeiling.Value() < least {
+		errs = append(errs, fmt.Errorf("--buffer-memory-ceiling %s: want at least %s, what a buffer process needs before it holds a value", o.bufferMemoryCeiling.String(), sizing.Format(least)))
+	}
 	return errors.Join(errs...)
 }
 
@@ -209,4 +219,23 @@ func reportMasterKey(path string, inCluster bool, log logr.Logger) ([]byte, erro
 		return nil, fmt.Errorf("--report-master-key-file %s holds %d bytes: want at least %d random bytes", path, len(key), report.MinKeySize)
 	}
 	return key, nil
+}
+
+// quantityFlag is a flag.Value for a resource.Quantity ("1Gi").
+type quantityFlag struct{ q *resource.Quantity }
+
+func (f quantityFlag) String() string {
+	if f.q == nil {
+		return ""
+	}
+	return f.q.String()
+}
+
+func (f quantityFlag) Set(s string) error {
+	q, err := resource.ParseQuantity(s)
+	if err != nil {
+		return fmt.Errorf("not a quantity (such as 1Gi or 512Mi): %w", err)
+	}
+	*f.q = q
+	return nil
 }

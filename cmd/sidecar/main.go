@@ -42,6 +42,9 @@ func run() int {
 		_, _ = fmt.Fprintln(os.Stderr, "sidecar:", err)
 		return 2
 	}
+	if limit, set := sidecar.SetGoMemoryLimit(cfg, os.Getenv); set {
+		cfg.Logger.Info("Go memory limit set below the container's", "containerLimit", cfg.MemoryLimit, "goMemoryLimit", limit)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	if err := sidecar.Run(ctx, cfg); err != nil {

@@ -272,3 +272,47 @@ func benchConcurrentChan(b *testing.B, n int, shared bool) {
 	b.ReportMetric(float64(delivered), "delivered/op")
 	b.ReportMetric(0, "lost/op")
 }
+
+// BenchmarkByteBudget measures what a byte budget costs a ring, in
+// lockstep as BenchmarkPushRecv: budget=none is the ring without one (the
+// same work as BenchmarkPushRecv's SpmcRing rows), budget=roomy has a
+// budget it never reaches (the cost of the bookkeeping alone), and
+// budget=evicting one of 64 values in a ring of 1024, so that every push
+// evicts a value for its bytes.
+func BenchmarkByteBudget(b *testing.B) {
+	ctx := context.Background()
+	size := func(payload) int64 { return int64(len(payload{})) }
+	budgets := []struct {
+		name string
+		opts []Option[payload]
+	}{
+		{"none", nil},
+		{"roomy", []Option[payload]{WithMaxBytes(1<<30, size)}},
+		{"evicting", []Option[payload]{WithMaxBytes(64*int64(len(payload{})), size)}},
+	}
+	for _, n := range readerCounts {
+		for _, bud := range budgets {
+			b.Run(fmt.Sprintf("readers=%d/budget=%s", n, bud.name), func(b *testing.B) {
+				ring, err := NewSpmcRing(1024, bud.opts...)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(ring.Close)
+				rs := subscribeN(b, ring, n)
+				b.ReportAllocs()
+				defer reportCPU(b, cpuTime())
+				for i := 0; b.Loop(); i++ {
+					_ = ring.Push(payloads[byte(i)])
+					for _, r := range rs {
+						if it, err := r.Recv(ctx); err != nil || it.Value[0] != byte(i) {
+							b.Fatalf("Recv: got (%v, %v)", it.Value[0], err)
+						}
+					}
+				}
+				if st := ring.Stats(); bud.name == "evicting" && b.N > 64 && st.Evicted == 0 {
+					b.Fatalf("budget=evicting evicted nothing: %+v", st)
+				}
+			})
+		}
+	}
+}

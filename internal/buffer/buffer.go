@@ -84,8 +84,17 @@ type Stats struct {
 	Skipped uint64
 	// Overwrites counts unread values replaced by a newer push (Mailbox).
 	Overwrites uint64
+	// Evicted counts values the ring dropped to make room: because it was
+	// full, or over its byte budget (SpmcRing). Every value a ring took is
+	// retained or evicted: Produced = Evicted + Occupancy.
+	Evicted uint64
 	// Occupancy is the number of values held now.
 	Occupancy int
+	// Bytes is the size of the values held now, as the byte budget's size
+	// function measures them; MaxBytes is the budget. Both are 0 for a
+	// buffer without a budget (WithMaxBytes).
+	Bytes    int64
+	MaxBytes int64
 	// Subscribers is the number of open readers.
 	Subscribers int
 	// LastSeq is the sequence number of the newest value pushed (0: none).
@@ -117,6 +126,25 @@ func (e *LaggedError) Error() string {
 
 // Is makes errors.Is(err, ErrLagged) true for any *LaggedError.
 func (e *LaggedError) Is(target error) bool { return target == ErrLagged }
+
+// ErrTooLarge matches any *TooLargeError with errors.Is.
+var ErrTooLarge = errors.New("value larger than the byte budget")
+
+// TooLargeError is returned by the Push of a ring with a byte budget for a
+// value larger than the whole budget. The value is refused: it takes no
+// sequence number and evicts nothing, so the values retained stay within
+// the budget and an outsized value cannot empty the ring.
+type TooLargeError struct {
+	// Size is the value's size, MaxBytes the ring's budget.
+	Size, MaxBytes int64
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("value of %d bytes larger than the byte budget of %d", e.Size, e.MaxBytes)
+}
+
+// Is makes errors.Is(err, ErrTooLarge) true for any *TooLargeError.
+func (e *TooLargeError) Is(target error) bool { return target == ErrTooLarge }
 
 // StartAt says where a new SpmcRing reader begins. The single-slot types
 // ignore it: a SingleLatest reader always begins with the current value and

@@ -7,21 +7,30 @@ import (
 	"testing"
 )
 
-// buffers builds one buffer of each type for the conformance suite. The
-// ring is big enough that the common rules never make it lag.
+// buffers builds one buffer of each type for the conformance suite, and a
+// ring with a byte budget, which must keep every common rule too. The rings
+// are big enough that the common rules never make them lag.
 var buffers = []struct {
-	typ Type
-	new func() Buffer[int]
+	name string
+	typ  Type
+	new  func() Buffer[int]
 }{
-	{TypeSpmcRing, func() Buffer[int] {
+	{"SpmcRing", TypeSpmcRing, func() Buffer[int] {
 		b, err := NewSpmcRing[int](8)
 		if err != nil {
 			panic(err)
 		}
 		return b
 	}},
-	{TypeSingleLatest, func() Buffer[int] { return NewSingleLatest[int]() }},
-	{TypeMailbox, func() Buffer[int] { return NewMailbox[int]() }},
+	{"SpmcRing with a byte budget", TypeSpmcRing, func() Buffer[int] {
+		b, err := NewSpmcRing(8, WithMaxBytes(64, func(int) int64 { return 8 }))
+		if err != nil {
+			panic(err)
+		}
+		return b
+	}},
+	{"SingleLatest", TypeSingleLatest, func() Buffer[int] { return NewSingleLatest[int]() }},
+	{"Mailbox", TypeMailbox, func() Buffer[int] { return NewMailbox[int]() }},
 }
 
 // TestConformance checks the rules that the contract states for all three
@@ -217,7 +226,7 @@ func TestConformance(t *testing.T) {
 		}},
 	}
 	for _, bt := range buffers {
-		t.Run(string(bt.typ), func(t *testing.T) {
+		t.Run(bt.name, func(t *testing.T) {
 			for _, rule := range rules {
 				t.Run(rule.name, func(t *testing.T) {
 					b := bt.new()

@@ -17,7 +17,10 @@
 //     started (after the newest value by default; FromOldest; AfterSeq to
 //     resume). A reader that falls more than the capacity behind receives a
 //     *LaggedError with exactly how many values it missed, then reads on
-//     from the oldest retained value.
+//     from the oldest retained value. WithMaxBytes adds a byte budget: the
+//     ring then also evicts its oldest values to stay within it, with the
+//     same exact lag, and refuses a value larger than the whole budget
+//     (*TooLargeError, the one case in which Push fails on an open buffer).
 //   - SingleLatest: a reader receives the newest value it has not seen; a
 //     new reader first receives the current value. Intermediate values are
 //     skipped, never reported as lag.
@@ -56,7 +59,8 @@
 // (SpmcRing; LaggedValues sums over readers, so two slow readers missing the
 // same value count it twice and the sum can exceed the number of distinct
 // values evicted), Skipped (SingleLatest, summed over readers) and
-// Overwrites (Mailbox). For a ring reader, the values it received plus the
+// Overwrites (Mailbox). Evicted counts what a ring dropped to make room,
+// for its capacity or its byte budget. For a ring reader, the values it received plus the
 // values reported missed equal the values pushed after it started. A value
 // received while another goroutine closes the same reader may be missing
 // from Delivered.

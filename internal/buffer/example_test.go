@@ -133,3 +133,42 @@ func ExampleNew() {
 	// SpmcRing 1000
 	// true invalid buffer capacity: 0, want at least 1
 }
+
+// A ring with a byte budget holds at most so many bytes of values besides
+// its capacity: here at most 10 values and 8 bytes of strings. A reader
+// that falls behind is told exactly what it missed, whichever bound
+// evicted the values; a value larger than the whole budget is refused.
+func ExampleWithMaxBytes() {
+	size := func(s string) int64 { return int64(len(s)) }
+	ring, _ := buffer.NewSpmcRing(10, buffer.WithMaxBytes(8, size))
+	defer ring.Close()
+	r, _ := ring.Subscribe()
+	defer r.Close()
+
+	for _, v := range []string{"aaa", "bbb", "cc", "dddd"} {
+		_ = ring.Push(v) // "dddd" makes 12 bytes: "aaa" and "bbb" go
+	}
+	if err := ring.Push("far too long"); errors.Is(err, buffer.ErrTooLarge) {
+		fmt.Println("refused:", err)
+	}
+	for {
+		it, err := r.TryRecv()
+		var lag *buffer.LaggedError
+		switch {
+		case errors.As(err, &lag):
+			fmt.Println("missed", lag.Missed)
+			continue
+		case errors.Is(err, buffer.ErrEmpty):
+			st := ring.Stats()
+			fmt.Printf("holding %d values, %d of %d bytes; %d evicted\n", st.Occupancy, st.Bytes, st.MaxBytes, st.Evicted)
+			return
+		}
+		fmt.Println(it.Seq, it.Value)
+	}
+	// Output:
+	// refused: value of 12 bytes larger than the byte budget of 8
+	// missed 2
+	// 3 cc
+	// 4 dddd
+	// holding 2 values, 6 of 8 bytes; 2 evicted
+}

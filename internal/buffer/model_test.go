@@ -9,7 +9,7 @@ import (
 // slices and counters, no concurrency. The fuzz tests run the same random
 // operations against a model and a real buffer and compare every result.
 type model interface {
-	push(v int)
+	push(v int) error
 	subscribe(cfg subscribeConfig)
 	recv(i int) (Item[int], error)
 	closeReader(i int)
@@ -24,10 +24,16 @@ type readerModel struct {
 	closed bool
 }
 
-// ringModel keeps every value ever pushed.
+// ringModel keeps every value ever pushed. With a byte budget (maxBytes >
+// 0) it also keeps each value's size, and head, the oldest value the
+// budget left; without one, head is unused and only the count evicts.
 type ringModel struct {
 	capacity int
+	maxBytes int64
+	size     func(int) int64
 	vals     []int
+	sizes    []int64
+	head     uint64
 	rs       []*readerModel
 	closed   bool
 	st       Stats
@@ -35,14 +41,42 @@ type ringModel struct {
 
 func (m *ringModel) tail() uint64 { return uint64(len(m.vals)) }
 
+// oldest is the oldest value retained: the newest capacity values, and of
+// them the newest ones whose bytes fit in the budget.
 func (m *ringModel) oldest() uint64 {
-	if m.tail() <= uint64(m.capacity) {
-		return 1
+	o := max(m.head, 1)
+	if m.tail() > uint64(m.capacity) {
+		o = max(o, m.tail()-uint64(m.capacity)+1)
 	}
-	return m.tail() - uint64(m.capacity) + 1
+	return o
 }
 
-func (m *ringModel) push(v int) { m.vals = append(m.vals, v) }
+// bytes sums the sizes of the retained values.
+func (m *ringModel) bytes() int64 {
+	var n int64
+	for s := m.oldest(); s <= m.tail(); s++ {
+		n += m.sizes[s-1]
+	}
+	return n
+}
+
+func (m *ringModel) push(v int) error {
+	var sz int64
+	if m.maxBytes > 0 {
+		if sz = m.size(v); sz > m.maxBytes {
+			return &TooLargeError{Size: sz, MaxBytes: m.maxBytes}
+		}
+	}
+	m.vals = append(m.vals, v)
+	m.sizes = append(m.sizes, sz)
+	if m.maxBytes > 0 {
+		m.head = m.oldest()
+		for m.bytes() > m.maxBytes {
+			m.head++
+		}
+	}
+	return nil
+}
 
 func (m *ringModel) subscribe(cfg subscribeConfig) {
 	r := &readerModel{pos: m.tail() + 1}
@@ -91,7 +125,11 @@ func (m *ringModel) stats() Stats {
 	st := m.st
 	st.Type, st.Capacity = TypeSpmcRing, m.capacity
 	st.Produced, st.LastSeq = m.tail(), m.tail()
-	st.Occupancy = min(len(m.vals), m.capacity)
+	st.Occupancy = int(m.tail() - m.oldest() + 1)
+	st.Evicted = m.oldest() - 1
+	if m.maxBytes > 0 {
+		st.MaxBytes, st.Bytes = m.maxBytes, m.bytes()
+	}
 	st.Subscribers = countOpen(m.rs)
 	return st
 }
@@ -105,7 +143,7 @@ type latestModel struct {
 	st     Stats
 }
 
-func (m *latestModel) push(v int) { m.seq++; m.val = v }
+func (m *latestModel) push(v int) error { m.seq++; m.val = v; return nil }
 
 func (m *latestModel) subscribe(subscribeConfig) {
 	m.rs = append(m.rs, &readerModel{pos: max(m.seq, 1) - 1})
@@ -154,12 +192,13 @@ type mailboxModel struct {
 	st      Stats
 }
 
-func (m *mailboxModel) push(v int) {
+func (m *mailboxModel) push(v int) error {
 	m.seq++
 	if m.pending != nil {
 		m.st.Overwrites++
 	}
 	m.pending = &Item[int]{Seq: m.seq, Value: v}
+	return nil
 }
 
 func (m *mailboxModel) subscribe(subscribeConfig) { m.rs = append(m.rs, &readerModel{}) }
@@ -223,11 +262,14 @@ func checkAgainstModel(t *testing.T, b Buffer[int], m model, ops []byte) {
 		switch op & 7 {
 		case 0, 1, 2: // push, most often
 			err := b.Push(step)
-			if closed != errors.Is(err, ErrClosed) || (!closed && err != nil) {
-				t.Fatalf("step %d: Push: got %v (closed: %v)", step, err, closed)
+			if closed {
+				if !errors.Is(err, ErrClosed) {
+					t.Fatalf("step %d: Push after Close: got %v, want ErrClosed", step, err)
+				}
+				continue
 			}
-			if !closed {
-				m.push(step)
+			if want := m.push(step); !sameErr(err, want) {
+				t.Fatalf("step %d: Push: got %v, want %v", step, err, want)
 			}
 		case 3: // subscribe: after the newest, from the oldest, or after a seq near the newest
 			if len(rs) == 8 {
@@ -294,6 +336,16 @@ func checkAgainstModel(t *testing.T, b Buffer[int], m model, ops []byte) {
 
 func int64ToSeq(v int64) uint64 { return uint64(max(v, 0)) }
 
+// sameErr compares Push's errors: nil, or a *TooLargeError with the same
+// numbers.
+func sameErr(got, want error) bool {
+	var gt, wt *TooLargeError
+	if errors.As(want, &wt) {
+		return errors.As(got, &gt) && *gt == *wt
+	}
+	return got == nil && want == nil
+}
+
 func sameResult(got Item[int], gotErr error, want Item[int], wantErr error) bool {
 	var gl, wl *LaggedError
 	switch {
@@ -331,6 +383,29 @@ func FuzzRingModel(f *testing.F) {
 			t.Fatal(err)
 		}
 		checkAgainstModel(t, b, &ringModel{capacity: c}, ops)
+	})
+}
+
+// modelSize is the byte size of value v in the budget fuzz test: the values
+// are the step numbers, so sizes vary from 0 to 12 along a run.
+func modelSize(v int) int64 { return int64(v * 7 % 13) }
+
+// FuzzBudgetRingModel is FuzzRingModel for a ring with a byte budget of 1
+// to 32 bytes, so that values are evicted for their bytes, for the count,
+// or refused as larger than the whole budget, in any mix.
+func FuzzBudgetRingModel(f *testing.F) {
+	for _, s := range fuzzSeeds {
+		f.Add(uint8(3), uint8(9), s)
+		f.Add(uint8(8), uint8(12), s)
+		f.Add(uint8(1), uint8(31), s)
+	}
+	f.Fuzz(func(t *testing.T, capacity, maxBytes uint8, ops []byte) {
+		c, mb := int(capacity%16)+1, int64(maxBytes%32)+1
+		b, err := NewSpmcRing(c, WithMaxBytes(mb, modelSize))
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkAgainstModel(t, b, &ringModel{capacity: c, maxBytes: mb, size: modelSize}, ops)
 	})
 }
 

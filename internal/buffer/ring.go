@@ -44,6 +44,39 @@ import (
 // its cursor jumps to 6, and its next receive returns 6 (unless the
 // producer overwrote that one too in the meantime, which is a new lag).
 //
+// # A byte budget
+//
+// With WithMaxBytes, the ring also holds at most maxBytes bytes of values.
+// The count alone no longer says which values are retained, so the ring
+// keeps head, the oldest retained sequence number, and a push that would
+// go over the budget evicts from head until the new value fits: it moves
+// head forward first, then clears each evicted slot (seq 0, value zeroed,
+// so that the garbage collector can free it at once). The same ring of 5,
+// with a budget of 10 bytes, after pushes of 3, 4, 2 and 5 bytes:
+//
+//	slot:     0     1     2     3     4
+//	       +-----+-----+-----+-----+-----+
+//	seq:   |  0  |  0  |  3  |  4  |  0  |
+//	bytes: |     |     |  2  |  5  |     |
+//	       +-----+-----+-----+-----+-----+
+//	                      ^     ^
+//	                   head     newest
+//
+// Value 4 (5 bytes) made 14 bytes: 1 (3 bytes) went; still 11: 2 went too.
+// A reader whose cursor is 1 finds slot 0 cleared, seq 0 < 1, which alone
+// would mean "not yet"; so before waiting it compares its cursor with head:
+// 1 < 3, it lagged by exactly 3-1 = 2. A reader whose cursor is 5 (up to
+// date) finds the cleared slot 4 and head 3 <= 5: it waits, as it should.
+// Head moves before the slot is cleared, and the reader reads head after
+// the slot, under the slot's lock, so a reader that sees a cleared slot
+// sees the head that explains it. A value larger than the whole budget is
+// refused (*TooLargeError) rather than evicting everything for it.
+//
+// Pushes to a ring with a budget are serialised by the budget's mutex,
+// since the evictions must see the sizes in order. A ring without a budget
+// pays one nil check for it in Push and none in a receive that finds its
+// value.
+//
 // Each slot has its own mutex, held only while a value is copied in or out,
 // so a reader contends with the producer only when both touch the same
 // slot, and readers of different slots never contend. Push never waits for
@@ -62,6 +95,25 @@ type SpmcRing[T any] struct {
 	// tail is the sequence number last handed to a Push: LastSeq and
 	// Produced. The value may still be on its way into its slot.
 	tail atomic.Uint64
+	// budget is nil for a ring bounded by its capacity only.
+	budget *byteBudget[T]
+}
+
+// byteBudget is the state of a ring's byte budget. head and bytes are
+// written under mu, by Push, and read without it by readers and Stats.
+type byteBudget[T any] struct {
+	max  int64
+	size func(T) int64
+
+	mu sync.Mutex
+	// sizes[i] is the size of the value in slot i while it is retained.
+	sizes []int64
+	// used is the sum of the retained values' sizes (guarded by mu);
+	// bytes mirrors it for Stats.
+	used  int64
+	bytes atomic.Int64
+	// head is the oldest retained sequence number (1 before any push).
+	head atomic.Uint64
 }
 
 type ringSlot[T any] struct {
@@ -74,18 +126,32 @@ var _ Buffer[int] = (*SpmcRing[int])(nil)
 
 // NewSpmcRing returns an open ring that retains the newest capacity values;
 // capacity must be at least 1 and is used exactly (not rounded up).
-func NewSpmcRing[T any](capacity int) (*SpmcRing[T], error) {
+func NewSpmcRing[T any](capacity int, opts ...Option[T]) (*SpmcRing[T], error) {
 	if capacity < 1 {
 		return nil, fmt.Errorf("%w: %d, want at least 1", ErrInvalidCapacity, capacity)
 	}
-	return &SpmcRing[T]{slots: make([]ringSlot[T], capacity)}, nil
+	o, err := newOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	b := &SpmcRing[T]{slots: make([]ringSlot[T], capacity)}
+	if o.budget {
+		b.budget = &byteBudget[T]{max: o.maxBytes, size: o.size, sizes: make([]int64, capacity)}
+		b.budget.head.Store(1)
+	}
+	return b, nil
 }
 
-// Push appends v, evicting the oldest value when the ring is full. It never
-// blocks on readers; after Close it returns ErrClosed.
+// Push appends v, evicting the oldest values when the ring is full or, with
+// a byte budget, when v would not fit in it. It never blocks on readers;
+// after Close it returns ErrClosed. With a byte budget, a value larger than
+// the whole budget is refused with a *TooLargeError.
 func (b *SpmcRing[T]) Push(v T) error {
 	if b.closed.Load() {
 		return ErrClosed
+	}
+	if b.budget != nil {
+		return b.pushWithin(v)
 	}
 	seq := b.tail.Add(1)
 	s := &b.slots[(seq-1)%uint64(len(b.slots))]
@@ -99,6 +165,67 @@ func (b *SpmcRing[T]) Push(v T) error {
 	s.mu.Unlock()
 	b.waiters.wakeAll()
 	return nil
+}
+
+// pushWithin is Push for a ring with a byte budget: it evicts, oldest
+// first, what the count and then the bytes require, and stores v.
+func (b *SpmcRing[T]) pushWithin(v T) error {
+	bb := b.budget
+	sz := max(bb.size(v), 0)
+	if sz > bb.max {
+		return &TooLargeError{Size: sz, MaxBytes: bb.max}
+	}
+	n := uint64(len(b.slots))
+	bb.mu.Lock()
+	defer bb.mu.Unlock()
+	seq := b.tail.Load() + 1
+	from := bb.head.Load()
+	head := from
+	if seq-head >= n {
+		// Full: the value in seq's own slot is evicted by the overwrite.
+		bb.used -= bb.sizes[b.index(head)]
+		head++
+	}
+	for bb.used+sz > bb.max {
+		// sz <= max, so this stops at the latest when nothing else is left.
+		bb.used -= bb.sizes[b.index(head)]
+		head++
+	}
+	// head first, then the slots: see the type's comment.
+	bb.head.Store(head)
+	if seq-from >= n {
+		from++ // evicted by the count: seq's own write overwrites it
+	}
+	for s := from; s < head; s++ {
+		b.clear(s) // evicted for bytes
+	}
+	i := b.index(seq)
+	bb.sizes[i] = sz
+	bb.used += sz
+	bb.bytes.Store(bb.used)
+	b.tail.Store(seq)
+	sl := &b.slots[i]
+	sl.mu.Lock()
+	sl.seq = seq
+	sl.val = v
+	sl.mu.Unlock()
+	b.waiters.wakeAll()
+	return nil
+}
+
+// clear empties the slot of seq, evicted for bytes, so that its value can
+// be freed at once rather than when the slot is next written.
+func (b *SpmcRing[T]) clear(seq uint64) {
+	i := b.index(seq)
+	b.budget.sizes[i] = 0
+	sl := &b.slots[i]
+	var zero T
+	sl.mu.Lock()
+	if sl.seq == seq {
+		sl.seq = 0
+		sl.val = zero
+	}
+	sl.mu.Unlock()
 }
 
 // Subscribe returns a reader that starts after the newest value (default),
@@ -128,6 +255,9 @@ func (b *SpmcRing[T]) Subscribe(opts ...SubscribeOption) (Reader[T], error) {
 // oldest returns the sequence number of the oldest value retained when t is
 // the newest (1 when nothing was pushed).
 func (b *SpmcRing[T]) oldest(t uint64) uint64 {
+	if b.budget != nil {
+		return b.budget.head.Load()
+	}
 	n := uint64(len(b.slots))
 	if t <= n {
 		return 1
@@ -165,14 +295,24 @@ func (b *SpmcRing[T]) Close() {
 }
 
 // Stats returns the ring's counters. Occupancy is the number of values
-// retained, which only grows up to the capacity: readers do not consume.
+// retained, which only grows up to the capacity (readers do not consume),
+// or, with a byte budget, up to what the budget holds.
 func (b *SpmcRing[T]) Stats() Stats {
 	st := b.stats(TypeSpmcRing)
+	n := uint64(len(b.slots))
 	t := b.tail.Load()
 	st.Capacity = len(b.slots)
 	st.Produced = t
 	st.LastSeq = t
-	st.Occupancy = int(min(t, uint64(len(b.slots))))
+	occupancy := min(t, n)
+	if bb := b.budget; bb != nil {
+		// head is read after tail and only grows, so it is at most one
+		// past tail; with a push in flight, occupancy may lag by one.
+		occupancy = min(t+1-min(bb.head.Load(), t+1), n)
+		st.Bytes, st.MaxBytes = bb.bytes.Load(), bb.max
+	}
+	st.Occupancy = int(occupancy)
+	st.Evicted = t - occupancy
 	return st
 }
 
@@ -232,6 +372,9 @@ func (r *ringReader[T]) recv(ctx context.Context, block bool, it *Item[T]) error
 		switch {
 		case seq > r.next:
 			return r.lag()
+		case r.evicted():
+			// The slot was cleared for the byte budget (see the type).
+			return r.lag()
 		case closed:
 			return ErrClosed
 		case !block:
@@ -252,14 +395,21 @@ func (r *ringReader[T]) ready() bool {
 	s.mu.Lock()
 	seq := s.seq
 	s.mu.Unlock()
-	return seq >= r.next
+	return seq >= r.next || r.evicted()
+}
+
+// evicted reports whether the reader's next value was evicted for the byte
+// budget; the caller has just found its slot without that value.
+func (r *ringReader[T]) evicted() bool {
+	bb := r.ring.budget
+	return bb != nil && r.next < bb.head.Load()
 }
 
 // lag moves the cursor to the oldest retained value after the reader found
 // its slot overwritten, and reports how many values it skipped over.
 func (r *ringReader[T]) lag() error {
 	// The slot held a value at least one lap ahead of next, so tail is too
-	// and oldest > next.
+	// and oldest > next; or (byte budget) head had passed next.
 	oldest := r.ring.oldest(r.ring.tail.Load())
 	missed := oldest - r.next
 	r.next = oldest

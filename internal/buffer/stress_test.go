@@ -3,6 +3,7 @@ package buffer
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -33,6 +34,12 @@ func TestStress(t *testing.T) {
 	}{
 		{"a small ring with one producer and slow readers", func() Buffer[int] { b, _ := NewSpmcRing[int](16); return b }, 1},
 		{"a ring with two concurrent producers", func() Buffer[int] { b, _ := NewSpmcRing[int](7); return b }, 2},
+		// Sizes 0..7 against a budget of 20: values are evicted for their
+		// bytes most of the time, for the count now and then.
+		{"a ring with a byte budget and two concurrent producers", func() Buffer[int] {
+			b, _ := NewSpmcRing(16, WithMaxBytes(20, func(int) int64 { return rand.Int64N(8) }))
+			return b
+		}, 2},
 		{"a single-latest buffer", func() Buffer[int] { return NewSingleLatest[int]() }, 1},
 		{"a mailbox with competing readers", func() Buffer[int] { return NewMailbox[int]() }, 1},
 	}
@@ -179,6 +186,9 @@ func stress(t *testing.T, b Buffer[int], producers, values int) {
 		if st.LaggedValues < lagged {
 			t.Fatalf("LaggedValues: got %d, want at least %d", st.LaggedValues, lagged)
 		}
+		if st.Evicted+uint64(st.Occupancy) != st.Produced || st.Bytes > st.MaxBytes {
+			t.Fatalf("ring: evicted %d + occupancy %d, want produced %d; bytes %d, want at most %d", st.Evicted, st.Occupancy, st.Produced, st.Bytes, st.MaxBytes)
+		}
 	case TypeSingleLatest:
 		if st.Skipped < skipped {
 			t.Fatalf("Skipped: got %d, want at least %d", st.Skipped, skipped)
@@ -203,7 +213,7 @@ func TestStressBursts(t *testing.T) {
 		bursts = 100
 	}
 	for _, bt := range buffers {
-		t.Run(string(bt.typ), func(t *testing.T) {
+		t.Run(bt.name, func(t *testing.T) {
 			b := bt.new()
 			signals := readers // every reader sees every burst's last value
 			if bt.typ == TypeMailbox {

@@ -158,6 +158,10 @@ type Counters struct {
 	Skipped uint64 `json:"skipped"`
 	// Overwrites counts Mailbox values replaced before anyone took them.
 	Overwrites uint64 `json:"overwrites"`
+	// Evicted counts values a ring dropped to make room: because it was
+	// full, or over its byte budget. Unlike LaggedValues it counts each
+	// value once, whether or not a reader missed it.
+	Evicted uint64 `json:"evicted"`
 	// Dropped counts input messages refused before the buffer (malformed,
 	// oversized, slow consumer).
 	Dropped uint64 `json:"dropped"`
@@ -178,6 +182,7 @@ func (c Counters) Add(o Counters) Counters {
 		LaggedValues:    addSat(c.LaggedValues, o.LaggedValues),
 		Skipped:         addSat(c.Skipped, o.Skipped),
 		Overwrites:      addSat(c.Overwrites, o.Overwrites),
+		Evicted:         addSat(c.Evicted, o.Evicted),
 		Dropped:         addSat(c.Dropped, o.Dropped),
 		LastMessageTime: c.LastMessageTime,
 	}

@@ -19,9 +19,9 @@ func TestCountersAdd(t *testing.T) {
 		want Counters
 	}{
 		{"counters and gauges add up field by field",
-			Counters{Produced: 1, Delivered: 2, Subscribers: 3, LagEvents: 4, LaggedValues: 5, Skipped: 6, Overwrites: 7, Dropped: 8},
-			Counters{Produced: 10, Delivered: 20, Subscribers: 30, LagEvents: 40, LaggedValues: 50, Skipped: 60, Overwrites: 70, Dropped: 80},
-			Counters{Produced: 11, Delivered: 22, Subscribers: 33, LagEvents: 44, LaggedValues: 55, Skipped: 66, Overwrites: 77, Dropped: 88}},
+			Counters{Produced: 1, Delivered: 2, Subscribers: 3, LagEvents: 4, LaggedValues: 5, Skipped: 6, Overwrites: 7, Evicted: 9, Dropped: 8},
+			Counters{Produced: 10, Delivered: 20, Subscribers: 30, LagEvents: 40, LaggedValues: 50, Skipped: 60, Overwrites: 70, Evicted: 90, Dropped: 80},
+			Counters{Produced: 11, Delivered: 22, Subscribers: 33, LagEvents: 44, LaggedValues: 55, Skipped: 66, Overwrites: 77, Evicted: 99, Dropped: 88}},
 		{"a sum that fits exactly is kept",
 			Counters{Produced: math.MaxUint64 - 1}, Counters{Produced: 1}, Counters{Produced: math.MaxUint64}},
 		{"a counter at the top stays there instead of wrapping around",

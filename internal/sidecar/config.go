@@ -16,6 +16,7 @@ import (
 	"github.com/recbuf/recbuf/internal/natsconn"
 	"github.com/recbuf/recbuf/internal/report"
 	"github.com/recbuf/recbuf/internal/sidecar/consumerapi"
+	"github.com/recbuf/recbuf/internal/sizing"
 	"github.com/recbuf/recbuf/internal/wire"
 )
 
@@ -29,6 +30,11 @@ type RecordConfig struct {
 	// Type and Capacity declare the buffer; Capacity is for SpmcRing only.
 	Type     buffer.Type
 	Capacity int
+	// MaxBytes is a SpmcRing's byte budget: at most this many bytes of
+	// payloads besides at most Capacity values (0: the capacity alone).
+	// It must be at least Config.MaxMessageBytes, so that every message
+	// taken in fits.
+	MaxBytes int64
 	// Subject is the NATS subject to take messages from (wildcards allowed).
 	Subject string
 	// QueueGroup, when set, shares the subject's messages between the
@@ -65,6 +71,10 @@ type Config struct {
 	// MaxMessageBytes is the largest payload taken in (<= 0:
 	// wire.DefaultMaxMessageBytes, 1 MiB).
 	MaxMessageBytes int
+	// MemoryLimit is the container's memory limit in bytes (0: none
+	// known). Start does not use it: SetGoMemoryLimit, which main calls,
+	// sets the process-wide Go limit from it.
+	MemoryLimit int64
 	// HTTPAddr and MetricsAddr are the listen addresses of the consumer API
 	// and of /metrics, /healthz, /readyz.
 	HTTPAddr    string
@@ -176,6 +186,9 @@ func (c *Config) Validate() error {
 		if r.Type == buffer.TypeSpmcRing && r.Capacity < 1 {
 			return invalid("record %q: SpmcRing capacity %d, want at least 1", r.Name, r.Capacity)
 		}
+		if r.MaxBytes != 0 && r.Type != buffer.TypeSpmcRing {
+			return invalid("record %q: a byte budget is only for SpmcRing", r.Name)
+		}
 		if r.Subject == "" {
 			return invalid("record %q: no NATS subject", r.Name)
 		}
@@ -194,6 +207,14 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxMessageBytes <= 0 {
 		c.MaxMessageBytes = wire.DefaultMaxMessageBytes
+	}
+	for _, r := range c.Records {
+		if r.MaxBytes != 0 && r.MaxBytes < int64(c.MaxMessageBytes) {
+			return invalid("record %q: byte budget %d is less than --max-message-bytes %d: the largest message would not fit", r.Name, r.MaxBytes, c.MaxMessageBytes)
+		}
+	}
+	if c.MemoryLimit < 0 {
+		return invalid("memory limit %d, want a number of bytes", c.MemoryLimit)
 	}
 	if c.ReportInterval <= 0 {
 		c.ReportInterval = report.DefaultInterval
@@ -220,7 +241,7 @@ func (c *Config) Validate() error {
 }
 
 // ParseFlags reads a Config from the command line (args without the
-// program name) and the environment (POD_NAME). Its error is
+// program name) and the environment (POD_NAME, MEMORY_LIMIT). Its error is
 // flag.ErrHelp after -h. Usage goes to output.
 func ParseFlags(args []string, getenv func(string) string, output io.Writer) (Config, error) {
 	fs := flag.NewFlagSet("sidecar", flag.ContinueOnError)
@@ -233,6 +254,8 @@ func ParseFlags(args []string, getenv func(string) string, output io.Writer) (Co
 		queue     string
 		logLevel  string
 		logFormat string
+		maxBytes  int64
+		memLimit  string
 	)
 	fs.StringVar(&one.Namespace, "record-namespace", "default", "namespace of the Record (reports and metrics)")
 	fs.StringVar(&one.Name, "record-name", "", "name of the Record served (single-record mode)")
@@ -245,6 +268,8 @@ func ParseFlags(args []string, getenv func(string) string, output io.Writer) (Co
 	fs.StringVar(&queue, "nats-queue-group", "", "NATS queue group shared by replicas (empty: every replica gets every message)")
 	fs.StringVar(&cfg.NATS.CredentialsDir, "nats-credentials-dir", "", "directory with any of creds, token, username, password, ca.crt, tls.crt, tls.key")
 	fs.IntVar(&cfg.MaxMessageBytes, "max-message-bytes", wire.DefaultMaxMessageBytes, "largest payload taken in; larger ones are dropped")
+	fs.Int64Var(&maxBytes, "buffer-max-bytes", 0, "byte budget of each SpmcRing: at most this many bytes of payloads besides the capacity (0: the capacity alone)")
+	fs.StringVar(&memLimit, "memory-limit", getenv(sizing.MemoryLimitEnv), "the container's memory limit in bytes, from which the Go runtime's soft limit is set to 90% (default $"+sizing.MemoryLimitEnv+"; empty or 0: none, GOMEMLIMIT or Go's default)")
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", DefaultHTTPAddr, "listen address of the consumer API")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", DefaultMetricsAddr, "listen address of /metrics, /healthz and /readyz")
 	fs.DurationVar(&cfg.ReportInterval, "report-interval", report.DefaultInterval, "time between counter reports on NATS")
@@ -265,6 +290,14 @@ func ParseFlags(args []string, getenv func(string) string, output io.Writer) (Co
 	if fs.NArg() > 0 {
 		return Config{}, invalid("unexpected arguments %q", fs.Args())
 	}
+	if memLimit != "" {
+		// The downward API writes a plain number of bytes (divisor 1).
+		n, err := strconv.ParseInt(memLimit, 10, 64)
+		if err != nil {
+			return Config{}, invalid("memory limit %q (--memory-limit or $%s): want a number of bytes", memLimit, sizing.MemoryLimitEnv)
+		}
+		cfg.MemoryLimit = n
+	}
 
 	switch {
 	case len(specs) > 0 && one.Name != "":
@@ -276,6 +309,9 @@ func ParseFlags(args []string, getenv func(string) string, output io.Writer) (Co
 				return Config{}, err
 			}
 			rc.Namespace, rc.QueueGroup = one.Namespace, queue
+			if rc.Type == buffer.TypeSpmcRing {
+				rc.MaxBytes = maxBytes
+			}
 			cfg.Records = append(cfg.Records, rc)
 		}
 	case one.Name != "":
@@ -286,6 +322,8 @@ func ParseFlags(args []string, getenv func(string) string, output io.Writer) (Co
 		one.Type, one.QueueGroup = t, queue
 		if t != buffer.TypeSpmcRing {
 			one.Capacity = 0
+		} else {
+			one.MaxBytes = maxBytes
 		}
 		if one.Subject == "" {
 			one.Subject = wire.DefaultSubject(one.Namespace, one.Name)

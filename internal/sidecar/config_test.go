@@ -64,11 +64,14 @@ func TestParseFlags(t *testing.T) {
 				"--buffer-type", "SpmcRing", "--capacity", "64", "--nats-url", "nats://nats:4222",
 				"--nats-subject", "devices.telemetry", "--nats-queue-group", "g", "--max-message-bytes", "2048",
 				"--http-addr", ":8081", "--metrics-addr", ":9091", "--report-interval", "7s",
-				"--report-subject-prefix", "x.stats", "--shutdown-grace", "3s"},
-			env: map[string]string{"POD_NAME": "telemetry-recbuf-abc"},
+				"--report-subject-prefix", "x.stats", "--shutdown-grace", "3s", "--buffer-max-bytes", "65536"},
+			env: map[string]string{"POD_NAME": "telemetry-recbuf-abc", "MEMORY_LIMIT": "147849216"},
 			check: func(t *testing.T, c sidecar.Config) {
 				want := sidecar.RecordConfig{Namespace: "prod", Name: "telemetry", UID: "u-1", Type: buffer.TypeSpmcRing,
-					Capacity: 64, Subject: "devices.telemetry", QueueGroup: "g"}
+					Capacity: 64, MaxBytes: 65536, Subject: "devices.telemetry", QueueGroup: "g"}
+				if c.MemoryLimit != 147849216 {
+					t.Errorf("got memory limit %d, want MEMORY_LIMIT's 147849216", c.MemoryLimit)
+				}
 				if len(c.Records) != 1 || c.Records[0] != want {
 					t.Errorf("got records %+v, want [%+v]", c.Records, want)
 				}
@@ -109,6 +112,20 @@ func TestParseFlags(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "--memory-limit wins over MEMORY_LIMIT, and a byte budget applies to the rings only",
+			args: []string{"--record", "a=Mailbox@x", "--record", "b=SpmcRing:2@y", "--buffer-max-bytes", "2097152", "--memory-limit", "1000"},
+			env:  map[string]string{"MEMORY_LIMIT": "2000"},
+			check: func(t *testing.T, c sidecar.Config) {
+				if c.MemoryLimit != 1000 || c.Records[0].MaxBytes != 0 || c.Records[1].MaxBytes != 2<<20 {
+					t.Errorf("got memory limit %d and records %+v, want 1000 and a budget of 2 MiB on b only", c.MemoryLimit, c.Records)
+				}
+			},
+		},
+		{name: "a byte budget below the largest message is refused",
+			args: []string{"--record-name", "a", "--buffer-type", "SpmcRing", "--capacity", "8", "--buffer-max-bytes", "1000"}, wantErr: sidecar.ErrInvalidConfig},
+		{name: "a memory limit that is not a number of bytes is refused",
+			args: []string{"--record-name", "a", "--buffer-type", "Mailbox"}, env: map[string]string{"MEMORY_LIMIT": "1Gi"}, wantErr: sidecar.ErrInvalidConfig},
 		{name: "no record is refused", args: nil, wantErr: sidecar.ErrInvalidConfig},
 		{name: "--record and --record-name together are refused",
 			args: []string{"--record-name", "a", "--buffer-type", "Mailbox", "--record", "b=Mailbox@x"}, wantErr: sidecar.ErrInvalidConfig},

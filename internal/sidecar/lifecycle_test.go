@@ -372,6 +372,7 @@ func TestMetricsEndpointExportsCounters(t *testing.T) {
 		`recbuf_buffer_subscribers{namespace="ns",record="l"} 1`,
 		`recbuf_nats_connected 1`,
 		`go_goroutines `,
+		`go_gc_gomemlimit_bytes `, // the soft limit SetGoMemoryLimit sets
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)

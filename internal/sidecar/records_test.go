@@ -229,6 +229,10 @@ func TestSlowConsumerOnASmallRingIsToldExactlyWhatItMissed(t *testing.T) {
 	if got := sc.metric(t, `recbuf_buffer_lag_events_total{namespace="ns",record="fast"}`); got != float64(lagEvents) {
 		t.Errorf("got lag events metric %v, want %d", got, lagEvents)
 	}
+	// The ring of 8 holds the last 8 values: it evicted every other one.
+	if got := sc.metric(t, `recbuf_buffer_evicted_total{namespace="ns",record="fast"}`); got != n-8 {
+		t.Errorf("got evicted metric %v, want %d", got, n-8)
+	}
 }
 
 func TestASlowConsumerIsCountedForItsOwnRecordOnly(t *testing.T) {

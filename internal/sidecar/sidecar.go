@@ -75,6 +75,7 @@ func (r *recordRuntime) counters() report.Counters {
 		LaggedValues:    b.LaggedValues,
 		Skipped:         b.Skipped,
 		Overwrites:      b.Overwrites,
+		Evicted:         b.Evicted,
 		Dropped:         in.Dropped(),
 		LastMessageTime: in.LastMessage,
 	}
@@ -156,7 +157,7 @@ func Start(ctx context.Context, cfg Config) (_ *Sidecar, err error) {
 func (s *Sidecar) newRecords() error {
 	apiRecords := make([]consumerapi.Record, 0, len(s.cfg.Records))
 	for _, rc := range s.cfg.Records {
-		buf, err := buffer.New[wire.Message](rc.Type, rc.Capacity)
+		buf, err := newBuffer(rc)
 		if err != nil {
 			return fmt.Errorf("%w: record %q: %w", ErrInvalidConfig, rc.Name, err)
 		}

@@ -240,7 +240,8 @@ func TestTemplate(t *testing.T) {
 				}
 				wantArgs(t, c, "--leader-elect=true", "--health-probe-bind-address=:8081", "--metrics-bind-address=:8080",
 					"--sidecar-image=recbuf/sidecar:dev", "--sidecar-image-pull-policy=IfNotPresent",
-					"--report-subject-prefix=recbuf.stats", "--report-interval=5s", "--report-stale-after=30s")
+					"--report-subject-prefix=recbuf.stats", "--report-interval=5s", "--report-stale-after=30s",
+					"--buffer-memory-ceiling=1Gi")
 				if a, ok := argWithPrefix(c, "--nats-url"); ok {
 					t.Errorf("manager got %q, want the manager's default NATS URL (no flag)", a)
 				}
@@ -393,6 +394,14 @@ func TestTemplate(t *testing.T) {
 					t.Errorf("last manager arg: got %q, want %q", got, want)
 				}
 				checkProbes(t, c, 9440)
+			},
+		},
+		{
+			name: "bufferMemoryCeiling becomes the manager's --buffer-memory-ceiling",
+			set:  []string{"bufferMemoryCeiling=2Gi"},
+			check: func(t *testing.T, objs objects) {
+				_, c := manager(t, objs, "recbuf-manager")
+				wantArgs(t, c, "--buffer-memory-ceiling=2Gi")
 			},
 		},
 		{
@@ -629,6 +638,7 @@ func TestTemplateRefuses(t *testing.T) {
 		{"an unknown report setting is rejected", []string{"reports.every=5s"}, "additional properties 'every' not allowed"},
 		{"a report subject prefix with a wildcard is rejected", []string{"reports.subjectPrefix=recbuf.>"}, "/reports/subjectPrefix"},
 		{"a NATS URL without a scheme is rejected", []string{"natsURL=nats.example:4222"}, "/natsURL"},
+		{"a memory ceiling that is no quantity is rejected", []string{"bufferMemoryCeiling=lots"}, "/bufferMemoryCeiling"},
 		{"a credentials Secret name that is no DNS name is rejected", []string{"natsCredentialsSecret=Bad_Name"}, "/natsCredentialsSecret"},
 		{"a master key Secret name that is no DNS name is rejected", []string{"reportMasterKey.existingSecret=Bad_Name"}, "/reportMasterKey/existingSecret"},
 		{"a port out of range is rejected", []string{"metrics.port=70000"}, "/metrics/port"},

@@ -14,18 +14,33 @@ import (
 
 	"github.com/recbuf/recbuf/internal/buffer"
 	"github.com/recbuf/recbuf/internal/logthrottle"
+	"github.com/recbuf/recbuf/internal/sizing"
 	"github.com/recbuf/recbuf/internal/wire"
 )
 
 // Reasons a message is dropped, used as the "reason" label of the dropped
 // metric.
+//
+// A NATS server that finds the buffer process too slow to read its socket
+// (the server's own slow-consumer detection) closes the connection without
+// saying why: nats.go sees a plain disconnect, which no reason here can
+// tell apart from a server restart or a network failure, and the server
+// does not say how many messages it discarded. It is visible as
+// recbuf_nats_reconnects_total, and its loss as upstream gaps where devices
+// number their messages. The bounded pending queue makes it rare: nats.go
+// reads the socket at once and drops what the queue cannot hold on this
+// side, where every message is counted (ReasonSlowConsumer).
 const (
-	// ReasonOversized: the payload is larger than MaxMessageBytes.
+	// ReasonOversized: the payload is larger than MaxMessageBytes, or (a
+	// case the buffer process's configuration rules out) larger than the
+	// ring's whole byte budget (buffer.ErrTooLarge).
 	ReasonOversized = "oversized"
 	// ReasonMalformed: a device header is present but unusable.
 	ReasonMalformed = "malformed"
 	// ReasonSlowConsumer: nats.go discarded the message because the
-	// subscription's pending queue was full (the process could not keep up).
+	// subscription's pending queue was full (the process could not keep
+	// up): more than PendingMessages messages or PendingBytes bytes were
+	// waiting.
 	ReasonSlowConsumer = "slow_consumer"
 	// ReasonClosed: the message arrived after the buffer was closed.
 	ReasonClosed = "closed"
@@ -45,6 +60,12 @@ type Config struct {
 	// MaxMessageBytes is the largest payload accepted (<= 0:
 	// wire.DefaultMaxMessageBytes).
 	MaxMessageBytes int
+	// PendingMessages and PendingBytes bound the subscription's pending
+	// queue, the messages nats.go received and the handler has not taken
+	// in yet (<= 0: sizing.PendingLimits of MaxMessageBytes). nats.go's own
+	// default, 64 MiB, would sit in memory on top of the buffer.
+	PendingMessages int
+	PendingBytes    int64
 	// DropLogInterval is the least time between two log lines about dropped
 	// messages (<= 0: 10s). Drops in between are summed into the next line.
 	DropLogInterval time.Duration
@@ -70,6 +91,11 @@ type Stats struct {
 	// UpstreamGaps sums the values devices numbered but that never arrived
 	// (gaps in HeaderDeviceSeq, per device).
 	UpstreamGaps uint64
+	// PendingMessages and PendingBytes are the subscription's queue now,
+	// PendingLimitMessages and PendingLimitBytes its bounds
+	// (Config.PendingMessages and PendingBytes); all 0 before Start.
+	PendingMessages, PendingLimitMessages int
+	PendingBytes, PendingLimitBytes       int64
 	// LastMessage is when the newest message was received (zero: none).
 	LastMessage time.Time
 }
@@ -106,6 +132,9 @@ func New(buf buffer.Buffer[wire.Message], cfg Config) *Intake {
 	if cfg.MaxMessageBytes <= 0 {
 		cfg.MaxMessageBytes = wire.DefaultMaxMessageBytes
 	}
+	if msgs, bytes := sizing.PendingLimits(int64(cfg.MaxMessageBytes)); cfg.PendingMessages <= 0 || cfg.PendingBytes <= 0 {
+		cfg.PendingMessages, cfg.PendingBytes = msgs, bytes
+	}
 	if cfg.DropLogInterval <= 0 {
 		cfg.DropLogInterval = 10 * time.Second
 	}
@@ -139,6 +168,10 @@ func (in *Intake) Start(nc *nats.Conn) error {
 	}
 	if err != nil {
 		return fmt.Errorf("subscribe to %q: %w", in.cfg.Subject, err)
+	}
+	if err := sub.SetPendingLimits(in.cfg.PendingMessages, int(in.cfg.PendingBytes)); err != nil {
+		_ = sub.Unsubscribe()
+		return fmt.Errorf("pending limits of the subscription to %q: %w", in.cfg.Subject, err)
 	}
 	in.mu.Lock()
 	in.sub = sub
@@ -238,6 +271,11 @@ func (in *Intake) HandleMsg(m *nats.Msg) {
 		}
 	}
 	if err := in.buf.Push(msg); err != nil {
+		if errors.Is(err, buffer.ErrTooLarge) {
+			in.oversized.Add(1)
+			in.logDrop(ReasonOversized, "error", err.Error())
+			return
+		}
 		in.closed.Add(1)
 		in.logDrop(ReasonClosed, "error", err.Error())
 		return
@@ -295,6 +333,12 @@ func (in *Intake) Stats() Stats {
 	}
 	if ns := in.lastMessageNano.Load(); ns != 0 {
 		s.LastMessage = time.Unix(0, ns).UTC()
+	}
+	if sub := in.Subscription(); sub != nil {
+		s.PendingLimitMessages, s.PendingLimitBytes = in.cfg.PendingMessages, in.cfg.PendingBytes
+		if msgs, bytes, err := sub.Pending(); err == nil {
+			s.PendingMessages, s.PendingBytes = msgs, int64(bytes)
+		}
 	}
 	return s
 }

@@ -2,7 +2,9 @@ package intake_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +16,7 @@ import (
 	"github.com/recbuf/recbuf/internal/buffer"
 	"github.com/recbuf/recbuf/internal/sidecar/intake"
 	"github.com/recbuf/recbuf/internal/testutil/natstest"
+	"github.com/recbuf/recbuf/internal/testutil/poll"
 	"github.com/recbuf/recbuf/internal/wire"
 )
 
@@ -219,5 +222,105 @@ func BenchmarkHandleMsg(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		in.HandleMsg(m)
+	}
+}
+
+// stalledBuffer is a ring whose Push waits until release is closed, so
+// that messages pile up in the subscription's pending queue.
+type stalledBuffer struct {
+	buffer.Buffer[wire.Message]
+	release chan struct{}
+}
+
+func (b stalledBuffer) Push(m wire.Message) error {
+	<-b.release
+	return b.Buffer.Push(m)
+}
+
+func TestThePendingQueueIsBoundedFromTheMessageSize(t *testing.T) {
+	srv := natstest.Start(t)
+	in := intake.New(newRing(t), intake.Config{Subject: "bounded", MaxMessageBytes: 5 << 20, Logger: slog.New(slog.DiscardHandler)})
+	nc := srv.Connect()
+	if err := in.Start(nc); err != nil {
+		t.Fatal(err)
+	}
+	msgs, bytes, err := in.Subscription().PendingLimits()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// sizing.PendingLimits: 32768 messages, 8 of the largest (5 MiB) in bytes.
+	if msgs != 32768 || bytes != 40<<20 {
+		t.Errorf("subscription pending limits: got (%d, %d), want (32768, %d), not nats.go's default", msgs, bytes, 40<<20)
+	}
+	if st := in.Stats(); st.PendingLimitMessages != msgs || st.PendingLimitBytes != int64(bytes) {
+		t.Errorf("Stats: got pending limits (%d, %d), want the subscription's (%d, %d)", st.PendingLimitMessages, st.PendingLimitBytes, msgs, bytes)
+	}
+}
+
+func TestAFullPendingQueueIsVisibleAndDropsAsSlowConsumer(t *testing.T) {
+	srv := natstest.Start(t)
+	release := make(chan struct{})
+	unstall := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(unstall) // even when the test fails before it unstalls
+	buf := stalledBuffer{Buffer: newRing(t), release: release}
+	in := intake.New(buf, intake.Config{Subject: "stalled", PendingMessages: 4, PendingBytes: 1 << 20,
+		Logger: slog.New(slog.DiscardHandler)})
+	nc := srv.Connect(nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		if errors.Is(err, nats.ErrSlowConsumer) {
+			in.SlowConsumer()
+		}
+	}))
+	if err := in.Start(nc); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	pub := srv.Connect()
+	// The first message stalls the handler, three wait behind it (nats.go
+	// counts the one in the handler as pending until it returns), and the
+	// rest are dropped.
+	const n = 20
+	for i := range n {
+		if err := pub.Publish("stalled", []byte("value "+strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := pub.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, "the pending queue is full and the rest dropped", func() bool {
+		st := in.Stats()
+		return st.PendingMessages == 4 && st.SlowConsumer == n-4
+	})
+	st := in.Stats()
+	if st.PendingBytes != int64(4*len("value 1")) || st.PendingLimitMessages != 4 || st.PendingLimitBytes != 1<<20 {
+		t.Errorf("Stats: got pending %d bytes, limits (%d, %d); want %d bytes, limits (4, %d)",
+			st.PendingBytes, st.PendingLimitMessages, st.PendingLimitBytes, 4*len("value 1"), 1<<20)
+	}
+	if st.Dropped() != n-4 || st.SlowConsumerEvents == 0 {
+		t.Errorf("Stats: got %d dropped and %d slow-consumer events, want %d and at least one", st.Dropped(), st.SlowConsumerEvents, n-4)
+	}
+	unstall()
+	poll.Until(t, "the queue drains into the buffer", func() bool { return in.Stats().Received == 4 })
+	if st := in.Stats(); st.PendingMessages != 0 || st.PendingBytes != 0 {
+		t.Errorf("Stats after the buffer took the queue: got %d messages, %d bytes pending, want none", st.PendingMessages, st.PendingBytes)
+	}
+	buf.Close()
+}
+
+func TestAMessageLargerThanTheRingsByteBudgetIsDroppedAsOversized(t *testing.T) {
+	// The buffer process refuses a budget below MaxMessageBytes, so this
+	// cannot come from NATS; were it to, it is counted, not lost silently.
+	buf, err := buffer.New(buffer.TypeSpmcRing, 8, buffer.WithMaxBytes(4, func(m wire.Message) int64 { return int64(len(m.Data)) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer buf.Close()
+	in := intake.New(buf, intake.Config{Subject: "s", MaxMessageBytes: 8, Logger: slog.New(slog.DiscardHandler)})
+	in.HandleMsg(&nats.Msg{Subject: "s", Data: []byte("123")})
+	in.HandleMsg(&nats.Msg{Subject: "s", Data: []byte("12345")})
+	if st := in.Stats(); st.Received != 1 || st.Oversized != 1 || st.Closed != 0 {
+		t.Errorf("Stats: got %+v, want 1 received and 1 oversized", st)
 	}
 }

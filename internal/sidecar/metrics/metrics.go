@@ -46,14 +46,21 @@ var (
 	laggedValues = desc("buffer_lagged_values_total", "Values ring consumers missed, summed over consumers (one value missed by two consumers counts twice).")
 	skipped      = desc("buffer_skipped_total", "SingleLatest values a consumer never saw because a newer one replaced them, summed over consumers.")
 	overwrites   = desc("buffer_overwrites_total", "Mailbox values replaced before anyone took them.")
+	evicted      = desc("buffer_evicted_total", "Values the ring dropped to make room, because it was full or over its byte budget (each value once).")
 	occupancy    = desc("buffer_occupancy", "Values held now.")
 	capacity     = desc("buffer_capacity", "Values the buffer can hold.", "type")
+	bytesHeld    = desc("buffer_bytes", "Bytes of payloads the ring holds now (0 without a byte budget).")
+	maxBytes     = desc("buffer_max_bytes", "The ring's byte budget (0: none, the capacity bounds it).")
 	subscribers  = desc("buffer_subscribers", "Open buffer readers (streams and waiting takes).")
 
 	received       = desc("intake_received_total", "NATS messages taken into the buffer.")
 	dropped        = desc("intake_dropped_total", "NATS messages dropped before the buffer, by reason.", "reason")
 	slowEvents     = desc("intake_slow_consumer_events_total", "Times NATS reported the subscription as a slow consumer.")
 	upstreamGaps   = desc("intake_upstream_gap_values_total", "Values devices numbered (Recbuf-Device-Seq) that never arrived.")
+	pendingMsgs    = desc("intake_pending_messages", "Messages received from NATS and waiting to be taken into the buffer.")
+	pendingBytes   = desc("intake_pending_bytes", "Payload bytes received from NATS and waiting to be taken into the buffer.")
+	pendingMaxMsgs = desc("intake_pending_limit_messages", "Most messages that may wait; beyond, NATS messages are dropped (reason slow_consumer).")
+	pendingMaxB    = desc("intake_pending_limit_bytes", "Most payload bytes that may wait; beyond, NATS messages are dropped (reason slow_consumer).")
 	lastMessageSec = desc("intake_last_message_timestamp_seconds", "Unix time of the newest message taken in (0: none yet).")
 
 	streams  = desc("consumer_streams", "Open event streams.")
@@ -81,6 +88,7 @@ var reported = []struct {
 	{"laggedValues", laggedValues, prometheus.CounterValue, func(c report.Counters) float64 { return float64(c.LaggedValues) }},
 	{"skipped", skipped, prometheus.CounterValue, func(c report.Counters) float64 { return float64(c.Skipped) }},
 	{"overwrites", overwrites, prometheus.CounterValue, func(c report.Counters) float64 { return float64(c.Overwrites) }},
+	{"evicted", evicted, prometheus.CounterValue, func(c report.Counters) float64 { return float64(c.Evicted) }},
 	{"lastMessageTime", lastMessageSec, prometheus.GaugeValue, func(c report.Counters) float64 {
 		if c.LastMessageTime.IsZero() {
 			return 0
@@ -113,8 +121,8 @@ func NewCollector(conn Conn, records ...Record) *Collector {
 // Describe sends the descriptors of all metrics.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		produced, delivered, lagEvents, laggedValues, skipped, overwrites, occupancy, capacity, subscribers,
-		received, dropped, slowEvents, upstreamGaps, lastMessageSec, streams, takes, requests,
+		produced, delivered, lagEvents, laggedValues, skipped, overwrites, evicted, occupancy, capacity, bytesHeld, maxBytes, subscribers,
+		received, dropped, slowEvents, upstreamGaps, pendingMsgs, pendingBytes, pendingMaxMsgs, pendingMaxB, lastMessageSec, streams, takes, requests,
 		natsConnected, natsReconnects,
 	} {
 		ch <- d
@@ -151,6 +159,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			b := r.Buffer()
 			gauge(occupancy, float64(b.Occupancy))
 			gauge(capacity, float64(b.Capacity), string(b.Type))
+			gauge(bytesHeld, float64(b.Bytes))
+			gauge(maxBytes, float64(b.MaxBytes))
 		}
 		if r.Intake != nil {
 			in := r.Intake()
@@ -161,6 +171,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			counter(dropped, in.Closed, intake.ReasonClosed)
 			counter(slowEvents, in.SlowConsumerEvents)
 			counter(upstreamGaps, in.UpstreamGaps)
+			gauge(pendingMsgs, float64(in.PendingMessages))
+			gauge(pendingBytes, float64(in.PendingBytes))
+			gauge(pendingMaxMsgs, float64(in.PendingLimitMessages))
+			gauge(pendingMaxB, float64(in.PendingLimitBytes))
 		}
 		if r.Consumers != nil {
 			cs := r.Consumers()

@@ -44,13 +44,14 @@ func TestCollectorReportsOneSnapshotPerRecord(t *testing.T) {
 	}, metrics.Record{
 		Namespace: "ns", Name: "r",
 		Counters: func() report.Counters {
-			return report.Counters{Produced: 10, Delivered: 9, LagEvents: 1, LaggedValues: 4, Subscribers: 2, Dropped: 3, LastMessageTime: time.Unix(1700000000, 0)}
+			return report.Counters{Produced: 10, Delivered: 9, LagEvents: 1, LaggedValues: 4, Evicted: 2, Subscribers: 2, Dropped: 3, LastMessageTime: time.Unix(1700000000, 0)}
 		},
 		Buffer: func() buffer.Stats {
-			return buffer.Stats{Type: buffer.TypeSpmcRing, Capacity: 8, Occupancy: 8}
+			return buffer.Stats{Type: buffer.TypeSpmcRing, Capacity: 8, Occupancy: 8, Bytes: 100, MaxBytes: 128}
 		},
 		Intake: func() intake.Stats {
-			return intake.Stats{Received: 10, Oversized: 1, Malformed: 2, UpstreamGaps: 5}
+			return intake.Stats{Received: 10, Oversized: 1, Malformed: 2, UpstreamGaps: 5,
+				PendingMessages: 3, PendingBytes: 300, PendingLimitMessages: 16384, PendingLimitBytes: 8 << 20}
 		},
 		Consumers: func() consumerapi.Stats { return consumerapi.Stats{Streams: 2, StreamsTotal: 4, LatestTotal: 1} },
 	})
@@ -62,7 +63,14 @@ func TestCollectorReportsOneSnapshotPerRecord(t *testing.T) {
 	for name, want := range map[string]float64{
 		"recbuf_buffer_produced_total{namespace=ns,record=r}":                     10,
 		"recbuf_buffer_lagged_values_total{namespace=ns,record=r}":                4,
+		"recbuf_buffer_evicted_total{namespace=ns,record=r}":                      2,
 		"recbuf_buffer_capacity{namespace=ns,record=r,type=SpmcRing}":             8,
+		"recbuf_buffer_bytes{namespace=ns,record=r}":                              100,
+		"recbuf_buffer_max_bytes{namespace=ns,record=r}":                          128,
+		"recbuf_intake_pending_messages{namespace=ns,record=r}":                   3,
+		"recbuf_intake_pending_bytes{namespace=ns,record=r}":                      300,
+		"recbuf_intake_pending_limit_messages{namespace=ns,record=r}":             16384,
+		"recbuf_intake_pending_limit_bytes{namespace=ns,record=r}":                8 << 20,
 		"recbuf_buffer_subscribers{namespace=ns,record=r}":                        2,
 		"recbuf_intake_dropped_total{namespace=ns,reason=oversized,record=r}":     1,
 		"recbuf_intake_dropped_total{namespace=ns,reason=malformed,record=r}":     2,
