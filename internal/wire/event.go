@@ -15,8 +15,10 @@ const (
 	// EventLag precedes the next value when values were missed; its data is
 	// {"missed":N}.
 	EventLag = "lag"
-	// EventReset says the requested resume position belongs to another
-	// buffer process instance; the stream restarts from the oldest value.
+	// EventReset says the requested resume position is not one this
+	// buffer process numbered (another instance, or beyond its newest
+	// value); the stream starts afresh: a ring from its oldest value, the
+	// other types with their current value.
 	EventReset = "reset"
 	// EventEnd is the last event before the server ends a stream because the
 	// buffer closed (shutdown); clients should reconnect.
@@ -56,12 +58,13 @@ func AppendEnvelope(dst []byte, seq uint64, m *Message) []byte {
 	return append(dst, '}')
 }
 
-// AppendValueEvent appends the SSE event for one value: "id: <seq>" and the
+// AppendValueEvent appends the SSE event for value seq numbered by
+// instance: its event id "<instance>-<seq>" (see ParseEventID) and the
 // envelope as data. A JSON payload that spans lines becomes several "data:"
 // lines, which SSE joins with "\n" (JSON whitespace) on the client.
-func AppendValueEvent(dst []byte, seq uint64, m *Message) []byte {
+func AppendValueEvent(dst []byte, instance string, seq uint64, m *Message) []byte {
 	dst = append(dst, "id: "...)
-	dst = strconv.AppendUint(dst, seq, 10)
+	dst = AppendEventID(dst, instance, seq)
 	dst = append(dst, "\ndata: "...)
 	start := len(dst)
 	dst = AppendEnvelope(dst, seq, m)

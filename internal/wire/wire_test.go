@@ -59,9 +59,9 @@ func TestValueEventRoundTrip(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			m := msg(tc.data)
 			m.Device, m.DeviceSeq = "dev-\"7\"", 9
-			ev := readOne(t, wire.AppendValueEvent(nil, 17, &m))
-			if ev.Type != wire.EventValue || ev.ID != "17" {
-				t.Fatalf("got type %q id %q, want %q 17", ev.Type, ev.ID, wire.EventValue)
+			ev := readOne(t, wire.AppendValueEvent(nil, "inst", 17, &m))
+			if ev.Type != wire.EventValue || ev.ID != "inst-17" {
+				t.Fatalf("got type %q id %q, want %q inst-17", ev.Type, ev.ID, wire.EventValue)
 			}
 			var env wire.Envelope
 			if err := json.Unmarshal(ev.Data, &env); err != nil {
@@ -168,7 +168,7 @@ func TestAppendValueEventDoesNotAllocate(t *testing.T) {
 	m := msg(`{"device":"dev-001","temperature":21.5}`)
 	buf := make([]byte, 0, 4096)
 	allocs := testing.AllocsPerRun(1000, func() {
-		buf = wire.AppendValueEvent(buf[:0], 123456, &m)
+		buf = wire.AppendValueEvent(buf[:0], "c9e464bb5516de19", 123456, &m)
 	})
 	if allocs != 0 {
 		t.Errorf("got %v allocations per event, want 0", allocs)
@@ -181,7 +181,7 @@ func FuzzValueEventRoundTrip(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte, device string) {
 		m := wire.Message{Data: data, Subject: "s", Device: device, JSON: wire.IsJSON(data)}
-		r := wire.NewEventReader(bytes.NewReader(wire.AppendValueEvent(nil, 1, &m)), 0)
+		r := wire.NewEventReader(bytes.NewReader(wire.AppendValueEvent(nil, "i", 1, &m)), 0)
 		ev, err := r.Next()
 		if err != nil {
 			t.Fatalf("Next: %v", err)

@@ -40,7 +40,8 @@ type Record struct {
 // Config configures a Server. The zero value is usable.
 type Config struct {
 	// Instance identifies this process's numbering of values (see
-	// wire.HeaderInstance); empty: a random one.
+	// wire.HeaderInstance and wire.ParseEventID); empty: a random one of 16
+	// hex digits. It must be wire.ValidInstance.
 	Instance string
 	// Heartbeat is how long a stream may stay silent before the server
 	// sends an SSE comment (<= 0: DefaultHeartbeat).
@@ -90,12 +91,19 @@ type Server struct {
 // ErrDuplicateRecord is returned by New when two records share a name.
 var ErrDuplicateRecord = errors.New("duplicate record name")
 
+// ErrInvalidInstance is returned by New for a Config.Instance that cannot
+// be part of an event id (see wire.ValidInstance).
+var ErrInvalidInstance = errors.New("invalid instance id")
+
 // New returns a Server for records.
 func New(cfg Config, records ...Record) (*Server, error) {
 	if cfg.Instance == "" {
 		var b [8]byte
 		_, _ = rand.Read(b[:])
 		cfg.Instance = hex.EncodeToString(b[:])
+	}
+	if !wire.ValidInstance(cfg.Instance) {
+		return nil, fmt.Errorf("%w: %s", ErrInvalidInstance, wire.Quote(cfg.Instance))
 	}
 	cfg.Heartbeat = orDefault(cfg.Heartbeat, DefaultHeartbeat)
 	cfg.Retry = orDefault(cfg.Retry, DefaultRetry)

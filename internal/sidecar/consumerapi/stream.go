@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/recbuf/recbuf/internal/buffer"
@@ -22,8 +21,16 @@ type position struct {
 	oldest   bool   // ?from=oldest
 	afterSet bool   // Last-Event-ID or ?after= was given
 	after    uint64 // the sequence number the consumer saw last
-	instance string // the instance that numbered after, if the client said
+	// instance numbered after: the one in the event id, else the
+	// Recbuf-Instance header; "" when the client did not say.
+	instance string
 }
+
+// Reasons of a reset event.
+const (
+	resetInstance = "instance"
+	resetAhead    = "ahead"
+)
 
 func parsePosition(r *http.Request) (position, error) {
 	var p position
@@ -33,7 +40,7 @@ func parsePosition(r *http.Request) (position, error) {
 	case "oldest":
 		p.oldest = true
 	default:
-		return p, fmt.Errorf("from %q is neither next nor oldest", from)
+		return p, fmt.Errorf("from %s is neither next nor oldest", wire.Quote(from))
 	}
 	// Last-Event-ID wins over ?after=: a browser's EventSource reconnects
 	// to the URL it was opened with (so with the original ?after=), adding
@@ -43,14 +50,37 @@ func parsePosition(r *http.Request) (position, error) {
 		v, src = q.Get("after"), "after"
 	}
 	if v != "" {
-		seq, err := strconv.ParseUint(v, 10, 64)
+		inst, seq, err := wire.ParseEventID(v)
 		if err != nil {
-			return p, fmt.Errorf("%s %q is not a sequence number", src, v)
+			return p, fmt.Errorf("%s: %w", src, err)
 		}
-		p.afterSet, p.after = true, seq
+		p.afterSet, p.after, p.instance = true, seq, inst
 	}
-	p.instance = r.Header.Get(wire.HeaderInstance)
+	// The header is for bare numbers, which carry no instance; an id that
+	// names its instance says it better.
+	if p.instance == "" {
+		p.instance = r.Header.Get(wire.HeaderInstance)
+	}
 	return p, nil
+}
+
+// foreign says why p is not a position in the numbering of instance self,
+// whose newest value is last: resetInstance when another instance numbered
+// it, resetAhead when it is beyond last (no process numbers past its
+// newest value, so another one did); "" when it is self's own. A bare
+// number without Recbuf-Instance is taken as self's own when self numbered
+// that far: it cannot be told apart from self's own value of that number.
+func (p position) foreign(self string, last uint64) string {
+	switch {
+	case !p.afterSet:
+		return ""
+	case p.instance != "" && p.instance != self:
+		return resetInstance
+	case p.after > last:
+		return resetAhead
+	default:
+		return ""
+	}
 }
 
 // handleEvents streams a record's values as Server-Sent Events.
@@ -59,7 +89,10 @@ func parsePosition(r *http.Request) (position, error) {
 // or after a sequence number (Last-Event-ID or ?after=) — lossless while
 // that sequence's successor is retained, otherwise a lag event with the
 // exact gap comes first. SingleLatest: the current value, then newer ones.
-// Mailbox: takes values, competing with other readers.
+// Mailbox: takes values, competing with other readers. On every type, a
+// position this process did not number begins the stream with a reset
+// event: a ring then starts at its oldest value, the others as without a
+// position.
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request, rec *record) {
 	pos, err := parsePosition(r)
 	if err != nil {
@@ -71,32 +104,30 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request, rec *recor
 		// skipThrough hides values the consumer has seen already (SingleLatest).
 		skipThrough uint64
 		resetEvent  []byte
+		reason      string
 	)
+	if pos.afterSet {
+		last := rec.Buffer.Stats().LastSeq
+		if reason = pos.foreign(s.cfg.Instance, last); reason != "" {
+			// The position was numbered by another process (a restart,
+			// another replica): say so, rather than skip values silently
+			// or wait for a number this process may never reach.
+			resetEvent = wire.AppendResetEvent(nil, pos.after, last, reason)
+		}
+	}
 	switch rec.Buffer.Type() {
 	case buffer.TypeSpmcRing:
 		switch {
+		case reason != "":
+			// The best we can do is all we have.
+			opts = append(opts, buffer.FromOldest())
 		case pos.afterSet:
-			last := rec.Buffer.Stats().LastSeq
-			reason := ""
-			switch {
-			case pos.instance != "" && pos.instance != s.cfg.Instance:
-				reason = "instance"
-			case pos.after > last:
-				reason = "ahead"
-			}
-			if reason != "" {
-				// The position was numbered by another process (a restart,
-				// another replica): the best we can do is all we have.
-				resetEvent = wire.AppendResetEvent(nil, pos.after, last, reason)
-				opts = append(opts, buffer.FromOldest())
-			} else {
-				opts = append(opts, buffer.AfterSeq(pos.after))
-			}
+			opts = append(opts, buffer.AfterSeq(pos.after))
 		case pos.oldest:
 			opts = append(opts, buffer.FromOldest())
 		}
 	case buffer.TypeSingleLatest:
-		if pos.afterSet && (pos.instance == "" || pos.instance == s.cfg.Instance) {
+		if pos.afterSet && reason == "" {
 			skipThrough = pos.after
 		}
 	}
@@ -151,7 +182,7 @@ func (s *Server) pump(ctx context.Context, st *stream, reader buffer.Reader[wire
 			if it.Seq <= skipThrough {
 				continue
 			}
-			st.buf = wire.AppendValueEvent(st.buf, it.Seq, &it.Value)
+			st.buf = wire.AppendValueEvent(st.buf, s.cfg.Instance, it.Seq, &it.Value)
 		case errors.As(err, &lagged):
 			st.buf = wire.AppendLagEvent(st.buf, lagged.Missed)
 		case errors.Is(err, buffer.ErrEmpty):
