@@ -51,8 +51,9 @@ type Value struct {
 	// sequence number, when it sent them (empty and 0 otherwise).
 	Device    string
 	DeviceSeq uint64
-	// Payload is the value's bytes. For a JSON payload it is the JSON value
-	// as the server embedded it (line breaks may have become "\n").
+	// Payload is the value's bytes. For a JSON payload it is the same JSON
+	// value, though its white space may differ: a stream sends line breaks
+	// as spaces.
 	Payload []byte
 	// JSON is true when Payload is a JSON value.
 	JSON bool
