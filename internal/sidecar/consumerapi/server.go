@@ -54,8 +54,10 @@ type Config struct {
 	// DefaultMaxTakeTimeout).
 	DefaultTakeTimeout time.Duration
 	MaxTakeTimeout     time.Duration
-	// WriteTimeout bounds each write to a stream, so that a client that
-	// stopped reading is let go (<= 0: DefaultWriteTimeout).
+	// WriteTimeout bounds each write of every answer, streams and others,
+	// so that a client that stopped reading is let go: a write of up to
+	// wire.PieceBytes that makes no progress for WriteTimeout fails and
+	// ends the request (<= 0: DefaultWriteTimeout).
 	WriteTimeout time.Duration
 	// Logger receives log lines (nil: slog.Default()).
 	Logger *slog.Logger
@@ -145,10 +147,12 @@ func orDefault(d, def time.Duration) time.Duration {
 // Instance returns the instance id the server stamps on responses.
 func (s *Server) Instance() string { return s.cfg.Instance }
 
-// ServeHTTP serves the consumer API.
+// ServeHTTP serves the consumer API. Every write of every answer has a
+// deadline (see deadlineWriter).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set(wire.HeaderInstance, s.cfg.Instance)
-	s.mux.ServeHTTP(w, r)
+	dw := newDeadlineWriter(w, s.cfg.WriteTimeout)
+	dw.Header().Set(wire.HeaderInstance, s.cfg.Instance)
+	s.mux.ServeHTTP(dw, r)
 }
 
 // Stats returns the consumer counters of the named record (zero for an
@@ -341,8 +345,15 @@ func writeItem(w http.ResponseWriter, it buffer.Item[wire.Message], raw bool) {
 	}
 	h.Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	body := wire.AppendEnvelope(make([]byte, 0, len(it.Value.Data)*4/3+256), it.Seq, &it.Value)
-	_, _ = w.Write(append(body, '\n'))
+	// In pieces, not built whole: a copy of a large value per answer
+	// would let a few hundred clients that do not read exhaust memory.
+	bp := pieces.Get().(*[]byte)
+	buf, err := wire.WriteEnvelope(w, *bp, it.Seq, &it.Value)
+	if err == nil {
+		_, _ = w.Write(append(buf, '\n'))
+	}
+	*bp = buf[:0]
+	pieces.Put(bp)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

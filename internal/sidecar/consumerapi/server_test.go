@@ -53,7 +53,10 @@ func newFixture(t *testing.T, cfg consumerapi.Config) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.srv = httptest.NewServer(f.api)
+	// As the buffer process serves it (see consumerapi.ConnContext).
+	f.srv = httptest.NewUnstartedServer(f.api)
+	f.srv.Config.ConnContext = consumerapi.ConnContext
+	f.srv.Start()
 	t.Cleanup(func() {
 		// Closing the buffers ends open streams, which httptest waits for.
 		f.ring.Close()

@@ -11,10 +11,21 @@ import (
 	"github.com/recbuf/recbuf/internal/wire"
 )
 
-// flushBytes is how much a stream writes before it flushes even though
-// more values are ready: large enough to amortise the syscall under load,
-// small enough to keep the first value of a burst from waiting long.
-const flushBytes = 32 << 10
+// A stream's buffer. flushBytes is how much a stream writes before it
+// flushes even though more values are ready: large enough to amortise the
+// syscall under load, small enough to keep the first value of a burst from
+// waiting long. A value larger than inlineBytes does not go into the
+// buffer: it is written in pieces through it (wire.WriteValueEvent), so
+// that the buffer stays within about flushBytes plus one small event, and
+// never grows to a large value's size, which it would keep for the
+// stream's life. maxBufBytes is a bound on that, in case: a buffer grown
+// larger is dropped after a flush.
+const (
+	flushBytes  = 32 << 10
+	inlineBytes = 16 << 10
+	initBytes   = 4 << 10
+	maxBufBytes = 64 << 10
+)
 
 // position is where a stream asked to start.
 type position struct {
@@ -150,10 +161,9 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request, rec *recor
 	w.WriteHeader(http.StatusOK)
 
 	st := &stream{
-		w:            w,
-		rc:           http.NewResponseController(w),
-		writeTimeout: s.cfg.WriteTimeout,
-		buf:          make([]byte, 0, 4096),
+		w:   w,
+		rc:  http.NewResponseController(w),
+		buf: make([]byte, 0, initBytes),
 	}
 	st.buf = wire.AppendRetry(st.buf, s.cfg.Retry)
 	st.buf = append(st.buf, resetEvent...)
@@ -180,6 +190,12 @@ func (s *Server) pump(ctx context.Context, st *stream, reader buffer.Reader[wire
 		switch {
 		case err == nil:
 			if it.Seq <= skipThrough {
+				continue
+			}
+			if len(it.Value.Data) > inlineBytes {
+				if err := st.writeLarge(s.cfg.Instance, &it); err != nil {
+					return err
+				}
 				continue
 			}
 			st.buf = wire.AppendValueEvent(st.buf, s.cfg.Instance, it.Seq, &it.Value)
@@ -220,27 +236,49 @@ func (s *Server) wait(ctx context.Context, st *stream, reader buffer.Reader[wire
 	return buffer.Item[wire.Message]{}, buffer.ErrEmpty
 }
 
-// stream is one response being written.
+// stream is one response being written. Its writer bounds every write
+// (see deadlineWriter).
 type stream struct {
-	w            http.ResponseWriter
-	rc           *http.ResponseController
-	writeTimeout time.Duration
-	buf          []byte
-	lastWrite    time.Time
+	w         http.ResponseWriter
+	rc        *http.ResponseController
+	buf       []byte
+	lastWrite time.Time
 }
 
 func (st *stream) flush() error {
 	if len(st.buf) == 0 {
 		return nil
 	}
-	// ErrNotSupported (e.g. under httptest.ResponseRecorder) only loses the
-	// protection against stuck clients.
-	_ = st.rc.SetWriteDeadline(time.Now().Add(st.writeTimeout))
 	_, err := st.w.Write(st.buf)
-	st.buf = st.buf[:0]
+	st.reuse(st.buf)
 	if err != nil {
 		return fmt.Errorf("write: %w", err)
 	}
+	return st.flushed()
+}
+
+// writeLarge writes what the buffer holds and then the value's event, in
+// pieces through the buffer, and flushes.
+func (st *stream) writeLarge(instance string, it *buffer.Item[wire.Message]) error {
+	buf, err := wire.WriteValueEvent(st.w, st.buf, instance, it.Seq, &it.Value)
+	st.reuse(buf)
+	if err != nil {
+		return err
+	}
+	return st.flushed()
+}
+
+// reuse keeps buf, emptied, as the stream's buffer, unless it grew beyond
+// maxBufBytes: an idle stream must not hold what one large burst needed.
+func (st *stream) reuse(buf []byte) {
+	if cap(buf) > maxBufBytes {
+		buf = make([]byte, 0, initBytes)
+	}
+	st.buf = buf[:0]
+}
+
+// flushed sends what the connection buffered and notes the time.
+func (st *stream) flushed() error {
 	if err := st.rc.Flush(); err != nil {
 		return fmt.Errorf("flush: %w", err)
 	}
