@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"io"
+	"net"
 	"net/http"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/recbuf/recbuf/internal/testutil/poll"
 )
@@ -139,5 +142,63 @@ func TestALargeJSONValueToManyStreamsCostsAboutItsSizeOnce(t *testing.T) {
 	if retained > limit {
 		t.Errorf("got %.1f MiB more heap after %d streams sent a 1 MiB value, want at most %d MiB: streams keep buffers of its size",
 			float64(retained)/mib, streams, limit/mib)
+	}
+}
+
+// TestOverlongHeadersAreRefusedEarly: the consumer API reads at most
+// 16 KiB of request header (and the little net/http adds), and refuses
+// more with 431 before the header even ends, instead of reading up to
+// net/http's default of 1 MiB per connection.
+func TestOverlongHeadersAreRefusedEarly(t *testing.T) {
+	ns := natsServer(t)
+	sc := start(t, testConfig(ns.URL(), ring("r", 4)))
+	cases := []struct {
+		name string
+		// header is the value of one header field; the request ends after
+		// it unless unterminated.
+		header       int
+		unterminated bool
+		wantStatus   int
+	}{
+		{name: "a request with 8 KiB of header is served", header: 8 << 10, wantStatus: http.StatusOK},
+		{name: "a header just over 16 KiB is refused", header: 21 << 10, wantStatus: http.StatusRequestHeaderFieldsTooLarge},
+		{name: "a 2 MiB header is refused before it ends", header: 2 << 20, unterminated: true, wantStatus: http.StatusRequestHeaderFieldsTooLarge},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := net.Dial("tcp", sc.HTTPAddr())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = c.Close() }()
+			if err := c.SetDeadline(time.Now().Add(waitTimeout)); err != nil {
+				t.Fatal(err)
+			}
+			req := "GET /v1/records HTTP/1.1\r\nHost: test\r\nX-Big: " + strings.Repeat("a", tc.header)
+			if !tc.unterminated {
+				req += "\r\n\r\n"
+			}
+			// The server answers while the client still sends; a client
+			// that only read after sending would deadlock on full buffers.
+			sent := make(chan error, 1)
+			go func() {
+				_, err := io.WriteString(c, req)
+				sent <- err
+			}()
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatalf("reading the answer: %v", err)
+			}
+			_ = resp.Body.Close()
+			if resp.StatusCode != tc.wantStatus {
+				t.Errorf("got status %d, want %d", resp.StatusCode, tc.wantStatus)
+			}
+			// Unblock a sender the server stopped reading. Whether its write
+			// failed depends on how much the kernel's buffers took.
+			_ = c.Close()
+			if err := <-sent; err != nil {
+				t.Logf("the client's write ended with: %v", err)
+			}
+		})
 	}
 }

@@ -268,8 +268,18 @@ func (s *Sidecar) startServers() {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 	s.metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	// No WriteTimeout: streams are long-lived; consumerapi bounds each write.
-	s.httpSrv = &http.Server{Handler: s.api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	// No WriteTimeout: streams are long-lived; consumerapi bounds each write,
+	// and caps each connection's kernel send buffer. A consumer's request is
+	// a path, a few headers and maybe a Last-Event-ID: 16 KiB of header is
+	// plenty, and net/http's default of 1 MiB per connection is what a
+	// hostile client would hold.
+	s.httpSrv = &http.Server{
+		Handler:           s.api,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ConnContext:       consumerapi.ConnContext,
+	}
 	s.serve(s.httpSrv, s.httpLn)
 	s.serve(s.metricsSrv, s.metricsLn)
 }
