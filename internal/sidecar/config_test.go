@@ -8,6 +8,7 @@ import (
 
 	"github.com/recbuf/recbuf/internal/buffer"
 	"github.com/recbuf/recbuf/internal/sidecar"
+	"github.com/recbuf/recbuf/internal/sidecar/consumerapi"
 )
 
 func TestParseRecordSpec(t *testing.T) {
@@ -106,6 +107,24 @@ func TestParseFlags(t *testing.T) {
 			check: func(t *testing.T, c sidecar.Config) {
 				if len(c.Records) != 2 || c.Records[1].Capacity != 2 || c.Records[0].QueueGroup != "q" || c.EmbeddedNATS != "127.0.0.1:0" {
 					t.Errorf("got %+v", c.Records)
+				}
+			},
+		},
+		{
+			name: "the consumer caps default to the consumer API's",
+			args: []string{"--record-name", "a", "--buffer-type", "Mailbox"},
+			check: func(t *testing.T, c sidecar.Config) {
+				if c.MaxStreams != consumerapi.DefaultMaxStreams || c.MaxTakes != consumerapi.DefaultMaxTakes {
+					t.Errorf("got caps %d streams, %d takes, want %d and %d", c.MaxStreams, c.MaxTakes, consumerapi.DefaultMaxStreams, consumerapi.DefaultMaxTakes)
+				}
+			},
+		},
+		{
+			name: "--max-streams and --max-takes set the consumer caps",
+			args: []string{"--record-name", "a", "--buffer-type", "Mailbox", "--max-streams", "10", "--max-takes", "3"},
+			check: func(t *testing.T, c sidecar.Config) {
+				if c.MaxStreams != 10 || c.MaxTakes != 3 {
+					t.Errorf("got caps %d streams, %d takes, want 10 and 3", c.MaxStreams, c.MaxTakes)
 				}
 			},
 		},

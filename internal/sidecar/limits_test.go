@@ -202,3 +202,70 @@ func TestOverlongHeadersAreRefusedEarly(t *testing.T) {
 		})
 	}
 }
+
+// TestStreamsAndTakesBeyondTheCapAreRefused: a process serves at most
+// MaxStreams streams and MaxTakes takes at once, over all its records; one
+// more is refused at once with 503 and Retry-After, counted by kind, and
+// served again once a place is free.
+func TestStreamsAndTakesBeyondTheCapAreRefused(t *testing.T) {
+	ns := natsServer(t)
+	cfg := testConfig(ns.URL(), ring("r", 4), mailbox("m"))
+	cfg.MaxStreams, cfg.MaxTakes = 2, 1
+	sc := start(t, cfg)
+	refused := func(kind string) float64 {
+		return sc.metric(t, `recbuf_consumer_refused_total{kind="`+kind+`",namespace="ns",record="m"}`)
+	}
+	expectBusy := func(method, url string) {
+		t.Helper()
+		// A stream that is not refused never ends: read what comes at once.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		req, err := http.NewRequestWithContext(ctx, method, url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = resp.Body.Close() }()
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), `"error"`) {
+			t.Errorf("%s %s: got %d, Retry-After %q, body %s; want 503 with Retry-After and a JSON error",
+				method, url, resp.StatusCode, resp.Header.Get("Retry-After"), body)
+		}
+	}
+
+	first := openSSE(t, sc.RecordURL("r")+"/events", "")
+	openSSE(t, sc.RecordURL("r")+"/events", "")
+	// The cap is the process's: a stream of another record is one too many.
+	expectBusy(http.MethodGet, sc.RecordURL("m")+"/events")
+	if got := refused("stream"); got != 1 {
+		t.Errorf("got %v streams refused, want 1", got)
+	}
+	first.close()
+	poll.Until(t, "the closed stream's place is free", func() bool {
+		return sc.metric(t, `recbuf_consumer_streams{namespace="ns",record="r"}`) == 1
+	})
+	openSSE(t, sc.RecordURL("m")+"/events", "").close()
+
+	taken := make(chan error, 1)
+	go func() {
+		resp, err := http.Post(sc.RecordURL("m")+"/take?timeout=20s", "", nil)
+		if err == nil {
+			err = resp.Body.Close()
+		}
+		taken <- err
+	}()
+	poll.Until(t, "a take waits", func() bool {
+		return sc.metric(t, `recbuf_consumer_takes_waiting{namespace="ns",record="m"}`) == 1
+	})
+	expectBusy(http.MethodPost, sc.RecordURL("m")+"/take?timeout=0")
+	if got := refused("take"); got != 1 {
+		t.Errorf("got %v takes refused, want 1", got)
+	}
+	publish(t, ns.Connect(), "in.m", "c", 1, 1)
+	if err := <-taken; err != nil {
+		t.Fatal(err)
+	}
+}

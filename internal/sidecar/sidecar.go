@@ -164,7 +164,9 @@ func (s *Sidecar) newRecords() error {
 		s.records = append(s.records, r)
 		apiRecords = append(apiRecords, r.apiRecord())
 	}
-	api, err := consumerapi.New(consumerapi.Config{Heartbeat: s.cfg.Heartbeat, Retry: s.cfg.StreamRetry, Logger: s.log}, apiRecords...)
+	api, err := consumerapi.New(consumerapi.Config{
+		Heartbeat: s.cfg.Heartbeat, Retry: s.cfg.StreamRetry, MaxStreams: s.cfg.MaxStreams, MaxTakes: s.cfg.MaxTakes, Logger: s.log,
+	}, apiRecords...)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}

@@ -27,6 +27,20 @@ const (
 	DefaultWriteTimeout   = 30 * time.Second
 )
 
+// Defaults of Config's caps. A stream costs two goroutines, a buffer of
+// 4 to 64 KiB and, when its client does not read, up to twice
+// SendBufferBytes (256 KiB) of socket memory: 256 streams stay under
+// 100 MiB however hostile their clients, and are more than a record's
+// consumers need. A take is meant to have one taker per Mailbox.
+const (
+	DefaultMaxStreams = 256
+	DefaultMaxTakes   = 64
+)
+
+// busyRetryAfter is the Retry-After of a request refused because the
+// process serves as many as its cap.
+const busyRetryAfter = 2 * time.Second
+
 // Record is one record the server serves.
 type Record struct {
 	// Name is the record's name, the {name} in the API's paths.
@@ -59,6 +73,12 @@ type Config struct {
 	// wire.PieceBytes that makes no progress for WriteTimeout fails and
 	// ends the request (<= 0: DefaultWriteTimeout).
 	WriteTimeout time.Duration
+	// MaxStreams caps the event streams open at once, over all records
+	// (<= 0: DefaultMaxStreams); MaxTakes the take requests in progress
+	// (<= 0: DefaultMaxTakes). One more is refused with 503 and
+	// Retry-After, and counted in Stats.
+	MaxStreams int
+	MaxTakes   int
 	// Logger receives log lines (nil: slog.Default()).
 	Logger *slog.Logger
 }
@@ -73,12 +93,17 @@ type Stats struct {
 	StreamsTotal uint64
 	TakesTotal   uint64
 	LatestTotal  uint64
+	// StreamsRefused and TakesRefused count requests refused because the
+	// process served as many as Config.MaxStreams or Config.MaxTakes.
+	StreamsRefused uint64
+	TakesRefused   uint64
 }
 
 type record struct {
 	Record
 	streams, takes                        atomic.Int64
 	streamsTotal, takesTotal, latestTotal atomic.Uint64
+	streamsRefused, takesRefused          atomic.Uint64
 }
 
 // Server is the consumer API's http.Handler.
@@ -88,7 +113,28 @@ type Server struct {
 	records map[string]*record
 	names   []string
 	mux     *http.ServeMux
+	// streams and takes are this process's, for its caps; each record
+	// counts its own too, for Stats.
+	streams, takes slots
 }
+
+// slots counts requests of one kind against a cap.
+type slots struct {
+	n   atomic.Int64
+	max int64
+}
+
+// acquire takes a slot, or reports false when all are taken; a true
+// acquire is undone by release.
+func (sl *slots) acquire() bool {
+	if sl.n.Add(1) > sl.max {
+		sl.n.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (sl *slots) release() { sl.n.Add(-1) }
 
 // ErrDuplicateRecord is returned by New when two records share a name.
 var ErrDuplicateRecord = errors.New("duplicate record name")
@@ -112,10 +158,17 @@ func New(cfg Config, records ...Record) (*Server, error) {
 	cfg.DefaultTakeTimeout = orDefault(cfg.DefaultTakeTimeout, DefaultTakeTimeout)
 	cfg.MaxTakeTimeout = orDefault(cfg.MaxTakeTimeout, DefaultMaxTakeTimeout)
 	cfg.WriteTimeout = orDefault(cfg.WriteTimeout, DefaultWriteTimeout)
+	if cfg.MaxStreams <= 0 {
+		cfg.MaxStreams = DefaultMaxStreams
+	}
+	if cfg.MaxTakes <= 0 {
+		cfg.MaxTakes = DefaultMaxTakes
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, records: make(map[string]*record, len(records))}
+	s := &Server{cfg: cfg, log: cfg.Logger, records: make(map[string]*record, len(records)),
+		streams: slots{max: int64(cfg.MaxStreams)}, takes: slots{max: int64(cfg.MaxTakes)}}
 	for _, r := range records {
 		if _, dup := s.records[r.Name]; dup {
 			return nil, fmt.Errorf("%w: %q", ErrDuplicateRecord, r.Name)
@@ -163,11 +216,13 @@ func (s *Server) Stats(name string) Stats {
 		return Stats{}
 	}
 	return Stats{
-		Streams:      rec.streams.Load(),
-		Takes:        rec.takes.Load(),
-		StreamsTotal: rec.streamsTotal.Load(),
-		TakesTotal:   rec.takesTotal.Load(),
-		LatestTotal:  rec.latestTotal.Load(),
+		Streams:        rec.streams.Load(),
+		Takes:          rec.takes.Load(),
+		StreamsTotal:   rec.streamsTotal.Load(),
+		TakesTotal:     rec.takesTotal.Load(),
+		LatestTotal:    rec.latestTotal.Load(),
+		StreamsRefused: rec.streamsRefused.Load(),
+		TakesRefused:   rec.takesRefused.Load(),
 	}
 }
 
@@ -260,6 +315,12 @@ func (s *Server) handleTake(w http.ResponseWriter, r *http.Request, rec *record)
 	}
 	timeout = min(timeout, s.cfg.MaxTakeTimeout)
 
+	if !s.takes.acquire() {
+		rec.takesRefused.Add(1)
+		writeBusy(w, fmt.Sprintf("this buffer process serves %d takes at once, its most: retry later", s.cfg.MaxTakes))
+		return
+	}
+	defer s.takes.release()
 	rec.takesTotal.Add(1)
 	rec.takes.Add(1)
 	defer rec.takes.Add(-1)
@@ -360,6 +421,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeBusy refuses a request the process has no room for: 503, with how
+// long to wait before trying again.
+func writeBusy(w http.ResponseWriter, msg string) {
+	w.Header().Set("Retry-After", strconv.Itoa(int(busyRetryAfter/time.Second)))
+	writeError(w, http.StatusServiceUnavailable, msg)
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {

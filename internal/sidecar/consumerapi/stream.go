@@ -143,6 +143,12 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request, rec *recor
 		}
 	}
 
+	if !s.streams.acquire() {
+		rec.streamsRefused.Add(1)
+		writeBusy(w, fmt.Sprintf("this buffer process serves %d streams at once, its most: retry later", s.cfg.MaxStreams))
+		return
+	}
+	defer s.streams.release()
 	reader, err := rec.Buffer.Subscribe(opts...)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "record closed")

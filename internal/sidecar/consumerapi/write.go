@@ -73,7 +73,7 @@ var pieces = sync.Pool{New: func() any {
 // SendBufferBytes is the kernel send buffer ConnContext asks for each
 // consumer connection (Linux doubles it for its bookkeeping): enough to
 // keep a stream's writes flowing at cluster round-trip times.
-const SendBufferBytes = 256 << 10
+const SendBufferBytes = 128 << 10
 
 // ConnContext is the http.Server.ConnContext of the consumer API's server:
 // it caps each connection's kernel send buffer at SendBufferBytes. Linux
