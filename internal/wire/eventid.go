@@ -75,8 +75,12 @@ func ParseEventID(s string) (instance string, seq uint64, err error) {
 		return "", 0, fmt.Errorf("%w: %s: want <instance>-<seq> or <seq>", ErrInvalidEventID, Quote(s))
 	}
 	seq, err = strconv.ParseUint(num, 10, 64)
-	if err != nil {
-		return "", 0, fmt.Errorf("%w: %s: sequence number: %w", ErrInvalidEventID, Quote(s), err)
+	switch {
+	case errors.Is(err, strconv.ErrRange):
+		return "", 0, fmt.Errorf("%w: %s: the sequence number is beyond 64 bits", ErrInvalidEventID, Quote(s))
+	case err != nil:
+		// Not strconv's error, which repeats the whole value.
+		return "", 0, fmt.Errorf("%w: %s: the sequence number is not decimal digits", ErrInvalidEventID, Quote(s))
 	}
 	return instance, seq, nil
 }

@@ -230,7 +230,7 @@ func (s *Server) withRecord(h func(http.ResponseWriter, *http.Request, *record))
 	return func(w http.ResponseWriter, r *http.Request) {
 		rec, ok := s.records[r.PathValue("name")]
 		if !ok {
-			writeError(w, http.StatusNotFound, fmt.Sprintf("no record %q", r.PathValue("name")))
+			writeError(w, http.StatusNotFound, "no record "+wire.Quote(r.PathValue("name")))
 			return
 		}
 		w.Header().Set(wire.HeaderType, string(rec.Buffer.Type()))
@@ -356,7 +356,7 @@ func (s *Server) handleTake(w http.ResponseWriter, r *http.Request, rec *record)
 // looking at the record.
 func takeNeedsPOST(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Allow", http.MethodPost)
-	writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("take removes the value: use POST, not %s", r.Method))
+	writeError(w, http.StatusMethodNotAllowed, "take removes the value: use POST, not "+wire.Quote(r.Method))
 }
 
 // parseTimeout accepts a Go duration ("5s", "250ms") or seconds ("5", "0.5").
@@ -367,7 +367,7 @@ func parseTimeout(v string) (time.Duration, error) {
 	if f, err := strconv.ParseFloat(v, 64); err == nil && f >= 0 && f <= 1e6 {
 		return time.Duration(f * float64(time.Second)), nil
 	}
-	return 0, fmt.Errorf("timeout %q is neither a duration (5s) nor seconds (5)", v)
+	return 0, fmt.Errorf("timeout %s is neither a duration (5s) nor seconds (5)", wire.Quote(v))
 }
 
 func rawFormat(r *http.Request) (bool, error) {
@@ -377,7 +377,7 @@ func rawFormat(r *http.Request) (bool, error) {
 	case "raw":
 		return true, nil
 	default:
-		return false, fmt.Errorf("format %q is neither envelope nor raw", f)
+		return false, fmt.Errorf("format %s is neither envelope nor raw", wire.Quote(f))
 	}
 }
 
