@@ -19,7 +19,9 @@ import (
 // however large the answer, one that makes no progress for WriteTimeout is
 // let go. WriteHeader refreshes the deadline too, since the header of an
 // answer without a body (a take that waited, then 204) is written after the
-// handler returns.
+// handler returns. The deadline does not outlive the answer: net/http
+// clears it once the response is finished, before the connection waits
+// for its next request.
 type deadlineWriter struct {
 	http.ResponseWriter
 	rc      *http.ResponseController
