@@ -98,6 +98,12 @@ type Config struct {
 	// StreamRetry is the reconnection delay streams suggest to clients
 	// (SSE "retry:"; <= 0: consumerapi.DefaultRetry).
 	StreamRetry time.Duration
+	// MaxStreams caps the consumer API's event streams open at once, over
+	// all records (<= 0: consumerapi.DefaultMaxStreams); MaxTakes its take
+	// requests in progress (<= 0: consumerapi.DefaultMaxTakes). A request
+	// beyond either is refused with 503 and Retry-After.
+	MaxStreams int
+	MaxTakes   int
 	// Logger receives log lines (nil: slog.Default()).
 	Logger *slog.Logger
 }
@@ -277,6 +283,8 @@ func ParseFlags(args []string, getenv func(string) string, output io.Writer) (Co
 	fs.StringVar(&cfg.ReportKeyFile, "report-key-file", "", "file with the Record's report key, which signs the counter reports (unset: unsigned, which the manager ignores)")
 	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", DefaultShutdownGrace, "time allowed for a graceful shutdown")
 	fs.DurationVar(&cfg.Heartbeat, "heartbeat", consumerapi.DefaultHeartbeat, "idle time after which a stream gets a heartbeat comment")
+	fs.IntVar(&cfg.MaxStreams, "max-streams", consumerapi.DefaultMaxStreams, "most consumer event streams open at once, over all records; more get 503")
+	fs.IntVar(&cfg.MaxTakes, "max-takes", consumerapi.DefaultMaxTakes, "most take requests in progress at once, over all records; more get 503")
 	fs.StringVar(&cfg.EmbeddedNATS, "embedded-nats", "", "standalone: start an in-process NATS server on this host:port and use it")
 	fs.Func("record", "standalone: serve a record NAME=TYPE[:CAPACITY]@SUBJECT (repeatable)", func(s string) error {
 		specs = append(specs, s)

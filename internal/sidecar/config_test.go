@@ -8,6 +8,7 @@ import (
 
 	"github.com/recbuf/recbuf/internal/buffer"
 	"github.com/recbuf/recbuf/internal/sidecar"
+	"github.com/recbuf/recbuf/internal/sidecar/consumerapi"
 )
 
 func TestParseRecordSpec(t *testing.T) {
@@ -126,6 +127,24 @@ func TestParseFlags(t *testing.T) {
 			args: []string{"--record-name", "a", "--buffer-type", "SpmcRing", "--capacity", "8", "--buffer-max-bytes", "1000"}, wantErr: sidecar.ErrInvalidConfig},
 		{name: "a memory limit that is not a number of bytes is refused",
 			args: []string{"--record-name", "a", "--buffer-type", "Mailbox"}, env: map[string]string{"MEMORY_LIMIT": "1Gi"}, wantErr: sidecar.ErrInvalidConfig},
+		{
+			name: "the consumer caps default to the consumer API's",
+			args: []string{"--record-name", "a", "--buffer-type", "Mailbox"},
+			check: func(t *testing.T, c sidecar.Config) {
+				if c.MaxStreams != consumerapi.DefaultMaxStreams || c.MaxTakes != consumerapi.DefaultMaxTakes {
+					t.Errorf("got caps %d streams, %d takes, want %d and %d", c.MaxStreams, c.MaxTakes, consumerapi.DefaultMaxStreams, consumerapi.DefaultMaxTakes)
+				}
+			},
+		},
+		{
+			name: "--max-streams and --max-takes set the consumer caps",
+			args: []string{"--record-name", "a", "--buffer-type", "Mailbox", "--max-streams", "10", "--max-takes", "3"},
+			check: func(t *testing.T, c sidecar.Config) {
+				if c.MaxStreams != 10 || c.MaxTakes != 3 {
+					t.Errorf("got caps %d streams, %d takes, want 10 and 3", c.MaxStreams, c.MaxTakes)
+				}
+			},
+		},
 		{name: "no record is refused", args: nil, wantErr: sidecar.ErrInvalidConfig},
 		{name: "--record and --record-name together are refused",
 			args: []string{"--record-name", "a", "--buffer-type", "Mailbox", "--record", "b=Mailbox@x"}, wantErr: sidecar.ErrInvalidConfig},

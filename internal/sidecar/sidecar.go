@@ -170,7 +170,9 @@ func (s *Sidecar) newRecords() error {
 		s.records = append(s.records, r)
 		apiRecords = append(apiRecords, r.apiRecord())
 	}
-	api, err := consumerapi.New(consumerapi.Config{Heartbeat: s.cfg.Heartbeat, Retry: s.cfg.StreamRetry, Logger: s.log}, apiRecords...)
+	api, err := consumerapi.New(consumerapi.Config{
+		Heartbeat: s.cfg.Heartbeat, Retry: s.cfg.StreamRetry, MaxStreams: s.cfg.MaxStreams, MaxTakes: s.cfg.MaxTakes, Logger: s.log,
+	}, apiRecords...)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
@@ -274,8 +276,18 @@ func (s *Sidecar) startServers() {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 	s.metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	// No WriteTimeout: streams are long-lived; consumerapi bounds each write.
-	s.httpSrv = &http.Server{Handler: s.api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	// No WriteTimeout: streams are long-lived; consumerapi bounds each write,
+	// and caps each connection's kernel send buffer. A consumer's request is
+	// a path, a few headers and maybe a Last-Event-ID: 16 KiB of header is
+	// plenty, and net/http's default of 1 MiB per connection is what a
+	// hostile client would hold.
+	s.httpSrv = &http.Server{
+		Handler:           s.api,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ConnContext:       consumerapi.ConnContext,
+	}
 	s.serve(s.httpSrv, s.httpLn)
 	s.serve(s.metricsSrv, s.metricsLn)
 }

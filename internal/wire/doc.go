@@ -7,7 +7,9 @@
 //
 // Encoding is append-style (AppendValueEvent and friends write into a
 // caller-owned slice) so that a stream reuses one buffer and allocates
-// nothing per value. EventReader parses a stream back into events.
+// nothing per value; WriteValueEvent and WriteEnvelope write a large value
+// in pieces instead, so that no buffer grows to its size. EventReader
+// parses a stream back into events.
 //
 // Functions are safe for concurrent use. A Message is a value: it is never
 // modified after it is pushed into a buffer, so readers may share its Data.

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/base64"
 	"strconv"
 	"time"
@@ -15,8 +16,10 @@ const (
 	// EventLag precedes the next value when values were missed; its data is
 	// {"missed":N}.
 	EventLag = "lag"
-	// EventReset says the requested resume position belongs to another
-	// buffer process instance; the stream restarts from the oldest value.
+	// EventReset says the requested resume position is not one this
+	// buffer process numbered (another instance, or beyond its newest
+	// value); the stream starts afresh: a ring from its oldest value, the
+	// other types with their current value.
 	EventReset = "reset"
 	// EventEnd is the last event before the server ends a stream because the
 	// buffer closed (shutdown); clients should reconnect.
@@ -31,6 +34,18 @@ const (
 // with "base64":"..." instead of "json" when the payload is not JSON.
 // "device" and "deviceSeq" are left out when the message had none.
 func AppendEnvelope(dst []byte, seq uint64, m *Message) []byte {
+	dst = appendEnvelopeHead(dst, seq, m)
+	if m.JSON {
+		dst = append(dst, m.Data...)
+	} else {
+		dst = base64.StdEncoding.AppendEncode(dst, m.Data)
+	}
+	return appendEnvelopeTail(dst, m)
+}
+
+// appendEnvelopeHead appends the envelope up to its payload: through
+// `"json":` or `"base64":"`.
+func appendEnvelopeHead(dst []byte, seq uint64, m *Message) []byte {
 	dst = append(dst, `{"seq":`...)
 	dst = strconv.AppendUint(dst, seq, 10)
 	dst = append(dst, `,"time":"`...)
@@ -46,55 +61,55 @@ func AppendEnvelope(dst []byte, seq uint64, m *Message) []byte {
 		dst = strconv.AppendUint(dst, m.DeviceSeq, 10)
 	}
 	if m.JSON {
-		dst = append(dst, `,"json":`...)
-		dst = append(dst, m.Data...)
-	} else {
-		dst = append(dst, `,"base64":"`...)
-		dst = base64.StdEncoding.AppendEncode(dst, m.Data)
-		dst = append(dst, '"')
+		return append(dst, `,"json":`...)
 	}
-	return append(dst, '}')
+	return append(dst, `,"base64":"`...)
 }
 
-// AppendValueEvent appends the SSE event for one value: "id: <seq>" and the
-// envelope as data. A JSON payload that spans lines becomes several "data:"
-// lines, which SSE joins with "\n" (JSON whitespace) on the client.
-func AppendValueEvent(dst []byte, seq uint64, m *Message) []byte {
-	dst = append(dst, "id: "...)
-	dst = strconv.AppendUint(dst, seq, 10)
-	dst = append(dst, "\ndata: "...)
-	start := len(dst)
-	dst = AppendEnvelope(dst, seq, m)
+// appendEnvelopeTail appends what follows the payload in the envelope.
+func appendEnvelopeTail(dst []byte, m *Message) []byte {
 	if m.JSON {
-		dst = splitLines(dst, start)
+		return append(dst, '}')
 	}
+	return append(dst, `"}`...)
+}
+
+// AppendValueEvent appends the SSE event for value seq numbered by
+// instance: its event id "<instance>-<seq>" (see ParseEventID) and the
+// envelope as one data line. Line breaks in a JSON payload become spaces:
+// outside its strings, which cannot hold one unescaped, they are only
+// white space, so the JSON value is the same, and an event is never much
+// larger than its payload (base64: 4/3 of it), as it would be with a
+// "data: " field per line.
+func AppendValueEvent(dst []byte, instance string, seq uint64, m *Message) []byte {
+	dst = appendValueEventHead(dst, instance, seq, m)
+	if m.JSON {
+		dst = appendOneLine(dst, m.Data)
+	} else {
+		dst = base64.StdEncoding.AppendEncode(dst, m.Data)
+	}
+	dst = appendEnvelopeTail(dst, m)
 	return append(dst, "\n\n"...)
 }
 
-// splitLines rewrites every line break in dst[start:] as "\ndata: ". It
-// only copies when there is a line break, which compact device payloads
-// rarely have.
-func splitLines(dst []byte, start int) []byte {
-	i := start
-	for i < len(dst) && dst[i] != '\n' && dst[i] != '\r' {
-		i++
-	}
-	if i == len(dst) {
+func appendValueEventHead(dst []byte, instance string, seq uint64, m *Message) []byte {
+	dst = append(dst, "id: "...)
+	dst = AppendEventID(dst, instance, seq)
+	dst = append(dst, "\ndata: "...)
+	return appendEnvelopeHead(dst, seq, m)
+}
+
+// appendOneLine appends JSON text with its line breaks as spaces. Device
+// payloads rarely have any, so it first looks for one.
+func appendOneLine(dst, data []byte) []byte {
+	start := len(dst)
+	dst = append(dst, data...)
+	if bytes.IndexByte(data, '\n') < 0 && bytes.IndexByte(data, '\r') < 0 {
 		return dst
 	}
-	tail := append([]byte(nil), dst[i:]...)
-	dst = dst[:i]
-	for j := 0; j < len(tail); j++ {
-		switch c := tail[j]; c {
-		case '\r':
-			if j+1 < len(tail) && tail[j+1] == '\n' {
-				j++
-			}
-			dst = append(dst, "\ndata: "...)
-		case '\n':
-			dst = append(dst, "\ndata: "...)
-		default:
-			dst = append(dst, c)
+	for i := start; i < len(dst); i++ {
+		if c := dst[i]; c == '\n' || c == '\r' {
+			dst[i] = ' '
 		}
 	}
 	return dst

@@ -51,17 +51,18 @@ func TestValueEventRoundTrip(t *testing.T) {
 		{name: "binary bytes go as base64", data: "\x00\xff\x10binary\n"},
 		{name: "an empty payload goes as empty base64", data: ""},
 		{name: "JSON with invalid UTF-8 goes as base64", data: "\"\xff\""},
-		{name: "multi-line JSON spans data lines and keeps its line breaks", data: "{\n  \"a\": 1\n}", wantJSON: true},
-		{name: "CRLF line breaks in JSON arrive as LF", data: "{\r\n\"a\": 1\r\n}", wantJSON: true, want: "{\n\"a\": 1\n}"},
-		{name: "a lone CR in JSON arrives as LF", data: "[1,\r2]", wantJSON: true, want: "[1,\n2]"},
+		{name: "line breaks in JSON arrive as spaces", data: "{\n  \"a\": 1\n}", wantJSON: true, want: "{   \"a\": 1 }"},
+		{name: "CRLF line breaks in JSON arrive as two spaces", data: "{\r\n\"a\": 1\r\n}", wantJSON: true, want: "{  \"a\": 1  }"},
+		{name: "a lone CR in JSON arrives as a space", data: "[1,\r2]", wantJSON: true, want: "[1, 2]"},
+		{name: "escaped line breaks in a JSON string stay escaped", data: `{"a":"x\ny"}`, wantJSON: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			m := msg(tc.data)
 			m.Device, m.DeviceSeq = "dev-\"7\"", 9
-			ev := readOne(t, wire.AppendValueEvent(nil, 17, &m))
-			if ev.Type != wire.EventValue || ev.ID != "17" {
-				t.Fatalf("got type %q id %q, want %q 17", ev.Type, ev.ID, wire.EventValue)
+			ev := readOne(t, wire.AppendValueEvent(nil, "inst", 17, &m))
+			if ev.Type != wire.EventValue || ev.ID != "inst-17" {
+				t.Fatalf("got type %q id %q, want %q inst-17", ev.Type, ev.ID, wire.EventValue)
 			}
 			var env wire.Envelope
 			if err := json.Unmarshal(ev.Data, &env); err != nil {
@@ -168,7 +169,7 @@ func TestAppendValueEventDoesNotAllocate(t *testing.T) {
 	m := msg(`{"device":"dev-001","temperature":21.5}`)
 	buf := make([]byte, 0, 4096)
 	allocs := testing.AllocsPerRun(1000, func() {
-		buf = wire.AppendValueEvent(buf[:0], 123456, &m)
+		buf = wire.AppendValueEvent(buf[:0], "c9e464bb5516de19", 123456, &m)
 	})
 	if allocs != 0 {
 		t.Errorf("got %v allocations per event, want 0", allocs)
@@ -181,7 +182,15 @@ func FuzzValueEventRoundTrip(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte, device string) {
 		m := wire.Message{Data: data, Subject: "s", Device: device, JSON: wire.IsJSON(data)}
-		r := wire.NewEventReader(bytes.NewReader(wire.AppendValueEvent(nil, 1, &m)), 0)
+		event := wire.AppendValueEvent(nil, "i", 1, &m)
+		if n := bytes.Count(event, []byte("\ndata:")); n != 1 {
+			t.Fatalf("got %d data lines in %q, want 1", n, event)
+		}
+		var w bytes.Buffer
+		if _, err := wire.WriteValueEvent(&w, nil, "i", 1, &m); err != nil || !bytes.Equal(w.Bytes(), event) {
+			t.Fatalf("WriteValueEvent: got %q %v, want AppendValueEvent's %q", w.Bytes(), err, event)
+		}
+		r := wire.NewEventReader(bytes.NewReader(event), 0)
 		ev, err := r.Next()
 		if err != nil {
 			t.Fatalf("Next: %v", err)
@@ -192,7 +201,7 @@ func FuzzValueEventRoundTrip(f *testing.F) {
 		}
 		got := env.Payload()
 		if m.JSON {
-			// Line breaks may change; the JSON value may not.
+			// White space may change; the JSON value may not.
 			var a, b any
 			_ = json.Unmarshal(data, &a)
 			if err := json.Unmarshal(got, &b); err != nil {
@@ -212,5 +221,92 @@ func FuzzValueEventRoundTrip(f *testing.F) {
 func TestDefaultSubject(t *testing.T) {
 	if got, want := wire.DefaultSubject("plant", "boiler"), "records.plant.boiler"; got != want {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// TestAJSONPayloadOfLineBreaksMakesAnEventOfItsOwnSize: line breaks in a
+// JSON payload are white space between tokens (a JSON string cannot hold
+// one unescaped), so an event carries them as spaces, on one data line. A
+// "data: " per line would make a payload of line breaks seven times its
+// size on the wire and in the stream's buffer.
+func TestAJSONPayloadOfLineBreaksMakesAnEventOfItsOwnSize(t *testing.T) {
+	payload := []byte("[" + strings.Repeat("\n", 1<<20-4) + "1]")
+	m := msg(string(payload))
+	if !m.JSON {
+		t.Fatal("the payload is not JSON")
+	}
+	event := wire.AppendValueEvent(nil, "c9e464bb5516de19", 1, &m)
+	if got, limit := len(event), len(payload)+512; got > limit {
+		t.Errorf("got an event of %d bytes for a payload of %d, want at most %d", got, len(payload), limit)
+	}
+	ev := readOne(t, event)
+	var env wire.Envelope
+	if err := json.Unmarshal(ev.Data, &env); err != nil {
+		t.Fatal(err)
+	}
+	var v []int
+	if err := json.Unmarshal(env.Payload(), &v); err != nil || len(v) != 1 || v[0] != 1 {
+		t.Errorf("got payload %v %v, want [1]", v, err)
+	}
+}
+
+// countingWriter records the size of every Write.
+type countingWriter struct {
+	bytes.Buffer
+	writes []int
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.writes = append(w.writes, len(p))
+	return w.Buffer.Write(p)
+}
+
+// TestWriteValueEventWritesInPieces: WriteValueEvent and WriteEnvelope
+// write what AppendValueEvent and AppendEnvelope append, after what the
+// buffer already held, in writes of at most 32 KiB and a little, so that a
+// large value needs no buffer of its size.
+func TestWriteValueEventWritesInPieces(t *testing.T) {
+	cases := []struct {
+		name string
+		data []byte
+	}{
+		{name: "a small JSON value", data: []byte(`{"a":1}`)},
+		{name: "a megabyte of JSON with line breaks", data: []byte(`{"a":"` + strings.Repeat("x", 1<<19) + "\"\r\n,\"b\":[" + strings.Repeat("1,\n", 1<<17) + "2]}")},
+		{name: "a megabyte of binary", data: bytes.Repeat([]byte{0xff, 0, 7}, 1<<20/3+1)},
+		{name: "an empty payload", data: nil},
+		{name: "binary whose base64 is just over a piece", data: bytes.Repeat([]byte{1}, 24<<10+1)},
+	}
+	const maxWrite = 32<<10 + 1024
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m := msg(string(tc.data))
+			m.Device = "dev-1"
+			pending := []byte(": pending\n\n")
+			var w countingWriter
+			buf, err := wire.WriteValueEvent(&w, append([]byte(nil), pending...), "inst", 9, &m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := wire.AppendValueEvent(append([]byte(nil), pending...), "inst", 9, &m)
+			if !bytes.Equal(w.Bytes(), want) {
+				t.Fatalf("WriteValueEvent wrote %d bytes unlike AppendValueEvent's %d", w.Len(), len(want))
+			}
+			if len(buf) != 0 || cap(buf) > maxWrite {
+				t.Errorf("got the buffer back with length %d and capacity %d, want empty and at most %d", len(buf), cap(buf), maxWrite)
+			}
+			for _, n := range w.writes {
+				if n > maxWrite {
+					t.Errorf("got a write of %d bytes, want at most %d", n, maxWrite)
+				}
+			}
+
+			w = countingWriter{}
+			if _, err := wire.WriteEnvelope(&w, nil, 9, &m); err != nil {
+				t.Fatal(err)
+			}
+			if want := wire.AppendEnvelope(nil, 9, &m); !bytes.Equal(w.Bytes(), want) {
+				t.Fatalf("WriteEnvelope wrote %d bytes unlike AppendEnvelope's %d", w.Len(), len(want))
+			}
+		})
 	}
 }

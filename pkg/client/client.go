@@ -25,6 +25,10 @@ type StatusError struct {
 	StatusCode int
 	// Message is the server's error message, if it sent one.
 	Message string
+	// RetryAfter is how long the server asked to wait before trying again
+	// (its Retry-After header in seconds; 0 if it sent none), e.g. with a
+	// 503 when it serves as many streams as it allows.
+	RetryAfter time.Duration
 }
 
 func (e *StatusError) Error() string {
@@ -47,11 +51,17 @@ type Value struct {
 	// sequence number, when it sent them (empty and 0 otherwise).
 	Device    string
 	DeviceSeq uint64
-	// Payload is the value's bytes. For a JSON payload it is the JSON value
-	// as the server embedded it (line breaks may have become "\n").
+	// Payload is the value's bytes. For a JSON payload it is the same JSON
+	// value, though its white space may differ: a stream sends line breaks
+	// as spaces.
 	Payload []byte
 	// JSON is true when Payload is a JSON value.
 	JSON bool
+	// Instance is the buffer process instance that numbered Seq: sequence
+	// numbers are per process (a restarted process or another replica
+	// numbers from 1 again), so a position to resume from is the pair
+	// (see AfterIn).
+	Instance string
 }
 
 // Decode unmarshals a JSON payload into dst.
@@ -148,12 +158,17 @@ func (c *Client) getValue(ctx context.Context, method, u string) (Value, error) 
 	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
 		return Value{}, fmt.Errorf("%s %s: decode: %w", method, u, err)
 	}
-	return valueFromEnvelope(&env), nil
+	v := valueFromEnvelope(&env)
+	v.Instance = resp.Header.Get(wire.HeaderInstance)
+	return v, nil
 }
 
 // statusError reads a non-2xx answer into a *StatusError.
 func statusError(resp *http.Response) error {
 	e := &StatusError{StatusCode: resp.StatusCode}
+	if secs, err := strconv.ParseUint(resp.Header.Get("Retry-After"), 10, 32); err == nil {
+		e.RetryAfter = min(time.Duration(secs)*time.Second, maxRetryAfter)
+	}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	var msg struct {
 		Error string `json:"error"`
@@ -164,6 +179,19 @@ func statusError(resp *http.Response) error {
 		e.Message = strings.TrimSpace(string(body))
 	}
 	return e
+}
+
+// maxRetryAfter caps a server's Retry-After: a stream that waits longer
+// than this is as good as gone.
+const maxRetryAfter = time.Minute
+
+// retryAfter returns the wait a *StatusError in err asks for, 0 if none.
+func retryAfter(err error) time.Duration {
+	var se *StatusError
+	if errors.As(err, &se) {
+		return se.RetryAfter
+	}
+	return 0
 }
 
 // retryable reports whether a stream should be reopened after err.

@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -253,4 +254,145 @@ func TestNewRefusesURLsThatAreNotHTTP(t *testing.T) {
 			t.Errorf("New(%q) succeeded", u)
 		}
 	}
+}
+
+// request is what a fake buffer process saw of one stream request.
+type request struct {
+	lastEventID, instance string
+	at                    time.Time
+}
+
+// fakeProcess serves /v1/records/r/events by calling its turns in order,
+// one per connection, and records each request's resume headers. Once
+// out of turns it holds the connection open until the client goes.
+func fakeProcess(t *testing.T, turns ...func(w http.ResponseWriter)) (*httptest.Server, <-chan request) {
+	t.Helper()
+	reqs := make(chan request, len(turns)+1)
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reqs <- request{lastEventID: r.Header.Get("Last-Event-ID"), instance: r.Header.Get(wire.HeaderInstance), at: time.Now()}
+		i := int(n.Add(1)) - 1
+		if i >= len(turns) {
+			<-r.Context().Done()
+			return
+		}
+		turns[i](w)
+	}))
+	t.Cleanup(func() { srv.CloseClientConnections(); srv.Close() })
+	return srv, reqs
+}
+
+// events answers a stream as instance inst with the raw SSE text body,
+// then ends the connection.
+func events(inst, body string) func(w http.ResponseWriter) {
+	return func(w http.ResponseWriter) {
+		w.Header().Set(wire.HeaderInstance, inst)
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, body)
+	}
+}
+
+func valueEvent(inst string, seq uint64) string {
+	m := wire.Message{Data: []byte("v" + strconv.FormatUint(seq, 10))}
+	return string(wire.AppendValueEvent(nil, inst, seq, &m))
+}
+
+// nthRequest returns the n-th request (from 1), or fails.
+func nthRequest(ctx context.Context, t *testing.T, reqs <-chan request, n int) request {
+	for i := 1; ; i++ {
+		select {
+		case r := <-reqs:
+			if i == n {
+				return r
+			}
+		case <-ctx.Done():
+			t.Errorf("got %d requests, want %d", i-1, n)
+			return request{}
+		}
+	}
+}
+
+func TestStreamResumesWithTheEventIDItLastSaw(t *testing.T) {
+	cases := []struct {
+		name string
+		// turns answer the connections before the one checked.
+		turns                         []func(w http.ResponseWriter)
+		wantLastEventID, wantInstance string
+	}{
+		{name: "an id that names its instance is sent back as it came",
+			turns:           []func(http.ResponseWriter){events("a", valueEvent("a", 3))},
+			wantLastEventID: "a-3", wantInstance: "a"},
+		{name: "a bare id of an earlier server is sent back bare, with the instance header",
+			turns:           []func(http.ResponseWriter){events("a", valueEvent("", 3))},
+			wantLastEventID: "3", wantInstance: "a"},
+		{name: "a reset without a value after it leaves the position with the instance that numbered it",
+			// a served value 3; then b, a restart, reset the position and
+			// the connection dropped before any value of b's.
+			turns: []func(http.ResponseWriter){
+				events("a", valueEvent("a", 3)),
+				events("b", string(wire.AppendResetEvent(nil, 3, 9, "instance"))),
+			},
+			wantLastEventID: "a-3", wantInstance: "a"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, reqs := fakeProcess(t, tc.turns...)
+			ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+			defer cancel()
+			var values []client.Value
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				r := nthRequest(ctx, t, reqs, len(tc.turns)+1)
+				if r.lastEventID != tc.wantLastEventID || r.instance != tc.wantInstance {
+					t.Errorf("reconnected with Last-Event-ID %q and %s %q, want %q and %q",
+						r.lastEventID, wire.HeaderInstance, r.instance, tc.wantLastEventID, tc.wantInstance)
+				}
+				cancel()
+			}()
+			_ = newClient(t, srv.URL+"/v1/records/r").Stream(ctx, client.HandlerFunc(func(_ context.Context, v client.Value) error {
+				values = append(values, v)
+				return nil
+			}), client.WithBackoff(time.Millisecond, time.Millisecond))
+			<-done
+			if len(values) != 1 || values[0].Seq != 3 || values[0].Instance != "a" {
+				t.Errorf("got values %+v, want value 3 numbered by a", values)
+			}
+		})
+	}
+}
+
+func TestStreamResumesAtAGivenInstancesPosition(t *testing.T) {
+	srv, reqs := fakeProcess(t)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	go func() {
+		r := nthRequest(ctx, t, reqs, 1)
+		// Bare with the header: what every version of the server reads.
+		if r.lastEventID != "7" || r.instance != "a" {
+			t.Errorf("got Last-Event-ID %q and %s %q, want 7 and a", r.lastEventID, wire.HeaderInstance, r.instance)
+		}
+		cancel()
+	}()
+	_ = newClient(t, srv.URL+"/v1/records/r").Stream(ctx, client.HandlerFunc(func(context.Context, client.Value) error { return nil }),
+		client.AfterIn("a", 7))
+}
+
+func TestStreamWaitsAsLongAsABusyServerAsks(t *testing.T) {
+	srv, reqs := fakeProcess(t, func(w http.ResponseWriter) {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, `{"error":"busy"}`, http.StatusServiceUnavailable)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	go func() {
+		first := nthRequest(ctx, t, reqs, 1)
+		second := nthRequest(ctx, t, reqs, 1)
+		if waited := second.at.Sub(first.at); waited < time.Second {
+			t.Errorf("retried after %v, want at least the 1s of Retry-After", waited)
+		}
+		cancel()
+	}()
+	_ = newClient(t, srv.URL+"/v1/records/r").Stream(ctx, client.HandlerFunc(func(context.Context, client.Value) error { return nil }),
+		client.WithBackoff(time.Millisecond, time.Millisecond))
 }

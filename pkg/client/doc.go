@@ -10,7 +10,11 @@
 //     on its own and resuming after the last value it delivered. On a
 //     SpmcRing record a resume loses nothing while the buffer still holds
 //     the next value; otherwise, and whenever this consumer falls behind,
-//     the lag callback is told exactly how many values were missed.
+//     the lag callback is told exactly how many values were missed. A
+//     resume at a process that did not number that value (it restarted,
+//     or is another replica) is told to the reset callback: sequence
+//     numbers are per process, and a Value names the instance that
+//     numbered it.
 //   - Latest returns the current value.
 //   - Take takes a Mailbox record's pending value, waiting for one.
 //

@@ -28,8 +28,13 @@ type HandlerFunc func(ctx context.Context, v Value) error
 func (f HandlerFunc) HandleValue(ctx context.Context, v Value) error { return f(ctx, v) }
 
 // Reset tells a stream consumer that its resume position meant nothing to
-// the buffer process it reached (it restarted, or is another replica): the
-// stream restarted from the oldest value that process holds.
+// the buffer process it reached (it restarted, or is another replica, or
+// never numbered that far): the stream starts afresh there, a ring from the
+// oldest value it holds, the other types with their current value. The
+// values that follow are numbered by that process, from wherever it is.
+// The position stays the one given until a value of the new process
+// arrives: a connection that fails before then resumes from it again, and
+// is reset again.
 type Reset struct {
 	// After is the position the consumer asked to resume after; LastSeq the
 	// newest sequence number of the process it reached.
@@ -55,16 +60,17 @@ type Connection struct {
 type StreamOption func(*streamConfig)
 
 type streamConfig struct {
-	oldest       bool
-	afterSet     bool
-	after        uint64
-	onLag        func(missed uint64)
-	onReset      func(Reset)
-	onConnect    func(Connection)
-	onDisconnect func(error)
-	minBackoff   time.Duration
-	maxBackoff   time.Duration
-	idleTimeout  time.Duration
+	oldest        bool
+	afterSet      bool
+	after         uint64
+	afterInstance string
+	onLag         func(missed uint64)
+	onReset       func(Reset)
+	onConnect     func(Connection)
+	onDisconnect  func(error)
+	minBackoff    time.Duration
+	maxBackoff    time.Duration
+	idleTimeout   time.Duration
 }
 
 // FromOldest starts a ring stream at the oldest value the buffer still
@@ -76,6 +82,15 @@ func FromOldest() StreamOption { return func(c *streamConfig) { c.oldest = true 
 // successor, with a lag callback for the exact gap otherwise.
 func After(seq uint64) StreamOption {
 	return func(c *streamConfig) { c.afterSet, c.after = true, seq }
+}
+
+// AfterIn is After for a position numbered by the buffer process instance
+// instance (a Value's Instance): a process that is not that instance (it
+// restarted, or is another replica) does not take seq for its own but
+// answers with a reset. A consumer that keeps its position across its own
+// restarts keeps both.
+func AfterIn(instance string, seq uint64) StreamOption {
+	return func(c *streamConfig) { c.afterSet, c.after, c.afterInstance = true, seq, instance }
 }
 
 // OnLag registers f, called with the exact number of values missed
@@ -135,7 +150,7 @@ func (c *Client) Stream(ctx context.Context, h Handler, opts ...StreamOption) er
 	for _, o := range opts {
 		o(&cfg)
 	}
-	s := &streamState{c: c, cfg: cfg, h: h, haveSeq: cfg.afterSet, lastSeq: cfg.after}
+	s := &streamState{c: c, cfg: cfg, h: h, haveSeq: cfg.afterSet, lastSeq: cfg.after, posInstance: cfg.afterInstance}
 	backoff := cfg.minBackoff
 	for {
 		connected, err := s.once(ctx)
@@ -155,7 +170,7 @@ func (c *Client) Stream(ctx context.Context, h Handler, opts ...StreamOption) er
 		if connected {
 			backoff = cfg.minBackoff
 		}
-		wait := max(backoff, s.retryHint)
+		wait := max(backoff, s.retryHint, retryAfter(err))
 		// Up to 20% jitter spreads the reconnects of many consumers after
 		// a buffer process restarts.
 		wait += time.Duration(rand.Int64N(int64(wait)/5 + 1))
@@ -176,13 +191,21 @@ func (e *handlerError) Error() string { return e.err.Error() }
 func (e *handlerError) Unwrap() error { return e.err }
 
 type streamState struct {
-	c         *Client
-	cfg       streamConfig
-	h         Handler
-	haveSeq   bool
-	lastSeq   uint64
-	instance  string
-	retryHint time.Duration
+	c       *Client
+	cfg     streamConfig
+	h       Handler
+	haveSeq bool
+	lastSeq uint64
+	// lastID is the event id of the value numbered lastSeq, as the server
+	// sent it: sent back as is, it is what that server's version reads.
+	// Empty for a position given by After or AfterIn.
+	lastID string
+	// posInstance is the instance that numbered lastSeq ("" unknown). It
+	// is not the instance of the latest connection: after a reset, and
+	// until that connection delivers a value, the position is still the
+	// old instance's.
+	posInstance string
+	retryHint   time.Duration
 }
 
 // once runs one connection; connected reports whether it got as far as an
@@ -200,9 +223,15 @@ func (s *streamState) once(parent context.Context) (connected bool, err error) {
 	}
 	req.Header.Set("Accept", "text/event-stream")
 	if s.haveSeq {
-		req.Header.Set("Last-Event-ID", formatSeq(s.lastSeq))
-		if s.instance != "" {
-			req.Header.Set(wire.HeaderInstance, s.instance)
+		id := s.lastID
+		if id == "" {
+			// A bare number with the header: what every server version
+			// reads as a position of that instance.
+			id = formatSeq(s.lastSeq)
+		}
+		req.Header.Set("Last-Event-ID", id)
+		if s.posInstance != "" {
+			req.Header.Set(wire.HeaderInstance, s.posInstance)
 		}
 	}
 	resp, err := s.c.hc.Do(req)
@@ -213,10 +242,10 @@ func (s *streamState) once(parent context.Context) (connected bool, err error) {
 	if resp.StatusCode != http.StatusOK {
 		return false, statusError(resp)
 	}
-	s.instance = resp.Header.Get(wire.HeaderInstance)
+	connInstance := resp.Header.Get(wire.HeaderInstance)
 	if s.cfg.onConnect != nil {
 		s.cfg.onConnect(Connection{
-			Instance:   s.instance,
+			Instance:   connInstance,
 			BufferType: resp.Header.Get(wire.HeaderType),
 			Resumed:    s.haveSeq,
 			After:      s.lastSeq,
@@ -262,8 +291,15 @@ func (s *streamState) once(parent context.Context) (connected bool, err error) {
 			if err := json.Unmarshal(ev.Data, &env); err != nil {
 				return true, fmt.Errorf("decode value event: %w", err)
 			}
-			s.haveSeq, s.lastSeq = true, env.Seq
-			if err := s.h.HandleValue(parent, valueFromEnvelope(&env)); err != nil {
+			s.haveSeq, s.lastSeq, s.lastID, s.posInstance = true, env.Seq, "", connInstance
+			// A server that names the instance in the id says who numbered
+			// the value; an earlier one sent a bare number and the header.
+			if inst, seq, err := wire.ParseEventID(ev.ID); err == nil && inst != "" && seq == env.Seq {
+				s.lastID, s.posInstance = ev.ID, inst
+			}
+			v := valueFromEnvelope(&env)
+			v.Instance = s.posInstance
+			if err := s.h.HandleValue(parent, v); err != nil {
 				return true, &handlerError{err}
 			}
 		case wire.EventLag:

@@ -11,5 +11,7 @@
 //
 // A Server is safe for concurrent use. Streams end when the record's buffer
 // is closed (after sending what the buffer still lets them read), when the
-// client goes away, or when a write makes no progress for WriteTimeout.
+// client goes away, or when a write makes no progress for WriteTimeout,
+// which bounds the writes of every other answer too. A large value is
+// written in pieces, never copied whole into a per-request buffer.
 package consumerapi

@@ -27,6 +27,20 @@ const (
 	DefaultWriteTimeout   = 30 * time.Second
 )
 
+// Defaults of Config's caps. A stream costs two goroutines, a buffer of
+// 4 to 64 KiB and, when its client does not read, up to twice
+// SendBufferBytes (256 KiB) of socket memory: 256 streams stay under
+// 100 MiB however hostile their clients, and are more than a record's
+// consumers need. A take is meant to have one taker per Mailbox.
+const (
+	DefaultMaxStreams = 256
+	DefaultMaxTakes   = 64
+)
+
+// busyRetryAfter is the Retry-After of a request refused because the
+// process serves as many as its cap.
+const busyRetryAfter = 2 * time.Second
+
 // Record is one record the server serves.
 type Record struct {
 	// Name is the record's name, the {name} in the API's paths.
@@ -40,7 +54,8 @@ type Record struct {
 // Config configures a Server. The zero value is usable.
 type Config struct {
 	// Instance identifies this process's numbering of values (see
-	// wire.HeaderInstance); empty: a random one.
+	// wire.HeaderInstance and wire.ParseEventID); empty: a random one of 16
+	// hex digits. It must be wire.ValidInstance.
 	Instance string
 	// Heartbeat is how long a stream may stay silent before the server
 	// sends an SSE comment (<= 0: DefaultHeartbeat).
@@ -53,9 +68,17 @@ type Config struct {
 	// DefaultMaxTakeTimeout).
 	DefaultTakeTimeout time.Duration
 	MaxTakeTimeout     time.Duration
-	// WriteTimeout bounds each write to a stream, so that a client that
-	// stopped reading is let go (<= 0: DefaultWriteTimeout).
+	// WriteTimeout bounds each write of every answer, streams and others,
+	// so that a client that stopped reading is let go: a write of up to
+	// wire.PieceBytes that makes no progress for WriteTimeout fails and
+	// ends the request (<= 0: DefaultWriteTimeout).
 	WriteTimeout time.Duration
+	// MaxStreams caps the event streams open at once, over all records
+	// (<= 0: DefaultMaxStreams); MaxTakes the take requests in progress
+	// (<= 0: DefaultMaxTakes). One more is refused with 503 and
+	// Retry-After, and counted in Stats.
+	MaxStreams int
+	MaxTakes   int
 	// Logger receives log lines (nil: slog.Default()).
 	Logger *slog.Logger
 }
@@ -70,12 +93,17 @@ type Stats struct {
 	StreamsTotal uint64
 	TakesTotal   uint64
 	LatestTotal  uint64
+	// StreamsRefused and TakesRefused count requests refused because the
+	// process served as many as Config.MaxStreams or Config.MaxTakes.
+	StreamsRefused uint64
+	TakesRefused   uint64
 }
 
 type record struct {
 	Record
 	streams, takes                        atomic.Int64
 	streamsTotal, takesTotal, latestTotal atomic.Uint64
+	streamsRefused, takesRefused          atomic.Uint64
 }
 
 // Server is the consumer API's http.Handler.
@@ -85,10 +113,35 @@ type Server struct {
 	records map[string]*record
 	names   []string
 	mux     *http.ServeMux
+	// streams and takes are this process's, for its caps; each record
+	// counts its own too, for Stats.
+	streams, takes slots
 }
+
+// slots counts requests of one kind against a cap.
+type slots struct {
+	n   atomic.Int64
+	max int64
+}
+
+// acquire takes a slot, or reports false when all are taken; a true
+// acquire is undone by release.
+func (sl *slots) acquire() bool {
+	if sl.n.Add(1) > sl.max {
+		sl.n.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (sl *slots) release() { sl.n.Add(-1) }
 
 // ErrDuplicateRecord is returned by New when two records share a name.
 var ErrDuplicateRecord = errors.New("duplicate record name")
+
+// ErrInvalidInstance is returned by New for a Config.Instance that cannot
+// be part of an event id (see wire.ValidInstance).
+var ErrInvalidInstance = errors.New("invalid instance id")
 
 // New returns a Server for records.
 func New(cfg Config, records ...Record) (*Server, error) {
@@ -97,15 +150,25 @@ func New(cfg Config, records ...Record) (*Server, error) {
 		_, _ = rand.Read(b[:])
 		cfg.Instance = hex.EncodeToString(b[:])
 	}
+	if !wire.ValidInstance(cfg.Instance) {
+		return nil, fmt.Errorf("%w: %s", ErrInvalidInstance, wire.Quote(cfg.Instance))
+	}
 	cfg.Heartbeat = orDefault(cfg.Heartbeat, DefaultHeartbeat)
 	cfg.Retry = orDefault(cfg.Retry, DefaultRetry)
 	cfg.DefaultTakeTimeout = orDefault(cfg.DefaultTakeTimeout, DefaultTakeTimeout)
 	cfg.MaxTakeTimeout = orDefault(cfg.MaxTakeTimeout, DefaultMaxTakeTimeout)
 	cfg.WriteTimeout = orDefault(cfg.WriteTimeout, DefaultWriteTimeout)
+	if cfg.MaxStreams <= 0 {
+		cfg.MaxStreams = DefaultMaxStreams
+	}
+	if cfg.MaxTakes <= 0 {
+		cfg.MaxTakes = DefaultMaxTakes
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, records: make(map[string]*record, len(records))}
+	s := &Server{cfg: cfg, log: cfg.Logger, records: make(map[string]*record, len(records)),
+		streams: slots{max: int64(cfg.MaxStreams)}, takes: slots{max: int64(cfg.MaxTakes)}}
 	for _, r := range records {
 		if _, dup := s.records[r.Name]; dup {
 			return nil, fmt.Errorf("%w: %q", ErrDuplicateRecord, r.Name)
@@ -137,10 +200,12 @@ func orDefault(d, def time.Duration) time.Duration {
 // Instance returns the instance id the server stamps on responses.
 func (s *Server) Instance() string { return s.cfg.Instance }
 
-// ServeHTTP serves the consumer API.
+// ServeHTTP serves the consumer API. Every write of every answer has a
+// deadline (see deadlineWriter).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set(wire.HeaderInstance, s.cfg.Instance)
-	s.mux.ServeHTTP(w, r)
+	dw := newDeadlineWriter(w, s.cfg.WriteTimeout)
+	dw.Header().Set(wire.HeaderInstance, s.cfg.Instance)
+	s.mux.ServeHTTP(dw, r)
 }
 
 // Stats returns the consumer counters of the named record (zero for an
@@ -151,11 +216,13 @@ func (s *Server) Stats(name string) Stats {
 		return Stats{}
 	}
 	return Stats{
-		Streams:      rec.streams.Load(),
-		Takes:        rec.takes.Load(),
-		StreamsTotal: rec.streamsTotal.Load(),
-		TakesTotal:   rec.takesTotal.Load(),
-		LatestTotal:  rec.latestTotal.Load(),
+		Streams:        rec.streams.Load(),
+		Takes:          rec.takes.Load(),
+		StreamsTotal:   rec.streamsTotal.Load(),
+		TakesTotal:     rec.takesTotal.Load(),
+		LatestTotal:    rec.latestTotal.Load(),
+		StreamsRefused: rec.streamsRefused.Load(),
+		TakesRefused:   rec.takesRefused.Load(),
 	}
 }
 
@@ -163,7 +230,7 @@ func (s *Server) withRecord(h func(http.ResponseWriter, *http.Request, *record))
 	return func(w http.ResponseWriter, r *http.Request) {
 		rec, ok := s.records[r.PathValue("name")]
 		if !ok {
-			writeError(w, http.StatusNotFound, fmt.Sprintf("no record %q", r.PathValue("name")))
+			writeError(w, http.StatusNotFound, "no record "+wire.Quote(r.PathValue("name")))
 			return
 		}
 		w.Header().Set(wire.HeaderType, string(rec.Buffer.Type()))
@@ -248,6 +315,12 @@ func (s *Server) handleTake(w http.ResponseWriter, r *http.Request, rec *record)
 	}
 	timeout = min(timeout, s.cfg.MaxTakeTimeout)
 
+	if !s.takes.acquire() {
+		rec.takesRefused.Add(1)
+		writeBusy(w, fmt.Sprintf("this buffer process serves %d takes at once, its most: retry later", s.cfg.MaxTakes))
+		return
+	}
+	defer s.takes.release()
 	rec.takesTotal.Add(1)
 	rec.takes.Add(1)
 	defer rec.takes.Add(-1)
@@ -283,7 +356,7 @@ func (s *Server) handleTake(w http.ResponseWriter, r *http.Request, rec *record)
 // looking at the record.
 func takeNeedsPOST(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Allow", http.MethodPost)
-	writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("take removes the value: use POST, not %s", r.Method))
+	writeError(w, http.StatusMethodNotAllowed, "take removes the value: use POST, not "+wire.Quote(r.Method))
 }
 
 // parseTimeout accepts a Go duration ("5s", "250ms") or seconds ("5", "0.5").
@@ -294,7 +367,7 @@ func parseTimeout(v string) (time.Duration, error) {
 	if f, err := strconv.ParseFloat(v, 64); err == nil && f >= 0 && f <= 1e6 {
 		return time.Duration(f * float64(time.Second)), nil
 	}
-	return 0, fmt.Errorf("timeout %q is neither a duration (5s) nor seconds (5)", v)
+	return 0, fmt.Errorf("timeout %s is neither a duration (5s) nor seconds (5)", wire.Quote(v))
 }
 
 func rawFormat(r *http.Request) (bool, error) {
@@ -304,7 +377,7 @@ func rawFormat(r *http.Request) (bool, error) {
 	case "raw":
 		return true, nil
 	default:
-		return false, fmt.Errorf("format %q is neither envelope nor raw", f)
+		return false, fmt.Errorf("format %s is neither envelope nor raw", wire.Quote(f))
 	}
 }
 
@@ -333,14 +406,28 @@ func writeItem(w http.ResponseWriter, it buffer.Item[wire.Message], raw bool) {
 	}
 	h.Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	body := wire.AppendEnvelope(make([]byte, 0, len(it.Value.Data)*4/3+256), it.Seq, &it.Value)
-	_, _ = w.Write(append(body, '\n'))
+	// In pieces, not built whole: a copy of a large value per answer
+	// would let a few hundred clients that do not read exhaust memory.
+	bp := pieces.Get().(*[]byte)
+	buf, err := wire.WriteEnvelope(w, *bp, it.Seq, &it.Value)
+	if err == nil {
+		_, _ = w.Write(append(buf, '\n'))
+	}
+	*bp = buf[:0]
+	pieces.Put(bp)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeBusy refuses a request the process has no room for: 503, with how
+// long to wait before trying again.
+func writeBusy(w http.ResponseWriter, msg string) {
+	w.Header().Set("Retry-After", strconv.Itoa(int(busyRetryAfter/time.Second)))
+	writeError(w, http.StatusServiceUnavailable, msg)
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {

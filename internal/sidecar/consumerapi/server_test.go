@@ -53,7 +53,10 @@ func newFixture(t *testing.T, cfg consumerapi.Config) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.srv = httptest.NewServer(f.api)
+	// As the buffer process serves it (see consumerapi.ConnContext).
+	f.srv = httptest.NewUnstartedServer(f.api)
+	f.srv.Config.ConnContext = consumerapi.ConnContext
+	f.srv.Start()
 	t.Cleanup(func() {
 		// Closing the buffers ends open streams, which httptest waits for.
 		f.ring.Close()
@@ -75,9 +78,10 @@ func push(t *testing.T, b buffer.Buffer[wire.Message], upTo uint64) {
 }
 
 type stream struct {
-	t    *testing.T
-	resp *http.Response
-	r    *wire.EventReader
+	t        *testing.T
+	resp     *http.Response
+	r        *wire.EventReader
+	instance string
 }
 
 func (f *fixture) open(t *testing.T, path string, hdr ...string) *stream {
@@ -103,7 +107,7 @@ func (f *fixture) open(t *testing.T, path string, hdr ...string) *stream {
 	if got := resp.Header.Get("Content-Type"); got != "text/event-stream" {
 		t.Fatalf("got content type %q, want text/event-stream", got)
 	}
-	return &stream{t: t, resp: resp, r: wire.NewEventReader(resp.Body, 0)}
+	return &stream{t: t, resp: resp, r: wire.NewEventReader(resp.Body, 0), instance: f.api.Instance()}
 }
 
 // next returns the next event as "<seq>:<payload>" for values, "lag:<n>",
@@ -120,8 +124,8 @@ func (s *stream) next() string {
 		if err := json.Unmarshal(ev.Data, &env); err != nil {
 			s.t.Fatalf("decode %q: %v", ev.Data, err)
 		}
-		if ev.ID != strconv.FormatUint(env.Seq, 10) {
-			s.t.Errorf("got event id %q for seq %d", ev.ID, env.Seq)
+		if want := wire.FormatEventID(s.instance, env.Seq); ev.ID != want {
+			s.t.Errorf("got event id %q for seq %d, want %q", ev.ID, env.Seq, want)
 		}
 		return fmt.Sprintf("%d:%s", env.Seq, env.Payload())
 	case wire.EventLag:
@@ -170,6 +174,22 @@ func TestRingStreamStartsWhereAsked(t *testing.T) {
 			path: "/v1/records/ring/events?after=99", want: []string{"reset:ahead:99:10", "7:v7", "8:v8"}},
 		{name: "a position from another instance resets to the oldest",
 			path: "/v1/records/ring/events", lastEventID: "9", instance: "another", want: []string{"reset:instance:9:10", "7:v7"}},
+		{name: "an event id of this instance resumes",
+			path: "/v1/records/ring/events", lastEventID: "self-8", want: []string{"9:v9", "10:v10"}},
+		{name: "an event id of this instance in the after parameter resumes",
+			path: "/v1/records/ring/events?after=self-8", want: []string{"9:v9", "10:v10"}},
+		{name: "an event id of this instance after an evicted value reports the exact gap",
+			path: "/v1/records/ring/events", lastEventID: "self-3", want: []string{"lag:3", "7:v7"}},
+		{name: "an event id of another instance resets to the oldest",
+			path: "/v1/records/ring/events", lastEventID: "another-9", want: []string{"reset:instance:9:10", "7:v7"}},
+		{name: "an event id names its instance better than the header",
+			path: "/v1/records/ring/events", lastEventID: "another-9", instance: "self", want: []string{"reset:instance:9:10", "7:v7"}},
+		{name: "an event id of this instance beyond its newest value resets",
+			path: "/v1/records/ring/events", lastEventID: "self-11", want: []string{"reset:ahead:11:10", "7:v7"}},
+		{name: "a bare number within this instance's numbering is taken as its own",
+			path: "/v1/records/ring/events", lastEventID: "9", want: []string{"10:v10"}},
+		{name: "a bare number of this instance's newest value waits for the next one",
+			path: "/v1/records/ring/events", lastEventID: "10", want: []string{"11:v11"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -177,8 +197,9 @@ func TestRingStreamStartsWhereAsked(t *testing.T) {
 			push(t, f.ring, 10)
 			var hdr []string
 			if tc.lastEventID != "" {
-				hdr = append(hdr, "Last-Event-ID", tc.lastEventID)
+				hdr = append(hdr, "Last-Event-ID", strings.Replace(tc.lastEventID, "self-", f.api.Instance()+"-", 1))
 			}
+			path := strings.Replace(tc.path, "self-", f.api.Instance()+"-", 1)
 			switch tc.instance {
 			case "":
 			case "self":
@@ -186,11 +207,11 @@ func TestRingStreamStartsWhereAsked(t *testing.T) {
 			default:
 				hdr = append(hdr, wire.HeaderInstance, tc.instance)
 			}
-			s := f.open(t, tc.path, hdr...)
+			s := f.open(t, path, hdr...)
 			// The stream is subscribed once its headers arrived. Values
 			// pushed now would evict the old ones some cases read, so only
-			// the stream that starts at the next value gets them.
-			if tc.path == "/v1/records/ring/events" && tc.lastEventID == "" {
+			// the streams that wait for the next value get them.
+			if want := tc.want[0]; want == "11:v11" {
 				push(t, f.ring, 12)
 			}
 			s.expect(tc.want...)
@@ -208,11 +229,74 @@ func TestSingleLatestStreamGivesTheCurrentValueThenNewerOnes(t *testing.T) {
 }
 
 func TestSingleLatestStreamResumingSkipsTheValueAlreadySeen(t *testing.T) {
-	f := newFixture(t, consumerapi.Config{})
-	push(t, f.latest, 3)
-	s := f.open(t, "/v1/records/latest/events", "Last-Event-ID", "3", wire.HeaderInstance, f.api.Instance())
-	push(t, f.latest, 4)
-	s.expect("4:v4")
+	cases := []struct {
+		name string
+		hdr  []string
+	}{
+		{name: "with the bare number and the instance header", hdr: []string{"Last-Event-ID", "3", wire.HeaderInstance, "self"}},
+		{name: "with this instance's event id", hdr: []string{"Last-Event-ID", "self-3"}},
+		{name: "with a bare number within this instance's numbering", hdr: []string{"Last-Event-ID", "3"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, consumerapi.Config{})
+			push(t, f.latest, 3)
+			s := f.open(t, "/v1/records/latest/events", selfHeaders(f, tc.hdr)...)
+			push(t, f.latest, 4)
+			s.expect("4:v4")
+		})
+	}
+}
+
+// selfHeaders replaces "self" in header values with the server's instance.
+func selfHeaders(f *fixture, hdr []string) []string {
+	out := make([]string, len(hdr))
+	for i, h := range hdr {
+		out[i] = strings.Replace(h, "self", f.api.Instance(), 1)
+	}
+	return out
+}
+
+// TestEveryTypeResetsAPositionItDidNotNumber: whatever the buffer type, a
+// position from another instance or beyond the newest value begins the
+// stream with a reset event, and the stream then delivers values; it never
+// waits for a number this process has not reached.
+func TestEveryTypeResetsAPositionItDidNotNumber(t *testing.T) {
+	cases := []struct {
+		name   string
+		record string
+		hdr    []string
+		want   []string
+	}{
+		{name: "a SingleLatest stream with another instance's id resets, then gets the current value",
+			record: "latest", hdr: []string{"Last-Event-ID", "another-2"}, want: []string{"reset:instance:2:3", "3:v3", "4:v4"}},
+		{name: "a SingleLatest stream with another instance's header resets, then gets the current value",
+			record: "latest", hdr: []string{"Last-Event-ID", "2", wire.HeaderInstance, "another"}, want: []string{"reset:instance:2:3", "3:v3", "4:v4"}},
+		{name: "a SingleLatest stream after the largest sequence number resets, then gets the current value",
+			record: "latest", hdr: []string{"Last-Event-ID", "18446744073709551615"}, want: []string{"reset:ahead:18446744073709551615:3", "3:v3", "4:v4"}},
+		{name: "a SingleLatest stream with this instance's id beyond its newest value resets",
+			record: "latest", hdr: []string{"Last-Event-ID", "self-9"}, want: []string{"reset:ahead:9:3", "3:v3", "4:v4"}},
+		{name: "a Mailbox stream with another instance's id resets, then takes the pending value",
+			record: "mailbox", hdr: []string{"Last-Event-ID", "another-2"}, want: []string{"reset:instance:2:3", "3:v3", "4:v4"}},
+		{name: "a Mailbox stream beyond the newest value resets, then takes the pending value",
+			record: "mailbox", hdr: []string{"Last-Event-ID", "99"}, want: []string{"reset:ahead:99:3", "3:v3", "4:v4"}},
+		{name: "a Mailbox stream with this instance's id takes the pending value without a reset",
+			record: "mailbox", hdr: []string{"Last-Event-ID", "self-2"}, want: []string{"3:v3", "4:v4"}},
+		{name: "a ring stream after the largest sequence number resets to the oldest",
+			record: "ring", hdr: []string{"Last-Event-ID", "18446744073709551615"}, want: []string{"reset:ahead:18446744073709551615:3", "1:v1", "2:v2", "3:v3", "4:v4"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, consumerapi.Config{})
+			b := map[string]buffer.Buffer[wire.Message]{"ring": f.ring, "latest": f.latest, "mailbox": f.mailbox}[tc.record]
+			push(t, b, 3)
+			s := f.open(t, "/v1/records/"+tc.record+"/events", selfHeaders(f, tc.hdr)...)
+			n := len(tc.want) - 1
+			s.expect(tc.want[:n]...)
+			push(t, b, 4)
+			s.expect(tc.want[n])
+		})
+	}
 }
 
 func TestMailboxStreamTakesValues(t *testing.T) {
@@ -376,7 +460,9 @@ func TestRequests(t *testing.T) {
 			setup:  func(f *fixture) { f.mailbox.Close() },
 			method: "POST", path: "/v1/records/mailbox/take", wantStatus: 503},
 		{name: "a stream refuses an unknown start", method: "GET", path: "/v1/records/ring/events?from=middle", wantStatus: 400},
-		{name: "a stream refuses a position that is not a number", method: "GET", path: "/v1/records/ring/events?after=x", wantStatus: 400},
+		{name: "a stream refuses a position that is not a number", method: "GET", path: "/v1/records/ring/events?after=x", wantStatus: 400,
+			wantBody: `"error":"after: invalid event id`},
+		{name: "a stream refuses an event id without its number", method: "GET", path: "/v1/records/ring/events?after=abc-", wantStatus: 400},
 		{name: "a stream of a closed record is 503",
 			setup:  func(f *fixture) { f.ring.Close() },
 			method: "GET", path: "/v1/records/ring/events", wantStatus: 503},
@@ -446,6 +532,15 @@ func TestTakeTimeoutIsCapped(t *testing.T) {
 	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusNoContent {
 		t.Errorf("got status %d, want 204", resp.StatusCode)
+	}
+}
+
+func TestAnInstanceThatCannotBeInAnEventIDIsRefused(t *testing.T) {
+	b, _ := buffer.New[wire.Message](buffer.TypeMailbox, 0)
+	for _, inst := range []string{"a b", "a\nb", "-a", strings.Repeat("x", 65)} {
+		if _, err := consumerapi.New(consumerapi.Config{Instance: inst}, consumerapi.Record{Name: "a", Buffer: b}); !errors.Is(err, consumerapi.ErrInvalidInstance) {
+			t.Errorf("instance %q: got %v, want ErrInvalidInstance", inst, err)
+		}
 	}
 }
 

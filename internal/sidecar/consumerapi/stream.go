@@ -5,25 +5,43 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/recbuf/recbuf/internal/buffer"
 	"github.com/recbuf/recbuf/internal/wire"
 )
 
-// flushBytes is how much a stream writes before it flushes even though
-// more values are ready: large enough to amortise the syscall under load,
-// small enough to keep the first value of a burst from waiting long.
-const flushBytes = 32 << 10
+// A stream's buffer. flushBytes is how much a stream writes before it
+// flushes even though more values are ready: large enough to amortise the
+// syscall under load, small enough to keep the first value of a burst from
+// waiting long. A value larger than inlineBytes does not go into the
+// buffer: it is written in pieces through it (wire.WriteValueEvent), so
+// that the buffer stays within about flushBytes plus one small event, and
+// never grows to a large value's size, which it would keep for the
+// stream's life. maxBufBytes is a bound on that, in case: a buffer grown
+// larger is dropped after a flush.
+const (
+	flushBytes  = 32 << 10
+	inlineBytes = 16 << 10
+	initBytes   = 4 << 10
+	maxBufBytes = 64 << 10
+)
 
 // position is where a stream asked to start.
 type position struct {
 	oldest   bool   // ?from=oldest
 	afterSet bool   // Last-Event-ID or ?after= was given
 	after    uint64 // the sequence number the consumer saw last
-	instance string // the instance that numbered after, if the client said
+	// instance numbered after: the one in the event id, else the
+	// Recbuf-Instance header; "" when the client did not say.
+	instance string
 }
+
+// Reasons of a reset event.
+const (
+	resetInstance = "instance"
+	resetAhead    = "ahead"
+)
 
 func parsePosition(r *http.Request) (position, error) {
 	var p position
@@ -33,7 +51,7 @@ func parsePosition(r *http.Request) (position, error) {
 	case "oldest":
 		p.oldest = true
 	default:
-		return p, fmt.Errorf("from %q is neither next nor oldest", from)
+		return p, fmt.Errorf("from %s is neither next nor oldest", wire.Quote(from))
 	}
 	// Last-Event-ID wins over ?after=: a browser's EventSource reconnects
 	// to the URL it was opened with (so with the original ?after=), adding
@@ -43,14 +61,37 @@ func parsePosition(r *http.Request) (position, error) {
 		v, src = q.Get("after"), "after"
 	}
 	if v != "" {
-		seq, err := strconv.ParseUint(v, 10, 64)
+		inst, seq, err := wire.ParseEventID(v)
 		if err != nil {
-			return p, fmt.Errorf("%s %q is not a sequence number", src, v)
+			return p, fmt.Errorf("%s: %w", src, err)
 		}
-		p.afterSet, p.after = true, seq
+		p.afterSet, p.after, p.instance = true, seq, inst
 	}
-	p.instance = r.Header.Get(wire.HeaderInstance)
+	// The header is for bare numbers, which carry no instance; an id that
+	// names its instance says it better.
+	if p.instance == "" {
+		p.instance = r.Header.Get(wire.HeaderInstance)
+	}
 	return p, nil
+}
+
+// foreign says why p is not a position in the numbering of instance self,
+// whose newest value is last: resetInstance when another instance numbered
+// it, resetAhead when it is beyond last (no process numbers past its
+// newest value, so another one did); "" when it is self's own. A bare
+// number without Recbuf-Instance is taken as self's own when self numbered
+// that far: it cannot be told apart from self's own value of that number.
+func (p position) foreign(self string, last uint64) string {
+	switch {
+	case !p.afterSet:
+		return ""
+	case p.instance != "" && p.instance != self:
+		return resetInstance
+	case p.after > last:
+		return resetAhead
+	default:
+		return ""
+	}
 }
 
 // handleEvents streams a record's values as Server-Sent Events.
@@ -59,7 +100,10 @@ func parsePosition(r *http.Request) (position, error) {
 // or after a sequence number (Last-Event-ID or ?after=) — lossless while
 // that sequence's successor is retained, otherwise a lag event with the
 // exact gap comes first. SingleLatest: the current value, then newer ones.
-// Mailbox: takes values, competing with other readers.
+// Mailbox: takes values, competing with other readers. On every type, a
+// position this process did not number begins the stream with a reset
+// event: a ring then starts at its oldest value, the others as without a
+// position.
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request, rec *record) {
 	pos, err := parsePosition(r)
 	if err != nil {
@@ -71,36 +115,40 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request, rec *recor
 		// skipThrough hides values the consumer has seen already (SingleLatest).
 		skipThrough uint64
 		resetEvent  []byte
+		reason      string
 	)
+	if pos.afterSet {
+		last := rec.Buffer.Stats().LastSeq
+		if reason = pos.foreign(s.cfg.Instance, last); reason != "" {
+			// The position was numbered by another process (a restart,
+			// another replica): say so, rather than skip values silently
+			// or wait for a number this process may never reach.
+			resetEvent = wire.AppendResetEvent(nil, pos.after, last, reason)
+		}
+	}
 	switch rec.Buffer.Type() {
 	case buffer.TypeSpmcRing:
 		switch {
+		case reason != "":
+			// The best we can do is all we have.
+			opts = append(opts, buffer.FromOldest())
 		case pos.afterSet:
-			last := rec.Buffer.Stats().LastSeq
-			reason := ""
-			switch {
-			case pos.instance != "" && pos.instance != s.cfg.Instance:
-				reason = "instance"
-			case pos.after > last:
-				reason = "ahead"
-			}
-			if reason != "" {
-				// The position was numbered by another process (a restart,
-				// another replica): the best we can do is all we have.
-				resetEvent = wire.AppendResetEvent(nil, pos.after, last, reason)
-				opts = append(opts, buffer.FromOldest())
-			} else {
-				opts = append(opts, buffer.AfterSeq(pos.after))
-			}
+			opts = append(opts, buffer.AfterSeq(pos.after))
 		case pos.oldest:
 			opts = append(opts, buffer.FromOldest())
 		}
 	case buffer.TypeSingleLatest:
-		if pos.afterSet && (pos.instance == "" || pos.instance == s.cfg.Instance) {
+		if pos.afterSet && reason == "" {
 			skipThrough = pos.after
 		}
 	}
 
+	if !s.streams.acquire() {
+		rec.streamsRefused.Add(1)
+		writeBusy(w, fmt.Sprintf("this buffer process serves %d streams at once, its most: retry later", s.cfg.MaxStreams))
+		return
+	}
+	defer s.streams.release()
 	reader, err := rec.Buffer.Subscribe(opts...)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "record closed")
@@ -119,10 +167,9 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request, rec *recor
 	w.WriteHeader(http.StatusOK)
 
 	st := &stream{
-		w:            w,
-		rc:           http.NewResponseController(w),
-		writeTimeout: s.cfg.WriteTimeout,
-		buf:          make([]byte, 0, 4096),
+		w:   w,
+		rc:  http.NewResponseController(w),
+		buf: make([]byte, 0, initBytes),
 	}
 	st.buf = wire.AppendRetry(st.buf, s.cfg.Retry)
 	st.buf = append(st.buf, resetEvent...)
@@ -151,7 +198,13 @@ func (s *Server) pump(ctx context.Context, st *stream, reader buffer.Reader[wire
 			if it.Seq <= skipThrough {
 				continue
 			}
-			st.buf = wire.AppendValueEvent(st.buf, it.Seq, &it.Value)
+			if len(it.Value.Data) > inlineBytes {
+				if err := st.writeLarge(s.cfg.Instance, &it); err != nil {
+					return err
+				}
+				continue
+			}
+			st.buf = wire.AppendValueEvent(st.buf, s.cfg.Instance, it.Seq, &it.Value)
 		case errors.As(err, &lagged):
 			st.buf = wire.AppendLagEvent(st.buf, lagged.Missed)
 		case errors.Is(err, buffer.ErrEmpty):
@@ -189,27 +242,49 @@ func (s *Server) wait(ctx context.Context, st *stream, reader buffer.Reader[wire
 	return buffer.Item[wire.Message]{}, buffer.ErrEmpty
 }
 
-// stream is one response being written.
+// stream is one response being written. Its writer bounds every write
+// (see deadlineWriter).
 type stream struct {
-	w            http.ResponseWriter
-	rc           *http.ResponseController
-	writeTimeout time.Duration
-	buf          []byte
-	lastWrite    time.Time
+	w         http.ResponseWriter
+	rc        *http.ResponseController
+	buf       []byte
+	lastWrite time.Time
 }
 
 func (st *stream) flush() error {
 	if len(st.buf) == 0 {
 		return nil
 	}
-	// ErrNotSupported (e.g. under httptest.ResponseRecorder) only loses the
-	// protection against stuck clients.
-	_ = st.rc.SetWriteDeadline(time.Now().Add(st.writeTimeout))
 	_, err := st.w.Write(st.buf)
-	st.buf = st.buf[:0]
+	st.reuse(st.buf)
 	if err != nil {
 		return fmt.Errorf("write: %w", err)
 	}
+	return st.flushed()
+}
+
+// writeLarge writes what the buffer holds and then the value's event, in
+// pieces through the buffer, and flushes.
+func (st *stream) writeLarge(instance string, it *buffer.Item[wire.Message]) error {
+	buf, err := wire.WriteValueEvent(st.w, st.buf, instance, it.Seq, &it.Value)
+	st.reuse(buf)
+	if err != nil {
+		return err
+	}
+	return st.flushed()
+}
+
+// reuse keeps buf, emptied, as the stream's buffer, unless it grew beyond
+// maxBufBytes: an idle stream must not hold what one large burst needed.
+func (st *stream) reuse(buf []byte) {
+	if cap(buf) > maxBufBytes {
+		buf = make([]byte, 0, initBytes)
+	}
+	st.buf = buf[:0]
+}
+
+// flushed sends what the connection buffered and notes the time.
+func (st *stream) flushed() error {
 	if err := st.rc.Flush(); err != nil {
 		return fmt.Errorf("flush: %w", err)
 	}

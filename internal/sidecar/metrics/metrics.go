@@ -66,6 +66,7 @@ var (
 	streams  = desc("consumer_streams", "Open event streams.")
 	takes    = desc("consumer_takes_waiting", "Take requests waiting for a value.")
 	requests = desc("consumer_requests_total", "Consumer requests served, by kind (stream, take, latest).", "kind")
+	refused  = desc("consumer_refused_total", "Consumer requests refused (503) because the process served as many as its cap, by kind (stream, take).", "kind")
 
 	natsConnected  = prometheus.NewDesc("recbuf_nats_connected", "1 while the NATS connection is up.", nil, nil)
 	natsReconnects = prometheus.NewDesc("recbuf_nats_reconnects_total", "Times the NATS connection was re-established.", nil, nil)
@@ -122,7 +123,7 @@ func NewCollector(conn Conn, records ...Record) *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		produced, delivered, lagEvents, laggedValues, skipped, overwrites, evicted, occupancy, capacity, bytesHeld, maxBytes, subscribers,
-		received, dropped, slowEvents, upstreamGaps, pendingMsgs, pendingBytes, pendingMaxMsgs, pendingMaxB, lastMessageSec, streams, takes, requests,
+		received, dropped, slowEvents, upstreamGaps, pendingMsgs, pendingBytes, pendingMaxMsgs, pendingMaxB, lastMessageSec, streams, takes, requests, refused,
 		natsConnected, natsReconnects,
 	} {
 		ch <- d
@@ -183,6 +184,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			counter(requests, cs.StreamsTotal, "stream")
 			counter(requests, cs.TakesTotal, "take")
 			counter(requests, cs.LatestTotal, "latest")
+			counter(refused, cs.StreamsRefused, "stream")
+			counter(refused, cs.TakesRefused, "take")
 		}
 	}
 }

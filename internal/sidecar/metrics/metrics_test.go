@@ -53,7 +53,9 @@ func TestCollectorReportsOneSnapshotPerRecord(t *testing.T) {
 			return intake.Stats{Received: 10, Oversized: 1, Malformed: 2, UpstreamGaps: 5,
 				PendingMessages: 3, PendingBytes: 300, PendingLimitMessages: 16384, PendingLimitBytes: 8 << 20}
 		},
-		Consumers: func() consumerapi.Stats { return consumerapi.Stats{Streams: 2, StreamsTotal: 4, LatestTotal: 1} },
+		Consumers: func() consumerapi.Stats {
+			return consumerapi.Stats{Streams: 2, StreamsTotal: 4, LatestTotal: 1, StreamsRefused: 6, TakesRefused: 7}
+		},
 	})
 	mfs, err := metrics.NewRegistry(c).Gather()
 	if err != nil {
@@ -80,6 +82,8 @@ func TestCollectorReportsOneSnapshotPerRecord(t *testing.T) {
 		"recbuf_consumer_streams{namespace=ns,record=r}":                          2,
 		"recbuf_consumer_requests_total{kind=stream,namespace=ns,record=r}":       4,
 		"recbuf_consumer_requests_total{kind=latest,namespace=ns,record=r}":       1,
+		"recbuf_consumer_refused_total{kind=stream,namespace=ns,record=r}":        6,
+		"recbuf_consumer_refused_total{kind=take,namespace=ns,record=r}":          7,
 		"recbuf_nats_connected{}":                                                 1,
 		"recbuf_nats_reconnects_total{}":                                          3,
 	} {
