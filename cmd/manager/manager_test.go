@@ -96,6 +96,8 @@ func TestParseFlags(t *testing.T) {
 		{name: "a stale-after no longer than the interval is refused", args: []string{"--report-interval=10s", "--report-stale-after=10s"},
 			wantErr: "--report-stale-after 10s: want more than --report-interval (10s)"},
 		{name: "an empty NATS URL is refused", args: []string{"--nats-url="}, wantErr: "--nats-url is required"},
+		{name: "a report prefix with a wildcard is refused", args: []string{"--report-subject-prefix=recbuf.*"},
+			wantErr: `--report-subject-prefix: report subject prefix "recbuf.*": want dot-separated tokens without wildcards`},
 		{name: "a stray argument is refused", args: []string{"extra"}, wantErr: `unexpected arguments ["extra"]`},
 	}
 	for _, tt := range tests {
