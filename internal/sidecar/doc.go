@@ -19,5 +19,10 @@
 // The whole sequence is bounded by Config.ShutdownGrace; streams still open
 // then are cut off.
 //
+// The report settings (interval, subject prefix) may come from a file that
+// the process re-reads while it runs (Config.ReportSettingsFile; in a
+// cluster the Record's ConfigMap): the manager changes them without
+// restarting any buffer pod.
+//
 // A Sidecar's methods are safe for concurrent use.
 package sidecar

@@ -136,10 +136,13 @@ func Start(ctx context.Context, cfg Config) (_ *Sidecar, err error) {
 	if err := s.connectAndSubscribe(); err != nil {
 		return nil, err
 	}
+	settings := s.newReporter()
 	s.startServers()
-	stopReporter := s.startReporter()
+	stopReporter := s.startReporter(settings)
+	rs := s.rep.Load().Settings()
 	s.log.Info("Buffer process started",
-		"http", s.HTTPAddr(), "metrics", s.MetricsAddr(), "nats", natsconn.RedactURL(s.natsURL), "records", len(s.records), "pod", cfg.Pod)
+		"http", s.HTTPAddr(), "metrics", s.MetricsAddr(), "nats", natsconn.RedactURL(s.natsURL), "records", len(s.records), "pod", cfg.Pod,
+		"reportInterval", time.Duration(rs.Interval).String(), "reportSubjectPrefix", rs.SubjectPrefix)
 	go s.shutdownWhenDone(ctx, stopReporter)
 	return s, nil
 }
@@ -259,8 +262,9 @@ func (s *Sidecar) startServers() {
 		mrecs = append(mrecs, r.metricsRecord(s.api))
 	}
 	reg := metrics.NewRegistry(metrics.NewCollector(metrics.Conn{
-		Connected:  s.nc.IsConnected,
-		Reconnects: func() uint64 { return s.nc.Stats().Reconnects },
+		Connected:      s.nc.IsConnected,
+		Reconnects:     func() uint64 { return s.nc.Stats().Reconnects },
+		ReportInterval: func() time.Duration { return time.Duration(s.rep.Load().Settings().Interval) },
 	}, mrecs...))
 
 	mux := http.NewServeMux()
@@ -274,23 +278,43 @@ func (s *Sidecar) startServers() {
 	s.serve(s.metricsSrv, s.metricsLn)
 }
 
-// startReporter starts publishing the records' counters, and publishes a
-// first report at once (a connection made before the reporter existed had
-// no one to trigger it). It has a context of its own, not Start's, since
-// shutdown stops it at a given step and then publishes a last report; the
-// returned function stops it.
-func (s *Sidecar) startReporter() context.CancelFunc {
+// newReporter builds the reporter with the report settings in force at
+// start: the settings file's when it is readable and valid (see
+// settings.go), else the command line's, and returns that file (nil:
+// none) for startReporter to follow.
+func (s *Sidecar) newReporter() *settingsFile {
 	sources := make([]reporter.Source, 0, len(s.records))
 	for _, r := range s.records {
 		sources = append(sources, r.reportSource())
 	}
-	rep := reporter.New(reporter.Config{
+	cfg := reporter.Config{
 		Conn: s.nc, Prefix: s.cfg.ReportSubjectPrefix, Pod: s.cfg.Pod, Interval: s.cfg.ReportInterval,
 		Sources: sources, Logger: s.log,
-	})
+	}
+	var file *settingsFile
+	if s.cfg.ReportSettingsFile != "" {
+		file = &settingsFile{path: s.cfg.ReportSettingsFile, log: s.log}
+		if st, ok := file.read(); ok {
+			cfg.Interval, cfg.Prefix = time.Duration(st.Interval), st.SubjectPrefix
+		}
+	}
+	s.rep.Store(reporter.New(cfg))
+	return file
+}
+
+// startReporter starts publishing the records' counters, and publishes a
+// first report at once (a connection made before the reporter existed had
+// no one to trigger it); with a settings file, it follows that file. It
+// has a context of its own, not Start's, since shutdown stops it at a
+// given step and then publishes a last report; the returned function
+// stops it.
+func (s *Sidecar) startReporter(file *settingsFile) context.CancelFunc {
+	rep := s.rep.Load()
 	ctx, stop := context.WithCancel(context.Background())
-	s.rep.Store(rep)
 	s.bg.Go(func() { rep.Run(ctx) })
+	if file != nil {
+		s.bg.Go(func() { followSettings(ctx, file, s.cfg.SettingsPoll, rep) })
+	}
 	rep.Trigger()
 	return stop
 }
@@ -351,7 +375,8 @@ func (s *Sidecar) connect(url string) (*nats.Conn, error) {
 
 func (s *Sidecar) triggerReport() {
 	// The reporter exists once Start has wired everything; a connection
-	// made before that is reported by Start's own trigger.
+	// made before that is reported by Start's own trigger. (Before Run
+	// starts, Trigger only marks a report as due.)
 	if rep := s.rep.Load(); rep != nil {
 		rep.Trigger()
 	}
