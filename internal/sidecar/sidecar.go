@@ -46,6 +46,12 @@ type Sidecar struct {
 	httpLn, metricsLn   net.Listener
 	httpSrv, metricsSrv *http.Server
 
+	// subscribed is set once every intake has subscribed (nats.go may not
+	// have sent the subscriptions yet); fed once they reached a server:
+	// the process takes values in. serving is set while the consumer API
+	// serves. Together they make readiness (notReady).
+	subscribed, fed, serving atomic.Bool
+
 	shuttingDown atomic.Bool
 	serveErr     chan error
 	bg           sync.WaitGroup
@@ -219,12 +225,26 @@ func (s *Sidecar) connectAndSubscribe() error {
 			return err
 		}
 	}
+	s.subscribed.Store(true)
 	if s.nc.IsConnected() {
 		if err := s.nc.FlushTimeout(5 * time.Second); err != nil {
 			s.log.Warn("NATS flush after subscribing failed", "error", err.Error())
+		} else {
+			s.fed.Store(true)
 		}
 	}
 	return nil
+}
+
+// connected is the connection's Connected hook: nats.go has (re)sent the
+// subscriptions by the time it runs.
+func (s *Sidecar) connected() {
+	if s.subscribed.Load() {
+		s.fed.Store(true)
+	}
+	// A report right after each (re)connection tells the manager at once
+	// instead of an interval later.
+	s.triggerReport()
 }
 
 // subscribe starts in on the connection and routes its subscription's
@@ -274,8 +294,9 @@ func (s *Sidecar) startServers() {
 	s.metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	// No WriteTimeout: streams are long-lived; consumerapi bounds each write.
 	s.httpSrv = &http.Server{Handler: s.api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
-	s.serve(s.httpSrv, s.httpLn)
-	s.serve(s.metricsSrv, s.metricsLn)
+	s.serving.Store(true)
+	s.serve(s.httpSrv, s.httpLn, &s.serving)
+	s.serve(s.metricsSrv, s.metricsLn, nil)
 }
 
 // newReporter builds the reporter with the report settings in force at
@@ -331,9 +352,15 @@ func (s *Sidecar) shutdownWhenDone(ctx context.Context, stopReporter context.Can
 	s.shutdown(stopReporter)
 }
 
-func (s *Sidecar) serve(srv *http.Server, ln net.Listener) {
+// serve serves srv on ln in the background; serving, when set, is cleared
+// once it stops serving.
+func (s *Sidecar) serve(srv *http.Server, ln net.Listener, serving *atomic.Bool) {
 	s.bg.Go(func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		err := srv.Serve(ln)
+		if serving != nil {
+			serving.Store(false)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.serveErr <- fmt.Errorf("serve %s: %w", ln.Addr(), err)
 		}
 	})
@@ -356,9 +383,7 @@ func (s *Sidecar) connect(url string) (*nats.Conn, error) {
 		MaxReconnectWait: s.cfg.NATS.MaxReconnectWait,
 		Logger:           s.log,
 		Hooks: natsconn.Hooks{
-			// A report right after each (re)connection tells the manager
-			// at once instead of an interval later.
-			Connected:    func(*nats.Conn) { s.triggerReport() },
+			Connected:    func(*nats.Conn) { s.connected() },
 			SlowConsumer: s.slowConsumer,
 		},
 	}
@@ -390,21 +415,34 @@ func (s *Sidecar) handleReadyz(w http.ResponseWriter, _ *http.Request) {
 	_, _ = w.Write([]byte("ok\n"))
 }
 
-// notReady says why the process is not ready, "" when it is.
+// notReady says why the process is not ready, "" when it is. Readiness is
+// for consumers: a process that serves what it holds stays ready while
+// NATS is down (that shows in recbuf_nats_connected and in the Record's
+// NATSConnected condition), so that an outage of NATS does not take every
+// buffer out of its Service. It is not ready before its subscriptions
+// first reached NATS (it would serve nothing, and a rolling update would
+// stop the old pod before the new one takes values in), once its consumer
+// API stopped serving, and while it shuts down.
 func (s *Sidecar) notReady() string {
 	switch {
 	case s.shuttingDown.Load():
 		return "shutting down"
-	case !s.nc.IsConnected():
-		return "NATS not connected"
+	case !s.serving.Load():
+		return "consumer API not serving"
+	case !s.fed.Load():
+		return "not subscribed to NATS yet"
 	default:
 		return ""
 	}
 }
 
-// Ready reports whether the process is ready: connected to NATS and not
-// shutting down.
+// Ready reports whether the process is ready for consumers: its consumer
+// API serves, its subscriptions reached NATS once, and it is not shutting
+// down. Connected tells whether NATS is connected now.
 func (s *Sidecar) Ready() bool { return s.notReady() == "" }
+
+// Connected reports whether the NATS connection is up now.
+func (s *Sidecar) Connected() bool { return s.nc.IsConnected() }
 
 // HTTPAddr is the bound address of the consumer API (host:port).
 func (s *Sidecar) HTTPAddr() string { return s.httpLn.Addr().String() }
