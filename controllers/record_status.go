@@ -28,8 +28,12 @@ import (
 type statusInputs struct {
 	now        time.Time
 	staleAfter time.Duration
-	// reportInterval is how often buffer pods report (silentAfter).
+	// reportInterval is how often buffer pods report (silentAfter), unless
+	// their reports say otherwise.
 	reportInterval time.Duration
+	// settingsChanged is when the manager last changed the report settings
+	// its buffer pods read (zero: not since they started).
+	settingsChanged time.Time
 
 	// deployment and service are the children (nil: absent or not ours).
 	deployment *appsv1.Deployment
