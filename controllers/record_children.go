@@ -2,7 +2,8 @@ package controllers
 
 // This file holds what every child of a Record shares: names, labels, and
 // how a child is created or updated and its errors classified. The desired
-// state of each kind is in record_deployment.go and record_service.go.
+// state of each kind is in record_settings.go (ConfigMap),
+// record_deployment.go and record_service.go.
 
 import (
 	"context"
@@ -128,14 +129,15 @@ func (r *RecordReconciler) childError(ctx context.Context, rec *recbufv1alpha1.R
 	return errCacheLag
 }
 
-// CacheOptions restricts the manager's cache of Deployments, Services and
-// Pods to the ones the manager manages, so that it does not hold every
-// Deployment, Service and Pod of the cluster in memory.
+// CacheOptions restricts the manager's cache of Deployments, Services,
+// ConfigMaps and Pods to the ones the manager manages, so that it does not
+// hold every such object of the cluster in memory.
 func CacheOptions() cache.Options {
 	managed := labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedByValue})
 	return cache.Options{ByObject: map[client.Object]cache.ByObject{
 		&appsv1.Deployment{}: {Label: managed},
 		&corev1.Service{}:    {Label: managed},
+		&corev1.ConfigMap{}:  {Label: managed},
 		&corev1.Pod{}:        {Label: managed},
 	}}
 }

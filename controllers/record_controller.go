@@ -38,6 +38,8 @@ type Config struct {
 	ReportSubjectPrefix string
 	// ReportInterval is how often buffer processes report. A running pod
 	// silent for longer than one and a half intervals is disconnected.
+	// Both reach the pods through each Record's ConfigMap, not their pod
+	// template: changing them restarts no pod.
 	ReportInterval time.Duration
 }
 
@@ -51,9 +53,9 @@ type Reports interface {
 	StaleAfter() time.Duration
 }
 
-// RecordReconciler reconciles Records into a Deployment and a Service each,
-// and writes their status. Create it with all fields set; it is then safe
-// for the concurrent use controller-runtime makes of it.
+// RecordReconciler reconciles Records into a ConfigMap, a Deployment and a
+// Service each, and writes their status. Create it with all fields set; it
+// is then safe for the concurrent use controller-runtime makes of it.
 type RecordReconciler struct {
 	Client client.Client
 	// APIReader reads around the cache (mgr.GetAPIReader()), to tell our
@@ -71,19 +73,22 @@ type RecordReconciler struct {
 // The manager's permissions, least privilege: Records are only read (their
 // status patched); children are created and updated but never deleted (the
 // garbage collector does that through the owner references); Secrets are
-// not read at all (the kubelet mounts them). Pods are only listed and
-// watched, those labelled as ours (CacheOptions): a running buffer pod that
-// stops reporting is how the manager tells that its NATS link is down.
-// records/finalizers: the
-// children's owner references block the owner's deletion, which the
-// OwnerReferencesPermissionEnforcement admission plugin allows only to
-// those who may update the owner's finalizers.
+// not read at all (the kubelet mounts them). ConfigMaps are written for the
+// report settings of each Record's pods (record_settings.go);
+// list and watch let the manager revert edits of them, and RBAC cannot
+// narrow them to the labelled ones the cache holds (CacheOptions). Pods are
+// only listed and watched, those labelled as ours: a running buffer pod
+// that stops reporting is how the manager tells that its NATS link is down.
+// records/finalizers: the children's owner references block the owner's
+// deletion, which the OwnerReferencesPermissionEnforcement admission plugin
+// allows only to those who may update the owner's finalizers.
 //
 // +kubebuilder:rbac:groups=recbuf.dev,resources=records,verbs=get;list;watch
 // +kubebuilder:rbac:groups=recbuf.dev,resources=records/status,verbs=patch
 // +kubebuilder:rbac:groups=recbuf.dev,resources=records/finalizers,verbs=update
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update
 // +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;update
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update
 // +kubebuilder:rbac:groups="",resources=pods,verbs=list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
@@ -97,12 +102,14 @@ type recordScope struct {
 	// before is the Record as read, to patch the status against.
 	before *recbufv1alpha1.Record
 
-	// deployment and service are the children as the API server last
-	// returned them (nil: absent or not ours).
+	// settings, deployment and service are the children as the API server
+	// last returned them (nil: absent or not ours).
+	settings   *corev1.ConfigMap
 	deployment *appsv1.Deployment
 	service    *corev1.Service
-	// deploymentErr and serviceErr are the errors reconciling them met.
-	deploymentErr, serviceErr error
+	// settingsErr, deploymentErr and serviceErr are the errors reconciling
+	// the children met.
+	settingsErr, deploymentErr, serviceErr error
 	// pods are the Record's buffer pods as the cache has them.
 	pods []corev1.Pod
 }
@@ -134,7 +141,9 @@ func (r *RecordReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 		}
 	}()
 
+	// The ConfigMap comes first: the pods mount it.
 	phases := []func(context.Context, *recordScope) error{
+		r.reconcileSettings,
 		r.reconcileDeployment,
 		r.reconcileService,
 		r.observePods,
@@ -149,7 +158,7 @@ func (r *RecordReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 }
 
 // SetupWithManager registers the reconciler with mgr: it watches Records,
-// their Deployments and Services, and the collector's changes.
+// their children and pods, and the collector's changes.
 func (r *RecordReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return r.setupWithManager(mgr, r)
 }
@@ -167,6 +176,7 @@ func (r *RecordReconciler) setupWithManager(mgr ctrl.Manager, rec reconcile.Reco
 			predicate.AnnotationChangedPredicate{},
 			predicate.LabelChangedPredicate{},
 		))).
+		Owns(&corev1.ConfigMap{}).
 		Owns(&appsv1.Deployment{}).
 		Owns(&corev1.Service{}).
 		// Pods are owned by the Deployment's ReplicaSets: mapped by label.
@@ -175,6 +185,14 @@ func (r *RecordReconciler) setupWithManager(mgr ctrl.Manager, rec reconcile.Reco
 			handler.TypedEnqueueRequestsFromMapFunc(reportRequests(mgr.GetClient())))).
 		Named("record").
 		Complete(rec)
+}
+
+// clock reads the reconciler's clock.
+func (r *RecordReconciler) clock() time.Time {
+	if r.now != nil {
+		return r.now()
+	}
+	return time.Now()
 }
 
 // reportRequests maps a change of the collector to the Records it

@@ -254,8 +254,8 @@ func TestAValidRecordYieldsItsDeploymentAndService(t *testing.T) {
 		"--buffer-type=SpmcRing", "--capacity=100",
 		"--nats-url=tls://nats.example:4222", "--nats-subject=devices.*.telemetry", "--nats-queue-group=buffers",
 		"--nats-credentials-dir=/etc/recbuf/nats", "--max-message-bytes=4096",
-		"--http-addr=:8080", "--metrics-addr=:9090", "--report-interval=1s",
-		"--report-subject-prefix=" + testPrefix, "--shutdown-grace=10s",
+		"--http-addr=:8080", "--metrics-addr=:9090", "--report-settings-file=/etc/recbuf/settings/reports.json",
+		"--shutdown-grace=10s",
 	}))
 	g.Expect(c.Env).To(ConsistOf(corev1.EnvVar{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{
 		FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.name"}}}))
@@ -272,9 +272,13 @@ func TestAValidRecordYieldsItsDeploymentAndService(t *testing.T) {
 		RunAsNonRoot: ptr.To(true), AllowPrivilegeEscalation: ptr.To(false), ReadOnlyRootFilesystem: ptr.To(true),
 		Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 	}))
-	g.Expect(c.VolumeMounts).To(ConsistOf(corev1.VolumeMount{Name: "nats-credentials", MountPath: "/etc/recbuf/nats", ReadOnly: true}))
-	g.Expect(ps.Volumes).To(HaveLen(1))
-	g.Expect(ps.Volumes[0].Secret.SecretName).To(Equal("nats-creds"))
+	g.Expect(c.VolumeMounts).To(ConsistOf(
+		corev1.VolumeMount{Name: "settings", MountPath: "/etc/recbuf/settings", ReadOnly: true},
+		corev1.VolumeMount{Name: "nats-credentials", MountPath: "/etc/recbuf/nats", ReadOnly: true}))
+	g.Expect(ps.Volumes).To(HaveLen(2))
+	g.Expect(ps.Volumes[0].ConfigMap.Name).To(Equal("telemetry-recbuf"), "the settings ConfigMap")
+	g.Expect(*ps.Volumes[0].ConfigMap.Optional).To(BeTrue())
+	g.Expect(ps.Volumes[1].Secret.SecretName).To(Equal("nats-creds"))
 	g.Expect(*ps.SecurityContext.RunAsNonRoot).To(BeTrue())
 	g.Expect(ps.SecurityContext.SeccompProfile.Type).To(Equal(corev1.SeccompProfileTypeRuntimeDefault))
 	g.Expect(*ps.AutomountServiceAccountToken).To(BeFalse())

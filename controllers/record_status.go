@@ -32,14 +32,15 @@ type statusInputs struct {
 	// their reports say otherwise.
 	reportInterval time.Duration
 	// settingsChanged is when the manager last changed the report settings
-	// its buffer pods read (zero: not since they started).
+	// in the Record's ConfigMap (zero: not since it was created).
 	settingsChanged time.Time
 
 	// deployment and service are the children (nil: absent or not ours).
 	deployment *appsv1.Deployment
 	service    *corev1.Service
-	// deploymentErr and serviceErr are the errors reconciling them met.
-	deploymentErr, serviceErr error
+	// settingsErr, deploymentErr and serviceErr are the errors reconciling
+	// the children met.
+	settingsErr, deploymentErr, serviceErr error
 	// pods are the Record's buffer pods (record_pods.go judges them).
 	pods []corev1.Pod
 
@@ -61,20 +62,20 @@ const recheckMargin = 50 * time.Millisecond
 // returns when the status should be looked at again without any event
 // (reports going stale).
 func (r *RecordReconciler) reconcileStatus(ctx context.Context, s *recordScope) (time.Duration, error) {
-	now := time.Now
-	if r.now != nil {
-		now = r.now
-	}
 	key := client.ObjectKeyFromObject(s.record)
 	in := statusInputs{
-		now:            now(),
-		staleAfter:     r.Reports.StaleAfter(),
-		reportInterval: r.Config.ReportInterval,
-		deployment:     s.deployment, service: s.service,
-		deploymentErr: s.deploymentErr, serviceErr: s.serviceErr,
-		pods:      s.pods,
-		aggregate: r.Reports.Aggregate(key, s.record.UID),
-		state:     r.Reports.State(),
+		now:             r.clock(),
+		staleAfter:      r.Reports.StaleAfter(),
+		reportInterval:  r.Config.ReportInterval,
+		settingsChanged: settingsChanged(s.settings),
+		deployment:      s.deployment,
+		service:         s.service,
+		settingsErr:     s.settingsErr,
+		deploymentErr:   s.deploymentErr,
+		serviceErr:      s.serviceErr,
+		pods:            s.pods,
+		aggregate:       r.Reports.Aggregate(key, s.record.UID),
+		state:           r.Reports.State(),
 	}
 	computeStatus(s.record, in)
 	observeReady(s.record)

@@ -769,8 +769,8 @@ func TestSidecarArgsOfAMinimalRecord(t *testing.T) {
 	want := []string{
 		"--record-namespace=ns", "--record-name=door", "--record-uid=u", "--buffer-type=Mailbox",
 		"--nats-url=nats://nats:4222", "--nats-subject=records.ns.door", "--max-message-bytes=1048576",
-		"--http-addr=:8080", "--metrics-addr=:9090", "--report-interval=5s",
-		"--report-subject-prefix=recbuf.stats", "--shutdown-grace=10s",
+		"--http-addr=:8080", "--metrics-addr=:9090", "--report-settings-file=/etc/recbuf/settings/reports.json",
+		"--shutdown-grace=10s",
 	}
 	if got := sidecarArgs(rec, cfg); !slices.Equal(got, want) {
 		t.Errorf("got %q,\nwant %q", got, want)

@@ -5,6 +5,8 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,23 +18,29 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
+	"github.com/recbuf/recbuf/internal/report"
 	"github.com/recbuf/recbuf/internal/sidecar"
 	"github.com/recbuf/recbuf/internal/testutil/netcut"
 )
 
 // startSidecarOf runs, in process, the buffer process the manager's
 // Deployment for rec describes: its container's arguments are parsed by the
-// sidecar's own flag parser, so the two sides' contract is what is tested.
-// Only the listen addresses are moved to free local ports, and override
-// (later flags win) changes what a test needs changed. The process runs as
-// the pod podNameOf(rec). The returned stop ends the process and waits for
-// it.
+// sidecar's own flag parser, and its settings file is the manager's
+// ConfigMap as the kubelet would mount it, so the two sides' contract is
+// what is tested. Only the listen addresses and the settings file's path
+// are moved, and override (later flags win) changes what a test needs
+// changed. The process runs as the pod podNameOf(rec). The returned stop
+// ends the process and waits for it.
 func startSidecarOf(t *testing.T, g Gomega, rec *recbufv1alpha1.Record, override ...string) (*sidecar.Sidecar, func()) {
 	t.Helper()
 	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: rec.Namespace, Name: rec.ChildName()}}
 	g.Eventually(func() error { return get(d) }, timeout, poll).Should(Succeed())
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: rec.Namespace, Name: rec.ChildName()}}
+	g.Eventually(func() error { return get(cm) }, timeout, poll).Should(Succeed())
+	settings := filepath.Join(t.TempDir(), report.SettingsKey)
+	g.Expect(os.WriteFile(settings, []byte(cm.Data[report.SettingsKey]), 0o444)).To(Succeed())
 	args := append(append([]string{}, d.Spec.Template.Spec.Containers[0].Args...),
-		"--http-addr=127.0.0.1:0", "--metrics-addr=127.0.0.1:0", "--log-level=error")
+		"--http-addr=127.0.0.1:0", "--metrics-addr=127.0.0.1:0", "--log-level=error", "--report-settings-file="+settings)
 	args = append(args, override...)
 	pod := podNameOf(rec)
 	getenv := func(k string) string {
@@ -61,7 +69,7 @@ func startSidecarOf(t *testing.T, g Gomega, rec *recbufv1alpha1.Record, override
 		}
 	}
 	t.Cleanup(stop)
-	g.Eventually(s.Ready, timeout, poll).Should(BeTrue(), "the sidecar connects to NATS")
+	g.Eventually(s.Connected, timeout, poll).Should(BeTrue(), "the sidecar connects to NATS")
 	return s, stop
 }
 

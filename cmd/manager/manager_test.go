@@ -302,7 +302,10 @@ func TestTheManagerRunsWithoutNATS(t *testing.T) {
 		g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: "default", Name: "door-recbuf"}, &d)).To(Succeed())
 		g.Expect(d.Spec.Template.Spec.Containers[0].Image).To(Equal("recbuf/sidecar:dev"))
 		g.Expect(d.Spec.Template.Spec.Containers[0].ImagePullPolicy).To(Equal(corev1.PullIfNotPresent))
-		g.Expect(d.Spec.Template.Spec.Containers[0].Args).To(ContainElement("--report-interval=100ms"))
+		// The report flags reach the pods through the Record's ConfigMap.
+		var cm corev1.ConfigMap
+		g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: "default", Name: "door-recbuf"}, &cm)).To(Succeed())
+		g.Expect(cm.Data).To(HaveKeyWithValue("reports.json", `{"interval":"100ms","subjectPrefix":"recbuf.stats"}`))
 		g.Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(rec), rec)).To(Succeed())
 		c := meta.FindStatusCondition(rec.Status.Conditions, recbufv1alpha1.ConditionNATSConnected)
 		g.Expect(c).NotTo(BeNil())
