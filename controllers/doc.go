@@ -32,11 +32,15 @@ limitations under the License.
 //     an owned field (image, args, probes, security context, replicas,
 //     ports, selector) is reverted on the next reconcile. Labels and
 //     annotations others add are kept.
-//   - The manager caches only Deployments, Services, ConfigMaps and Pods
-//     labelled app.kubernetes.io/managed-by=recbuf-manager (CacheOptions); a
-//     child that lost the label is found with a live read and relabelled. An
+//   - The manager caches only Deployments, Services, ConfigMaps,
+//     PodDisruptionBudgets and Pods labelled
+//     app.kubernetes.io/managed-by=recbuf-manager (CacheOptions); a child
+//     that lost the label is found with a live read and relabelled. An
 //     object that takes a child's name without being the Record's is
 //     reported as Stalled/ChildConflict and left alone.
+//   - A Record of more than one replica gets a PodDisruptionBudget (one pod
+//     at a time); it is the one child the manager deletes, when the Record
+//     scales down to one (record_disruption.go).
 //   - Status is patched once per reconcile, at the end, and only when it
 //     differs from what was read; counters come from statusagg at most once
 //     per report interval, and an idle Record's identical reports write

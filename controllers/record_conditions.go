@@ -51,7 +51,10 @@ type childErr struct {
 
 // childErrs are the children's errors, in the order they are reported.
 func childErrs(in statusInputs) []childErr {
-	return []childErr{{"ConfigMap", in.settingsErr}, {"Deployment", in.deploymentErr}, {"Service", in.serviceErr}}
+	return []childErr{
+		{"ConfigMap", in.settingsErr}, {"Deployment", in.deploymentErr},
+		{"Service", in.serviceErr}, {"PodDisruptionBudget", in.disruptionBudgetErr},
+	}
 }
 
 // childConflict: the child's name is taken by an object that is not ours.

@@ -8,6 +8,7 @@ import (
 	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -53,9 +54,10 @@ type Reports interface {
 	StaleAfter() time.Duration
 }
 
-// RecordReconciler reconciles Records into a ConfigMap, a Deployment and a
-// Service each, and writes their status. Create it with all fields set; it
-// is then safe for the concurrent use controller-runtime makes of it.
+// RecordReconciler reconciles Records into a ConfigMap, a Deployment, a
+// Service and, above one replica, a PodDisruptionBudget each, and writes
+// their status. Create it with all fields set; it is then safe for the
+// concurrent use controller-runtime makes of it.
 type RecordReconciler struct {
 	Client client.Client
 	// APIReader reads around the cache (mgr.GetAPIReader()), to tell our
@@ -71,10 +73,11 @@ type RecordReconciler struct {
 }
 
 // The manager's permissions, least privilege: Records are only read (their
-// status patched); children are created and updated but never deleted (the
-// garbage collector does that through the owner references); Secrets are
-// not read at all (the kubelet mounts them). ConfigMaps are written for the
-// report settings of each Record's pods (record_settings.go);
+// status patched); children are created and updated but not deleted (the
+// garbage collector does that through the owner references), except a
+// PodDisruptionBudget, deleted when its Record scales down to one replica;
+// Secrets are not read at all (the kubelet mounts them). ConfigMaps are
+// written for the report settings of each Record's pods (record_settings.go);
 // list and watch let the manager revert edits of them, and RBAC cannot
 // narrow them to the labelled ones the cache holds (CacheOptions). Pods are
 // only listed and watched, those labelled as ours: a running buffer pod
@@ -89,6 +92,7 @@ type RecordReconciler struct {
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update
 // +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;update
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;delete
 // +kubebuilder:rbac:groups="",resources=pods,verbs=list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
@@ -107,9 +111,9 @@ type recordScope struct {
 	settings   *corev1.ConfigMap
 	deployment *appsv1.Deployment
 	service    *corev1.Service
-	// settingsErr, deploymentErr and serviceErr are the errors reconciling
-	// the children met.
-	settingsErr, deploymentErr, serviceErr error
+	// settingsErr, deploymentErr, serviceErr and disruptionBudgetErr are
+	// the errors reconciling the children met.
+	settingsErr, deploymentErr, serviceErr, disruptionBudgetErr error
 	// pods are the Record's buffer pods as the cache has them.
 	pods []corev1.Pod
 }
@@ -146,6 +150,7 @@ func (r *RecordReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 		r.reconcileSettings,
 		r.reconcileDeployment,
 		r.reconcileService,
+		r.reconcileDisruptionBudget,
 		r.observePods,
 	}
 	var errs []error
@@ -179,6 +184,7 @@ func (r *RecordReconciler) setupWithManager(mgr ctrl.Manager, rec reconcile.Reco
 		Owns(&corev1.ConfigMap{}).
 		Owns(&appsv1.Deployment{}).
 		Owns(&corev1.Service{}).
+		Owns(&policyv1.PodDisruptionBudget{}).
 		// Pods are owned by the Deployment's ReplicaSets: mapped by label.
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podRecord)).
 		WatchesRawSource(source.Channel(r.Reports.Changes(),

@@ -8,10 +8,13 @@ import (
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -26,7 +29,7 @@ import (
 )
 
 // These tests are about operations: what a change of the manager's own
-// settings does to the buffer pods (nothing).
+// settings does to the buffer pods (nothing), and the disruption budget.
 
 func TestTheReportSettingsAreInTheRecordsConfigMapNotInItsPodTemplate(t *testing.T) {
 	g := NewWithT(t)
@@ -101,6 +104,55 @@ func TestAManagerSettingChangeLeavesThePodTemplateAlone(t *testing.T) {
 	g.Expect(d.ResourceVersion).To(Equal(was.ResourceVersion), "the Deployment was not written")
 	g.Expect(d.Generation).To(Equal(was.Generation))
 	g.Expect(equality.Semantic.DeepEqual(d.Spec.Template, was.Spec.Template)).To(BeTrue(), "the pod template is unchanged")
+}
+
+func TestARecordOfSeveralReplicasHasADisruptionBudget(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	rec := newRecord(ns, "ring", ringSpec(8))
+	rec.Spec.Replicas = ptr.To[int32](3)
+	create(t, g, rec)
+
+	pdb := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ring-recbuf"}}
+	g.Eventually(func() error { return get(pdb) }, timeout, poll).Should(Succeed())
+	g.Expect(pdb.Labels).To(Equal(childLabels(rec)))
+	g.Expect(pdb.Spec.Selector).To(Equal(&metav1.LabelSelector{MatchLabels: selectorLabels(rec)}))
+	g.Expect(pdb.Spec.MaxUnavailable).To(Equal(ptr.To(intstr.FromInt32(1))), "one pod at a time")
+	g.Expect(pdb.Spec.MinAvailable).To(BeNil())
+	g.Expect(pdb.Spec.UnhealthyPodEvictionPolicy).To(Equal(ptr.To(policyv1.AlwaysAllow)))
+	expectControlledBy(g, pdb, rec)
+
+	scale := func(replicas int32) {
+		update(g, rec, func(r *recbufv1alpha1.Record) { r.Spec.Replicas = ptr.To(replicas) })
+	}
+	scale(1)
+	g.Eventually(func() bool { return apierrors.IsNotFound(get(pdb)) }, timeout, poll).Should(BeTrue(),
+		"no budget for one replica: it would block drains or protect nothing")
+	scale(2)
+	g.Eventually(func() error { return get(pdb) }, timeout, poll).Should(Succeed())
+	scale(0)
+	g.Eventually(func() bool { return apierrors.IsNotFound(get(pdb)) }, timeout, poll).Should(BeTrue(), "none for no replica")
+}
+
+func TestARecordOfOneReplicaHasNoDisruptionBudgetAndLeavesAForeignOneAlone(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	// Someone else's budget of the child's name: not the Record's, so
+	// neither deleted nor taken over.
+	foreign := &policyv1.PodDisruptionBudget{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "door-recbuf"},
+		Spec:       policyv1.PodDisruptionBudgetSpec{MaxUnavailable: ptr.To(intstr.FromInt32(1))},
+	}
+	create(t, g, foreign)
+	rec := newRecord(ns, "door", recbufv1alpha1.RecordSpec{Buffer: recbufv1alpha1.BufferSpec{Type: recbufv1alpha1.BufferTypeSingleLatest}})
+	create(t, g, rec)
+	g.Eventually(func(g Gomega) {
+		g.Expect(get(rec)).To(Succeed())
+		g.Expect(rec.Status.ObservedGeneration).To(Equal(rec.Generation))
+		expectCondition(g, rec, recbufv1alpha1.ConditionStalled, metav1.ConditionFalse, recbufv1alpha1.ReasonProgressing)
+	}, timeout, poll).Should(Succeed())
+	g.Expect(get(foreign)).To(Succeed())
+	g.Expect(foreign.OwnerReferences).To(BeEmpty())
 }
 
 // startManager runs a manager of the test's own with cfg, for the Records

@@ -38,9 +38,9 @@ type statusInputs struct {
 	// deployment and service are the children (nil: absent or not ours).
 	deployment *appsv1.Deployment
 	service    *corev1.Service
-	// settingsErr, deploymentErr and serviceErr are the errors reconciling
-	// the children met.
-	settingsErr, deploymentErr, serviceErr error
+	// settingsErr, deploymentErr, serviceErr and disruptionBudgetErr are
+	// the errors reconciling the children met.
+	settingsErr, deploymentErr, serviceErr, disruptionBudgetErr error
 	// pods are the Record's buffer pods (record_pods.go judges them).
 	pods []corev1.Pod
 
@@ -64,18 +64,19 @@ const recheckMargin = 50 * time.Millisecond
 func (r *RecordReconciler) reconcileStatus(ctx context.Context, s *recordScope) (time.Duration, error) {
 	key := client.ObjectKeyFromObject(s.record)
 	in := statusInputs{
-		now:             r.clock(),
-		staleAfter:      r.Reports.StaleAfter(),
-		reportInterval:  r.Config.ReportInterval,
-		settingsChanged: settingsChanged(s.settings),
-		deployment:      s.deployment,
-		service:         s.service,
-		settingsErr:     s.settingsErr,
-		deploymentErr:   s.deploymentErr,
-		serviceErr:      s.serviceErr,
-		pods:            s.pods,
-		aggregate:       r.Reports.Aggregate(key, s.record.UID),
-		state:           r.Reports.State(),
+		now:                 r.clock(),
+		staleAfter:          r.Reports.StaleAfter(),
+		reportInterval:      r.Config.ReportInterval,
+		settingsChanged:     settingsChanged(s.settings),
+		deployment:          s.deployment,
+		service:             s.service,
+		settingsErr:         s.settingsErr,
+		deploymentErr:       s.deploymentErr,
+		serviceErr:          s.serviceErr,
+		disruptionBudgetErr: s.disruptionBudgetErr,
+		pods:                s.pods,
+		aggregate:           r.Reports.Aggregate(key, s.record.UID),
+		state:               r.Reports.State(),
 	}
 	computeStatus(s.record, in)
 	observeReady(s.record)
