@@ -456,7 +456,9 @@ spec:
 				g.Expect(getRecord(g, name).conditionReason("NATSConnected")).To(Equal("True/Connected"))
 			}).Should(Succeed())
 			Eventually(verifyPodsInStatus(name)).Should(Succeed())
-			Expect(snapshotBuffer(Default, name).pods).To(Equal(pods[name]), "no buffer pod of %s restarted", name)
+			after := snapshotBuffer(Default, name)
+			_, _ = fmt.Fprintf(GinkgoWriter, "after the outage:  %s %s\n", name, after)
+			Expect(after.pods).To(Equal(pods[name]), "no buffer pod of %s restarted", name)
 		}
 	})
 
