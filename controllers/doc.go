@@ -15,22 +15,32 @@ limitations under the License.
 */
 
 // Package controllers holds the RecordReconciler, which turns each Record
-// into a Deployment and a Service running the buffer process (cmd/sidecar)
-// and writes the Record's status from what the cluster shows and from the
-// counter reports the buffer processes publish on NATS (package statusagg).
+// into a Deployment and a Service running the buffer process (cmd/sidecar),
+// with a ConfigMap of the manager's settings for its pods, and writes the
+// Record's status from what the cluster shows and from the counter reports
+// the buffer processes publish on NATS (package statusagg).
 //
 // Choices worth knowing:
+//   - The pod template holds only what the Record declares and what the
+//     pods run (image, NATS URL): a change of it is a reason to restart the
+//     pods. The manager's report settings are in the Record's ConfigMap,
+//     which the pods mount and re-read (record_settings.go), so that a
+//     change of the manager's flags restarts no buffer pod.
 //   - Children are written with CreateOrUpdate, setting only the fields
 //     recbuf owns (each one whole), so the API server's defaults never look
 //     like drift and an unchanged child is never updated, while an edit of
 //     an owned field (image, args, probes, security context, replicas,
 //     ports, selector) is reverted on the next reconcile. Labels and
 //     annotations others add are kept.
-//   - The manager caches only Deployments, Services and Pods labelled
+//   - The manager caches only Deployments, Services, ConfigMaps,
+//     PodDisruptionBudgets and Pods labelled
 //     app.kubernetes.io/managed-by=recbuf-manager (CacheOptions); a child
 //     that lost the label is found with a live read and relabelled. An
 //     object that takes a child's name without being the Record's is
 //     reported as Stalled/ChildConflict and left alone.
+//   - A Record of more than one replica gets a PodDisruptionBudget (one pod
+//     at a time); it is the one child the manager deletes, when the Record
+//     scales down to one (record_disruption.go).
 //   - Status is patched once per reconcile, at the end, and only when it
 //     differs from what was read; counters come from statusagg at most once
 //     per report interval, and an idle Record's identical reports write
@@ -38,8 +48,8 @@ limitations under the License.
 //     a pod would go silent, so staleness shows without any event.
 //   - A report cannot say its process is disconnected (it travels on the
 //     connection it would describe): NATSConnected is False for running
-//     buffer pods that sent no report for one and a half report intervals
-//     (record_pods.go), and Ready follows.
+//     buffer pods that sent no report for one and a half of their report
+//     intervals (record_pods.go), and Ready follows.
 //   - Reports count only when authentic: each Record has a report key,
 //     derived from the manager's master key and the Record's identity,
 //     which the manager puts once into a Secret the Record owns (create

@@ -1,8 +1,10 @@
 package controllers
 
 // This file holds what every child of a Record shares: names, labels, and
-// how a child is created or updated and its errors classified. The desired
-// state of each kind is in record_deployment.go and record_service.go.
+// how a child is created, updated or deleted and its errors classified.
+// The desired state of each kind is in record_settings.go (ConfigMap),
+// record_deployment.go, record_service.go and record_disruption.go
+// (PodDisruptionBudget).
 
 import (
 	"context"
@@ -12,10 +14,12 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -64,6 +68,30 @@ func (r *RecordReconciler) reconcileChild(ctx context.Context, s *recordScope, k
 		s.log.Info("Child reconciled", "kind", kind, "child", klog.KObj(obj), "operation", op)
 	}
 	return observed, nil, nil
+}
+
+// deleteChild deletes obj, the child of s.record called kind, when the
+// cache holds it and it is the Record's: a child the Record no longer
+// needs (a PodDisruptionBudget once it runs one pod). An object of that
+// name that is not the Record's is left alone. statusErr and err are as
+// reconcileChild's.
+func (r *RecordReconciler) deleteChild(ctx context.Context, s *recordScope, kind string, obj client.Object) (statusErr, err error) {
+	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return err, fmt.Errorf("reading %s %s: %w", kind, obj.GetName(), err)
+	}
+	if !metav1.IsControlledBy(obj, s.record) {
+		return nil, nil
+	}
+	// The precondition keeps a newer object of that name from being
+	// deleted in its place.
+	if err := r.Client.Delete(ctx, obj, client.Preconditions{UID: ptr.To(obj.GetUID())}); client.IgnoreNotFound(err) != nil {
+		return err, fmt.Errorf("deleting %s %s: %w", kind, obj.GetName(), err)
+	}
+	s.log.Info("Child deleted", "kind", kind, "child", klog.KObj(obj))
+	return nil, nil
 }
 
 // isConflict reports whether err says the child's name is taken by an
@@ -129,15 +157,18 @@ func (r *RecordReconciler) childError(ctx context.Context, rec *recbufv1alpha1.R
 	return errCacheLag
 }
 
-// CacheOptions restricts the manager's cache of Deployments, Services and
-// Pods to the ones the manager manages, so that it does not hold every
-// Deployment, Service and Pod of the cluster in memory. Secrets are not
-// cached at all: the manager only creates them (record_reportkey.go).
+// CacheOptions restricts the manager's cache of Deployments, Services,
+// ConfigMaps, PodDisruptionBudgets and Pods to the ones the manager
+// manages, so that it does not hold every such object of the cluster in
+// memory. Secrets are not cached at all: the manager only creates them
+// (record_reportkey.go).
 func CacheOptions() cache.Options {
 	managed := labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedByValue})
 	return cache.Options{ByObject: map[client.Object]cache.ByObject{
-		&appsv1.Deployment{}: {Label: managed},
-		&corev1.Service{}:    {Label: managed},
-		&corev1.Pod{}:        {Label: managed},
+		&appsv1.Deployment{}:            {Label: managed},
+		&corev1.Service{}:               {Label: managed},
+		&corev1.ConfigMap{}:             {Label: managed},
+		&policyv1.PodDisruptionBudget{}: {Label: managed},
+		&corev1.Pod{}:                   {Label: managed},
 	}}
 }

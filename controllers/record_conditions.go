@@ -57,7 +57,11 @@ type childErr struct {
 
 // childErrs are the children's errors, in the order they are reported.
 func childErrs(in statusInputs) []childErr {
-	return []childErr{{"Deployment", in.deploymentErr}, {"Service", in.serviceErr}, {"Secret", in.reportKeyErr}}
+	return []childErr{
+		{"ConfigMap", in.settingsErr}, {"Deployment", in.deploymentErr},
+		{"Service", in.serviceErr}, {"PodDisruptionBudget", in.disruptionBudgetErr},
+		{"Secret", in.reportKeyErr},
+	}
 }
 
 // childConflict: the child's name is taken by an object that is not ours.
@@ -219,12 +223,12 @@ func setNATSConnectedCondition(rec *recbufv1alpha1.Record, in statusInputs, pods
 	set := func(status metav1.ConditionStatus, reason, message string) {
 		setCondition(rec, in.now, recbufv1alpha1.ConditionNATSConnected, status, reason, message)
 	}
-	silent := silentPods(pods)
+	silent, after := silentPods(pods)
 	switch {
 	case len(silent) > 0:
 		set(metav1.ConditionFalse, recbufv1alpha1.ReasonDisconnected, fmt.Sprintf(
 			"%d of %d buffer pods are not connected to NATS (running, but no report for %s): %s",
-			len(silent), len(judgedPods(pods)), silentAfter(in.reportInterval), namedPods(silent)))
+			len(silent), len(judgedPods(pods)), after, namedPods(silent)))
 	case in.aggregate.Pods > 0:
 		set(metav1.ConditionTrue, recbufv1alpha1.ReasonConnected, fmt.Sprintf("all %d reporting buffer pods are connected to NATS", in.aggregate.Pods))
 	case !in.state.Connected:

@@ -9,6 +9,7 @@ import (
 	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -40,6 +41,8 @@ type Config struct {
 	ReportSubjectPrefix string
 	// ReportInterval is how often buffer processes report. A running pod
 	// silent for longer than one and a half intervals is disconnected.
+	// Both reach the pods through each Record's ConfigMap, not their pod
+	// template: changing them restarts no pod.
 	ReportInterval time.Duration
 	// AllowedNATSServers are the NATS servers (URLs or host:port, each may
 	// be a comma-separated list) a Record with a credentials Secret may
@@ -74,9 +77,10 @@ type Reports interface {
 	Forget(record types.NamespacedName)
 }
 
-// RecordReconciler reconciles Records into a Deployment and a Service each,
-// and writes their status. Create it with all fields set; it is then safe
-// for the concurrent use controller-runtime makes of it.
+// RecordReconciler reconciles Records into a ConfigMap, a Deployment, a
+// Service and, above one replica, a PodDisruptionBudget each, and writes
+// their status. Create it with all fields set; it is then safe for the
+// concurrent use controller-runtime makes of it.
 type RecordReconciler struct {
 	Client client.Client
 	// APIReader reads around the cache (mgr.GetAPIReader()), to tell our
@@ -94,17 +98,21 @@ type RecordReconciler struct {
 }
 
 // The manager's permissions, least privilege: Records are only read (their
-// status patched); children are created and updated but never deleted (the
-// garbage collector does that through the owner references). Secrets are
-// only created, never read, listed, watched, updated or deleted: each
-// Record's report key Secret is created once with a key the manager
-// derives in memory from its master key, and the NATS credentials Secrets
-// of Records are never read (the kubelet mounts both; record_reportkey.go
-// says what create alone does and does not do). Pods are only listed and
-// watched, those labelled as ours (CacheOptions): a running buffer pod that
-// stops reporting is how the manager tells that its NATS link is down.
-// records/finalizers: the
-// children's owner references block the owner's deletion, which the
+// status patched); children are created and updated but not deleted (the
+// garbage collector does that through the owner references), except a
+// PodDisruptionBudget, deleted when its Record scales down to one replica.
+// Secrets are only created, never read, listed, watched, updated or
+// deleted: each Record's report key Secret is created once with a key the
+// manager derives in memory from its master key, and the NATS credentials
+// Secrets of Records are never read (the kubelet mounts both;
+// record_reportkey.go says what create alone does and does not do).
+// ConfigMaps are written for the report settings of each Record's pods
+// (record_settings.go); list and watch let the manager revert edits of
+// them, and RBAC cannot narrow them to the labelled ones the cache holds
+// (CacheOptions). Pods are only listed and watched, those labelled as
+// ours: a running buffer pod that stops reporting is how the manager tells
+// that its NATS link is down. records/finalizers: the children's owner
+// references block the owner's deletion, which the
 // OwnerReferencesPermissionEnforcement admission plugin allows only to
 // those who may update the owner's finalizers.
 //
@@ -114,6 +122,8 @@ type RecordReconciler struct {
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update
 // +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;update
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=create
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;delete
 // +kubebuilder:rbac:groups="",resources=pods,verbs=list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
@@ -127,13 +137,14 @@ type recordScope struct {
 	// before is the Record as read, to patch the status against.
 	before *recbufv1alpha1.Record
 
-	// deployment and service are the children as the API server last
-	// returned them (nil: absent or not ours).
+	// settings, deployment and service are the children as the API server
+	// last returned them (nil: absent or not ours).
+	settings   *corev1.ConfigMap
 	deployment *appsv1.Deployment
 	service    *corev1.Service
-	// deploymentErr, serviceErr and reportKeyErr are the errors reconciling
-	// the children met.
-	deploymentErr, serviceErr, reportKeyErr error
+	// settingsErr, deploymentErr, serviceErr, disruptionBudgetErr and
+	// reportKeyErr are the errors reconciling the children met.
+	settingsErr, deploymentErr, serviceErr, disruptionBudgetErr, reportKeyErr error
 	// reportKey is the Record's report key, derived from the master key.
 	reportKey []byte
 	// natsRefusal says why the Record's NATS source is refused (zero: it
@@ -172,13 +183,15 @@ func (r *RecordReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 		}
 	}()
 
-	// The report key comes before the Deployment, whose pods mount it, and
-	// the collector learns the pods once they are observed, before the
-	// status reads its aggregate.
+	// The ConfigMap and the report key come before the Deployment, whose
+	// pods mount them, and the collector learns the pods once they are
+	// observed, before the status reads its aggregate.
 	phases := []func(context.Context, *recordScope) error{
+		r.reconcileSettings,
 		r.reconcileReportKey,
 		r.reconcileDeploymentWithinPolicy,
 		r.reconcileService,
+		r.reconcileDisruptionBudget,
 		r.observePods,
 		r.admitReports,
 	}
@@ -192,8 +205,7 @@ func (r *RecordReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 }
 
 // SetupWithManager registers the reconciler with mgr: it watches Records,
-// their Deployments and Services, their pods and the collector's changes;
-// never Secrets.
+// their children and pods, and the collector's changes; never Secrets.
 func (r *RecordReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return r.setupWithManager(mgr, r)
 }
@@ -214,14 +226,24 @@ func (r *RecordReconciler) setupWithManager(mgr ctrl.Manager, rec reconcile.Reco
 			predicate.AnnotationChangedPredicate{},
 			predicate.LabelChangedPredicate{},
 		))).
+		Owns(&corev1.ConfigMap{}).
 		Owns(&appsv1.Deployment{}).
 		Owns(&corev1.Service{}).
+		Owns(&policyv1.PodDisruptionBudget{}).
 		// Pods are owned by the Deployment's ReplicaSets: mapped by label.
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podRecord)).
 		WatchesRawSource(source.Channel(r.Reports.Changes(),
 			handler.TypedEnqueueRequestsFromMapFunc(reportRequests(mgr.GetClient())))).
 		Named("record").
 		Complete(rec)
+}
+
+// clock reads the reconciler's clock.
+func (r *RecordReconciler) clock() time.Time {
+	if r.now != nil {
+		return r.now()
+	}
+	return time.Now()
 }
 
 // reportRequests maps a change of the collector to the Records it

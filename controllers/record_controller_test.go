@@ -312,8 +312,8 @@ func TestAValidRecordYieldsItsDeploymentAndService(t *testing.T) {
 		"--buffer-type=SpmcRing", "--capacity=100",
 		"--nats-url=tls://nats.example:4222", "--nats-subject=devices.*.telemetry", "--nats-queue-group=buffers",
 		"--nats-credentials-dir=/etc/recbuf/nats", "--max-message-bytes=4096",
-		"--http-addr=:8080", "--metrics-addr=:9090", "--report-interval=1s",
-		"--report-subject-prefix=" + testPrefix, "--report-key-file=/etc/recbuf/report-key/key", "--shutdown-grace=10s",
+		"--http-addr=:8080", "--metrics-addr=:9090", "--report-settings-file=/etc/recbuf/settings/reports.json",
+		"--report-key-file=/etc/recbuf/report-key/key", "--shutdown-grace=10s",
 	}))
 	g.Expect(c.Env).To(ConsistOf(corev1.EnvVar{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{
 		FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.name"}}},
@@ -336,15 +336,18 @@ func TestAValidRecordYieldsItsDeploymentAndService(t *testing.T) {
 		Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 	}))
 	g.Expect(c.VolumeMounts).To(ConsistOf(
+		corev1.VolumeMount{Name: "settings", MountPath: "/etc/recbuf/settings", ReadOnly: true},
 		corev1.VolumeMount{Name: "nats-credentials", MountPath: "/etc/recbuf/nats", ReadOnly: true},
 		corev1.VolumeMount{Name: "report-key", MountPath: "/etc/recbuf/report-key", ReadOnly: true}))
-	g.Expect(ps.Volumes).To(HaveLen(2))
-	g.Expect(ps.Volumes[0].Secret.SecretName).To(Equal("nats-creds"))
-	g.Expect(ps.Volumes[1].Secret.SecretName).To(Equal("telemetry-recbuf-report-key-" + report.MasterKeyFingerprint(testMasterKey)))
+	g.Expect(ps.Volumes).To(HaveLen(3))
+	g.Expect(ps.Volumes[0].ConfigMap.Name).To(Equal("telemetry-recbuf"), "the settings ConfigMap")
+	g.Expect(*ps.Volumes[0].ConfigMap.Optional).To(BeTrue())
+	g.Expect(ps.Volumes[1].Secret.SecretName).To(Equal("nats-creds"))
+	g.Expect(ps.Volumes[2].Secret.SecretName).To(Equal("telemetry-recbuf-report-key-" + report.MasterKeyFingerprint(testMasterKey)))
 
 	// The report key: a Secret of the Record's, labelled as its children,
 	// immutable, holding the 32-byte key derived for it.
-	key := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: ps.Volumes[1].Secret.SecretName}}
+	key := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: ps.Volumes[2].Secret.SecretName}}
 	g.Eventually(func() error { return get(key) }, timeout, poll).Should(Succeed())
 	g.Expect(key.Labels).To(Equal(labels))
 	g.Expect(key.Data).To(HaveKeyWithValue("key", HaveLen(32)))

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"path"
 	"strconv"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -93,15 +94,15 @@ func mutateDeployment(d *appsv1.Deployment, rec *recbufv1alpha1.Record, cfg Conf
 	mutateContainer(&c, rec, cfg)
 	ps.Containers = []corev1.Container{c}
 	ps.InitContainers = nil
-	ps.Volumes = nil
+	ps.Volumes = []corev1.Volume{{Name: settingsVolume, VolumeSource: settingsVolumeSource(rec)}}
 	if ref := credentialsRef(rec); ref != nil {
-		ps.Volumes = []corev1.Volume{{
+		ps.Volumes = append(ps.Volumes, corev1.Volume{
 			Name: credentialsVolume,
 			VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
 				SecretName:  ref.Name,
 				DefaultMode: ptr.To[int32](0o440),
 			}},
-		}}
+		})
 	}
 	// The report key signs the pod's reports (record_reportkey.go). Not
 	// optional: a pod without it could not report. Its name changes with
@@ -168,9 +169,9 @@ func mutateContainer(c *corev1.Container, rec *recbufv1alpha1.Record, cfg Config
 		ReadOnlyRootFilesystem:   ptr.To(true),
 		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 	}
-	c.VolumeMounts = nil
+	c.VolumeMounts = []corev1.VolumeMount{{Name: settingsVolume, MountPath: SettingsDir, ReadOnly: true}}
 	if credentialsRef(rec) != nil {
-		c.VolumeMounts = []corev1.VolumeMount{{Name: credentialsVolume, MountPath: CredentialsDir, ReadOnly: true}}
+		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: credentialsVolume, MountPath: CredentialsDir, ReadOnly: true})
 	}
 	c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: reportKeyVolume, MountPath: ReportKeyDir, ReadOnly: true})
 }
@@ -202,7 +203,11 @@ func natsURL(rec *recbufv1alpha1.Record, cfg Config) string {
 	return cfg.NATSURL
 }
 
-// sidecarArgs is the buffer process's command line (cmd/sidecar's flags).
+// sidecarArgs is the buffer process's command line (cmd/sidecar's flags):
+// what the Record declares and what the pods run, each a reason to restart
+// them. The manager's report settings are not among them: they come from
+// the settings file (record_settings.go), so that changing them restarts
+// no pod.
 func sidecarArgs(rec *recbufv1alpha1.Record, cfg Config) []string {
 	args := []string{
 		"--record-namespace=" + rec.Namespace,
@@ -231,8 +236,7 @@ func sidecarArgs(rec *recbufv1alpha1.Record, cfg Config) []string {
 		"--max-message-bytes="+strconv.Itoa(int(maxBytes)),
 		"--http-addr=:"+strconv.Itoa(HTTPPort),
 		"--metrics-addr=:"+strconv.Itoa(MetricsPort),
-		"--report-interval="+cfg.ReportInterval.String(),
-		"--report-subject-prefix="+cfg.ReportSubjectPrefix,
+		"--report-settings-file="+path.Join(SettingsDir, report.SettingsKey),
 		"--report-key-file="+ReportKeyDir+"/"+report.KeyFile,
 		"--shutdown-grace="+strconv.Itoa(ShutdownGraceSeconds)+"s",
 	)

@@ -3,7 +3,16 @@ package controllers
 // This file tells, for each buffer pod, whether its NATS link works. A
 // report cannot say "disconnected": it travels on the very connection it
 // would describe. So the manager judges by silence: a pod that runs and
-// has not reported for longer than silentAfter is not connected.
+// has not reported for longer than silentAfter of its report interval is
+// not connected.
+//
+// A pod's interval is the one its latest report carries, not the
+// manager's: after the report settings changed (a manager restarted with
+// new flags), a pod keeps the old ones until the kubelet hands it the new
+// settings file, and must not be judged by an interval it does not keep
+// yet. Until then, a pod silent since the change may also be reporting
+// under the old subject prefix, which the manager no longer hears: such a
+// pod is not judged before settingsPropagation has passed since the change.
 
 import (
 	"context"
@@ -45,6 +54,12 @@ func reportInterval(interval time.Duration) time.Duration {
 	return interval
 }
 
+// settingsPropagation bounds the time from a change of the Record's
+// ConfigMap to the buffer processes applying it: the kubelet's sync period
+// (one minute by default) and ConfigMap cache, plus the process's own poll
+// (sidecar.DefaultSettingsPoll), with a margin.
+const settingsPropagation = 2 * time.Minute
+
 // podState is one buffer pod as the status shows it.
 type podState struct {
 	name string
@@ -59,6 +74,9 @@ type podState struct {
 	// silentAt is when the pod goes silent unless it reports (zero when it
 	// is silent already, or cannot be judged).
 	silentAt time.Time
+	// silentAfter is the silence it is judged by: silentAfter of its
+	// report interval.
+	silentAfter time.Duration
 }
 
 // judgePods joins the Record's running pods with their fresh reports,
@@ -76,11 +94,15 @@ type podState struct {
 //     anyone else's) counts for nothing: only the Record's current pods
 //     may report for it (the collector refuses others as well; this is the
 //     same rule where the status is made).
+//   - the silence is measured against the interval of the pod's latest
+//     report (the manager's own when it has none, or it carries none), and
+//     a pod that ran before the report settings changed and has not
+//     reported since is not silent before settingsPropagation has passed
+//     since the change.
 //
 // While the manager itself is disconnected nothing is judged silent: it
 // cannot hear anyone.
 func judgePods(in statusInputs) []podState {
-	quiet := silentAfter(in.reportInterval)
 	reports := make(map[string]statusagg.PodReport, len(in.aggregate.PodReports))
 	for _, p := range in.aggregate.PodReports {
 		reports[p.Pod] = p
@@ -103,8 +125,17 @@ func judgePods(in statusInputs) []podState {
 		if in.state.Since.After(heard) {
 			heard = in.state.Since
 		}
-		st := podState{name: pod.Name, counters: rep.Counters}
-		switch silentAt := heard.Add(quiet); {
+		interval := in.reportInterval
+		if reported && rep.Interval > 0 {
+			interval = rep.Interval
+		}
+		quiet := silentAfter(interval)
+		silentAt := heard.Add(quiet)
+		if changed := in.settingsChanged; started.Before(changed) && (!reported || rep.Received.Before(changed)) {
+			silentAt = later(silentAt, changed.Add(settingsPropagation))
+		}
+		st := podState{name: pod.Name, counters: rep.Counters, silentAfter: quiet}
+		switch {
 		case !in.state.Connected:
 			if !reported {
 				continue
@@ -117,6 +148,13 @@ func judgePods(in statusInputs) []podState {
 	}
 	slices.SortFunc(out, func(a, b podState) int { return strings.Compare(a.name, b.name) })
 	return out
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // bufferStarted says whether the pod's buffer container runs, and since
@@ -138,13 +176,14 @@ func judgedPods(pods []podState) []podState {
 	return slices.DeleteFunc(slices.Clone(pods), func(p podState) bool { return p.starting })
 }
 
-// silentPods names the judged pods that are not connected.
-func silentPods(pods []podState) []string {
-	var names []string
+// silentPods names the judged pods that are not connected, and the
+// longest silence they were judged by.
+func silentPods(pods []podState) (names []string, after time.Duration) {
 	for _, p := range judgedPods(pods) {
 		if !p.connected {
 			names = append(names, p.name)
+			after = max(after, p.silentAfter)
 		}
 	}
-	return names
+	return names, after
 }

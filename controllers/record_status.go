@@ -28,18 +28,22 @@ import (
 type statusInputs struct {
 	now        time.Time
 	staleAfter time.Duration
-	// reportInterval is how often buffer pods report (silentAfter).
+	// reportInterval is how often buffer pods report (silentAfter), unless
+	// their reports say otherwise.
 	reportInterval time.Duration
 	// bufferMemoryCeiling is the manager's largest default memory limit
 	// (insufficientMemory).
 	bufferMemoryCeiling int64
+	// settingsChanged is when the manager last changed the report settings
+	// in the Record's ConfigMap (zero: not since it was created).
+	settingsChanged time.Time
 
 	// deployment and service are the children (nil: absent or not ours).
 	deployment *appsv1.Deployment
 	service    *corev1.Service
-	// deploymentErr, serviceErr and reportKeyErr are the errors reconciling
-	// the children met.
-	deploymentErr, serviceErr, reportKeyErr error
+	// settingsErr, deploymentErr, serviceErr, disruptionBudgetErr and
+	// reportKeyErr are the errors reconciling the children met.
+	settingsErr, deploymentErr, serviceErr, disruptionBudgetErr, reportKeyErr error
 	// natsRefusal says why the Record's NATS source is refused (zero: not).
 	natsRefusal natsRefusal
 	// pods are the Record's buffer pods (record_pods.go judges them).
@@ -58,14 +62,6 @@ type statusInputs struct {
 // makes their deadlines earlier, never later.)
 const recheckMargin = 50 * time.Millisecond
 
-// clock is the reconciler's time: r.now, or time.Now.
-func (r *RecordReconciler) clock() time.Time {
-	if r.now != nil {
-		return r.now()
-	}
-	return time.Now()
-}
-
 // reconcileStatus computes the status from the scope and the reports,
 // patches it when it changed, emits Events for condition transitions, and
 // returns when the status should be looked at again without any event
@@ -77,12 +73,18 @@ func (r *RecordReconciler) reconcileStatus(ctx context.Context, s *recordScope) 
 		staleAfter:          r.Reports.StaleAfter(),
 		reportInterval:      r.Config.ReportInterval,
 		bufferMemoryCeiling: r.Config.BufferMemoryCeiling,
-		deployment:          s.deployment, service: s.service,
-		deploymentErr: s.deploymentErr, serviceErr: s.serviceErr, reportKeyErr: s.reportKeyErr,
-		natsRefusal: s.natsRefusal,
-		pods:        s.pods,
-		aggregate:   r.Reports.Aggregate(key, s.record.UID),
-		state:       r.Reports.State(),
+		settingsChanged:     settingsChanged(s.settings),
+		deployment:          s.deployment,
+		service:             s.service,
+		settingsErr:         s.settingsErr,
+		deploymentErr:       s.deploymentErr,
+		serviceErr:          s.serviceErr,
+		disruptionBudgetErr: s.disruptionBudgetErr,
+		reportKeyErr:        s.reportKeyErr,
+		natsRefusal:         s.natsRefusal,
+		pods:                s.pods,
+		aggregate:           r.Reports.Aggregate(key, s.record.UID),
+		state:               r.Reports.State(),
 	}
 	computeStatus(s.record, in)
 	observeReady(s.record)
@@ -137,7 +139,7 @@ func recheckAfter(rec *recbufv1alpha1.Record, in statusInputs) time.Duration {
 	for _, p := range pods {
 		consider(p.silentAt)
 	}
-	if len(silentPods(pods)) > 0 {
+	if silent, _ := silentPods(pods); len(silent) > 0 {
 		// A silent pod's next report may equal its last, which the
 		// collector does not announce: look again after an interval.
 		consider(in.now.Add(reportInterval(in.reportInterval)))

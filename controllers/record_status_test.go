@@ -292,6 +292,11 @@ func heard(pod string, t time.Time) statusagg.PodReport {
 	return statusagg.PodReport{Pod: pod, Received: t}
 }
 
+// heardEvery is a report received at t from a pod that reports every interval.
+func heardEvery(pod string, t time.Time, interval time.Duration) statusagg.PodReport {
+	return statusagg.PodReport{Pod: pod, Received: t, Interval: interval}
+}
+
 func TestSetNATSConnectedCondition(t *testing.T) {
 	longAgo := t0.Add(-time.Hour)
 	tests := []struct {
@@ -357,6 +362,51 @@ func TestSetNATSConnectedCondition(t *testing.T) {
 			wantCond{metav1.ConditionUnknown, recbufv1alpha1.ReasonManagerDisconnected, "the manager is not connected to NATS at nats://nats:4222, so it receives no reports"}},
 		{"no report cannot tell", inputs(),
 			wantCond{metav1.ConditionUnknown, recbufv1alpha1.ReasonNoReports, "no buffer pod reported within 30s"}},
+		{"a pod is judged by the interval its report carries, not the manager's",
+			inputs(func(in *statusInputs) {
+				in.reportInterval = time.Second
+				in.pods = []corev1.Pod{runningPod("door-recbuf-a", longAgo)}
+				in.aggregate = statusagg.Aggregate{Pods: 1, PodReports: []statusagg.PodReport{
+					heardEvery("door-recbuf-a", t0.Add(-5*time.Second), 4*time.Second)}}
+			}),
+			wantCond{metav1.ConditionTrue, recbufv1alpha1.ReasonConnected, ""}},
+		{"a pod silent for one and a half of its own intervals is disconnected",
+			inputs(func(in *statusInputs) {
+				in.reportInterval = 10 * time.Second
+				in.pods = []corev1.Pod{runningPod("door-recbuf-a", longAgo)}
+				in.aggregate = statusagg.Aggregate{Pods: 1, PodReports: []statusagg.PodReport{
+					heardEvery("door-recbuf-a", t0.Add(-4*time.Second), 2*time.Second)}}
+			}),
+			wantCond{metav1.ConditionFalse, recbufv1alpha1.ReasonDisconnected,
+				"1 of 1 buffer pods are not connected to NATS (running, but no report for 3s): door-recbuf-a"}},
+		{"a pod silent since the report settings changed is not judged before it could have applied them",
+			inputs(func(in *statusInputs) {
+				in.settingsChanged = t0.Add(-time.Minute)
+				in.pods = []corev1.Pod{runningPod("door-recbuf-a", longAgo), runningPod("door-recbuf-b", longAgo)}
+				in.aggregate = statusagg.Aggregate{Pods: 2, PodReports: []statusagg.PodReport{
+					heard("door-recbuf-a", t0.Add(-70*time.Second)), heard("door-recbuf-b", t0.Add(-time.Second))}}
+			}),
+			wantCond{metav1.ConditionTrue, recbufv1alpha1.ReasonConnected, ""}},
+		{"a pod that never reported since the change is not judged either",
+			inputs(func(in *statusInputs) {
+				in.settingsChanged = t0.Add(-time.Minute)
+				in.pods = []corev1.Pod{runningPod("door-recbuf-a", longAgo)}
+			}),
+			wantCond{metav1.ConditionUnknown, recbufv1alpha1.ReasonNoReports, ""}},
+		{"a pod silent since the change is judged once the settings had time to reach it",
+			inputs(func(in *statusInputs) {
+				in.settingsChanged = t0.Add(-settingsPropagation - time.Second)
+				in.pods = []corev1.Pod{runningPod("door-recbuf-a", longAgo)}
+			}),
+			wantCond{metav1.ConditionFalse, recbufv1alpha1.ReasonDisconnected,
+				"1 of 1 buffer pods are not connected to NATS (running, but no report for 7.5s): door-recbuf-a"}},
+		{"a pod started after the change has the new settings, and gets no grace",
+			inputs(func(in *statusInputs) {
+				in.settingsChanged = t0.Add(-time.Minute)
+				in.pods = []corev1.Pod{runningPod("door-recbuf-a", t0.Add(-50*time.Second))}
+			}),
+			wantCond{metav1.ConditionFalse, recbufv1alpha1.ReasonDisconnected,
+				"1 of 1 buffer pods are not connected to NATS (running, but no report for 7.5s): door-recbuf-a"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -722,6 +772,12 @@ func TestRecheckAfter(t *testing.T) {
 				in.pods = []corev1.Pod{runningPod("door-recbuf-a", t0.Add(-time.Hour))}
 			}),
 			2*time.Second + recheckMargin},
+		{"a pod silent since a settings change is rechecked when its grace ends", testRecord(),
+			inputs(func(in *statusInputs) {
+				in.settingsChanged = t0.Add(-time.Minute)
+				in.pods = []corev1.Pod{runningPod("door-recbuf-a", t0.Add(-time.Hour))}
+			}),
+			time.Minute + recheckMargin},
 		{"a disconnected manager waits for the connection", testRecord(),
 			inputs(func(in *statusInputs) { in.state = statusagg.State{} }), 0},
 	}
@@ -741,8 +797,8 @@ func TestSidecarArgsOfAMinimalRecord(t *testing.T) {
 	want := []string{
 		"--record-namespace=ns", "--record-name=door", "--record-uid=u", "--buffer-type=Mailbox",
 		"--nats-url=nats://nats:4222", "--nats-subject=records.ns.door", "--max-message-bytes=1048576",
-		"--http-addr=:8080", "--metrics-addr=:9090", "--report-interval=5s",
-		"--report-subject-prefix=recbuf.stats", "--report-key-file=/etc/recbuf/report-key/key", "--shutdown-grace=10s",
+		"--http-addr=:8080", "--metrics-addr=:9090", "--report-settings-file=/etc/recbuf/settings/reports.json",
+		"--report-key-file=/etc/recbuf/report-key/key", "--shutdown-grace=10s",
 	}
 	if got := sidecarArgs(rec, cfg); !slices.Equal(got, want) {
 		t.Errorf("got %q,\nwant %q", got, want)

@@ -26,17 +26,22 @@ import (
 
 // startSidecarOf runs, in process, the buffer process the manager's
 // Deployment for rec describes: its container's arguments are parsed by the
-// sidecar's own flag parser, so the two sides' contract is what is tested.
-// Only the listen addresses are moved to free local ports, and override
-// (later flags win) changes what a test needs changed. The process runs as
-// the pod podNameOf(rec). The returned stop ends the process and waits for
-// it.
+// sidecar's own flag parser, and its settings file is the manager's
+// ConfigMap as the kubelet would mount it, so the two sides' contract is
+// what is tested. Only the listen addresses and the settings file's path
+// are moved, and override (later flags win) changes what a test needs
+// changed. The process runs as the pod podNameOf(rec). The returned stop
+// ends the process and waits for it.
 func startSidecarOf(t *testing.T, g Gomega, rec *recbufv1alpha1.Record, override ...string) (*sidecar.Sidecar, func()) {
 	t.Helper()
 	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: rec.Namespace, Name: rec.ChildName()}}
 	g.Eventually(func() error { return get(d) }, timeout, poll).Should(Succeed())
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: rec.Namespace, Name: rec.ChildName()}}
+	g.Eventually(func() error { return get(cm) }, timeout, poll).Should(Succeed())
+	settings := filepath.Join(t.TempDir(), report.SettingsKey)
+	g.Expect(os.WriteFile(settings, []byte(cm.Data[report.SettingsKey]), 0o444)).To(Succeed())
 	args := append(append([]string{}, d.Spec.Template.Spec.Containers[0].Args...),
-		"--http-addr=127.0.0.1:0", "--metrics-addr=127.0.0.1:0", "--log-level=error")
+		"--http-addr=127.0.0.1:0", "--metrics-addr=127.0.0.1:0", "--log-level=error", "--report-settings-file="+settings)
 	// The kubelet would mount the report key Secret: write its key where
 	// the process reads it (unless override names another key file).
 	ownKey := !slices.ContainsFunc(override, func(a string) bool { return strings.HasPrefix(a, "--report-key-file=") })
@@ -75,7 +80,7 @@ func startSidecarOf(t *testing.T, g Gomega, rec *recbufv1alpha1.Record, override
 		}
 	}
 	t.Cleanup(stop)
-	g.Eventually(s.Ready, timeout, poll).Should(BeTrue(), "the sidecar connects to NATS")
+	g.Eventually(s.Connected, timeout, poll).Should(BeTrue(), "the sidecar connects to NATS")
 	return s, stop
 }
 
@@ -116,7 +121,7 @@ func TestASidecarsCountersReachTheRecordsStatus(t *testing.T) {
 
 	// A consumer resuming after value 1 of a ring that holds 9 and 10 is
 	// told it missed 2..8, then gets 9 and 10.
-	readResumedStream(t, g, ringSidecar.RecordURL("ring")+"/events?after=1", "id: 10")
+	readResumedStream(t, g, ringSidecar.RecordURL("ring")+"/events?after=1", "id: "+ringSidecar.Instance()+"-10")
 
 	g.Eventually(func(g Gomega) {
 		g.Expect(get(ring)).To(Succeed())

@@ -18,11 +18,15 @@ import (
 	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -56,7 +60,14 @@ var (
 	natsServer *server.Server
 	// reconciles counts finished reconciles per Record.
 	reconciles = &reconcileCounter{n: map[types.NamespacedName]int{}}
+	// restConfig reaches the suite's API server, for tests that run a
+	// manager of their own (startManager).
+	restConfig *rest.Config
 )
+
+// labelOwnManager, on a Record, hands it to a test's own manager
+// (startManager): the suite's manager does not see it.
+const labelOwnManager = "test.recbuf.dev/own-manager"
 
 func TestMain(m *testing.M) {
 	code := runSuite(m)
@@ -140,9 +151,16 @@ func runSuite(m *testing.M) int {
 		return 1
 	}
 
+	restConfig = cfg
+	cacheOpts := CacheOptions()
+	notOwn, err := labels.NewRequirement(labelOwnManager, selection.DoesNotExist, nil)
+	if err != nil {
+		panic(err)
+	}
+	cacheOpts.ByObject[&recbufv1alpha1.Record{}] = cache.ByObject{Label: labels.NewSelector().Add(*notOwn)}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
-		Cache:                  CacheOptions(),
+		Cache:                  cacheOpts,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 	})

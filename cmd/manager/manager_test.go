@@ -110,6 +110,8 @@ func TestParseFlags(t *testing.T) {
 			wantErr: `invalid value "lots" for flag -buffer-memory-ceiling: not a quantity`},
 		{name: "a memory ceiling below what an empty buffer process needs is refused", args: []string{"--buffer-memory-ceiling=16Mi"},
 			wantErr: "--buffer-memory-ceiling 16Mi: want at least 90Mi"},
+		{name: "a report prefix with a wildcard is refused", args: []string{"--report-subject-prefix=recbuf.*"},
+			wantErr: `--report-subject-prefix: report subject prefix "recbuf.*": want dot-separated tokens without wildcards`},
 		{name: "a stray argument is refused", args: []string{"extra"}, wantErr: `unexpected arguments ["extra"]`},
 		{name: "credentials inside the NATS URL are refused, naming the flag for them", args: []string{"--nats-url=nats://u:p@host:4222"},
 			wantErr: "--nats-url nats://host:4222 carries credentials (user information before '@'): put them in a directory and pass --nats-credentials-dir"},
@@ -324,7 +326,10 @@ func TestTheManagerRunsWithoutNATS(t *testing.T) {
 		g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: "default", Name: "door-recbuf"}, &d)).To(Succeed())
 		g.Expect(d.Spec.Template.Spec.Containers[0].Image).To(Equal("recbuf/sidecar:dev"))
 		g.Expect(d.Spec.Template.Spec.Containers[0].ImagePullPolicy).To(Equal(corev1.PullIfNotPresent))
-		g.Expect(d.Spec.Template.Spec.Containers[0].Args).To(ContainElement("--report-interval=100ms"))
+		// The report flags reach the pods through the Record's ConfigMap.
+		var cm corev1.ConfigMap
+		g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: "default", Name: "door-recbuf"}, &cm)).To(Succeed())
+		g.Expect(cm.Data).To(HaveKeyWithValue("reports.json", `{"interval":"100ms","subjectPrefix":"recbuf.stats"}`))
 		// The report key Secret is named after the master key in the file,
 		// and holds the key derived from it for this Record.
 		keySecret := "door-recbuf-report-key-" + report.MasterKeyFingerprint(masterKey)

@@ -163,8 +163,8 @@ func (o options) validate() error {
 			errs = append(errs, fmt.Errorf("--allowed-nats-servers %w", err))
 		}
 	}
-	if o.reportSubjectPrefix == "" {
-		errs = append(errs, errors.New("--report-subject-prefix is required"))
+	if err := report.ValidPrefix(o.reportSubjectPrefix); err != nil {
+		errs = append(errs, fmt.Errorf("--report-subject-prefix: %w", err))
 	}
 	if o.reportInterval <= 0 {
 		errs = append(errs, fmt.Errorf("--report-interval %s: want a positive duration", o.reportInterval))

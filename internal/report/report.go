@@ -22,6 +22,8 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"time"
@@ -127,6 +129,12 @@ type Report struct {
 	Pod string `json:"pod"`
 	// Time is when the snapshot was taken.
 	Time time.Time `json:"time"`
+	// Interval is the process's report interval when it sent this report:
+	// its next report is due within it. The manager judges a pod silent by
+	// its own interval, not the manager's, so that a pod still reporting at
+	// an older interval after a settings change is not taken for
+	// disconnected. Zero (a report from an older process): the manager's.
+	Interval Duration `json:"interval,omitzero"`
 	// Counters are the buffer's and the intake's counters.
 	//
 	// A report carries no connection state on purpose: it travels on the
@@ -248,3 +256,60 @@ func ParseSubject(prefix, subject string) (namespace, record, pod string, ok boo
 func Wildcard(prefix string) string { return prefix + ".>" }
 
 func token(s string) string { return strings.ReplaceAll(s, ".", "_") }
+
+// Duration is a time.Duration that reads and writes as a Go duration
+// string ("5s", "1m30s") in JSON, as people write it.
+type Duration time.Duration
+
+// MarshalText writes d as time.Duration.String does.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// UnmarshalText reads a duration as time.ParseDuration does.
+func (d *Duration) UnmarshalText(text []byte) error {
+	v, err := time.ParseDuration(string(text))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Settings are how a buffer process reports: the settings the manager
+// hands its buffer processes while they run. The manager writes them, as
+// JSON, into each Record's ConfigMap (key SettingsKey); the buffer process
+// reads the mounted file and re-reads it while running, so that a change
+// of the manager's report flags reaches running pods without restarting
+// them.
+type Settings struct {
+	// Interval is the time between two reports.
+	Interval Duration `json:"interval"`
+	// SubjectPrefix is the subject prefix reports are published under.
+	SubjectPrefix string `json:"subjectPrefix"`
+}
+
+// SettingsKey is the key of Settings in a Record's ConfigMap, and so the
+// name of the file the buffer process reads.
+const SettingsKey = "reports.json"
+
+// Validate checks settings as the buffer process applies them.
+func (s Settings) Validate() error {
+	if s.Interval <= 0 {
+		return fmt.Errorf("report interval %s: want a positive duration", time.Duration(s.Interval))
+	}
+	return ValidPrefix(s.SubjectPrefix)
+}
+
+// ValidPrefix checks a report subject prefix: one or more NATS subject
+// tokens without wildcards, since the manager subscribes to Wildcard(prefix)
+// and each report goes to one subject under it.
+func ValidPrefix(prefix string) error {
+	if prefix == "" {
+		return errors.New("report subject prefix is empty")
+	}
+	for tok := range strings.SplitSeq(prefix, ".") {
+		if tok == "" || tok == "*" || tok == ">" || strings.ContainsAny(tok, " \t\r\n") {
+			return fmt.Errorf("report subject prefix %q: want dot-separated tokens without wildcards or white space", prefix)
+		}
+	}
+	return nil
+}

@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"math"
 	"strings"
 	"testing"
@@ -85,6 +86,53 @@ func TestASignatureVerifiesOnlyTheSameBytesUnderTheSameKey(t *testing.T) {
 	}
 }
 
+func TestSettingsReadAndWriteAsPeopleWriteThem(t *testing.T) {
+	st := Settings{Interval: Duration(1500 * time.Millisecond), SubjectPrefix: "recbuf.stats"}
+	data, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"interval":"1.5s","subjectPrefix":"recbuf.stats"}`; string(data) != want {
+		t.Errorf("got %s, want %s", data, want)
+	}
+	var back Settings
+	if err := json.Unmarshal(data, &back); err != nil || back != st {
+		t.Errorf("got %+v (%v) back, want %+v", back, err, st)
+	}
+	if err := json.Unmarshal([]byte(`{"interval":"soon"}`), &back); err == nil {
+		t.Error("got no error for an interval that is no duration")
+	}
+}
+
+func TestSettingsValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		st      Settings
+		wantErr string
+	}{
+		{"the defaults are valid", Settings{Duration(DefaultInterval), DefaultPrefix}, ""},
+		{"a one-token prefix is valid", Settings{Duration(time.Second), "stats"}, ""},
+		{"a zero interval is refused", Settings{0, DefaultPrefix}, "positive"},
+		{"a negative interval is refused", Settings{Duration(-time.Second), DefaultPrefix}, "positive"},
+		{"an empty prefix is refused", Settings{Duration(time.Second), ""}, "empty"},
+		{"a wildcard prefix is refused", Settings{Duration(time.Second), "recbuf.*"}, "wildcards"},
+		{"a full wildcard prefix is refused", Settings{Duration(time.Second), ">"}, "wildcards"},
+		{"an empty token is refused", Settings{Duration(time.Second), "recbuf..stats"}, "tokens"},
+		{"white space is refused", Settings{Duration(time.Second), "recbuf stats"}, "white space"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.st.Validate()
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("got %v, want no error", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Errorf("got %v, want an error about %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
 func TestParseSubjectInvertsSubject(t *testing.T) {
 	tests := []struct {
 		subject      string
@@ -156,4 +204,21 @@ func hmacHex(key []byte, msg string) string {
 	mac := hmac.New(sha256.New, key)
 	mac.Write([]byte(msg))
 	return hex.EncodeToString(mac.Sum(nil))
+}
+
+func TestAReportWithoutIntervalLeavesItOut(t *testing.T) {
+	data, err := json.Marshal(Report{Namespace: "ns", Record: "r", Pod: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(data), "interval") {
+		t.Errorf("got %s, want no interval field", data)
+	}
+	data, err = json.Marshal(Report{Namespace: "ns", Record: "r", Pod: "p", Interval: Duration(2 * time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), `"interval":"2s"`) {
+		t.Errorf("got %s, want \"interval\":\"2s\"", data)
+	}
 }

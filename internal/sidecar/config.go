@@ -90,6 +90,16 @@ type Config struct {
 	// missing or short key fails with ErrInvalidConfig, and again before
 	// each report, so that a rotated key takes effect without a restart.
 	ReportKeyFile string
+	// ReportSettingsFile, when set, is a file of report.Settings (JSON) that
+	// overrides ReportInterval and ReportSubjectPrefix: read at Start, and
+	// re-read every SettingsPoll while the process runs, so that a change
+	// is applied without a restart. In a cluster it is the Record's
+	// ConfigMap, mounted. A file that is missing or invalid leaves the
+	// settings in force as they are (and is logged).
+	ReportSettingsFile string
+	// SettingsPoll is how often ReportSettingsFile is re-read (<= 0:
+	// DefaultSettingsPoll).
+	SettingsPoll time.Duration
 	// ShutdownGrace bounds the graceful shutdown (<= 0: 10s).
 	ShutdownGrace time.Duration
 	// Heartbeat is the idle time after which a stream gets an SSE comment
@@ -114,6 +124,10 @@ const (
 	DefaultMetricsAddr   = ":9090"
 	DefaultNATSURL       = "nats://127.0.0.1:4222"
 	DefaultShutdownGrace = 10 * time.Second
+	// DefaultSettingsPoll is how often the report settings file is
+	// re-read: small beside the kubelet's own delay in updating a mounted
+	// ConfigMap (about a minute), and a read of a few bytes.
+	DefaultSettingsPoll = 5 * time.Second
 )
 
 // ErrInvalidConfig is wrapped by every configuration error.
@@ -228,6 +242,12 @@ func (c *Config) Validate() error {
 	if c.ReportSubjectPrefix == "" {
 		c.ReportSubjectPrefix = report.DefaultPrefix
 	}
+	if err := report.ValidPrefix(c.ReportSubjectPrefix); err != nil {
+		return invalid("%v", err)
+	}
+	if c.SettingsPoll <= 0 {
+		c.SettingsPoll = DefaultSettingsPoll
+	}
 	if c.ShutdownGrace <= 0 {
 		c.ShutdownGrace = DefaultShutdownGrace
 	}
@@ -281,6 +301,8 @@ func ParseFlags(args []string, getenv func(string) string, output io.Writer) (Co
 	fs.DurationVar(&cfg.ReportInterval, "report-interval", report.DefaultInterval, "time between counter reports on NATS")
 	fs.StringVar(&cfg.ReportSubjectPrefix, "report-subject-prefix", report.DefaultPrefix, "subject prefix of counter reports")
 	fs.StringVar(&cfg.ReportKeyFile, "report-key-file", "", "file with the Record's report key, which signs the counter reports (unset: unsigned, which the manager ignores)")
+	fs.StringVar(&cfg.ReportSettingsFile, "report-settings-file", "", "JSON file of report settings ({\"interval\":\"5s\",\"subjectPrefix\":\"recbuf.stats\"}) that overrides --report-interval and --report-subject-prefix, re-read while running")
+	fs.DurationVar(&cfg.SettingsPoll, "settings-poll", DefaultSettingsPoll, "how often --report-settings-file is re-read")
 	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", DefaultShutdownGrace, "time allowed for a graceful shutdown")
 	fs.DurationVar(&cfg.Heartbeat, "heartbeat", consumerapi.DefaultHeartbeat, "idle time after which a stream gets a heartbeat comment")
 	fs.IntVar(&cfg.MaxStreams, "max-streams", consumerapi.DefaultMaxStreams, "most consumer event streams open at once, over all records; more get 503")

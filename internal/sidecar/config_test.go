@@ -5,6 +5,7 @@ import (
 	"flag"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/recbuf/recbuf/internal/buffer"
 	"github.com/recbuf/recbuf/internal/sidecar"
@@ -145,6 +146,18 @@ func TestParseFlags(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "the report settings file and its poll are taken",
+			args: []string{"--record-name", "a", "--buffer-type", "Mailbox",
+				"--report-settings-file", "/etc/recbuf/settings/reports.json", "--settings-poll", "2s"},
+			check: func(t *testing.T, c sidecar.Config) {
+				if c.ReportSettingsFile != "/etc/recbuf/settings/reports.json" || c.SettingsPoll != 2*time.Second {
+					t.Errorf("got file %q, poll %s", c.ReportSettingsFile, c.SettingsPoll)
+				}
+			},
+		},
+		{name: "a wildcard report prefix is refused",
+			args: []string{"--record-name", "a", "--buffer-type", "Mailbox", "--report-subject-prefix", "recbuf.>"}, wantErr: sidecar.ErrInvalidConfig},
 		{name: "no record is refused", args: nil, wantErr: sidecar.ErrInvalidConfig},
 		{name: "--record and --record-name together are refused",
 			args: []string{"--record-name", "a", "--buffer-type", "Mailbox", "--record", "b=Mailbox@x"}, wantErr: sidecar.ErrInvalidConfig},

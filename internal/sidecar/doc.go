@@ -19,5 +19,15 @@
 // The whole sequence is bounded by Config.ShutdownGrace; streams still open
 // then are cut off.
 //
+// /readyz is for consumers: ready once the subscriptions first reached
+// NATS, it stays ready through NATS outages, serving what the buffers hold
+// (the NATS state is in recbuf_nats_connected), and turns unready only when
+// the consumer API stops serving or the process shuts down.
+//
+// The report settings (interval, subject prefix) may come from a file that
+// the process re-reads while it runs (Config.ReportSettingsFile; in a
+// cluster the Record's ConfigMap): the manager changes them without
+// restarting any buffer pod.
+//
 // A Sidecar's methods are safe for concurrent use.
 package sidecar

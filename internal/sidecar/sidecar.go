@@ -48,6 +48,12 @@ type Sidecar struct {
 	httpLn, metricsLn   net.Listener
 	httpSrv, metricsSrv *http.Server
 
+	// subscribed is set once every intake has subscribed (nats.go may not
+	// have sent the subscriptions yet); fed once they reached a server:
+	// the process takes values in. serving is set while the consumer API
+	// serves. Together they make readiness (notReady).
+	subscribed, fed, serving atomic.Bool
+
 	shuttingDown atomic.Bool
 	serveErr     chan error
 	bg           sync.WaitGroup
@@ -142,10 +148,13 @@ func Start(ctx context.Context, cfg Config) (_ *Sidecar, err error) {
 	if err := s.connectAndSubscribe(); err != nil {
 		return nil, err
 	}
+	settings := s.newReporter()
 	s.startServers()
-	stopReporter := s.startReporter()
+	stopReporter := s.startReporter(settings)
+	rs := s.rep.Load().Settings()
 	s.log.Info("Buffer process started",
-		"http", s.HTTPAddr(), "metrics", s.MetricsAddr(), "nats", natsconn.RedactURL(s.natsURL), "records", len(s.records), "pod", cfg.Pod)
+		"http", s.HTTPAddr(), "metrics", s.MetricsAddr(), "nats", natsconn.RedactURL(s.natsURL), "records", len(s.records), "pod", cfg.Pod,
+		"reportInterval", time.Duration(rs.Interval).String(), "reportSubjectPrefix", rs.SubjectPrefix)
 	go s.shutdownWhenDone(ctx, stopReporter)
 	return s, nil
 }
@@ -224,12 +233,26 @@ func (s *Sidecar) connectAndSubscribe() error {
 			return err
 		}
 	}
+	s.subscribed.Store(true)
 	if s.nc.IsConnected() {
 		if err := s.nc.FlushTimeout(5 * time.Second); err != nil {
 			s.log.Warn("NATS flush after subscribing failed", "error", err.Error())
+		} else {
+			s.fed.Store(true)
 		}
 	}
 	return nil
+}
+
+// connected is the connection's Connected hook: nats.go has (re)sent the
+// subscriptions by the time it runs.
+func (s *Sidecar) connected() {
+	if s.subscribed.Load() {
+		s.fed.Store(true)
+	}
+	// A report right after each (re)connection tells the manager at once
+	// instead of an interval later.
+	s.triggerReport()
 }
 
 // subscribe starts in on the connection and routes its subscription's
@@ -267,8 +290,9 @@ func (s *Sidecar) startServers() {
 		mrecs = append(mrecs, r.metricsRecord(s.api))
 	}
 	reg := metrics.NewRegistry(metrics.NewCollector(metrics.Conn{
-		Connected:  s.nc.IsConnected,
-		Reconnects: func() uint64 { return s.nc.Stats().Reconnects },
+		Connected:      s.nc.IsConnected,
+		Reconnects:     func() uint64 { return s.nc.Stats().Reconnects },
+		ReportInterval: func() time.Duration { return time.Duration(s.rep.Load().Settings().Interval) },
 	}, mrecs...))
 
 	mux := http.NewServeMux()
@@ -288,27 +312,48 @@ func (s *Sidecar) startServers() {
 		MaxHeaderBytes:    16 << 10,
 		ConnContext:       consumerapi.ConnContext,
 	}
-	s.serve(s.httpSrv, s.httpLn)
-	s.serve(s.metricsSrv, s.metricsLn)
+	s.serving.Store(true)
+	s.serve(s.httpSrv, s.httpLn, &s.serving)
+	s.serve(s.metricsSrv, s.metricsLn, nil)
 }
 
-// startReporter starts publishing the records' counters, and publishes a
-// first report at once (a connection made before the reporter existed had
-// no one to trigger it). It has a context of its own, not Start's, since
-// shutdown stops it at a given step and then publishes a last report; the
-// returned function stops it.
-func (s *Sidecar) startReporter() context.CancelFunc {
+// newReporter builds the reporter with the report settings in force at
+// start: the settings file's when it is readable and valid (see
+// settings.go), else the command line's, and returns that file (nil:
+// none) for startReporter to follow.
+func (s *Sidecar) newReporter() *settingsFile {
 	sources := make([]reporter.Source, 0, len(s.records))
 	for _, r := range s.records {
 		sources = append(sources, r.reportSource())
 	}
-	rep := reporter.New(reporter.Config{
+	cfg := reporter.Config{
 		Conn: s.nc, Prefix: s.cfg.ReportSubjectPrefix, Pod: s.cfg.Pod, Interval: s.cfg.ReportInterval,
 		Sources: sources, Logger: s.log, Key: s.reportKey.current(s.log),
-	})
+	}
+	var file *settingsFile
+	if s.cfg.ReportSettingsFile != "" {
+		file = &settingsFile{path: s.cfg.ReportSettingsFile, log: s.log}
+		if st, ok := file.read(); ok {
+			cfg.Interval, cfg.Prefix = time.Duration(st.Interval), st.SubjectPrefix
+		}
+	}
+	s.rep.Store(reporter.New(cfg))
+	return file
+}
+
+// startReporter starts publishing the records' counters, and publishes a
+// first report at once (a connection made before the reporter existed had
+// no one to trigger it); with a settings file, it follows that file. It
+// has a context of its own, not Start's, since shutdown stops it at a
+// given step and then publishes a last report; the returned function
+// stops it.
+func (s *Sidecar) startReporter(file *settingsFile) context.CancelFunc {
+	rep := s.rep.Load()
 	ctx, stop := context.WithCancel(context.Background())
-	s.rep.Store(rep)
 	s.bg.Go(func() { rep.Run(ctx) })
+	if file != nil {
+		s.bg.Go(func() { followSettings(ctx, file, s.cfg.SettingsPoll, rep) })
+	}
 	rep.Trigger()
 	return stop
 }
@@ -325,9 +370,15 @@ func (s *Sidecar) shutdownWhenDone(ctx context.Context, stopReporter context.Can
 	s.shutdown(stopReporter)
 }
 
-func (s *Sidecar) serve(srv *http.Server, ln net.Listener) {
+// serve serves srv on ln in the background; serving, when set, is cleared
+// once it stops serving.
+func (s *Sidecar) serve(srv *http.Server, ln net.Listener, serving *atomic.Bool) {
 	s.bg.Go(func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		err := srv.Serve(ln)
+		if serving != nil {
+			serving.Store(false)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.serveErr <- fmt.Errorf("serve %s: %w", ln.Addr(), err)
 		}
 	})
@@ -350,9 +401,7 @@ func (s *Sidecar) connect(url string) (*nats.Conn, error) {
 		MaxReconnectWait: s.cfg.NATS.MaxReconnectWait,
 		Logger:           s.log,
 		Hooks: natsconn.Hooks{
-			// A report right after each (re)connection tells the manager
-			// at once instead of an interval later.
-			Connected:    func(*nats.Conn) { s.triggerReport() },
+			Connected:    func(*nats.Conn) { s.connected() },
 			SlowConsumer: s.slowConsumer,
 		},
 	}
@@ -369,7 +418,8 @@ func (s *Sidecar) connect(url string) (*nats.Conn, error) {
 
 func (s *Sidecar) triggerReport() {
 	// The reporter exists once Start has wired everything; a connection
-	// made before that is reported by Start's own trigger.
+	// made before that is reported by Start's own trigger. (Before Run
+	// starts, Trigger only marks a report as due.)
 	if rep := s.rep.Load(); rep != nil {
 		rep.Trigger()
 	}
@@ -383,21 +433,34 @@ func (s *Sidecar) handleReadyz(w http.ResponseWriter, _ *http.Request) {
 	_, _ = w.Write([]byte("ok\n"))
 }
 
-// notReady says why the process is not ready, "" when it is.
+// notReady says why the process is not ready, "" when it is. Readiness is
+// for consumers: a process that serves what it holds stays ready while
+// NATS is down (that shows in recbuf_nats_connected and in the Record's
+// NATSConnected condition), so that an outage of NATS does not take every
+// buffer out of its Service. It is not ready before its subscriptions
+// first reached NATS (it would serve nothing, and a rolling update would
+// stop the old pod before the new one takes values in), once its consumer
+// API stopped serving, and while it shuts down.
 func (s *Sidecar) notReady() string {
 	switch {
 	case s.shuttingDown.Load():
 		return "shutting down"
-	case !s.nc.IsConnected():
-		return "NATS not connected"
+	case !s.serving.Load():
+		return "consumer API not serving"
+	case !s.fed.Load():
+		return "not subscribed to NATS yet"
 	default:
 		return ""
 	}
 }
 
-// Ready reports whether the process is ready: connected to NATS and not
-// shutting down.
+// Ready reports whether the process is ready for consumers: its consumer
+// API serves, its subscriptions reached NATS once, and it is not shutting
+// down. Connected tells whether NATS is connected now.
 func (s *Sidecar) Ready() bool { return s.notReady() == "" }
+
+// Connected reports whether the NATS connection is up now.
+func (s *Sidecar) Connected() bool { return s.nc.IsConnected() }
 
 // HTTPAddr is the bound address of the consumer API (host:port).
 func (s *Sidecar) HTTPAddr() string { return s.httpLn.Addr().String() }

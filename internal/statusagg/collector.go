@@ -104,6 +104,9 @@ type PodReport struct {
 	// Received is when it arrived (the manager's clock): a pod whose last
 	// report is older than a report interval or so has gone silent.
 	Received time.Time
+	// Interval is the pod's report interval as the report says (zero: it
+	// does not say), by which its silence is judged.
+	Interval time.Duration
 }
 
 // Identity is what the Collector needs to know of a live Record to accept
@@ -428,7 +431,7 @@ func (c *Collector) reject(reason RejectReason) {
 
 // sameReport compares what the aggregate is made of.
 func sameReport(a, b report.Report) bool {
-	return a.RecordUID == b.RecordUID && a.Counters.Equal(b.Counters)
+	return a.RecordUID == b.RecordUID && a.Interval == b.Interval && a.Counters.Equal(b.Counters)
 }
 
 // tick forgets expired pods and announces the changed Records.
@@ -498,7 +501,7 @@ func (c *Collector) Aggregate(key types.NamespacedName, uid types.UID) Aggregate
 			continue
 		}
 		a.Pods++
-		a.PodReports = append(a.PodReports, PodReport{Pod: r.Pod, Counters: r.Counters, Received: p.received})
+		a.PodReports = append(a.PodReports, PodReport{Pod: r.Pod, Counters: r.Counters, Received: p.received, Interval: time.Duration(r.Interval)})
 		a.Counters = a.Counters.Add(r.Counters)
 		if p.received.After(a.LastReport) {
 			a.LastReport = p.received

@@ -214,6 +214,31 @@ func TestChangesAnnounceOnlyRecordsWhoseReportsChanged(t *testing.T) {
 	waitChange(t, c, recA)
 }
 
+// TestAPodsIntervalIsCarriedAndItsChangeIsAChange: the manager judges a
+// pod's silence by the interval its report carries, so a new interval
+// alone (a settings change on an idle record) is announced.
+func TestAPodsIntervalIsCarriedAndItsChangeIsAChange(t *testing.T) {
+	srv := natstest.Start(t)
+	c := startCollector(t, Options{URL: srv.URL(), StaleAfter: time.Hour}, nil)
+	nc := srv.Connect()
+	poll.Until(t, "the collector to connect", func() bool { return c.State().Connected })
+
+	r := rep(recA, "u", "p", 1)
+	r.Interval = report.Duration(2 * time.Second)
+	publish(t, nc, r)
+	waitChange(t, c, recA)
+	if got := c.Aggregate(recA, "u").PodReports; len(got) != 1 || got[0].Interval != 2*time.Second {
+		t.Fatalf("got pod reports %+v, want one with interval 2s", got)
+	}
+	r.Interval = report.Duration(4 * time.Second)
+	r.Time = r.Time.Add(time.Second) // a later report, not a replay
+	publish(t, nc, r)
+	waitChange(t, c, recA)
+	if got := c.Aggregate(recA, "u").PodReports[0].Interval; got != 4*time.Second {
+		t.Errorf("got interval %s, want 4s", got)
+	}
+}
+
 func TestManyReportsWithinAnIntervalMakeOneChange(t *testing.T) {
 	srv := natstest.Start(t)
 	c := startCollector(t, Options{URL: srv.URL(), StaleAfter: time.Hour, Interval: 200 * time.Millisecond}, nil)

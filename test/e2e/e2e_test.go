@@ -250,18 +250,20 @@ spec:
 		}
 	})
 
-	It("deletes a deleted Record's Deployment and Service by garbage collection", func() {
-		By("creating Record gc-probe and waiting for its children")
+	It("deletes a deleted Record's children by garbage collection", func() {
+		By("creating Record gc-probe of two replicas and waiting for its children, a disruption budget among them")
 		Expect(kubectlApply(fmt.Sprintf(`apiVersion: recbuf.dev/v1alpha1
 kind: Record
 metadata: {name: gc-probe, namespace: %s}
 spec:
+  replicas: 2
   buffer: {type: SingleLatest}
   source: {nats: {subject: e2e.gc-probe}}
 `, namespace))).Error().NotTo(HaveOccurred())
 		var uid string
 		Eventually(func(g Gomega) { uid = getRecord(g, "gc-probe").Metadata.UID; g.Expect(uid).NotTo(BeEmpty()) }).Should(Succeed())
-		for _, kind := range []string{"deployment", "service"} {
+		children := []string{"configmap", "deployment", "service", "poddisruptionbudget"}
+		for _, kind := range children {
 			Eventually(func(g Gomega) {
 				out, err := kubectl("get", kind, "gc-probe-recbuf", "-n", namespace,
 					"-o", "jsonpath={.metadata.ownerReferences[?(@.controller==true)].uid}")
@@ -272,7 +274,7 @@ spec:
 
 		By("deleting the Record; the garbage collector deletes its children")
 		Expect(kubectl("delete", "record", "gc-probe", "-n", namespace, "--wait")).Error().NotTo(HaveOccurred())
-		for _, kind := range []string{"deployment", "service"} {
+		for _, kind := range children {
 			Eventually(func(g Gomega) {
 				_, err := kubectl("get", kind, "gc-probe-recbuf", "-n", namespace)
 				g.Expect(notFound(err)).To(BeTrue(), "%s gc-probe-recbuf: %v", kind, err)
@@ -315,6 +317,148 @@ spec:
 				g.Expect(r.condition("Ready")).To(Equal("True"))
 				g.Expect(r.Status.Produced).To(BeNumerically(">", before[name].produced), "produced of %s", name)
 			}).Should(Succeed())
+		}
+	})
+
+	It("leaves every buffer pod and what it holds alone on a helm upgrade of manager-only settings", func() {
+		By("stopping the simulator, so that what each buffer holds stays put")
+		Expect(kubectl("scale", "deployment", "edgesim", "-n", namespace, "--replicas=0")).Error().NotTo(HaveOccurred())
+		Eventually(func(g Gomega) {
+			g.Expect(kubectl("get", "pods", "-n", namespace, "-l", "app.kubernetes.io/name=edgesim", "-o", "name")).To(BeEmpty())
+		}).Should(Succeed())
+
+		By("noting each Record's buffer pods (UID, restarts) and its buffer's lastSeq, once the status has caught up with it")
+		before := map[string]bufferSnapshot{}
+		for _, name := range samples {
+			Eventually(func(g Gomega) {
+				snap := snapshotBuffer(g, name)
+				g.Expect(snap.lastSeq).To(BeNumerically("==", getRecord(g, name).Status.Produced),
+					"%s: the last report came after the last value", name)
+				before[name] = snap
+			}).Should(Succeed())
+			_, _ = fmt.Fprintf(GinkgoWriter, "before the upgrade: %s %s\n", name, before[name])
+		}
+		oldManager, err := kubectl("get", "pods", "-n", systemNamespace, "-l", "app.kubernetes.io/component=manager", "-o", "name")
+		Expect(err).NotTo(HaveOccurred())
+
+		By("helm upgrade --reuse-values of manager-only settings: reports.interval=4s and the manager's log level")
+		Expect(helm("upgrade", release, "charts/recbuf", "-n", systemNamespace, "--reuse-values",
+			"--set", "reports.interval=4s", "--set", "extraArgs={--zap-log-level=debug}", "--wait", "--timeout", "3m")).Error().NotTo(HaveOccurred())
+		Eventually(func(g Gomega) {
+			out, err := kubectl("get", "deployment", "recbuf-manager", "-n", systemNamespace, "-o", "jsonpath={.spec.template.spec.containers[0].args}")
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(out).To(And(ContainSubstring("--report-interval=4s"), ContainSubstring("--zap-log-level=debug")))
+			g.Expect(kubectl("get", "pods", "-n", systemNamespace, "-l", "app.kubernetes.io/component=manager", "-o", "name")).
+				NotTo(Equal(oldManager), "a new manager pod replaced the old one")
+		}).Should(Succeed())
+		Eventually(verifyDeploymentAvailable(systemNamespace, "recbuf-manager")).Should(Succeed())
+
+		By("waiting for each Record's ConfigMap, and then its buffer process, to take the new interval")
+		for _, name := range samples {
+			Eventually(func(g Gomega) {
+				out, err := kubectl("get", "configmap", name+"-recbuf", "-n", namespace, "-o", `jsonpath={.data.reports\.json}`)
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(out).To(ContainSubstring(`"interval":"4s"`))
+			}).Should(Succeed())
+		}
+		// The kubelet updates a mounted ConfigMap within about a minute.
+		for _, name := range samples {
+			Eventually(verifyMetrics(namespace, name+"-recbuf", "metrics", "\nrecbuf_report_interval_seconds 4\n")).
+				WithTimeout(4 * time.Minute).Should(Succeed())
+		}
+
+		By("checking that every buffer pod is the one it was, never restarted, and holds what it held")
+		for _, name := range samples {
+			after := snapshotBuffer(Default, name)
+			_, _ = fmt.Fprintf(GinkgoWriter, "after the upgrade:  %s %s\n", name, after)
+			Expect(after).To(Equal(before[name]), "buffer pods and lastSeq of %s", name)
+		}
+
+		By("checking that the Records stayed Ready, their pods connected, judged by the interval they report at")
+		for _, name := range samples {
+			Eventually(verifyRecordReady(name)).Should(Succeed())
+			Eventually(verifyPodsInStatus(name)).Should(Succeed())
+			Expect(getRecord(Default, name).condition("NATSConnected")).To(Equal("True"))
+		}
+
+		By("restarting the simulator")
+		Expect(kubectl("scale", "deployment", "edgesim", "-n", namespace, "--replicas=1")).Error().NotTo(HaveOccurred())
+		Eventually(verifyDeploymentAvailable(namespace, "edgesim")).Should(Succeed())
+	})
+
+	It("keeps the buffers readable through their Services while NATS is down, and resumes after", func() {
+		By("waiting for fresh values in every Record")
+		for _, name := range samples {
+			Eventually(verifyRecordReady(name)).Should(Succeed())
+		}
+		pods := map[string]map[string]bufferPod{}
+		for _, name := range samples {
+			pods[name] = snapshotBuffer(Default, name).pods
+		}
+
+		By("scaling the development NATS server to zero")
+		Expect(kubectl("scale", "deployment", "recbuf-nats", "-n", systemNamespace, "--replicas=0")).Error().NotTo(HaveOccurred())
+		Eventually(func(g Gomega) {
+			g.Expect(kubectl("get", "pods", "-n", systemNamespace, "-l", "app.kubernetes.io/component=nats", "-o", "name")).To(BeEmpty())
+		}).Should(Succeed())
+		for _, name := range samples {
+			Eventually(verifyMetrics(namespace, name+"-recbuf", "metrics", "\nrecbuf_nats_connected 0\n")).Should(Succeed(),
+				"the buffer process of %s sees NATS gone", name)
+		}
+
+		By("checking that the Records' status shows the outage")
+		for _, name := range samples {
+			Eventually(func(g Gomega) {
+				r := getRecord(g, name)
+				g.Expect(r.conditionReason("NATSConnected")).To(Equal("Unknown/ManagerDisconnected"))
+				g.Expect(r.conditionReason("Reporting")).To(Equal("Unknown/ManagerDisconnected"))
+			}).Should(Succeed())
+		}
+		during := map[string]bufferSnapshot{}
+		for _, name := range samples {
+			during[name] = snapshotBuffer(Default, name)
+			_, _ = fmt.Fprintf(GinkgoWriter, "during the outage: %s %s\n", name, during[name])
+		}
+
+		By("checking that every buffer pod stayed ready, the same pod, without a restart")
+		for _, name := range samples {
+			Expect(during[name].pods).To(Equal(pods[name]), "buffer pods of %s", name)
+			verifyBufferPodsReady(Default, name)
+		}
+
+		By("reading /latest of the SingleLatest Record through its Service: the newest value from before the outage")
+		latest := readLatest(Default, latestRecord)
+		Expect(latest.Seq).To(BeNumerically("==", during[latestRecord].lastSeq))
+
+		By("streaming what the SpmcRing Record retains, oldest first, from a consumer pod through its Service")
+		held := during[ringRecord]
+		Expect(held.occupancy).To(BeNumerically(">", 0))
+		summary := runConsumer("outage-consumer", 2*time.Minute, "stream", endpoint(ringRecord),
+			"--from-oldest", fmt.Sprintf("--count=%d", held.occupancy), "--duration=90s", "--quiet")
+		Expect(number(summary, "values")).To(BeNumerically("==", held.occupancy), "every value the ring holds")
+		Expect(number(summary, "lastSeq")).To(BeNumerically("==", held.lastSeq))
+		// (Device sequences interleave: the earlier burst's devices share
+		// names with the simulator's.)
+		Expect(number(summary, "outOfOrder")).To(BeZero(), "sequence numbers grow")
+		Expect(number(summary, "unannounced")).To(BeZero(), "no gap")
+
+		By("scaling NATS back to one")
+		Expect(kubectl("scale", "deployment", "recbuf-nats", "-n", systemNamespace, "--replicas=1")).Error().NotTo(HaveOccurred())
+		Eventually(verifyDeploymentAvailable(systemNamespace, "recbuf-nats")).Should(Succeed())
+
+		By("checking that new values flow into every buffer, and the Records are Ready and connected again")
+		for _, name := range samples {
+			Eventually(func(g Gomega) {
+				g.Expect(snapshotBuffer(g, name).lastSeq).To(BeNumerically(">", during[name].lastSeq), "new values in %s", name)
+			}).Should(Succeed())
+			Eventually(func(g Gomega) {
+				verifyRecordReady(name)(g)
+				g.Expect(getRecord(g, name).conditionReason("NATSConnected")).To(Equal("True/Connected"))
+			}).Should(Succeed())
+			Eventually(verifyPodsInStatus(name)).Should(Succeed())
+			after := snapshotBuffer(Default, name)
+			_, _ = fmt.Fprintf(GinkgoWriter, "after the outage:  %s %s\n", name, after)
+			Expect(after.pods).To(Equal(pods[name]), "no buffer pod of %s restarted", name)
 		}
 	})
 
@@ -457,4 +601,97 @@ func verifyPrinterColumns(g Gomega) map[string]map[string]string {
 		g.Expect(rows[name]["READY"]).To(Equal("True"))
 	}
 	return rows
+}
+
+// bufferPod is what tells a buffer pod from its replacement: its UID, and
+// how often its buffer container restarted.
+type bufferPod struct {
+	UID      string
+	Restarts int
+}
+
+// bufferSnapshot is a Record's buffer pods and what its buffer holds.
+type bufferSnapshot struct {
+	pods      map[string]bufferPod
+	lastSeq   uint64
+	occupancy uint64
+}
+
+func (b bufferSnapshot) String() string {
+	return fmt.Sprintf("pods %v lastSeq %d occupancy %d", b.pods, b.lastSeq, b.occupancy)
+}
+
+// snapshotBuffer reads a Record's running buffer pods and, through its
+// Service, its buffer's lastSeq and occupancy (GET /v1/records/NAME).
+func snapshotBuffer(g Gomega, name string) bufferSnapshot {
+	var list struct {
+		Items []struct {
+			Metadata struct {
+				Name string `json:"name"`
+				UID  string `json:"uid"`
+			} `json:"metadata"`
+			Status struct {
+				ContainerStatuses []struct {
+					Name         string `json:"name"`
+					RestartCount int    `json:"restartCount"`
+				} `json:"containerStatuses"`
+			} `json:"status"`
+		} `json:"items"`
+	}
+	g.Expect(getJSON(&list, "pods", "-n", namespace, "-l", "app.kubernetes.io/name=recbuf-buffer,app.kubernetes.io/instance="+name,
+		"--field-selector=status.phase=Running")).To(Succeed())
+	snap := bufferSnapshot{pods: map[string]bufferPod{}}
+	for _, p := range list.Items {
+		bp := bufferPod{UID: p.Metadata.UID}
+		for _, c := range p.Status.ContainerStatuses {
+			if c.Name == "buffer" {
+				bp.Restarts = c.RestartCount
+			}
+		}
+		snap.pods[p.Metadata.Name] = bp
+	}
+	g.Expect(snap.pods).NotTo(BeEmpty(), "running buffer pods of %s", name)
+	out, err := kubectl("get", "--raw", fmt.Sprintf("/api/v1/namespaces/%s/services/http:%s-recbuf:http/proxy/v1/records/%s", namespace, name, name))
+	g.Expect(err).NotTo(HaveOccurred())
+	var info struct {
+		LastSeq   uint64 `json:"lastSeq"`
+		Occupancy uint64 `json:"occupancy"`
+	}
+	g.Expect(json.Unmarshal([]byte(out), &info)).To(Succeed(), "record info %s", out)
+	snap.lastSeq, snap.occupancy = info.LastSeq, info.Occupancy
+	return snap
+}
+
+// latestValue is the part of a /latest answer the suite reads.
+type latestValue struct {
+	Seq    uint64 `json:"seq"`
+	Device string `json:"device"`
+}
+
+// readLatest reads a Record's /latest through its Service (the API
+// server's proxy).
+func readLatest(g Gomega, name string) latestValue {
+	out, err := kubectl("get", "--raw", fmt.Sprintf(
+		"/api/v1/namespaces/%s/services/http:%s-recbuf:http/proxy/v1/records/%s/latest", namespace, name, name))
+	g.Expect(err).NotTo(HaveOccurred())
+	var v latestValue
+	g.Expect(json.Unmarshal([]byte(out), &v)).To(Succeed(), "latest value %s", out)
+	return v
+}
+
+// verifyBufferPodsReady checks that a Record's buffer pods are all Ready,
+// and so among its Service's endpoints.
+func verifyBufferPodsReady(g Gomega, name string) {
+	out, err := kubectl("get", "pods", "-n", namespace, "-l", "app.kubernetes.io/name=recbuf-buffer,app.kubernetes.io/instance="+name,
+		"-o", `jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}`)
+	g.Expect(err).NotTo(HaveOccurred())
+	lines := strings.Fields(out)
+	g.Expect(lines).NotTo(BeEmpty(), "buffer pods of %s", name)
+	for _, l := range lines {
+		g.Expect(l).To(HaveSuffix("=True"), "buffer pod of %s ready", name)
+	}
+	addrs, err := kubectl("get", "endpointslices", "-n", namespace, "-l", "kubernetes.io/service-name="+name+"-recbuf",
+		"-o", `jsonpath={range .items[*].endpoints[?(@.conditions.ready==true)]}{.addresses[0]}{"\n"}{end}`)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(strings.Fields(addrs)).To(HaveLen(len(lines)), "ready endpoints of Service %s-recbuf", name)
 }

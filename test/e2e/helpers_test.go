@@ -171,6 +171,16 @@ func (r *record) condition(t string) string {
 	return ""
 }
 
+// conditionReason returns "Status/Reason" of condition t ("" when absent).
+func (r *record) conditionReason(t string) string {
+	for _, c := range r.Status.Conditions {
+		if c.Type == t {
+			return c.Status + "/" + c.Reason
+		}
+	}
+	return ""
+}
+
 func getRecord(g Gomega, name string) *record {
 	var r record
 	g.Expect(getJSON(&r, "record", name, "-n", namespace)).To(Succeed())

@@ -1,6 +1,8 @@
 package metrics
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -25,12 +27,16 @@ type Record struct {
 	Consumers func() consumerapi.Stats
 }
 
-// Conn reports the state of the process's NATS connection.
+// Conn reports the state of the process's NATS connection, and of the
+// reports it sends over it. A nil field's metric is not exported.
 type Conn struct {
 	// Connected reports whether the connection is up now.
 	Connected func() bool
 	// Reconnects returns how many times it reconnected.
 	Reconnects func() uint64
+	// ReportInterval returns the report interval in force, which the
+	// manager may change while the process runs.
+	ReportInterval func() time.Duration
 }
 
 var labels = []string{"namespace", "record"}
@@ -70,6 +76,7 @@ var (
 
 	natsConnected  = prometheus.NewDesc("recbuf_nats_connected", "1 while the NATS connection is up.", nil, nil)
 	natsReconnects = prometheus.NewDesc("recbuf_nats_reconnects_total", "Times the NATS connection was re-established.", nil, nil)
+	reportInterval = prometheus.NewDesc("recbuf_report_interval_seconds", "Time between the counter reports sent to the manager, as in force now.", nil, nil)
 )
 
 // reported are the metrics of report.Counters, one per field (by its JSON
@@ -124,7 +131,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		produced, delivered, lagEvents, laggedValues, skipped, overwrites, evicted, occupancy, capacity, bytesHeld, maxBytes, subscribers,
 		received, dropped, slowEvents, upstreamGaps, pendingMsgs, pendingBytes, pendingMaxMsgs, pendingMaxB, lastMessageSec, streams, takes, requests, refused,
-		natsConnected, natsReconnects,
+		natsConnected, natsReconnects, reportInterval,
 	} {
 		ch <- d
 	}
@@ -141,6 +148,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if c.conn.Reconnects != nil {
 		ch <- prometheus.MustNewConstMetric(natsReconnects, prometheus.CounterValue, float64(c.conn.Reconnects()))
+	}
+	if c.conn.ReportInterval != nil {
+		ch <- prometheus.MustNewConstMetric(reportInterval, prometheus.GaugeValue, c.conn.ReportInterval().Seconds())
 	}
 	for _, r := range c.records {
 		lv := []string{r.Namespace, r.Name}

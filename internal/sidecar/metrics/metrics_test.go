@@ -39,8 +39,9 @@ func samples(t *testing.T, mfs []*dto.MetricFamily) map[string]float64 {
 
 func TestCollectorReportsOneSnapshotPerRecord(t *testing.T) {
 	c := metrics.NewCollector(metrics.Conn{
-		Connected:  func() bool { return true },
-		Reconnects: func() uint64 { return 3 },
+		Connected:      func() bool { return true },
+		Reconnects:     func() uint64 { return 3 },
+		ReportInterval: func() time.Duration { return 2500 * time.Millisecond },
 	}, metrics.Record{
 		Namespace: "ns", Name: "r",
 		Counters: func() report.Counters {
@@ -86,6 +87,7 @@ func TestCollectorReportsOneSnapshotPerRecord(t *testing.T) {
 		"recbuf_consumer_refused_total{kind=take,namespace=ns,record=r}":          7,
 		"recbuf_nats_connected{}":                                                 1,
 		"recbuf_nats_reconnects_total{}":                                          3,
+		"recbuf_report_interval_seconds{}":                                        2.5,
 	} {
 		if v, ok := got[name]; !ok || v != want {
 			t.Errorf("got %s = %v (present: %v), want %v", name, v, ok, want)

@@ -4,5 +4,6 @@
 //
 // Reports are skipped, not queued, while NATS is disconnected: a report is
 // a snapshot, and a stale one flushed after a reconnect would only mislead.
-// Run is called once; Trigger and Publish are safe for concurrent use.
+// Run is called once; Trigger, Apply, Settings and Publish are safe for
+// concurrent use.
 package reporter

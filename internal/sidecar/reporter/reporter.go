@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,7 +32,8 @@ type Config struct {
 	Prefix string
 	// Pod names the reporting process.
 	Pod string
-	// Interval is the time between two reports (<= 0: 5s).
+	// Interval is the time between two reports (<= 0:
+	// report.DefaultInterval). Apply changes Prefix and Interval later.
 	Interval time.Duration
 	// Sources are the records to report on.
 	Sources []Source
@@ -49,6 +51,12 @@ type Reporter struct {
 	cfg     Config
 	log     *slog.Logger
 	trigger chan struct{}
+	// applied wakes Run when Apply changed the interval.
+	applied chan struct{}
+
+	// mu guards settings, which Apply changes while Run reads them.
+	mu       sync.Mutex
+	settings report.Settings
 
 	published atomic.Uint64
 	failed    atomic.Uint64
@@ -65,7 +73,33 @@ func New(cfg Config) *Reporter {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Reporter{cfg: cfg, log: cfg.Logger, trigger: make(chan struct{}, 1)}
+	return &Reporter{
+		cfg: cfg, log: cfg.Logger, trigger: make(chan struct{}, 1), applied: make(chan struct{}, 1),
+		settings: report.Settings{Interval: report.Duration(cfg.Interval), SubjectPrefix: cfg.Prefix},
+	}
+}
+
+// Settings returns the interval and prefix in force.
+func (r *Reporter) Settings() report.Settings {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.settings
+}
+
+// Apply puts new settings in force without interrupting anything: the
+// next report, published at once, goes under the new prefix and carries
+// the new interval, and the following ones come at the new interval. So
+// the manager, which judges a pod by the interval its last report
+// carries, never waits for a report at an interval the pod no longer
+// keeps. settings must be valid (report.Settings.Validate). It never blocks.
+func (r *Reporter) Apply(settings report.Settings) {
+	r.mu.Lock()
+	r.settings = settings
+	r.mu.Unlock()
+	select {
+	case r.applied <- struct{}{}:
+	default:
+	}
 }
 
 // Trigger asks Run to publish now (e.g. right after connecting) without
@@ -77,9 +111,10 @@ func (r *Reporter) Trigger() {
 	}
 }
 
-// Run publishes every interval and on Trigger until ctx ends.
+// Run publishes every interval, on Trigger and after Apply until ctx ends.
 func (r *Reporter) Run(ctx context.Context) {
-	t := time.NewTicker(r.cfg.Interval)
+	interval := time.Duration(r.Settings().Interval)
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
@@ -87,6 +122,11 @@ func (r *Reporter) Run(ctx context.Context) {
 			return
 		case <-t.C:
 		case <-r.trigger:
+		case <-r.applied:
+			if d := time.Duration(r.Settings().Interval); d != interval {
+				interval = d
+				t.Reset(d)
+			}
 		}
 		r.Publish()
 	}
@@ -100,8 +140,9 @@ func (r *Reporter) Publish() int {
 		return 0
 	}
 	n := 0
+	settings := r.Settings()
 	for _, src := range r.cfg.Sources {
-		if err := r.publish(nc, src); err != nil {
+		if err := r.publish(nc, settings, src); err != nil {
 			r.failed.Add(1)
 			r.log.Warn("Report not published", "record", src.Record, "error", err.Error())
 			continue
@@ -112,20 +153,21 @@ func (r *Reporter) Publish() int {
 	return n
 }
 
-func (r *Reporter) publish(nc *nats.Conn, src Source) error {
+func (r *Reporter) publish(nc *nats.Conn, settings report.Settings, src Source) error {
 	rep := report.Report{
 		Namespace: src.Namespace,
 		Record:    src.Record,
 		RecordUID: src.RecordUID,
 		Pod:       r.cfg.Pod,
 		Time:      time.Now().UTC(),
+		Interval:  settings.Interval,
 		Counters:  src.Counters(),
 	}
 	data, err := json.Marshal(rep)
 	if err != nil {
 		return fmt.Errorf("encode report: %w", err)
 	}
-	subj := report.Subject(r.cfg.Prefix, src.Namespace, src.Record, r.cfg.Pod)
+	subj := report.Subject(settings.SubjectPrefix, src.Namespace, src.Record, r.cfg.Pod)
 	m := nats.NewMsg(subj)
 	m.Data = data
 	if r.cfg.Key != nil {

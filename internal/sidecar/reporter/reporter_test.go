@@ -71,3 +71,47 @@ func TestReporter(t *testing.T) {
 		t.Errorf("got %d published, %d failed; want 1, 0", r.Published(), r.Failed())
 	}
 }
+
+// TestApplyChangesPrefixAndIntervalAtOnce: the report after Apply goes
+// under the new prefix at once and carries the new interval, so that the
+// manager never waits for a report at an interval the process no longer
+// keeps; the ones after it come at the new interval.
+func TestApplyChangesPrefixAndIntervalAtOnce(t *testing.T) {
+	srv := natstest.Start(t)
+	watch := srv.Connect()
+	sub, err := watch.SubscribeSync(report.Wildcard("new"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := watch.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	r := reporter.New(reporter.Config{
+		Conn: srv.Connect(), Prefix: "old", Pod: "pod", Interval: time.Hour, Logger: slog.New(slog.DiscardHandler),
+		Sources: []reporter.Source{{Namespace: "ns", Record: "rec", Counters: func() report.Counters { return report.Counters{} }}},
+	})
+	if got, want := r.Settings(), (report.Settings{Interval: report.Duration(time.Hour), SubjectPrefix: "old"}); got != want {
+		t.Errorf("got settings %+v before Apply, want %+v", got, want)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	r.Apply(report.Settings{Interval: report.Duration(10 * time.Millisecond), SubjectPrefix: "new"})
+	// An hour-long interval would allow one report (Apply's) in the wait:
+	// three show the ticker runs at the new interval.
+	for i := range 3 {
+		m, err := sub.NextMsg(10 * time.Second)
+		if err != nil {
+			t.Fatalf("report %d after Apply: %v", i, err)
+		}
+		var got report.Report
+		if err := json.Unmarshal(m.Data, &got); err != nil {
+			t.Fatal(err)
+		}
+		if m.Subject != "new.ns.rec.pod" || time.Duration(got.Interval) != 10*time.Millisecond {
+			t.Fatalf("report %d: got subject %q, interval %s; want new.ns.rec.pod, 10ms", i, m.Subject, time.Duration(got.Interval))
+		}
+	}
+}
