@@ -184,6 +184,44 @@ var _ = Describe("recbuf", Ordered, func() {
 		}).Should(Succeed())
 	})
 
+	It("holds the sample ring within its byte budget under 400 values of 1 MiB, without a restart", func() {
+		before := snapshotBuffer(Default, ringRecord)
+		var produced int64
+		Eventually(func(g Gomega) { produced = getRecord(g, ringRecord).Status.Produced }).Should(Succeed())
+
+		By("publishing 400 telemetry readings of about 1 MiB each: 400 MiB into a ring of 1024 values within 64 MiB")
+		_, _ = kubectl("delete", "job", "telemetry-large", "-n", namespace, "--ignore-not-found", "--wait")
+		Expect(kubectlApply(edgesimJob("telemetry-large", "--telemetry-subject=devices.telemetry", "--device-prefix=large",
+			"--devices=1", "--state-subject=", "--command-subject=", "--rate=0", "--count=400", "--pad=1040000"))).Error().NotTo(HaveOccurred())
+
+		By("checking that the ring took all of them in, evicting by bytes, and counted the evictions")
+		Eventually(func(g Gomega) {
+			r := getRecord(g, ringRecord)
+			g.Expect(r.Status.Produced).To(BeNumerically(">=", produced+400))
+			g.Expect(r.Status.Dropped).To(BeZero(), "no reading refused as oversized")
+			g.Expect(r.Status.Evicted).To(BeNumerically(">=", 400-64), "values the byte budget pushed out")
+		}).WithTimeout(3 * time.Minute).Should(Succeed())
+		var info struct {
+			Occupancy int   `json:"occupancy"`
+			Bytes     int64 `json:"bytes"`
+			MaxBytes  int64 `json:"maxBytes"`
+		}
+		out, err := kubectl("get", "--raw", fmt.Sprintf("/api/v1/namespaces/%s/services/http:%s-recbuf:http/proxy/v1/records/%s", namespace, ringRecord, ringRecord))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(json.Unmarshal([]byte(out), &info)).To(Succeed(), "record info %s", out)
+		_, _ = fmt.Fprintf(GinkgoWriter, "ring after 400 x 1 MiB: %s\n", out)
+		Expect(info.MaxBytes).To(BeNumerically("==", 64<<20), "the sample's maxBytes")
+		Expect(info.Bytes).To(BeNumerically("<=", info.MaxBytes))
+		Expect(info.Occupancy).To(BeNumerically("~", 64, 2), "as many 1 MiB values as 64 MiB hold")
+
+		By("checking that the buffer pod was not restarted (no OOM kill)")
+		after := snapshotBuffer(Default, ringRecord)
+		Expect(after.pods).To(Equal(before.pods), "the same pods, restartCount unchanged")
+		for name, p := range after.pods {
+			Expect(p.Restarts).To(BeZero(), "restarts of %s", name)
+		}
+	})
+
 	It("counts Mailbox overwrites under a fast producer and a slow taker", func() {
 		var before int64
 		Eventually(func(g Gomega) { before = getRecord(g, mailRecord).Status.Overwrites }).Should(Succeed())

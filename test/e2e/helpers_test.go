@@ -154,6 +154,7 @@ type record struct {
 		Skipped      int64  `json:"skipped"`
 		Overwrites   int64  `json:"overwrites"`
 		Dropped      int64  `json:"dropped"`
+		Evicted      int64  `json:"evicted"`
 		Pods         []struct {
 			Name      string `json:"name"`
 			Connected bool   `json:"connected"`

@@ -240,13 +240,17 @@ func (s *Server) withRecord(h func(http.ResponseWriter, *http.Request, *record))
 
 // Info describes a record in GET /v1/records and GET /v1/records/{name}.
 type Info struct {
-	Name        string `json:"name"`
-	Type        string `json:"type"`
-	Capacity    int    `json:"capacity"`
-	Subject     string `json:"subject"`
-	LastSeq     uint64 `json:"lastSeq"`
-	Occupancy   int    `json:"occupancy"`
-	Subscribers int    `json:"subscribers"`
+	Name      string `json:"name"`
+	Type      string `json:"type"`
+	Capacity  int    `json:"capacity"`
+	Subject   string `json:"subject"`
+	LastSeq   uint64 `json:"lastSeq"`
+	Occupancy int    `json:"occupancy"`
+	// Bytes is the size of the values held and MaxBytes the ring's byte
+	// budget (both absent without one).
+	Bytes       int64 `json:"bytes,omitempty"`
+	MaxBytes    int64 `json:"maxBytes,omitempty"`
+	Subscribers int   `json:"subscribers"`
 }
 
 func (rec *record) info() Info {
@@ -258,6 +262,8 @@ func (rec *record) info() Info {
 		Subject:     rec.Subject,
 		LastSeq:     st.LastSeq,
 		Occupancy:   st.Occupancy,
+		Bytes:       st.Bytes,
+		MaxBytes:    st.MaxBytes,
 		Subscribers: st.Subscribers,
 	}
 }
