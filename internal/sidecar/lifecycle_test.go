@@ -326,6 +326,14 @@ func TestStandaloneMode(t *testing.T) {
 			t.Errorf("got value %+v with reading %+v, want seq %d and matching device fields", v, reading, i+1)
 		}
 	}
+	// Each record's intake takes its messages in on its own: the telemetry
+	// stream having all four says nothing of state and cmd yet.
+	for _, name := range []string{"state", "cmd"} {
+		poll.Until(t, name+" to take in all four", func() bool {
+			_, body := get(t, "http://"+sc.HTTPAddr()+"/v1/records/"+name)
+			return strings.Contains(body, `"lastSeq":4,`)
+		})
+	}
 	st, err := sc.client(t, "state").Latest(context.Background())
 	if err != nil || st.Seq != 4 {
 		t.Errorf("state Latest: got seq %d %v, want 4", st.Seq, err)
