@@ -212,7 +212,9 @@ var _ = Describe("recbuf", Ordered, func() {
 		_, _ = fmt.Fprintf(GinkgoWriter, "ring after 400 x 1 MiB: %s\n", out)
 		Expect(info.MaxBytes).To(BeNumerically("==", 64<<20), "the sample's maxBytes")
 		Expect(info.Bytes).To(BeNumerically("<=", info.MaxBytes))
-		Expect(info.Occupancy).To(BeNumerically("~", 64, 2), "as many 1 MiB values as 64 MiB hold")
+		// The simulator's small readings share the ring: the budget, not a
+		// count of large values, is what is full.
+		Expect(info.Bytes).To(BeNumerically(">", info.MaxBytes-(1<<20)), "the budget is used up to less than one value")
 
 		By("checking that the buffer pod was not restarted (no OOM kill)")
 		after := snapshotBuffer(Default, ringRecord)
