@@ -1,0 +1,252 @@
+package policy
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	sigsyaml "sigs.k8s.io/yaml"
+)
+
+const (
+	rootDir  = "../.."
+	chartDir = rootDir + "/charts/recbuf"
+	// deadline for the API server to start enforcing a policy or to see a
+	// namespace's annotation.
+	deadline = 30 * time.Second
+)
+
+var k8s client.Client
+
+func TestMain(m *testing.M) { os.Exit(run(m)) }
+
+func run(m *testing.M) int {
+	assets := os.Getenv("KUBEBUILDER_ASSETS")
+	if assets == "" {
+		assets, _ = filepath.Abs(filepath.Join(rootDir, "bin", "k8s", "v1.34.4"))
+	}
+	if _, err := os.Stat(filepath.Join(assets, "kube-apiserver")); err != nil {
+		fmt.Fprintln(os.Stderr, "no envtest binaries: set KUBEBUILDER_ASSETS=$(hack/envtest-assets.sh):", err)
+		return 1
+	}
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join(rootDir, "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+		BinaryAssetsDirectory: assets,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starting envtest:", err)
+		return 1
+	}
+	defer func() {
+		if err := env.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "stopping envtest:", err)
+		}
+	}()
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if k8s, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
+}
+
+// helm finds the pinned helm: $HELM, bin/helm, or helm on PATH.
+func helm(t *testing.T) string {
+	t.Helper()
+	if h := os.Getenv("HELM"); h != "" {
+		return h
+	}
+	if p, err := filepath.Abs(filepath.Join(rootDir, "bin", "helm")); err == nil {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	p, err := exec.LookPath("helm")
+	if err != nil {
+		t.Fatal("helm not found: run `make helm` or set HELM")
+	}
+	return p
+}
+
+// installPolicy renders the chart's subject policy and binding with the
+// default values and creates them.
+func installPolicy(t *testing.T) {
+	t.Helper()
+	cmd := exec.Command(helm(t), "template", "recbuf", chartDir, "--namespace", "recbuf-system",
+		"--kube-version", "1.34.4", "--show-only", "templates/subject-policy.yaml")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("helm template: %v: %s", err, stderr.String())
+	}
+	var created int
+	for doc := range strings.SplitSeq(stdout.String(), "\n---") {
+		var meta metav1.TypeMeta
+		if err := sigsyaml.Unmarshal([]byte(doc), &meta); err != nil {
+			t.Fatalf("rendered document is not YAML: %v\n%s", err, doc)
+		}
+		var obj client.Object
+		switch meta.Kind {
+		case "":
+			continue
+		case "ValidatingAdmissionPolicy":
+			obj = &admissionregistrationv1.ValidatingAdmissionPolicy{}
+		case "ValidatingAdmissionPolicyBinding":
+			obj = &admissionregistrationv1.ValidatingAdmissionPolicyBinding{}
+		default:
+			t.Fatalf("unexpected %s in templates/subject-policy.yaml", meta.Kind)
+		}
+		if err := sigsyaml.UnmarshalStrict([]byte(doc), obj); err != nil {
+			t.Fatalf("decode %s: %v", meta.Kind, err)
+		}
+		if err := k8s.Create(context.Background(), obj); err != nil {
+			t.Fatalf("create %s: %v", meta.Kind, err)
+		}
+		created++
+	}
+	if created != 2 {
+		t.Fatalf("templates/subject-policy.yaml rendered %d objects, want a policy and its binding", created)
+	}
+}
+
+// createNamespace creates a namespace with annotations and returns its name.
+func createNamespace(t *testing.T, name string, annotations map[string]string) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: annotations}}
+	if err := k8s.Create(context.Background(), ns); err != nil {
+		t.Fatalf("create namespace %s: %v", name, err)
+	}
+	return name
+}
+
+// record is a valid Record; an empty subject leaves spec.source unset.
+func record(namespace, name, subject string) *unstructured.Unstructured {
+	spec := map[string]any{"buffer": map[string]any{"type": "SingleLatest"}}
+	if subject != "" {
+		spec["source"] = map[string]any{"nats": map[string]any{"subject": subject}}
+	}
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "recbuf.dev/v1alpha1",
+		"kind":       "Record",
+		"metadata":   map[string]any{"name": name, "namespace": namespace},
+		"spec":       spec,
+	}}
+	return u
+}
+
+// create creates a Record and, when admitted, deletes it again, so that
+// names can be reused. It returns the admission error.
+func create(t *testing.T, namespace, name, subject string) error {
+	t.Helper()
+	r := record(namespace, name, subject)
+	err := k8s.Create(context.Background(), r)
+	if err == nil {
+		if err := k8s.Delete(context.Background(), r); err != nil {
+			t.Fatalf("delete Record %s/%s: %v", namespace, name, err)
+		}
+	}
+	return err
+}
+
+// waitRefused creates a probe Record until the API server refuses it (the
+// policy, or a namespace's annotation, takes a moment to be seen), and
+// returns the refusal.
+func waitRefused(t *testing.T, namespace, subject string) error {
+	t.Helper()
+	stop := time.Now().Add(deadline)
+	for {
+		err := create(t, namespace, "probe", subject)
+		if err != nil {
+			return err
+		}
+		if time.Now().After(stop) {
+			t.Fatalf("a Record on %q in namespace %s was still admitted after %v", subject, namespace, deadline)
+		}
+	}
+}
+
+func TestSubjectPolicy(t *testing.T) {
+	installPolicy(t)
+	open := createNamespace(t, "open", nil)
+	const reserved = `overlaps the reserved report subjects recbuf.stats.>`
+	err := waitRefused(t, open, "recbuf.stats.>")
+	if want := `spec.source.nats.subject "recbuf.stats.>" ` + reserved; !strings.Contains(err.Error(), want) {
+		t.Fatalf("the policy refused the probe with %q, want a message containing %q", err, want)
+	}
+
+	t.Run("reserved report subjects", func(t *testing.T) {
+		for _, subject := range []string{"recbuf.stats.>", ">", "recbuf.stats.a.b.c", "recbuf.>", "*.stats.>",
+			"recbuf.*.*.*.*", "recbuf.stats.a.b.>", "*.*.*.*.*", "recbuf.stats.*.b.c"} {
+			err := create(t, open, "reserved", subject)
+			if want := fmt.Sprintf(`spec.source.nats.subject %q %s`, subject, reserved); err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("Record on %q: got %v, want a refusal containing %q", subject, err, want)
+			}
+		}
+		for _, subject := range []string{"recbuf.statsx.a", "devices.>", "recbuf.stats", "recbuf.stats.a.b.c.d",
+			"recbuf.stats.a.b.c.>", "recbuf.*.a", "other.stats.a.b.c", "*.*.*.*"} {
+			if err := create(t, open, "free", subject); err != nil {
+				t.Errorf("Record on %q: got %v, want it admitted (no report subject matches it)", subject, err)
+			}
+		}
+	})
+
+	t.Run("an unannotated namespace admits the samples", func(t *testing.T) {
+		for _, subject := range []string{"devices.telemetry", "devices.state", "devices.commands", ""} {
+			if err := create(t, open, "sample", subject); err != nil {
+				t.Errorf("Record on %q: got %v, want it admitted", subject, err)
+			}
+		}
+	})
+
+	t.Run("a namespace restricted to devices.>", func(t *testing.T) {
+		ns := createNamespace(t, "tenant", map[string]string{"recbuf.dev/allowed-subjects": "devices.>, telemetry.site1"})
+		err := waitRefused(t, ns, "records.other.x")
+		want := `spec.source.nats.subject "records.other.x" is not within the subjects that namespace tenant allows ` +
+			`(its annotation recbuf.dev/allowed-subjects: "devices.>, telemetry.site1")`
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("got %q, want a message containing %q", err, want)
+		}
+		for _, subject := range []string{"devices.x", "devices.a.b", "devices.>", "devices.*", "telemetry.site1"} {
+			if err := create(t, ns, "allowed", subject); err != nil {
+				t.Errorf("Record on %q: got %v, want it admitted", subject, err)
+			}
+		}
+		for _, subject := range []string{"devices", "devicesx.a", "*.x", ">", "telemetry.site1.a", "telemetry.>", "recbuf.stats.a.b.c"} {
+			if err := create(t, ns, "refused", subject); err == nil {
+				t.Errorf("Record on %q: admitted, want it refused", subject)
+			}
+		}
+		// The default subject records.tenant.<name> is checked too.
+		err = create(t, ns, "unset", "")
+		if want := `spec.source.nats.subject (unset, so "records.tenant.unset") is not within`; err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Record without a subject: got %v, want a refusal containing %q", err, want)
+		}
+	})
+
+	t.Run("the CRD's own validation still answers first", func(t *testing.T) {
+		err := create(t, open, "invalid", "a..b")
+		if want := "spec.source.nats.subject must be dot-separated non-empty tokens"; err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Record on %q: got %v, want the CRD's message %q", "a..b", err, want)
+		}
+	})
+}
