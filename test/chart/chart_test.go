@@ -226,7 +226,8 @@ func TestTemplate(t *testing.T) {
 					"ClusterRole/recbuf-manager", "ClusterRole/recbuf-record-editor", "ClusterRole/recbuf-record-viewer",
 					"ClusterRoleBinding/recbuf-manager", "Deployment/recbuf-manager", "Role/recbuf-leader-election",
 					"RoleBinding/recbuf-leader-election", "Secret/recbuf-report-master-key", "Service/recbuf-manager-metrics",
-					"ServiceAccount/recbuf-manager",
+					"ServiceAccount/recbuf-manager", "ValidatingAdmissionPolicy/recbuf-record-subjects",
+					"ValidatingAdmissionPolicyBinding/recbuf-record-subjects",
 				}
 				if diff := cmp.Diff(want, objs.names()); diff != "" {
 					t.Errorf("rendered objects (-want +got):\n%s", diff)
@@ -469,6 +470,7 @@ func TestTemplate(t *testing.T) {
 				want := []string{
 					"ClusterRole/rb-manager", "ClusterRoleBinding/rb-manager", "Deployment/rb-manager", "Role/rb-leader-election",
 					"RoleBinding/rb-leader-election", "Secret/rb-report-master-key", "Service/rb-manager-metrics", "ServiceAccount/rb-manager",
+					"ValidatingAdmissionPolicy/rb-record-subjects", "ValidatingAdmissionPolicyBinding/rb-record-subjects",
 				}
 				if diff := cmp.Diff(want, objs.names()); diff != "" {
 					t.Errorf("rendered objects (-want +got):\n%s", diff)
@@ -644,6 +646,9 @@ func TestTemplateRefuses(t *testing.T) {
 		{"a port out of range is rejected", []string{"metrics.port=70000"}, "/metrics/port"},
 		{"extraArgs that are not flags are rejected", []string{"extraArgs={debug}"}, "/extraArgs/0"},
 		{"a ServiceMonitor without the metrics Service is refused", []string{"metrics.serviceMonitor.enabled=true", "metrics.service.enabled=false"}, "metrics.serviceMonitor.enabled needs metrics.service.enabled"},
+		{"an unknown validation action is refused", []string{"subjectPolicy.validationActions={Block}"}, "/subjectPolicy/validationActions/0"},
+		{"a binding without validation actions is refused", []string{"subjectPolicy.validationActions={}"}, "/subjectPolicy/validationActions"},
+		{"a binding with null validation actions is refused", []string{"subjectPolicy.validationActions=null"}, "subjectPolicy.validationActions must list at least one"},
 		{"an existing ServiceAccount needs a name", []string{"serviceAccount.create=false"}, "serviceAccount.name is required"},
 	}
 	for _, tt := range tests {
@@ -658,6 +663,95 @@ func TestTemplateRefuses(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSubjectPolicy checks the ValidatingAdmissionPolicy on the Records'
+// subjects: bound with Deny, its CEL unrolled over the tokens of the
+// configured report prefix, and gone when disabled. test/policy runs it on a
+// real API server.
+func TestSubjectPolicy(t *testing.T) {
+	t.Parallel()
+	policy := func(t *testing.T, objs objects) (reserved, message string) {
+		t.Helper()
+		vap := objs.find("ValidatingAdmissionPolicy", "recbuf-record-subjects")
+		if vap == nil {
+			t.Fatalf("no ValidatingAdmissionPolicy recbuf-record-subjects among %v", objs.names())
+		}
+		if got, _, _ := unstructured.NestedString(vap.Object, "apiVersion"); got != "admissionregistration.k8s.io/v1" {
+			t.Errorf("policy apiVersion %q, want admissionregistration.k8s.io/v1", got)
+		}
+		if got, _, _ := unstructured.NestedString(vap.Object, "spec", "failurePolicy"); got != "Fail" {
+			t.Errorf("policy failurePolicy %q, want Fail", got)
+		}
+		vars, _, _ := unstructured.NestedSlice(vap.Object, "spec", "variables")
+		for _, v := range vars {
+			if m := v.(map[string]any); m["name"] == "reserved" {
+				reserved, _ = m["expression"].(string)
+			}
+		}
+		validations, _, _ := unstructured.NestedSlice(vap.Object, "spec", "validations")
+		if len(validations) != 2 {
+			t.Fatalf("policy validations %v: want the reserved subjects and the namespace's allowed subjects", validations)
+		}
+		message, _ = validations[0].(map[string]any)["messageExpression"].(string)
+		b := objs.find("ValidatingAdmissionPolicyBinding", "recbuf-record-subjects")
+		if b == nil {
+			t.Fatal("no ValidatingAdmissionPolicyBinding recbuf-record-subjects")
+		}
+		if got, _, _ := unstructured.NestedString(b.Object, "spec", "policyName"); got != vap.GetName() {
+			t.Errorf("binding policyName %q, want %q", got, vap.GetName())
+		}
+		return reserved, message
+	}
+	t.Run("the default prefix recbuf.stats", func(t *testing.T) {
+		t.Parallel()
+		objs := mustTemplate(t)
+		reserved, message := policy(t, objs)
+		for _, want := range []string{"size(variables.tokens) == 5", "variables.tokens[0] == 'recbuf'", "variables.tokens[1] == 'stats'"} {
+			if !strings.Contains(reserved, want) {
+				t.Errorf("reserved expression %q: want it to contain %q", reserved, want)
+			}
+		}
+		if strings.Contains(reserved, "variables.tokens[2] ==") {
+			t.Errorf("reserved expression %q: want terms for the prefix's two tokens only", reserved)
+		}
+		if want := "overlaps the reserved report subjects recbuf.stats.>"; !strings.Contains(message, want) {
+			t.Errorf("message %q: want it to contain %q", message, want)
+		}
+		b := objs.find("ValidatingAdmissionPolicyBinding", "recbuf-record-subjects")
+		if got, _, _ := unstructured.NestedStringSlice(b.Object, "spec", "validationActions"); !slices.Equal(got, []string{"Deny"}) {
+			t.Errorf("binding validationActions %v, want [Deny]", got)
+		}
+	})
+	t.Run("a prefix of three tokens", func(t *testing.T) {
+		t.Parallel()
+		objs := mustTemplate(t, "reports.subjectPrefix=acme.recbuf-x.reports", "subjectPolicy.validationActions={Warn,Audit}")
+		reserved, message := policy(t, objs)
+		for _, want := range []string{"size(variables.tokens) == 6", "variables.tokens[0] == 'acme'",
+			"variables.tokens[1] == 'recbuf-x'", "variables.tokens[2] == 'reports'"} {
+			if !strings.Contains(reserved, want) {
+				t.Errorf("reserved expression %q: want it to contain %q", reserved, want)
+			}
+		}
+		if strings.Contains(reserved, "'recbuf'") || strings.Contains(reserved, "'stats'") {
+			t.Errorf("reserved expression %q: want no term of the default prefix", reserved)
+		}
+		if want := "overlaps the reserved report subjects acme.recbuf-x.reports.>"; !strings.Contains(message, want) {
+			t.Errorf("message %q: want it to contain %q", message, want)
+		}
+		b := objs.find("ValidatingAdmissionPolicyBinding", "recbuf-record-subjects")
+		if got, _, _ := unstructured.NestedStringSlice(b.Object, "spec", "validationActions"); !slices.Equal(got, []string{"Warn", "Audit"}) {
+			t.Errorf("binding validationActions %v, want [Warn Audit]", got)
+		}
+	})
+	t.Run("disabled renders nothing", func(t *testing.T) {
+		t.Parallel()
+		for _, obj := range mustTemplate(t, "subjectPolicy.enabled=false") {
+			if strings.HasPrefix(obj.GetKind(), "ValidatingAdmissionPolicy") {
+				t.Errorf("subjectPolicy.enabled=false rendered %s/%s", obj.GetKind(), obj.GetName())
+			}
+		}
+	})
 }
 
 // TestClusterRoleMatchesGenerated keeps the chart least-privileged and
