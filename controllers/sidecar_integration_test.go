@@ -221,9 +221,7 @@ func TestABufferPodCutOffFromNATSIsNamedDisconnected(t *testing.T) {
 	ns := newNamespace(t)
 	rec := newRecord(ns, "cut", ringSpec(4))
 	create(t, g, rec)
-	runPodOf(t, g, rec)
-	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: rec.ChildName()}}
-	setDeploymentStatus(t, g, d, 1, []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable"}})
+	runAvailable(t, g, rec)
 
 	link := netcut.Start(t, natsServerAddr())
 	startSidecarOf(t, g, rec, "--nats-url=nats://"+link.Addr())
@@ -252,4 +250,14 @@ func TestABufferPodCutOffFromNATSIsNamedDisconnected(t *testing.T) {
 		expectCondition(g, rec, recbufv1alpha1.ConditionNATSConnected, metav1.ConditionTrue, recbufv1alpha1.ReasonConnected)
 		expectCondition(g, rec, recbufv1alpha1.ConditionReady, metav1.ConditionTrue, recbufv1alpha1.ReasonReady)
 	}, timeout, poll).Should(Succeed())
+}
+
+// runAvailable runs rec's pod (runPodOf) and marks its Deployment
+// available, as the Deployment controller would: the state in which Ready
+// depends on the reports alone.
+func runAvailable(t *testing.T, g Gomega, rec *recbufv1alpha1.Record) {
+	t.Helper()
+	runPodOf(t, g, rec)
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: rec.Namespace, Name: rec.ChildName()}}
+	setDeploymentStatus(t, g, d, 1, []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable"}})
 }

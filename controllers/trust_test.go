@@ -36,9 +36,7 @@ func TestForgedReportsChangeNothing(t *testing.T) {
 	ns := newNamespace(t)
 	rec := newRecord(ns, "telemetry", ringSpec(4))
 	create(t, g, rec)
-	runPodOf(t, g, rec)
-	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: rec.ChildName()}}
-	setDeploymentStatus(t, g, d, 1, []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable"}})
+	runAvailable(t, g, rec)
 	startSidecarOf(t, g, rec)
 	pod := podNameOf(rec)
 	genuine := []recbufv1alpha1.RecordPodStatus{{Name: pod, Connected: true}}
