@@ -148,6 +148,80 @@ type RecordSpec struct {
 	// scheduling constrains which nodes the buffer pods run on.
 	// +optional
 	Scheduling *SchedulingSpec `json:"scheduling,omitempty"`
+
+	// consumers says who may reach and use the record's consumer API. When
+	// unset, every pod of the Record's namespace may reach it (where the
+	// manager's NetworkPolicies are enabled) and no credential is asked.
+	// +optional
+	Consumers *ConsumersSpec `json:"consumers,omitempty"`
+}
+
+// ConsumerAuthentication is how the buffer processes authenticate the
+// clients of the consumer API.
+// +kubebuilder:validation:Enum=None;ServiceAccountToken
+type ConsumerAuthentication string
+
+const (
+	// ConsumerAuthenticationNone asks no credential: whoever reaches the
+	// port may read and take.
+	ConsumerAuthenticationNone ConsumerAuthentication = "None"
+	// ConsumerAuthenticationServiceAccountToken asks every request for a
+	// Kubernetes ServiceAccount token whose audience is ConsumerAudience
+	// (Authorization: Bearer), checks it with a TokenReview, and authorizes
+	// it with a SubjectAccessReview on the Record: verb get on the
+	// records/consume subresource to stream and read the latest value,
+	// verb create on records/take to take.
+	ConsumerAuthenticationServiceAccountToken ConsumerAuthentication = "ServiceAccountToken"
+)
+
+// ConsumerAudience is the audience a consumer's ServiceAccount token must
+// carry (a projected token with audience recbuf.dev), so that a token meant
+// for the API server or another service is refused.
+const ConsumerAudience = "recbuf.dev"
+
+// ConsumersSpec says who may reach and use a Record's consumer API.
+type ConsumersSpec struct {
+	// from lists the pods allowed to reach the consumer port, as a
+	// NetworkPolicy's ingress peers: a pod matches a peer when it matches
+	// both of the peer's selectors. Enforced when the manager's
+	// NetworkPolicies are enabled (chart networkPolicy.enabled) and the
+	// cluster's network plugin enforces NetworkPolicy. When empty, the
+	// pods of the Record's own namespace.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=32
+	From []ConsumerPeer `json:"from,omitempty"`
+
+	// authentication is how the buffer processes authenticate consumers:
+	// None (the default) or ServiceAccountToken.
+	// +optional
+	// +kubebuilder:default=None
+	Authentication ConsumerAuthentication `json:"authentication,omitempty"`
+}
+
+// ConsumerPeer selects pods allowed to reach a Record's consumer port.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.podSelector) || has(self.namespaceSelector)",message="spec.consumers.from[] must set podSelector, namespaceSelector or both"
+type ConsumerPeer struct {
+	// podSelector selects pods by label; with namespaceSelector unset,
+	// pods of the Record's namespace only.
+	// +optional
+	PodSelector *metav1.LabelSelector `json:"podSelector,omitempty"`
+
+	// namespaceSelector selects namespaces by label (the label
+	// kubernetes.io/metadata.name names one); with podSelector unset, all
+	// pods of those namespaces.
+	// +optional
+	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
+}
+
+// ConsumerAuthenticationMode is spec.consumers.authentication, None when
+// unset.
+func (r *Record) ConsumerAuthenticationMode() ConsumerAuthentication {
+	if c := r.Spec.Consumers; c != nil && c.Authentication != "" {
+		return c.Authentication
+	}
+	return ConsumerAuthenticationNone
 }
 
 // BufferSpec is a buffer's semantics and size.
