@@ -18,6 +18,21 @@ const (
 	HeaderDeviceSeq = "Recbuf-Device-Seq"
 )
 
+// HeaderMQTT is the header nats-server sets on every message that an MQTT
+// client published through its MQTT listener (its value is the MQTT QoS).
+// MQTT 3.1.1 has no headers of its own, so for such a message the buffer
+// process reads the device and its sequence from the JSON payload instead
+// (FieldDevice, FieldDeviceSeq).
+const HeaderMQTT = "Nmqtt-Pub"
+
+// The top-level fields of a JSON object payload that carry the device and
+// its sequence for messages that came through MQTT (HeaderMQTT), with the
+// meaning of HeaderDevice and HeaderDeviceSeq.
+const (
+	FieldDevice    = "device"
+	FieldDeviceSeq = "seq"
+)
+
 // MaxDeviceLen is the longest device name accepted in HeaderDevice.
 const MaxDeviceLen = 256
 

@@ -264,11 +264,17 @@ func (in *Intake) HandleMsg(m *nats.Msg) {
 		JSON:     wire.IsJSON(m.Data),
 	}
 	if m.Header != nil {
-		if err := in.readDeviceHeaders(m.Header, &msg); err != nil {
+		if err := readDeviceHeaders(m.Header, &msg); err != nil {
 			in.malformed.Add(1)
 			in.logDrop(ReasonMalformed, "error", err.Error())
 			return
 		}
+		if msg.Device == "" && msg.DeviceSeq == 0 && msg.JSON && m.Header.Get(wire.HeaderMQTT) != "" {
+			readDeviceFields(m.Data, &msg)
+		}
+	}
+	if msg.DeviceSeq != 0 {
+		in.countGap(msg.Device, msg.DeviceSeq)
 	}
 	if err := in.buf.Push(msg); err != nil {
 		if errors.Is(err, buffer.ErrTooLarge) {
@@ -287,7 +293,7 @@ func (in *Intake) HandleMsg(m *nats.Msg) {
 // errMalformedHeader is wrapped by the errors readDeviceHeaders returns.
 var errMalformedHeader = errors.New("malformed device header")
 
-func (in *Intake) readDeviceHeaders(h nats.Header, msg *wire.Message) error {
+func readDeviceHeaders(h nats.Header, msg *wire.Message) error {
 	msg.Device = h.Get(wire.HeaderDevice)
 	if len(msg.Device) > wire.MaxDeviceLen {
 		return fmt.Errorf("%w: %s is %d bytes, limit %d", errMalformedHeader, wire.HeaderDevice, len(msg.Device), wire.MaxDeviceLen)
@@ -301,7 +307,6 @@ func (in *Intake) readDeviceHeaders(h nats.Header, msg *wire.Message) error {
 		return fmt.Errorf("%w: %s %q is not a positive integer", errMalformedHeader, wire.HeaderDeviceSeq, s)
 	}
 	msg.DeviceSeq = seq
-	in.countGap(msg.Device, seq)
 	return nil
 }
 
