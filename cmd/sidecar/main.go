@@ -15,6 +15,9 @@
 //	  --record state=SingleLatest@devices.state \
 //	  --record commands=Mailbox@devices.commands
 //
+// Add --embedded-mqtt 127.0.0.1:1883 and MQTT 3.1.1 devices can publish
+// too (topic devices/state is subject devices.state; docs/edge.md).
+//
 // It shuts down gracefully on SIGTERM or SIGINT within --shutdown-grace.
 // Run with -h for every flag.
 package main

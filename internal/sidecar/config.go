@@ -68,6 +68,11 @@ type Config struct {
 	// EmbeddedNATS, when set, is the host:port of an in-process NATS server
 	// to start and use (port 0: any free port).
 	EmbeddedNATS string
+	// EmbeddedMQTT, when set with EmbeddedNATS, is the host:port on which
+	// the in-process server also accepts MQTT 3.1.1 clients (port 0: any
+	// free port); it turns on JetStream, which NATS's MQTT needs, in a
+	// temporary directory removed on exit.
+	EmbeddedMQTT string
 	// MaxMessageBytes is the largest payload taken in (<= 0:
 	// wire.DefaultMaxMessageBytes, 1 MiB).
 	MaxMessageBytes int
@@ -219,6 +224,9 @@ func (c *Config) Validate() error {
 	if c.EmbeddedNATS == "" && c.NATS.URL == "" {
 		return invalid("no NATS URL")
 	}
+	if c.EmbeddedMQTT != "" && c.EmbeddedNATS == "" {
+		return invalid("an embedded MQTT listener needs the embedded NATS server (--embedded-nats)")
+	}
 	if c.HTTPAddr == "" {
 		c.HTTPAddr = DefaultHTTPAddr
 	}
@@ -308,6 +316,7 @@ func ParseFlags(args []string, getenv func(string) string, output io.Writer) (Co
 	fs.IntVar(&cfg.MaxStreams, "max-streams", consumerapi.DefaultMaxStreams, "most consumer event streams open at once, over all records; more get 503")
 	fs.IntVar(&cfg.MaxTakes, "max-takes", consumerapi.DefaultMaxTakes, "most take requests in progress at once, over all records; more get 503")
 	fs.StringVar(&cfg.EmbeddedNATS, "embedded-nats", "", "standalone: start an in-process NATS server on this host:port and use it")
+	fs.StringVar(&cfg.EmbeddedMQTT, "embedded-mqtt", "", "standalone: with --embedded-nats, also accept MQTT 3.1.1 clients on this host:port (JetStream in a temporary directory)")
 	fs.Func("record", "standalone: serve a record NAME=TYPE[:CAPACITY]@SUBJECT (repeatable)", func(s string) error {
 		specs = append(specs, s)
 		return nil

@@ -359,6 +359,11 @@ func TestStartFailsCleanly(t *testing.T) {
 		{name: "a busy HTTP port fails Start", modify: func(c *sidecar.Config) { c.HTTPAddr = busy.Addr().String() }},
 		{name: "a busy metrics port fails Start", modify: func(c *sidecar.Config) { c.MetricsAddr = busy.Addr().String() }},
 		{name: "a busy embedded NATS port fails Start", modify: func(c *sidecar.Config) { c.EmbeddedNATS = busy.Addr().String() }},
+		{name: "a busy embedded MQTT port fails Start", modify: func(c *sidecar.Config) {
+			c.EmbeddedNATS, c.EmbeddedMQTT = "127.0.0.1:0", busy.Addr().String()
+		}},
+		{name: "an embedded MQTT listener without the embedded NATS server is a configuration error",
+			modify: func(c *sidecar.Config) { c.EmbeddedMQTT = "127.0.0.1:0" }, want: sidecar.ErrInvalidConfig},
 		{name: "no record is a configuration error", modify: func(c *sidecar.Config) { c.Records = nil }, want: sidecar.ErrInvalidConfig},
 		{name: "a missing credentials directory fails Start", modify: func(c *sidecar.Config) { c.NATS.CredentialsDir = t.TempDir() + "/nope" }},
 	}

@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -37,7 +36,7 @@ type Sidecar struct {
 	// reportKey is the last report key read from Config.ReportKeyFile.
 	reportKey reportKey
 
-	embedded *server.Server
+	embedded *embeddedNATS
 	natsURL  string
 	nc       *nats.Conn
 	// intakes routes each subscription's slow-consumer errors to its
@@ -195,12 +194,16 @@ func (s *Sidecar) startEmbeddedNATS() error {
 	if s.cfg.EmbeddedNATS == "" {
 		return nil
 	}
-	srv, err := startEmbeddedNATS(s.cfg.EmbeddedNATS, s.cfg.MaxMessageBytes)
+	e, err := startEmbeddedNATS(s.cfg.EmbeddedNATS, s.cfg.MaxMessageBytes, s.cfg.EmbeddedMQTT)
 	if err != nil {
 		return err
 	}
-	s.embedded, s.natsURL = srv, srv.ClientURL()
-	s.log.Info("Embedded NATS server started", "url", s.natsURL)
+	s.embedded, s.natsURL = e, e.srv.ClientURL()
+	if e.mqttAddr != "" {
+		s.log.Info("Embedded NATS server started", "url", s.natsURL, "mqtt", e.mqttAddr)
+	} else {
+		s.log.Info("Embedded NATS server started", "url", s.natsURL)
+	}
 	return nil
 }
 
@@ -473,7 +476,16 @@ func (s *Sidecar) NATSURL() string {
 	if s.embedded == nil {
 		return ""
 	}
-	return s.embedded.ClientURL()
+	return s.embedded.srv.ClientURL()
+}
+
+// MQTTAddr is the host:port of the embedded NATS server's MQTT listener,
+// "" without one.
+func (s *Sidecar) MQTTAddr() string {
+	if s.embedded == nil {
+		return ""
+	}
+	return s.embedded.mqttAddr
 }
 
 // RecordURL is the consumer API URL of the named record.
@@ -533,8 +545,7 @@ func (s *Sidecar) shutdown(stopReporter context.CancelFunc) {
 	_ = s.metricsSrv.Close()
 	s.nc.Close()
 	if s.embedded != nil {
-		s.embedded.Shutdown()
-		s.embedded.WaitForShutdown()
+		s.embedded.stop()
 	}
 	s.bg.Wait()
 	s.log.Info("Shut down")
@@ -551,7 +562,6 @@ func (s *Sidecar) abort() {
 		}
 	}
 	if s.embedded != nil {
-		s.embedded.Shutdown()
-		s.embedded.WaitForShutdown()
+		s.embedded.stop()
 	}
 }

@@ -62,7 +62,7 @@ var (
 	received       = desc("intake_received_total", "NATS messages taken into the buffer.")
 	dropped        = desc("intake_dropped_total", "NATS messages dropped before the buffer, by reason.", "reason")
 	slowEvents     = desc("intake_slow_consumer_events_total", "Times NATS reported the subscription as a slow consumer.")
-	upstreamGaps   = desc("intake_upstream_gap_values_total", "Values devices numbered (Recbuf-Device-Seq) that never arrived.")
+	upstreamGaps   = desc("intake_upstream_gap_values_total", "Values devices numbered (Recbuf-Device-Seq, or an MQTT payload's \"seq\") that never arrived.")
 	pendingMsgs    = desc("intake_pending_messages", "Messages received from NATS and waiting to be taken into the buffer.")
 	pendingBytes   = desc("intake_pending_bytes", "Payload bytes received from NATS and waiting to be taken into the buffer.")
 	pendingMaxMsgs = desc("intake_pending_limit_messages", "Most messages that may wait; beyond, NATS messages are dropped (reason slow_consumer).")

@@ -1,0 +1,184 @@
+package sidecar_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/onsi/gomega"
+
+	"github.com/recbuf/recbuf/internal/sidecar"
+	"github.com/recbuf/recbuf/internal/wire"
+)
+
+// standaloneMQTT starts a standalone buffer process whose embedded NATS
+// server also listens for MQTT, with its JetStream store under a directory
+// of the test's, which it returns.
+func standaloneMQTT(t *testing.T, maxMessageBytes int, specs ...string) (*running, string) {
+	t.Helper()
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp) // where the JetStream store goes, to see it removed
+	args := []string{"--embedded-nats", "127.0.0.1:0", "--embedded-mqtt", "127.0.0.1:0",
+		"--http-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--log-level", "error",
+		"--max-message-bytes", strconv.Itoa(maxMessageBytes)}
+	for _, s := range specs {
+		args = append(args, "--record", s)
+	}
+	cfg, err := sidecar.ParseFlags(args, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := start(t, cfg)
+	if sc.MQTTAddr() == "" || strings.HasSuffix(sc.MQTTAddr(), ":0") {
+		t.Fatalf("got MQTT address %q, want a bound host:port", sc.MQTTAddr())
+	}
+	return sc, tmp
+}
+
+// pahoClient connects a Paho MQTT 3.1.1 client, which reports a lost
+// connection on the returned channel, and disconnects it when the test ends.
+func pahoClient(t *testing.T, addr, id string) (mqtt.Client, <-chan error) {
+	t.Helper()
+	lost := make(chan error, 1)
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(id).
+		SetProtocolVersion(4).SetAutoReconnect(false).SetConnectRetry(false).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) { lost <- err }))
+	if tok := c.Connect(); !tok.WaitTimeout(waitTimeout) || tok.Error() != nil {
+		t.Fatalf("MQTT connect to %s: %v", addr, tok.Error())
+	}
+	t.Cleanup(func() { c.Disconnect(250) })
+	return c, lost
+}
+
+func pahoPublish(t *testing.T, c mqtt.Client, topic string, qos byte, payload string) error {
+	t.Helper()
+	tok := c.Publish(topic, qos, false, payload)
+	if !tok.WaitTimeout(waitTimeout) {
+		t.Fatalf("MQTT publish to %q: no acknowledgement within %s", topic, waitTimeout)
+	}
+	return tok.Error()
+}
+
+func TestMQTTPublishersReachTheStreamInOrderWithTheirDevice(t *testing.T) {
+	sc, tmp := standaloneMQTT(t, wire.DefaultMaxMessageBytes, "telemetry=SpmcRing:64@devices.*.telemetry")
+	col := stream(t, sc.client(t, "telemetry"))
+	col.waitConnected(t)
+	pub, _ := pahoClient(t, sc.MQTTAddr(), "gw-1")
+
+	// dev-001 numbers 1..6 and never sends 4: one value lost upstream.
+	seqs := []uint64{1, 2, 3, 5, 6}
+	for i, seq := range seqs {
+		qos := byte(i % 3) // 0, 1 and 2 alike reach NATS subscribers
+		payload := fmt.Sprintf(`{"device":"dev-001","seq":%d,"temperature":%d}`, seq, 20+seq)
+		if err := pahoPublish(t, pub, "devices/dev-001/telemetry", qos, payload); err != nil {
+			t.Fatalf("publish seq %d at QoS %d: %v", seq, qos, err)
+		}
+	}
+	for i, seq := range seqs {
+		v := col.next(t)
+		if v.Seq != uint64(i+1) || v.Subject != "devices.dev-001.telemetry" || v.Device != "dev-001" || v.DeviceSeq != seq || !v.JSON {
+			t.Fatalf("value %d: got seq %d subject %q device %q deviceSeq %d json %v, want seq %d on devices.dev-001.telemetry from dev-001 numbered %d, JSON",
+				i, v.Seq, v.Subject, v.Device, v.DeviceSeq, v.JSON, i+1, seq)
+		}
+	}
+	eventually(t, func() float64 {
+		return sc.metric(t, `recbuf_intake_upstream_gap_values_total{namespace="default",record="telemetry"}`)
+	}).Should(gomega.Equal(1.0))
+
+	sc.stop(t)
+	entries, err := os.ReadDir(tmp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "recbuf-jetstream-") {
+			t.Errorf("JetStream store %s left behind after the process stopped", e.Name())
+		}
+	}
+}
+
+func TestMosquittoPubReachesTheStream(t *testing.T) {
+	bin, err := exec.LookPath("mosquitto_pub")
+	if err != nil {
+		t.Skip("mosquitto_pub not installed (Debian: apt-get install mosquitto-clients; CI installs it)")
+	}
+	sc, _ := standaloneMQTT(t, wire.DefaultMaxMessageBytes, "state=SpmcRing:64@devices.state")
+	col := stream(t, sc.client(t, "state"))
+	col.waitConnected(t)
+	host, port, _ := strings.Cut(sc.MQTTAddr(), ":")
+	for i, qos := range []string{"0", "1", "2"} {
+		payload := fmt.Sprintf(`{"device":"mcu-7","seq":%d,"state":"on"}`, i+1)
+		out, err := exec.Command(bin, "-h", host, "-p", port, "-V", "mqttv311", "-i", "mosq-"+qos,
+			"-q", qos, "-t", "devices/state", "-m", payload).CombinedOutput()
+		if err != nil {
+			t.Fatalf("mosquitto_pub -q %s: %v: %s", qos, err, out)
+		}
+	}
+	for i := range 3 {
+		v := col.next(t)
+		if v.Seq != uint64(i+1) || v.Device != "mcu-7" || v.DeviceSeq != uint64(i+1) || v.Subject != "devices.state" {
+			t.Fatalf("value %d: got seq %d device %q deviceSeq %d subject %q, want seq %d from mcu-7 numbered %d on devices.state",
+				i, v.Seq, v.Device, v.DeviceSeq, v.Subject, i+1, i+1)
+		}
+	}
+}
+
+func TestBadMQTTInputIsRefusedAndNeverReachesTheBuffer(t *testing.T) {
+	const maxMessageBytes = 1000
+	sc, _ := standaloneMQTT(t, maxMessageBytes, "all=SpmcRing:64@in.>")
+	// nats-server refuses each of these by closing the publisher's
+	// connection: the client sees it lost, the buffer sees nothing.
+	cases := []struct {
+		name    string
+		topic   string
+		payload string
+	}{
+		{name: "a publish on a single-level wildcard topic", topic: "in/+/x", payload: "w"},
+		{name: "a publish on a multi-level wildcard topic", topic: "in/#", payload: "w"},
+		{name: "a publish on a topic that is not valid UTF-8", topic: "in/\xff\xfe", payload: "u"},
+		{name: "a publish with white space in its topic", topic: "in/a b", payload: "s"},
+		{name: "a payload over NATS's max_payload", topic: "in/big", payload: strings.Repeat("x", wire.DefaultMaxMessageBytes+1)},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, lost := pahoClient(t, sc.MQTTAddr(), "bad-"+strconv.Itoa(i))
+			if err := pahoPublish(t, c, tc.topic, 1, tc.payload); err == nil {
+				t.Errorf("publish acknowledged, want the connection closed")
+			}
+			select {
+			case <-lost:
+			case <-time.After(waitTimeout):
+				t.Fatal("connection not closed")
+			}
+		})
+	}
+	// The process is unharmed: a good publisher still gets through, and a
+	// payload the server takes but the record's limit does not is counted.
+	good, _ := pahoClient(t, sc.MQTTAddr(), "good")
+	if err := pahoPublish(t, good, "in/big", 1, strings.Repeat("x", maxMessageBytes+1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := pahoPublish(t, good, "in/ok", 1, "fine"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() float64 { return sc.metric(t, `recbuf_buffer_produced_total{namespace="default",record="all"}`) }).Should(gomega.Equal(1.0))
+	eventually(t, func() float64 {
+		return sc.metric(t, `recbuf_intake_dropped_total{namespace="default",reason="oversized",record="all"}`)
+	}).Should(gomega.Equal(1.0))
+	v, err := sc.client(t, "all").Latest(context.Background())
+	if err != nil || string(v.Payload) != "fine" || v.Subject != "in.ok" {
+		t.Errorf("Latest: got %q on %q (%v), want the good publisher's \"fine\" on in.ok", v.Payload, v.Subject, err)
+	}
+	select {
+	case <-sc.Done():
+		t.Errorf("the process stopped: %v", sc.Wait())
+	default:
+	}
+}
