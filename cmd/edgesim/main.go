@@ -8,6 +8,12 @@
 // devices.state, devices.commands). Simulators publishing at once need
 // different --device-prefix values, or their devices' sequences interleave.
 //
+// With --protocol mqtt it publishes as an MQTT 3.1.1 client through NATS's
+// MQTT listener instead (topic devices/telemetry for subject
+// devices.telemetry), the device named in each payload's own fields:
+//
+//	edgesim --protocol mqtt --mqtt-url tcp://127.0.0.1:1883 --count 100
+//
 // A stream whose subject is set to "" is not published. On exit it prints
 // how many messages each stream published, as JSON.
 package main
@@ -22,7 +28,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/nats-io/nats.go"
 
 	"github.com/recbuf/recbuf/internal/edgesim"
@@ -42,7 +50,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("edgesim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg edgesim.Config
-	url := fs.String("nats-url", "nats://127.0.0.1:4222", "NATS server URL")
+	protocol := fs.String("protocol", "nats", "how to publish: nats, or mqtt (MQTT 3.1.1 through NATS's MQTT listener)")
+	url := fs.String("nats-url", "nats://127.0.0.1:4222", "NATS server URL (--protocol nats)")
+	mqttURL := fs.String("mqtt-url", "tcp://127.0.0.1:1883", "MQTT server URL (--protocol mqtt)")
+	qos := fs.Uint("mqtt-qos", 1, "MQTT QoS of each publish: 0, 1 or 2 (--protocol mqtt)")
+	mqttClientID := fs.String("mqtt-client-id", "", "MQTT client id (default recbuf-edgesim-<device prefix>; --protocol mqtt)")
 	fs.StringVar(&cfg.TelemetrySubject, "telemetry-subject", "devices.telemetry", "subject of telemetry readings (\"\": none); may contain {device}")
 	fs.StringVar(&cfg.StateSubject, "state-subject", "devices.state", "subject of device state (\"\": none); may contain {device}")
 	fs.StringVar(&cfg.CommandSubject, "command-subject", "devices.commands", "subject of commands (\"\": none); may contain {device}")
@@ -59,13 +71,34 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	nc, err := nats.Connect(*url, nats.Name("recbuf-edgesim"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true))
+	var (
+		pub   edgesim.Publisher
+		closePub func()
+		err   error
+	)
+	switch *protocol {
+	case "nats":
+		pub, closePub, err = connectNATS(*url)
+	case "mqtt":
+		if *qos > 2 {
+			_, _ = fmt.Fprintf(stderr, "edgesim: --mqtt-qos %d: want 0, 1 or 2\n", *qos)
+			return 2
+		}
+		clientID := *mqttClientID
+		if clientID == "" {
+			clientID = "recbuf-edgesim-" + cfg.DevicePrefix
+		}
+		pub, closePub, err = connectMQTT(*mqttURL, clientID, byte(*qos))
+	default:
+		_, _ = fmt.Fprintf(stderr, "edgesim: --protocol %q: want nats or mqtt\n", *protocol)
+		return 2
+	}
 	if err != nil {
 		_, _ = fmt.Fprintln(stderr, "edgesim:", err)
 		return 1
 	}
-	defer nc.Close()
-	res, err := edgesim.Run(ctx, nc, cfg)
+	defer closePub()
+	res, err := edgesim.RunOn(ctx, pub, cfg)
 	if errors.Is(err, edgesim.ErrInvalidDevicePrefix) {
 		_, _ = fmt.Fprintln(stderr, "edgesim:", err)
 		return 2
@@ -77,4 +110,33 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// connectNATS connects to NATS, retrying until it answers.
+func connectNATS(url string) (edgesim.Publisher, func(), error) {
+	nc, err := nats.Connect(url, nats.Name("recbuf-edgesim"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true))
+	if err != nil {
+		return nil, nil, err
+	}
+	return edgesim.NATSPublisher{Conn: nc}, nc.Close, nil
+}
+
+// mqttConnectTimeout bounds the first MQTT connection.
+const mqttConnectTimeout = 30 * time.Second
+
+// connectMQTT connects an MQTT 3.1.1 client with a clean session, which
+// reconnects on its own after a connection loss.
+func connectMQTT(url, clientID string, qos byte) (edgesim.Publisher, func(), error) {
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID(clientID).
+		SetProtocolVersion(4).SetCleanSession(true).SetAutoReconnect(true).
+		SetConnectRetry(true).SetConnectTimeout(10 * time.Second))
+	tok := c.Connect()
+	if !tok.WaitTimeout(mqttConnectTimeout) {
+		c.Disconnect(0)
+		return nil, nil, fmt.Errorf("MQTT connect to %s: not connected within %s", url, mqttConnectTimeout)
+	}
+	if err := tok.Error(); err != nil {
+		return nil, nil, fmt.Errorf("MQTT connect to %s: %w", url, err)
+	}
+	return edgesim.MQTTPublisher{Client: c, QoS: qos}, func() { c.Disconnect(250) }, nil
 }

@@ -98,3 +98,46 @@ func TestRunRefusesADevicePrefixWithADot(t *testing.T) {
 		t.Errorf("got exit code %d, want 2 (output %s)", code, out.String())
 	}
 }
+
+func TestRunPublishesOverMQTTToTheSameSubjects(t *testing.T) {
+	srv := natstest.Start(t, natstest.WithMQTT(t))
+	nc := srv.Connect()
+	sub, err := nc.SubscribeSync("devices.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	args := []string{"--protocol", "mqtt", "--mqtt-url", "tcp://" + srv.MQTTAddr(), "--count", "2", "--devices", "1", "--rate", "0", "--command-subject", ""}
+	if code := run(context.Background(), args, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit code %d, stderr %s", code, stderr.String())
+	}
+	if got, want := strings.TrimSpace(stdout.String()), `{"state":2,"telemetry":2}`; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+	got := map[string]int{}
+	for range 4 {
+		m, err := sub.NextMsg(10 * time.Second)
+		if err != nil {
+			t.Fatalf("after %v: %v", got, err)
+		}
+		if m.Header.Get(wire.HeaderMQTT) != "1" {
+			t.Errorf("got headers %v, want the MQTT listener's QoS 1 mark", m.Header)
+		}
+		got[m.Subject]++
+	}
+	if want := map[string]int{"devices.telemetry": 2, "devices.state": 2}; !maps.Equal(got, want) {
+		t.Errorf("got subjects %v, want %v", got, want)
+	}
+}
+
+func TestRunRefusesAnUnknownProtocolAndQoS(t *testing.T) {
+	for _, args := range [][]string{{"--protocol", "amqp"}, {"--protocol", "mqtt", "--mqtt-qos", "3"}} {
+		var out bytes.Buffer
+		if code := run(context.Background(), args, &out, &out); code != 2 {
+			t.Errorf("%v: got exit code %d, want 2 (%s)", args, code, out.String())
+		}
+	}
+}

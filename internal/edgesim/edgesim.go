@@ -7,15 +7,12 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"strconv"
-	"strings"
+		"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
-
-	"github.com/recbuf/recbuf/internal/wire"
 )
 
 // DeviceToken is replaced by the device name in a subject, e.g.
@@ -80,14 +77,19 @@ func DeviceName(prefix string, i int) string { return fmt.Sprintf("%s-%03d", pre
 // nc flushed them) or ctx ends. It returns what was published; the error
 // is ctx's or a publishing failure.
 func Run(ctx context.Context, nc *nats.Conn, cfg Config) (Result, error) {
+	return RunOn(ctx, NATSPublisher{Conn: nc}, cfg)
+}
+
+// RunOn is Run with any Publisher, such as an MQTTPublisher.
+func RunOn(ctx context.Context, p Publisher, cfg Config) (Result, error) {
 	if cfg.Devices <= 0 {
 		cfg.Devices = 1
 	}
 	if cfg.DevicePrefix == "" {
 		cfg.DevicePrefix = DefaultDevicePrefix
 	}
-	if strings.ContainsAny(cfg.DevicePrefix, ".*> \t\r\n") {
-		return Result{}, fmt.Errorf("%w %q: a subject token has no '.', '*', '>' or white space", ErrInvalidDevicePrefix, cfg.DevicePrefix)
+	if strings.ContainsAny(cfg.DevicePrefix, ".*>/+# \t\r\n") {
+		return Result{}, fmt.Errorf("%w %q: a subject token or MQTT topic level has no '.', '*', '>', '/', '+', '#' or white space", ErrInvalidDevicePrefix, cfg.DevicePrefix)
 	}
 	type stream struct {
 		name    string
@@ -118,7 +120,7 @@ func Run(ctx context.Context, nc *nats.Conn, cfg Config) (Result, error) {
 			devices[d] = newDevice(DeviceName(cfg.DevicePrefix, d), rng)
 		}
 		wg.Go(func() {
-			err := publish(ctx, nc, cfg, st.subject, devices, st.payload, &counts[i])
+			err := publish(ctx, p, cfg, st.subject, devices, st.payload, &counts[i])
 			if err != nil {
 				mu.Lock()
 				if firstErr == nil {
@@ -138,13 +140,13 @@ func Run(ctx context.Context, nc *nats.Conn, cfg Config) (Result, error) {
 	}
 	fctx, cancel := context.WithTimeout(ctx, flushTimeout)
 	defer cancel()
-	if err := nc.FlushWithContext(fctx); err != nil {
+	if err := p.Flush(fctx); err != nil {
 		return res, fmt.Errorf("flush: %w", err)
 	}
 	return res, nil
 }
 
-func publish(ctx context.Context, nc *nats.Conn, cfg Config, subject string, devices []*device,
+func publish(ctx context.Context, p Publisher, cfg Config, subject string, devices []*device,
 	payload func(*device, uint64, time.Time) any, count *atomic.Uint64) error {
 	start := time.Now()
 	var timer *time.Timer
@@ -179,15 +181,7 @@ func publish(ctx context.Context, nc *nats.Conn, cfg Config, subject string, dev
 		if err != nil {
 			return fmt.Errorf("encode: %w", err)
 		}
-		msg := &nats.Msg{
-			Subject: strings.ReplaceAll(subject, DeviceToken, d.name),
-			Data:    data,
-			Header: nats.Header{
-				wire.HeaderDevice:    []string{d.name},
-				wire.HeaderDeviceSeq: []string{strconv.FormatUint(seq, 10)},
-			},
-		}
-		if err := nc.PublishMsg(msg); err != nil {
+		if err := p.Publish(ctx, strings.ReplaceAll(subject, DeviceToken, d.name), d.name, seq, data); err != nil {
 			return fmt.Errorf("publish: %w", err)
 		}
 		count.Add(1)

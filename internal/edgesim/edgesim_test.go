@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
 
@@ -155,12 +156,82 @@ func TestRunWithDistinctDevicePrefixesKeepsTwoPublishersApart(t *testing.T) {
 	}
 }
 
-func TestRunRefusesADevicePrefixThatIsNoSubjectToken(t *testing.T) {
+func TestRunRefusesADevicePrefixThatIsNoSubjectTokenOrTopicLevel(t *testing.T) {
 	srv := natstest.Start(t)
-	for _, prefix := range []string{"a.b", "a*", ">", "a b"} {
+	for _, prefix := range []string{"a.b", "a*", ">", "a b", "a/b", "a+", "#"} {
 		_, err := edgesim.Run(context.Background(), srv.Connect(), edgesim.Config{TelemetrySubject: "x.{device}", DevicePrefix: prefix, Count: 1})
 		if !errors.Is(err, edgesim.ErrInvalidDevicePrefix) {
 			t.Errorf("prefix %q: got %v, want ErrInvalidDevicePrefix", prefix, err)
+		}
+	}
+}
+
+func TestRunOverMQTTPublishesTheSameStreamsThroughNATSsMQTTListener(t *testing.T) {
+	srv := natstest.Start(t, natstest.WithMQTT(t))
+	sub := srv.Connect()
+	msgs := make(chan *nats.Msg, 1000)
+	if _, err := sub.ChanSubscribe("sim.>", msgs); err != nil {
+		t.Fatal(err)
+	}
+	if err := sub.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker("tcp://" + srv.MQTTAddr()).SetClientID("edgesim-test").SetProtocolVersion(4))
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("MQTT connect: %v", tok.Error())
+	}
+	defer c.Disconnect(250)
+	const devices, count = 2, 6
+	res, err := edgesim.RunOn(context.Background(), edgesim.MQTTPublisher{Client: c, QoS: 1}, edgesim.Config{
+		TelemetrySubject: "sim.{device}.telemetry", StateSubject: "sim.state", Devices: devices, Count: count,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[edgesim.StreamTelemetry] != count || res[edgesim.StreamState] != count {
+		t.Errorf("got result %v, want %d per stream", res, count)
+	}
+	nextSeq := map[string]uint64{}
+	for range 2 * count {
+		var m *nats.Msg
+		select {
+		case m = <-msgs:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("only %v arrived", nextSeq)
+		}
+		if m.Header.Get(wire.HeaderMQTT) != "1" || m.Header.Get(wire.HeaderDevice) != "" {
+			t.Errorf("got headers %v, want only MQTT's QoS 1 mark, no device headers", m.Header)
+		}
+		var body struct {
+			Device string `json:"device"`
+			Seq    uint64 `json:"seq"`
+		}
+		if err := json.Unmarshal(m.Data, &body); err != nil {
+			t.Fatalf("payload %q is not JSON: %v", m.Data, err)
+		}
+		family := m.Subject
+		if m.Subject == "sim."+body.Device+".telemetry" {
+			family = "telemetry"
+		}
+		key := family + "/" + body.Device
+		nextSeq[key]++
+		if body.Seq != nextSeq[key] {
+			t.Errorf("%s on %s: got seq %d, want %d", body.Device, m.Subject, body.Seq, nextSeq[key])
+		}
+	}
+	if len(nextSeq) != 2*devices {
+		t.Errorf("got stream/device pairs %v, want %d", nextSeq, 2*devices)
+	}
+}
+
+func TestMQTTTopicIsTheSubjectsLevels(t *testing.T) {
+	for subject, want := range map[string]string{
+		"devices.telemetry":         "devices/telemetry",
+		"devices.dev-001.telemetry": "devices/dev-001/telemetry",
+		"single":                    "single",
+	} {
+		if got := edgesim.MQTTTopic(subject); got != want {
+			t.Errorf("MQTTTopic(%q): got %q, want %q", subject, got, want)
 		}
 	}
 }

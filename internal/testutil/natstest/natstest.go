@@ -38,6 +38,25 @@ func WithUserPassword(user, password string) Option {
 	return func(o *server.Options) { o.Username, o.Password = user, password }
 }
 
+// WithMQTT adds an MQTT listener on a free loopback port (stable across
+// restarts, like the client port) and the JetStream, stored under a
+// directory of tb's, that NATS's MQTT needs. MQTTAddr is its host:port.
+func WithMQTT(tb testing.TB) Option {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("natstest: a free MQTT port: %v", err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	_ = ln.Close()
+	dir := tb.TempDir()
+	return func(o *server.Options) {
+		o.ServerName = "natstest"
+		o.JetStream, o.StoreDir = true, dir
+		o.MQTT = server.MQTTOpts{Host: "127.0.0.1", Port: port}
+	}
+}
+
 // WithOptions applies f to the server options, for settings (such as TLS)
 // that have no helper here.
 func WithOptions(f func(*server.Options)) Option { return Option(f) }
@@ -87,6 +106,15 @@ func (s *Server) URL() string {
 
 // Addr is the server's host:port, stable across restarts.
 func (s *Server) Addr() string { return net.JoinHostPort(s.opts.Host, strconv.Itoa(s.opts.Port)) }
+
+// MQTTAddr is the host:port of the MQTT listener (see WithMQTT), "" without
+// one.
+func (s *Server) MQTTAddr() string {
+	if s.opts.MQTT.Port == 0 {
+		return ""
+	}
+	return net.JoinHostPort(s.opts.MQTT.Host, strconv.Itoa(s.opts.MQTT.Port))
+}
 
 // Stop shuts the server down and waits until it is gone. Stopping a
 // stopped server does nothing.
