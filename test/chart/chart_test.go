@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/nats-io/nats-server/v2/server"
 	"go.yaml.in/yaml/v3"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -308,6 +309,66 @@ func TestTemplate(t *testing.T) {
 			},
 		},
 		{
+			name: "the in-chart NATS server runs JetStream on a bounded emptyDir and an MQTT listener behind the Service port mqtt",
+			set:  []string{"nats.enabled=true"},
+			check: func(t *testing.T, objs objects) {
+				opts := natsConfig(t, objs)
+				if !opts.JetStream || opts.StoreDir != "/data" || opts.JetStreamMaxMemory != 64<<20 || opts.JetStreamMaxStore != 512<<20 || opts.ServerName != "recbuf-nats" {
+					t.Errorf("nats.conf: got JetStream %v in %q (memory %d, file %d), server name %q; want JetStream in /data, 64Mi and 512Mi, server name recbuf-nats",
+						opts.JetStream, opts.StoreDir, opts.JetStreamMaxMemory, opts.JetStreamMaxStore, opts.ServerName)
+				}
+				if opts.MQTT.Port != 1883 || opts.Port != 4222 || opts.HTTPPort != 8222 {
+					t.Errorf("nats.conf: got ports client %d, monitor %d, MQTT %d; want 4222, 8222, 1883", opts.Port, opts.HTTPPort, opts.MQTT.Port)
+				}
+				nats := get[appsv1.Deployment](t, objs, "Deployment", "recbuf-nats")
+				spec := nats.Spec.Template.Spec
+				c := spec.Containers[0]
+				if !slices.Equal(c.Args, []string{"--config=/etc/nats/nats.conf"}) {
+					t.Errorf("NATS args: got %q, want only the config file", c.Args)
+				}
+				wantMounts := []corev1.VolumeMount{{Name: "config", MountPath: "/etc/nats", ReadOnly: true}, {Name: "jetstream", MountPath: "/data"}}
+				if diff := cmp.Diff(wantMounts, c.VolumeMounts); diff != "" {
+					t.Errorf("NATS volume mounts (-want +got):\n%s", diff)
+				}
+				if len(spec.Volumes) != 2 || spec.Volumes[1].EmptyDir == nil || spec.Volumes[1].EmptyDir.SizeLimit == nil || spec.Volumes[1].EmptyDir.SizeLimit.String() != "1Gi" {
+					t.Errorf("NATS volumes %+v: want the config and an emptyDir of at most 1Gi", spec.Volumes)
+				}
+				checkRestricted(t, spec)
+				if nats.Spec.Template.Annotations["recbuf.dev/nats-config-hash"] == "" {
+					t.Error("NATS pod template: no config hash annotation, so a changed nats.conf would not restart it")
+				}
+				svc := get[corev1.Service](t, objs, "Service", "recbuf-nats")
+				var mqtt *corev1.ServicePort
+				for i, p := range svc.Spec.Ports {
+					if p.Name == "mqtt" {
+						mqtt = &svc.Spec.Ports[i]
+					}
+				}
+				if mqtt == nil || mqtt.Port != 1883 || mqtt.TargetPort.StrVal != "mqtt" {
+					t.Errorf("NATS Service ports %+v: want mqtt 1883 to the container port mqtt", svc.Spec.Ports)
+				}
+			},
+		},
+		{
+			name: "without JetStream and MQTT the in-chart NATS server has neither, nor their volume and port",
+			set:  []string{"nats.enabled=true", "nats.jetstream.enabled=false", "nats.mqtt.enabled=false"},
+			check: func(t *testing.T, objs objects) {
+				opts := natsConfig(t, objs)
+				if opts.JetStream || opts.MQTT.Port != 0 {
+					t.Errorf("nats.conf: got JetStream %v, MQTT port %d; want neither", opts.JetStream, opts.MQTT.Port)
+				}
+				nats := get[appsv1.Deployment](t, objs, "Deployment", "recbuf-nats")
+				if n := len(nats.Spec.Template.Spec.Volumes); n != 1 {
+					t.Errorf("NATS pod: got %d volumes, want the config's alone", n)
+				}
+				for _, p := range get[corev1.Service](t, objs, "Service", "recbuf-nats").Spec.Ports {
+					if p.Name == "mqtt" {
+						t.Errorf("NATS Service has an mqtt port without MQTT")
+					}
+				}
+			},
+		},
+		{
 			name: "natsURL wins over the in-chart NATS server, whose image is configurable",
 			set:  []string{"nats.enabled=true", "natsURL=nats://nats.nats.svc:4222", "nats.image.repository=nats", "nats.image.tag=2.15"},
 			check: func(t *testing.T, objs objects) {
@@ -582,6 +643,22 @@ func TestTheMasterKeyIsKeptOnUpgrade(t *testing.T) {
 
 func ptr[T any](v T) *T { return &v }
 
+// natsConfig parses the in-chart NATS server's nats.conf as nats-server
+// itself does.
+func natsConfig(t *testing.T, objs objects) *server.Options {
+	t.Helper()
+	cm := get[corev1.ConfigMap](t, objs, "ConfigMap", "recbuf-nats")
+	path := filepath.Join(t.TempDir(), "nats.conf")
+	if err := os.WriteFile(path, []byte(cm.Data["nats.conf"]), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts, err := server.ProcessConfigFile(path)
+	if err != nil {
+		t.Fatalf("nats-server refuses the chart's nats.conf: %v\n%s", err, cm.Data["nats.conf"])
+	}
+	return opts
+}
+
 // checkRestricted checks the restricted Pod Security Standard's settings.
 func checkRestricted(t *testing.T, spec corev1.PodSpec) {
 	t.Helper()
@@ -631,7 +708,9 @@ func TestTemplateRefuses(t *testing.T) {
 		wantErr string
 	}{
 		{"an unknown top-level key is rejected", []string{"replicas=2"}, "additional properties 'replicas' not allowed"},
-		{"an unknown nested key is rejected", []string{"nats.jetstream=true"}, "additional properties 'jetstream' not allowed"},
+		{"an unknown nested key is rejected", []string{"nats.cluster=true"}, "additional properties 'cluster' not allowed"},
+		{"MQTT without JetStream is refused", []string{"nats.enabled=true", "nats.jetstream.enabled=false"}, "nats.mqtt.enabled needs nats.jetstream.enabled"},
+		{"a JetStream limit that is no quantity is rejected", []string{"nats.jetstream.maxFileStore=big"}, "/nats/jetstream/maxFileStore"},
 		{"a misspelt image key is rejected", []string{"image.pullpolicy=Always"}, "additional properties 'pullpolicy' not allowed"},
 		{"an unknown resource is rejected", []string{"resources.requests.gpu=1"}, "additional properties 'gpu' not allowed"},
 		{"a replica count that is not a number is rejected", []string{"replicaCount=two"}, "/replicaCount"},

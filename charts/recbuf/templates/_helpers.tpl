@@ -109,3 +109,25 @@ reportMasterKey.existingSecret, or the one the chart makes.
 {{- define "recbuf.reportMasterKeySecret" -}}
 {{- default (printf "%s-report-master-key" (include "recbuf.fullname" .)) .Values.reportMasterKey.existingSecret }}
 {{- end }}
+
+{{/*
+recbuf.natsConfig is the development NATS server's nats.conf. JetStream's
+limits use NATS's size suffixes, which read Kubernetes' Mi and Gi alike.
+*/}}
+{{- define "recbuf.natsConfig" -}}
+server_name: {{ include "recbuf.fullname" . }}-nats
+port: {{ .Values.nats.port }}
+http_port: {{ .Values.nats.monitorPort }}
+{{- if .Values.nats.jetstream.enabled }}
+jetstream {
+  store_dir: /data
+  max_memory_store: {{ .Values.nats.jetstream.maxMemoryStore }}
+  max_file_store: {{ .Values.nats.jetstream.maxFileStore }}
+}
+{{- end }}
+{{- if .Values.nats.mqtt.enabled }}
+mqtt {
+  port: {{ .Values.nats.mqtt.port }}
+}
+{{- end }}
+{{- end }}
