@@ -2,8 +2,10 @@ package sidecar_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -143,6 +145,7 @@ func TestBadMQTTInputIsRefusedAndNeverReachesTheBuffer(t *testing.T) {
 		{name: "a publish on a single-level wildcard topic", topic: "in/+/x", payload: "w"},
 		{name: "a publish on a multi-level wildcard topic", topic: "in/#", payload: "w"},
 		{name: "a publish on a topic that is not valid UTF-8", topic: "in/\xff\xfe", payload: "u"},
+		{name: "a publish with a NUL in its topic", topic: "in/a\x00b", payload: "n"},
 		{name: "a publish with white space in its topic", topic: "in/a b", payload: "s"},
 		{name: "a payload over NATS's max_payload", topic: "in/big", payload: strings.Repeat("x", wire.DefaultMaxMessageBytes+1)},
 	}
@@ -181,4 +184,35 @@ func TestBadMQTTInputIsRefusedAndNeverReachesTheBuffer(t *testing.T) {
 		t.Errorf("the process stopped: %v", sc.Wait())
 	default:
 	}
+}
+
+func TestAnMQTTPublishWithQoS3ClosesThePublishersConnectionOnly(t *testing.T) {
+	// No MQTT client sends QoS 3, so this speaks the protocol by hand.
+	sc, _ := standaloneMQTT(t, wire.DefaultMaxMessageBytes, "all=SpmcRing:8@in.>")
+	conn, err := net.DialTimeout("tcp", sc.MQTTAddr(), waitTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close() }()
+	_ = conn.SetDeadline(time.Now().Add(waitTimeout))
+	connect := []byte{0x10, 15, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 60, 0, 3, 'r', 'a', 'w'}
+	if _, err := conn.Write(connect); err != nil {
+		t.Fatal(err)
+	}
+	connack := make([]byte, 4)
+	if _, err := io.ReadFull(conn, connack); err != nil || connack[0] != 0x20 || connack[3] != 0 {
+		t.Fatalf("CONNACK: got % x (%v), want 20 02 00 00", connack, err)
+	}
+	// PUBLISH, QoS bits 11, topic "in/q", packet id 1, payload "x".
+	if _, err := conn.Write([]byte{0x36, 9, 0, 4, 'i', 'n', '/', 'q', 0, 1, 'x'}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := conn.Read(make([]byte, 16)); !errors.Is(err, io.EOF) {
+		t.Fatalf("after a QoS 3 PUBLISH: read %d bytes (%v), want the connection closed", n, err)
+	}
+	good, _ := pahoClient(t, sc.MQTTAddr(), "after-qos3")
+	if err := pahoPublish(t, good, "in/ok", 1, "fine"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() float64 { return sc.metric(t, `recbuf_buffer_produced_total{namespace="default",record="all"}`) }).Should(gomega.Equal(1.0))
 }
