@@ -17,7 +17,9 @@ import (
 	"github.com/onsi/gomega"
 
 	"github.com/recbuf/recbuf/internal/sidecar"
+	"github.com/recbuf/recbuf/internal/testutil/natstest"
 	"github.com/recbuf/recbuf/internal/wire"
+	"github.com/recbuf/recbuf/pkg/client"
 )
 
 // standaloneMQTT starts a standalone buffer process whose embedded NATS
@@ -215,4 +217,50 @@ func TestAnMQTTPublishWithQoS3ClosesThePublishersConnectionOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, func() float64 { return sc.metric(t, `recbuf_buffer_produced_total{namespace="default",record="all"}`) }).Should(gomega.Equal(1.0))
+}
+
+func TestARetainedMQTTMessageReachesOnlyABufferAlreadySubscribed(t *testing.T) {
+	ns := natsServer(t, natstest.WithMQTT(t))
+	base := ns.Interest("in.before")
+	before := start(t, testConfig(ns.URL(), latest("before")))
+	eventually(t, func() int { return ns.Interest("in.before") }).Should(gomega.Equal(base + 1))
+	pub, _ := pahoClient(t, ns.MQTTAddr(), "retainer")
+	for _, topic := range []string{"in/before", "in/after"} {
+		tok := pub.Publish(topic, 1, true, `{"state":"on"}`)
+		if !tok.WaitTimeout(waitTimeout) || tok.Error() != nil {
+			t.Fatalf("retained publish to %s: %v", topic, tok.Error())
+		}
+	}
+	eventually(t, func() error { _, err := before.client(t, "before").Latest(context.Background()); return err }).Should(gomega.Succeed())
+
+	// NATS holds the retained message for MQTT subscribers that come later...
+	got := make(chan string, 1)
+	sub, _ := pahoClient(t, ns.MQTTAddr(), "late-mqtt-subscriber")
+	if tok := sub.Subscribe("in/after", 1, func(_ mqtt.Client, m mqtt.Message) { got <- string(m.Payload()) }); !tok.WaitTimeout(waitTimeout) || tok.Error() != nil {
+		t.Fatalf("MQTT subscribe: %v", tok.Error())
+	}
+	select {
+	case p := <-got:
+		if p != `{"state":"on"}` {
+			t.Errorf("late MQTT subscriber: got %q, want the retained message", p)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatal("a late MQTT subscriber did not get the retained message")
+	}
+	// ...but a buffer process subscribes as a NATS client: one started
+	// after the publish holds nothing until the device publishes again.
+	// (The late MQTT subscriber is interest in in.after too.)
+	base = ns.Interest("in.after")
+	after := start(t, testConfig(ns.URL(), latest("after")))
+	eventually(t, func() int { return ns.Interest("in.after") }).Should(gomega.Equal(base + 1))
+	if v, err := after.client(t, "after").Latest(context.Background()); !errors.Is(err, client.ErrNoValue) {
+		t.Errorf("Latest of a SingleLatest started after the retained publish: got %q (%v), want ErrNoValue", v.Payload, err)
+	}
+	if err := pahoPublish(t, pub, "in/after", 1, `{"state":"off"}`); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() string {
+		v, _ := after.client(t, "after").Latest(context.Background())
+		return string(v.Payload)
+	}).Should(gomega.Equal(`{"state":"off"}`), "the next publish arrives")
 }
