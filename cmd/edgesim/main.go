@@ -72,9 +72,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	var (
-		pub   edgesim.Publisher
+		pub      edgesim.Publisher
 		closePub func()
-		err   error
+		err      error
 	)
 	switch *protocol {
 	case "nats":

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-		"strings"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"

@@ -158,7 +158,8 @@ func TestBadMQTTInputIsRefusedAndNeverReachesTheBuffer(t *testing.T) {
 				t.Errorf("publish acknowledged, want the connection closed")
 			}
 			select {
-			case <-lost:
+			case err := <-lost:
+				t.Logf("connection closed: %v", err)
 			case <-time.After(waitTimeout):
 				t.Fatal("connection not closed")
 			}
