@@ -7,6 +7,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/recbuf/recbuf/internal/buffer"
 	"github.com/recbuf/recbuf/internal/sidecar/intake"
 	"github.com/recbuf/recbuf/internal/wire"
 )
@@ -25,7 +26,7 @@ func TestMQTTMessagesCarryTheDeviceInTheirPayload(t *testing.T) {
 	}{
 		{name: "an MQTT message names its device and sequence in JSON fields",
 			msg: mqttMsg(`{"device":"dev-001","seq":7,"temperature":21.5}`), wantDevice: "dev-001", wantSeq: 7},
-		{name: "the fields may come in any order and among nested objects",
+		{name: "the fields may come in any order, after nested objects",
 			msg: mqttMsg(` {"reading":{"seq":99,"device":"inner"},"seq":3 , "device":"dev-002"}`), wantDevice: "dev-002", wantSeq: 3},
 		{name: "a device without a sequence is taken along alone",
 			msg: mqttMsg(`{"device":"dev-003"}`), wantDevice: "dev-003"},
@@ -91,5 +92,32 @@ func TestUpstreamGapsAreCountedForMQTTPublishers(t *testing.T) {
 	}
 	if got := in.Stats().UpstreamGaps; got != 3 {
 		t.Errorf("got %d upstream gap values, want 3", got)
+	}
+}
+
+// BenchmarkHandleMsgDevice is the intake's cost per message with the
+// device named the NATS way (headers) and the MQTT way (payload fields),
+// against BenchmarkHandleMsg's message without either.
+func BenchmarkHandleMsgDevice(b *testing.B) {
+	payload := []byte(`{"device":"dev-001","seq":123456,"time":"2026-11-27T06:24:46.925Z","temperature":19.55,"humidity":44.8,"battery":3.625,"x":"xx"}`)
+	for _, bc := range []struct {
+		name   string
+		header nats.Header
+	}{
+		{"nats-headers", headers(wire.HeaderDevice, "dev-001", wire.HeaderDeviceSeq, "123456")},
+		{"mqtt-fields", headers(wire.HeaderMQTT, "1")},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			buf, err := buffer.New[wire.Message](buffer.TypeSpmcRing, 1024)
+			if err != nil {
+				b.Fatal(err)
+			}
+			in := intake.New(buf, intake.Config{Subject: "s", Logger: slog.New(slog.DiscardHandler)})
+			m := &nats.Msg{Subject: "s", Data: payload, Header: bc.header}
+			b.ReportAllocs()
+			for b.Loop() {
+				in.HandleMsg(m)
+			}
+		})
 	}
 }
