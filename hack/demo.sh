@@ -83,6 +83,11 @@ Read the latest device state, take a pending command:
   kubectl --context $ctx -n $NS port-forward svc/commands-recbuf 8082:8080 &
   curl -X POST 'http://localhost:8082/v1/records/commands/take?timeout=5s'
 
+Publish as an MQTT gateway would (topic devices/telemetry is subject devices.telemetry):
+
+  kubectl --context $ctx -n recbuf-system port-forward svc/recbuf-nats 1883:1883 &
+  mosquitto_pub -p 1883 -q 1 -t devices/telemetry -m '{"device":"mcu-1","seq":1,"temperature":21.5}'
+
 Or consume from inside the cluster with recbufctl (in the edgesim image):
 
   kubectl --context $ctx -n $NS run consumer --rm -it --restart=Never --image=$EDGESIM_IMG \\
