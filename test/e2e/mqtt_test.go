@@ -78,11 +78,15 @@ spec:
 		}).Should(Succeed())
 		Eventually(verifyMetrics(namespace, mqttRecord+"-recbuf", "metrics",
 			fmt.Sprintf(`recbuf_intake_upstream_gap_values_total{namespace=%q,record=%q} 1`, namespace, mqttRecord))).Should(Succeed())
+		// Status is a sampled snapshot: wait for it too, so that the next
+		// spec starts from a count that includes this value.
+		Eventually(func(g Gomega) {
+			g.Expect(getRecord(g, mqttRecord).Status.Produced).To(BeNumerically("==", n+1))
+		}).Should(Succeed())
 	})
 
 	It("takes the edge simulator's MQTT publishes from inside the cluster into the same Record", func() {
-		was := getRecord(Default, mqttRecord).Status.Produced
-		const n = 30
+		const was, n = 51, 30 // the previous spec's values
 		By(fmt.Sprintf("running edgesim --protocol mqtt for %d readings of 3 devices", n))
 		_, _ = kubectl("delete", "job", "edgesim-mqtt", "-n", namespace, "--ignore-not-found", "--wait")
 		Expect(kubectlApply(edgesimJob("edgesim-mqtt", "--protocol=mqtt", "--mqtt-url=tcp://recbuf-nats.recbuf-system.svc:1883",
