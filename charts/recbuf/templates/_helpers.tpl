@@ -109,3 +109,11 @@ reportMasterKey.existingSecret, or the one the chart makes.
 {{- define "recbuf.reportMasterKeySecret" -}}
 {{- default (printf "%s-report-master-key" (include "recbuf.fullname" .)) .Values.reportMasterKey.existingSecret }}
 {{- end }}
+
+{{/*
+recbuf.metricsPortName names the metrics Service's port after its scheme:
+https, or http when metrics.secure is false.
+*/}}
+{{- define "recbuf.metricsPortName" -}}
+{{- if .Values.metrics.secure }}https{{ else }}http{{ end }}
+{{- end }}
