@@ -856,6 +856,39 @@ func TestClusterRoleMatchesGenerated(t *testing.T) {
 	}
 }
 
+// TestTheMultiTenantValuesRender renders values-multitenant.yaml, which
+// docs/security.md#multi-tenant-install installs with, against the schema,
+// and checks that each setting it is there for reaches the manager.
+func TestTheMultiTenantValuesRender(t *testing.T) {
+	t.Parallel()
+	out, err := runHelm(t, "template", release, chartDir, "--namespace", namespace, "--kube-version", kubeVersion,
+		"-f", filepath.Join(chartDir, "values-multitenant.yaml"))
+	if err != nil {
+		t.Fatalf("helm template -f values-multitenant.yaml: %v", err)
+	}
+	objs := parseObjects(t, out)
+	_, c := manager(t, objs, "recbuf-manager")
+	wantArgs(t, c, "--nats-url=tls://nats.nats.svc:4222", "--nats-credentials-dir=/etc/recbuf/nats",
+		"--allowed-nats-servers=tls://nats.nats.svc:4222", "--metrics-secure=true")
+	if a, ok := argWithPrefix(c, "--allow-plaintext-nats-credentials"); ok {
+		t.Errorf("manager got %q, want no plaintext credentials", a)
+	}
+	if objs.find("Secret", "recbuf-report-master-key") != nil {
+		t.Errorf("got a master key Secret made by the chart, want the existing one only")
+	}
+	checkMasterKeyMount(t, objs, "recbuf-report-master-key")
+	for _, name := range []string{"ValidatingAdmissionPolicy/recbuf-record-subjects", "ValidatingAdmissionPolicyBinding/recbuf-record-subjects",
+		"ClusterRoleBinding/recbuf-metrics-auth", "ClusterRole/recbuf-record-editor"} {
+		if !slices.Contains(objs.names(), name) {
+			t.Errorf("rendered objects %v lack %s", objs.names(), name)
+		}
+	}
+	crb := get[rbacv1.ClusterRoleBinding](t, objs, "ClusterRoleBinding", "recbuf-metrics-reader")
+	if !cmp.Equal(crb.Subjects, []rbacv1.Subject{{Kind: "ServiceAccount", Name: "prometheus-k8s", Namespace: "monitoring"}}) {
+		t.Errorf("metrics reader subjects %+v: want monitoring/prometheus-k8s", crb.Subjects)
+	}
+}
+
 // TestMetricsRolesMatchConfig keeps the chart's metrics ClusterRoles and
 // config/rbac's (which the manager's envtest runs with) the same.
 func TestMetricsRolesMatchConfig(t *testing.T) {
