@@ -23,8 +23,8 @@ const (
 // authenticated with a TokenReview of its bearer token and authorized with
 // a SubjectAccessReview for get on the non-resource URL /metrics
 // (controller-runtime's filters.WithAuthenticationAndAuthorization, as
-// kubebuilder v4 scaffolds it; answers are cached for a minute, refusals
-// for 30 s). The certificate is --metrics-cert-path's, reloaded when its
+// kubebuilder v4 scaffolds it; it caches TokenReviews for a minute, allowed
+// SubjectAccessReviews for 5 and refused ones for 30 s). The certificate is --metrics-cert-path's, reloaded when its
 // files change (the returned watcher, a runnable for the manager), or else
 // a self-signed one that controller-runtime makes at start: it encrypts,
 // and scrapers skip its verification.
