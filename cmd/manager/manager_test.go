@@ -73,25 +73,25 @@ func TestParseFlags(t *testing.T) {
 			name: "no flags give the documented defaults",
 			check: func(t *testing.T, o options) {
 				got := []string{o.sidecarImage, o.sidecarImagePullPolicy, o.natsURL, o.reportSubjectPrefix,
-					o.reportInterval.String(), o.reportStaleAfter.String(), o.metricsAddr, o.probeAddr, strconv.FormatBool(o.leaderElect),
-					o.bufferMemoryCeiling.String()}
+					o.reportInterval.String(), o.reportStaleAfter.String(), o.metricsAddr, strconv.FormatBool(o.metricsSecure), o.probeAddr,
+					strconv.FormatBool(o.leaderElect), o.bufferMemoryCeiling.String()}
 				want := []string{"recbuf/sidecar:dev", "IfNotPresent", "nats://nats:4222", "recbuf.stats",
-					"5s", "30s", ":8080", ":8081", "true", "1Gi"}
-				if strings.Join(got, " ") != strings.Join(want, " ") {
-					t.Errorf("got %q, want %q", got, want)
+					"5s", "30s", ":8443", "true", ":8081", "true", "1Gi"}
+				if strings.Join(got, " ") != strings.Join(want, " ") || o.metricsCertPath != "" {
+					t.Errorf("got %q and --metrics-cert-path %q, want %q and none", got, o.metricsCertPath, want)
 				}
 			},
 		},
 		{
 			name: "every flag is read",
 			args: []string{"--sidecar-image=r/s:1", "--sidecar-image-pull-policy=Never", "--nats-url=tls://n:4222",
-				"--report-subject-prefix=s", "--report-interval=1s", "--report-stale-after=3s", "--metrics-bind-address=0",
+				"--report-subject-prefix=s", "--report-interval=1s", "--report-stale-after=3s", "--metrics-bind-address=0", "--metrics-secure=false",
 				"--health-probe-bind-address=:9", "--leader-elect=false", "--leader-election-namespace=ops", "--zap-log-level=debug",
 				"--nats-credentials-dir=/etc/recbuf/nats", "--report-master-key-file=/etc/recbuf/report-master-key/key", "--buffer-memory-ceiling=512Mi"},
 			check: func(t *testing.T, o options) {
 				if o.sidecarImage != "r/s:1" || o.sidecarImagePullPolicy != "Never" || o.natsURL != "tls://n:4222" ||
 					o.reportSubjectPrefix != "s" || o.reportInterval != time.Second || o.reportStaleAfter != 3*time.Second ||
-					o.metricsAddr != "0" || o.probeAddr != ":9" || o.leaderElect || o.leaderElectionNS != "ops" ||
+					o.metricsAddr != "0" || o.metricsSecure || o.probeAddr != ":9" || o.leaderElect || o.leaderElectionNS != "ops" ||
 					o.natsCredentialsDir != "/etc/recbuf/nats" || o.reportMasterKeyFile != "/etc/recbuf/report-master-key/key" ||
 					o.bufferMemoryCeiling.Value() != 512<<20 {
 					t.Errorf("got %+v, want every flag's value", o)
@@ -112,6 +112,14 @@ func TestParseFlags(t *testing.T) {
 			wantErr: "--buffer-memory-ceiling 16Mi: want at least 90Mi"},
 		{name: "a report prefix with a wildcard is refused", args: []string{"--report-subject-prefix=recbuf.*"},
 			wantErr: `--report-subject-prefix: report subject prefix "recbuf.*": want dot-separated tokens without wildcards`},
+		{name: "a metrics certificate is read", args: []string{"--metrics-cert-path=/etc/recbuf/metrics-certs"},
+			check: func(t *testing.T, o options) {
+				if o.metricsCertPath != "/etc/recbuf/metrics-certs" || !o.metricsSecure {
+					t.Errorf("got --metrics-cert-path %q, --metrics-secure %v; want the path, on HTTPS", o.metricsCertPath, o.metricsSecure)
+				}
+			}},
+		{name: "a metrics certificate for plain HTTP is refused", args: []string{"--metrics-secure=false", "--metrics-cert-path=/certs"},
+			wantErr: "--metrics-cert-path needs --metrics-secure"},
 		{name: "a stray argument is refused", args: []string{"extra"}, wantErr: `unexpected arguments ["extra"]`},
 		{name: "credentials inside the NATS URL are refused, naming the flag for them", args: []string{"--nats-url=nats://u:p@host:4222"},
 			wantErr: "--nats-url nats://host:4222 carries credentials (user information before '@'): put them in a directory and pass --nats-credentials-dir"},

@@ -35,6 +35,8 @@ type options struct {
 	reportMasterKeyFile     string
 	bufferMemoryCeiling     resource.Quantity
 	metricsAddr             string
+	metricsSecure           bool
+	metricsCertPath         string
 	probeAddr               string
 	leaderElect             bool
 	leaderElectionNS        string
@@ -79,7 +81,9 @@ func parseFlags(fs *flag.FlagSet, args []string) (options, error) {
 	fs.StringVar(&o.reportMasterKeyFile, "report-master-key-file", "", "File with the master key (at least 32 bytes, random; a mounted Secret) every Record's report key is derived from. Required in a cluster; without it, outside one, an ephemeral key is generated and reports from buffer pods another manager process started are refused.")
 	o.bufferMemoryCeiling = *resource.NewQuantity(sizing.DefaultCeiling, resource.BinarySI)
 	fs.Var(quantityFlag{&o.bufferMemoryCeiling}, "buffer-memory-ceiling", "Largest memory limit a buffer container gets by default, a quantity such as 1Gi; a Record whose declared worst case needs more, and that sets no resources of its own, is Stalled (InsufficientMemory).")
-	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address of the manager's Prometheus metrics endpoint (\"0\" disables it).")
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8443", "Address of the manager's Prometheus metrics endpoint (\"0\" disables it).")
+	fs.BoolVar(&o.metricsSecure, "metrics-secure", true, "Serve the metrics endpoint over HTTPS to bearer tokens whose user may get the non-resource URL /metrics (TokenReview and SubjectAccessReview); false serves plain HTTP to anyone, for development only.")
+	fs.StringVar(&o.metricsCertPath, "metrics-cert-path", "", "Directory with the metrics endpoint's certificate, "+metricsCertFile+" and "+metricsKeyFile+" (a mounted kubernetes.io/tls Secret), reloaded when they change. Empty: a self-signed certificate made at start.")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
 	fs.BoolVar(&o.leaderElect, "leader-elect", true, "Elect a leader among manager replicas (Lease recbuf.dev), so that one reconciles at a time.")
 	fs.StringVar(&o.leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the manager's own namespace, when run in a cluster).")
@@ -162,6 +166,9 @@ func (o options) validate() error {
 		if _, err := natsconn.ParseServers(o.allowedNATSServers); err != nil {
 			errs = append(errs, fmt.Errorf("--allowed-nats-servers %w", err))
 		}
+	}
+	if o.metricsCertPath != "" && !o.metricsSecure {
+		errs = append(errs, errors.New("--metrics-cert-path needs --metrics-secure: plain HTTP serves no certificate"))
 	}
 	if err := report.ValidPrefix(o.reportSubjectPrefix); err != nil {
 		errs = append(errs, fmt.Errorf("--report-subject-prefix: %w", err))

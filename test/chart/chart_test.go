@@ -177,8 +177,8 @@ func wantArgs(t *testing.T, c corev1.Container, want ...string) {
 
 // checkServiceMonitor finds the ServiceMonitor name, checks what every one
 // of the chart's must have (the label the test sets, release=prometheus;
-// one endpoint, on port metrics) and returns it with its selector.
-func checkServiceMonitor(t *testing.T, objs objects, name string) (*unstructured.Unstructured, map[string]string) {
+// one endpoint, on port) and returns it with its selector.
+func checkServiceMonitor(t *testing.T, objs objects, name, port string) (*unstructured.Unstructured, map[string]string) {
 	t.Helper()
 	sm := objs.find("ServiceMonitor", name)
 	if sm == nil {
@@ -188,8 +188,8 @@ func checkServiceMonitor(t *testing.T, objs objects, name string) (*unstructured
 		t.Errorf("ServiceMonitor %s label release: got %q, want %q", name, got, "prometheus")
 	}
 	eps, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
-	if len(eps) != 1 || eps[0].(map[string]any)["port"] != "metrics" {
-		t.Fatalf("ServiceMonitor %s endpoints %v: want one on port metrics", name, eps)
+	if len(eps) != 1 || eps[0].(map[string]any)["port"] != port {
+		t.Fatalf("ServiceMonitor %s endpoints %v: want one on port %s", name, eps, port)
 	}
 	sel, _, _ := unstructured.NestedStringMap(sm.Object, "spec", "selector", "matchLabels")
 	return sm, sel
@@ -224,8 +224,9 @@ func TestTemplate(t *testing.T) {
 			name: "the defaults render a restricted manager, its RBAC and metrics Service, and no NATS",
 			check: func(t *testing.T, objs objects) {
 				want := []string{
-					"ClusterRole/recbuf-manager", "ClusterRole/recbuf-record-editor", "ClusterRole/recbuf-record-viewer",
-					"ClusterRoleBinding/recbuf-manager", "Deployment/recbuf-manager", "Role/recbuf-leader-election",
+					"ClusterRole/recbuf-manager", "ClusterRole/recbuf-metrics-auth", "ClusterRole/recbuf-metrics-reader",
+					"ClusterRole/recbuf-record-editor", "ClusterRole/recbuf-record-viewer",
+					"ClusterRoleBinding/recbuf-manager", "ClusterRoleBinding/recbuf-metrics-auth", "Deployment/recbuf-manager", "Role/recbuf-leader-election",
 					"RoleBinding/recbuf-leader-election", "Secret/recbuf-report-master-key", "Service/recbuf-manager-metrics",
 					"ServiceAccount/recbuf-manager", "ValidatingAdmissionPolicy/recbuf-record-subjects",
 					"ValidatingAdmissionPolicyBinding/recbuf-record-subjects",
@@ -240,7 +241,7 @@ func TestTemplate(t *testing.T) {
 				if got, want := c.ImagePullPolicy, corev1.PullIfNotPresent; got != want {
 					t.Errorf("manager imagePullPolicy: got %q, want %q", got, want)
 				}
-				wantArgs(t, c, "--leader-elect=true", "--health-probe-bind-address=:8081", "--metrics-bind-address=:8080",
+				wantArgs(t, c, "--leader-elect=true", "--health-probe-bind-address=:8081", "--metrics-bind-address=:8443", "--metrics-secure=true",
 					"--sidecar-image=recbuf/sidecar:dev", "--sidecar-image-pull-policy=IfNotPresent",
 					"--report-subject-prefix=recbuf.stats", "--report-interval=5s", "--report-stale-after=30s",
 					"--buffer-memory-ceiling=1Gi")
@@ -270,6 +271,10 @@ func TestTemplate(t *testing.T) {
 				if got, want := crb.RoleRef.Name, "recbuf-manager"; got != want {
 					t.Errorf("ClusterRoleBinding roleRef: got %q, want %q", got, want)
 				}
+				metricsAuth := get[rbacv1.ClusterRoleBinding](t, objs, "ClusterRoleBinding", "recbuf-metrics-auth")
+				if diff := cmp.Diff(wantSubject, metricsAuth.Subjects); diff != "" || metricsAuth.RoleRef.Name != "recbuf-metrics-auth" {
+					t.Errorf("ClusterRoleBinding recbuf-metrics-auth: roleRef %v, subjects (-want +got):\n%s", metricsAuth.RoleRef, diff)
+				}
 				rb := get[rbacv1.RoleBinding](t, objs, "RoleBinding", "recbuf-leader-election")
 				if diff := cmp.Diff(wantSubject, rb.Subjects); diff != "" {
 					t.Errorf("leader election RoleBinding subjects (-want +got):\n%s", diff)
@@ -279,8 +284,8 @@ func TestTemplate(t *testing.T) {
 				if !selects(svc.Spec.Selector, d.Spec.Template.Labels) {
 					t.Errorf("metrics Service selector %v does not select the manager pods %v", svc.Spec.Selector, d.Spec.Template.Labels)
 				}
-				if len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Port != 8080 || svc.Spec.Ports[0].TargetPort.StrVal != "metrics" {
-					t.Errorf("metrics Service ports %+v: want 8080 to the container port named metrics", svc.Spec.Ports)
+				if len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Name != "https" || svc.Spec.Ports[0].Port != 8443 || svc.Spec.Ports[0].TargetPort.StrVal != "metrics" {
+					t.Errorf("metrics Service ports %+v: want https 8443 to the container port named metrics", svc.Spec.Ports)
 				}
 				if !selects(d.Spec.Selector.MatchLabels, d.Spec.Template.Labels) {
 					t.Errorf("manager selector %v does not select its own pods %v", d.Spec.Selector.MatchLabels, d.Spec.Template.Labels)
@@ -470,7 +475,7 @@ func TestTemplate(t *testing.T) {
 			name: "serviceMonitor.enabled renders a ServiceMonitor that selects the metrics Service",
 			set:  []string{"metrics.serviceMonitor.enabled=true", "metrics.serviceMonitor.labels.release=prometheus"},
 			check: func(t *testing.T, objs objects) {
-				sm, sel := checkServiceMonitor(t, objs, "recbuf-manager")
+				sm, sel := checkServiceMonitor(t, objs, "recbuf-manager", "https")
 				svc := get[corev1.Service](t, objs, "Service", "recbuf-manager-metrics")
 				if !selects(sel, svc.Labels) {
 					t.Errorf("ServiceMonitor selector %v does not select the metrics Service %v", sel, svc.Labels)
@@ -483,10 +488,85 @@ func TestTemplate(t *testing.T) {
 			},
 		},
 		{
+			name: "by default the ServiceMonitor scrapes over HTTPS with Prometheus's token, not verifying the self-signed certificate",
+			set:  []string{"metrics.serviceMonitor.enabled=true", "metrics.serviceMonitor.labels.release=prometheus"},
+			check: func(t *testing.T, objs objects) {
+				sm, _ := checkServiceMonitor(t, objs, "recbuf-manager", "https")
+				ep, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
+				want := map[string]any{"port": "https", "path": "/metrics", "interval": "30s", "honorLabels": true, "scheme": "https",
+					"bearerTokenFile": "/var/run/secrets/kubernetes.io/serviceaccount/token", "tlsConfig": map[string]any{"insecureSkipVerify": true}}
+				if diff := cmp.Diff(want, ep[0]); diff != "" {
+					t.Errorf("ServiceMonitor endpoint (-want +got):\n%s", diff)
+				}
+			},
+		},
+		{
+			name: "metrics.certSecret is mounted as the manager's --metrics-cert-path and verified by the ServiceMonitor",
+			set:  []string{"metrics.serviceMonitor.enabled=true", "metrics.serviceMonitor.labels.release=prometheus", "metrics.certSecret=manager-metrics-tls"},
+			check: func(t *testing.T, objs objects) {
+				d, c := manager(t, objs, "recbuf-manager")
+				wantArgs(t, c, "--metrics-secure=true", "--metrics-cert-path=/etc/recbuf/metrics-certs")
+				wantMount := corev1.VolumeMount{Name: "metrics-certs", MountPath: "/etc/recbuf/metrics-certs", ReadOnly: true}
+				if !slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return cmp.Equal(m, wantMount) }) {
+					t.Errorf("manager volumeMounts %+v lack %+v", c.VolumeMounts, wantMount)
+				}
+				wantSource := &corev1.SecretVolumeSource{SecretName: "manager-metrics-tls", DefaultMode: ptr(int32(0o440)),
+					Items: []corev1.KeyToPath{{Key: "tls.crt", Path: "tls.crt"}, {Key: "tls.key", Path: "tls.key"}}}
+				if !slices.ContainsFunc(d.Spec.Template.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == "metrics-certs" && cmp.Equal(v.Secret, wantSource) }) {
+					t.Errorf("manager volumes %+v: want metrics-certs of %+v", d.Spec.Template.Spec.Volumes, wantSource)
+				}
+				sm, _ := checkServiceMonitor(t, objs, "recbuf-manager", "https")
+				tlsConfig, _, _ := unstructured.NestedMap(sm.Object["spec"].(map[string]any)["endpoints"].([]any)[0].(map[string]any), "tlsConfig")
+				want := map[string]any{"serverName": "recbuf-manager-metrics.recbuf-system.svc",
+					"ca": map[string]any{"secret": map[string]any{"name": "manager-metrics-tls", "key": "ca.crt"}}}
+				if diff := cmp.Diff(want, tlsConfig); diff != "" {
+					t.Errorf("ServiceMonitor tlsConfig (-want +got):\n%s", diff)
+				}
+			},
+		},
+		{
+			name: "metrics.secure=false serves plain HTTP: no metrics-auth role, an http port, a ServiceMonitor without token or TLS",
+			set:  []string{"metrics.secure=false", "metrics.serviceMonitor.enabled=true", "metrics.serviceMonitor.labels.release=prometheus"},
+			check: func(t *testing.T, objs objects) {
+				_, c := manager(t, objs, "recbuf-manager")
+				wantArgs(t, c, "--metrics-bind-address=:8443", "--metrics-secure=false")
+				for _, name := range []string{"ClusterRole/recbuf-metrics-auth", "ClusterRoleBinding/recbuf-metrics-auth"} {
+					if slices.Contains(objs.names(), name) {
+						t.Errorf("got %s, want no TokenReview or SubjectAccessReview rights without secure metrics", name)
+					}
+				}
+				svc := get[corev1.Service](t, objs, "Service", "recbuf-manager-metrics")
+				if len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Name != "http" {
+					t.Errorf("metrics Service ports %+v: want one named http", svc.Spec.Ports)
+				}
+				sm, _ := checkServiceMonitor(t, objs, "recbuf-manager", "http")
+				ep := sm.Object["spec"].(map[string]any)["endpoints"].([]any)[0].(map[string]any)
+				if ep["scheme"] != "http" || ep["bearerTokenFile"] != nil || ep["tlsConfig"] != nil {
+					t.Errorf("ServiceMonitor endpoint %v: want scheme http, no token, no tlsConfig", ep)
+				}
+			},
+		},
+		{
+			name: "metrics.reader.serviceAccount is bound to the metrics-reader ClusterRole, in the release namespace by default",
+			set:  []string{"metrics.reader.serviceAccount.name=prometheus"},
+			check: func(t *testing.T, objs objects) {
+				crb := get[rbacv1.ClusterRoleBinding](t, objs, "ClusterRoleBinding", "recbuf-metrics-reader")
+				if crb.RoleRef.Name != "recbuf-metrics-reader" ||
+					!cmp.Equal(crb.Subjects, []rbacv1.Subject{{Kind: "ServiceAccount", Name: "prometheus", Namespace: namespace}}) {
+					t.Errorf("ClusterRoleBinding recbuf-metrics-reader: got roleRef %v, subjects %+v", crb.RoleRef, crb.Subjects)
+				}
+				other := mustTemplate(t, "metrics.reader.serviceAccount.name=prometheus-k8s", "metrics.reader.serviceAccount.namespace=monitoring")
+				crb = get[rbacv1.ClusterRoleBinding](t, other, "ClusterRoleBinding", "recbuf-metrics-reader")
+				if !cmp.Equal(crb.Subjects, []rbacv1.Subject{{Kind: "ServiceAccount", Name: "prometheus-k8s", Namespace: "monitoring"}}) {
+					t.Errorf("ClusterRoleBinding recbuf-metrics-reader subjects %+v: want monitoring/prometheus-k8s", crb.Subjects)
+				}
+			},
+		},
+		{
 			name: "bufferServiceMonitor.enabled renders a ServiceMonitor that selects every Record's Service in every namespace",
 			set:  []string{"metrics.bufferServiceMonitor.enabled=true", "metrics.bufferServiceMonitor.labels.release=prometheus"},
 			check: func(t *testing.T, objs objects) {
-				sm, sel := checkServiceMonitor(t, objs, "recbuf-buffers")
+				sm, sel := checkServiceMonitor(t, objs, "recbuf-buffers", "metrics")
 				if objs.find("ServiceMonitor", "recbuf-manager") != nil {
 					t.Errorf("got the manager's ServiceMonitor too, want only the buffers'")
 				}
@@ -529,7 +609,8 @@ func TestTemplate(t *testing.T) {
 			set:  []string{"rbac.aggregateClusterRoles=false", "fullnameOverride=rb"},
 			check: func(t *testing.T, objs objects) {
 				want := []string{
-					"ClusterRole/rb-manager", "ClusterRoleBinding/rb-manager", "Deployment/rb-manager", "Role/rb-leader-election",
+					"ClusterRole/rb-manager", "ClusterRole/rb-metrics-auth", "ClusterRole/rb-metrics-reader",
+					"ClusterRoleBinding/rb-manager", "ClusterRoleBinding/rb-metrics-auth", "Deployment/rb-manager", "Role/rb-leader-election",
 					"RoleBinding/rb-leader-election", "Secret/rb-report-master-key", "Service/rb-manager-metrics", "ServiceAccount/rb-manager",
 					"ValidatingAdmissionPolicy/rb-record-subjects", "ValidatingAdmissionPolicyBinding/rb-record-subjects",
 				}
@@ -724,6 +805,8 @@ func TestTemplateRefuses(t *testing.T) {
 		{"a master key Secret name that is no DNS name is rejected", []string{"reportMasterKey.existingSecret=Bad_Name"}, "/reportMasterKey/existingSecret"},
 		{"a port out of range is rejected", []string{"metrics.port=70000"}, "/metrics/port"},
 		{"extraArgs that are not flags are rejected", []string{"extraArgs={debug}"}, "/extraArgs/0"},
+		{"a metrics certificate for plain HTTP is refused", []string{"metrics.secure=false", "metrics.certSecret=tls"}, "metrics.certSecret needs metrics.secure"},
+		{"a metrics reader that is no ServiceAccount name is refused", []string{"metrics.reader.serviceAccount.name=Prometheus"}, "/metrics/reader/serviceAccount/name"},
 		{"a ServiceMonitor without the metrics Service is refused", []string{"metrics.serviceMonitor.enabled=true", "metrics.service.enabled=false"}, "metrics.serviceMonitor.enabled needs metrics.service.enabled"},
 		{"an unknown validation action is refused", []string{"subjectPolicy.validationActions={Block}"}, "/subjectPolicy/validationActions/0"},
 		{"a binding without validation actions is refused", []string{"subjectPolicy.validationActions={}"}, "/subjectPolicy/validationActions"},
@@ -849,6 +932,60 @@ func TestClusterRoleMatchesGenerated(t *testing.T) {
 	rendered := get[rbacv1.ClusterRole](t, mustTemplate(t), "ClusterRole", "recbuf-manager")
 	if diff := cmp.Diff(generated.Rules, rendered.Rules); diff != "" {
 		t.Errorf("chart ClusterRole rules differ from config/rbac/role.yaml (run `make manifests`) (-generated +chart):\n%s", diff)
+	}
+}
+
+// TestTheMultiTenantValuesRender renders values-multitenant.yaml, which
+// docs/security.md#multi-tenant-install installs with, against the schema,
+// and checks that each setting it is there for reaches the manager.
+func TestTheMultiTenantValuesRender(t *testing.T) {
+	t.Parallel()
+	out, err := runHelm(t, "template", release, chartDir, "--namespace", namespace, "--kube-version", kubeVersion,
+		"-f", filepath.Join(chartDir, "values-multitenant.yaml"))
+	if err != nil {
+		t.Fatalf("helm template -f values-multitenant.yaml: %v", err)
+	}
+	objs := parseObjects(t, out)
+	_, c := manager(t, objs, "recbuf-manager")
+	wantArgs(t, c, "--nats-url=tls://nats.nats.svc:4222", "--nats-credentials-dir=/etc/recbuf/nats",
+		"--allowed-nats-servers=tls://nats.nats.svc:4222", "--metrics-secure=true")
+	if a, ok := argWithPrefix(c, "--allow-plaintext-nats-credentials"); ok {
+		t.Errorf("manager got %q, want no plaintext credentials", a)
+	}
+	if objs.find("Secret", "recbuf-report-master-key") != nil {
+		t.Errorf("got a master key Secret made by the chart, want the existing one only")
+	}
+	checkMasterKeyMount(t, objs, "recbuf-report-master-key")
+	for _, name := range []string{"ValidatingAdmissionPolicy/recbuf-record-subjects", "ValidatingAdmissionPolicyBinding/recbuf-record-subjects",
+		"ClusterRoleBinding/recbuf-metrics-auth", "ClusterRole/recbuf-record-editor"} {
+		if !slices.Contains(objs.names(), name) {
+			t.Errorf("rendered objects %v lack %s", objs.names(), name)
+		}
+	}
+	crb := get[rbacv1.ClusterRoleBinding](t, objs, "ClusterRoleBinding", "recbuf-metrics-reader")
+	if !cmp.Equal(crb.Subjects, []rbacv1.Subject{{Kind: "ServiceAccount", Name: "prometheus-k8s", Namespace: "monitoring"}}) {
+		t.Errorf("metrics reader subjects %+v: want monitoring/prometheus-k8s", crb.Subjects)
+	}
+}
+
+// TestMetricsRolesMatchConfig keeps the chart's metrics ClusterRoles and
+// config/rbac's (which the manager's envtest runs with) the same.
+func TestMetricsRolesMatchConfig(t *testing.T) {
+	t.Parallel()
+	objs := mustTemplate(t)
+	for file, name := range map[string]string{"metrics_auth_role.yaml": "recbuf-metrics-auth", "metrics_reader_role.yaml": "recbuf-metrics-reader"} {
+		raw, err := os.ReadFile(filepath.Join(rootDir, "config", "rbac", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want rbacv1.ClusterRole
+		if err := sigsyaml.Unmarshal(raw, &want); err != nil {
+			t.Fatalf("parse config/rbac/%s: %v", file, err)
+		}
+		got := get[rbacv1.ClusterRole](t, objs, "ClusterRole", name)
+		if diff := cmp.Diff(want.Rules, got.Rules); diff != "" {
+			t.Errorf("chart ClusterRole %s differs from config/rbac/%s (-config +chart):\n%s", name, file, diff)
+		}
 	}
 }
 

@@ -77,7 +77,8 @@ var _ = Describe("recbuf", Ordered, func() {
 		By("helm install with nats.enabled=true, both ServiceMonitors and a 2 s report interval")
 		args := []string{"upgrade", "--install", release, "charts/recbuf", "-n", systemNamespace, "--create-namespace",
 			"--set", "nats.enabled=true", "--set", "reports.interval=2s", "--wait", "--timeout", "3m",
-			"--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.bufferServiceMonitor.enabled=true"}
+			"--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.bufferServiceMonitor.enabled=true",
+			"--set", "metrics.reader.serviceAccount.name=" + metricsScraper, "--set", "metrics.reader.serviceAccount.namespace=" + namespace}
 		args = append(args, imageValues("image", managerImage)...)
 		args = append(args, imageValues("sidecarImage", sidecarImage)...)
 		args = append(args, imageValues("nats.image", natsImage)...)
@@ -128,9 +129,9 @@ var _ = Describe("recbuf", Ordered, func() {
 		By("checking that the buffers' ServiceMonitor selects every sample Record's Service")
 		Eventually(verifyBufferServiceMonitorSelects(samples)).Should(Succeed())
 
-		By("scraping the manager's and a buffer pod's metrics through their Services")
-		Eventually(verifyMetrics(systemNamespace, "recbuf-manager-metrics", "metrics", "controller_runtime_reconcile_total")).Should(Succeed())
-		Eventually(verifyMetrics(systemNamespace, "recbuf-manager-metrics", "metrics",
+		By("scraping the manager's metrics through its Service over HTTPS with a token allowed to get /metrics, and a buffer pod's")
+		Eventually(verifyManagerMetrics("controller_runtime_reconcile_total")).Should(Succeed())
+		Eventually(verifyManagerMetrics(
 			fmt.Sprintf(`recbuf_record_ready_status{condition="True",name=%q,namespace=%q} 1`, ringRecord, namespace))).Should(Succeed())
 		Eventually(verifyMetrics(namespace, ringRecord+"-recbuf", "metrics", "recbuf_nats_connected")).Should(Succeed())
 	})
@@ -506,6 +507,7 @@ spec:
 	})
 
 	mqttSpecs()
+	managerMetricsSpecs()
 
 	It("leaves no manager resources behind on helm uninstall", func() {
 		Expect(helm("uninstall", release, "-n", systemNamespace, "--wait")).Error().NotTo(HaveOccurred())

@@ -127,6 +127,8 @@ func readLatestDevice(g Gomega, name string) deviceValue {
 // portForwardReady bounds the wait for kubectl port-forward to listen.
 const portForwardReady = 30 * time.Second
 
+// forwarding is kubectl port-forward's line naming the local port it
+// listens on (on 127.0.0.1).
 var forwarding = regexp.MustCompile(`Forwarding from 127\.0\.0\.1:(\d+) ->`)
 
 // portForward runs kubectl port-forward from a free local port to a

@@ -131,3 +131,11 @@ mqtt {
 }
 {{- end }}
 {{- end }}
+
+{{/*
+recbuf.metricsPortName names the metrics Service's port after its scheme:
+https, or http when metrics.secure is false.
+*/}}
+{{- define "recbuf.metricsPortName" -}}
+{{- if .Values.metrics.secure }}https{{ else }}http{{ end }}
+{{- end }}
