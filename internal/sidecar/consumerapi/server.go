@@ -79,6 +79,9 @@ type Config struct {
 	// Retry-After, and counted in Stats.
 	MaxStreams int
 	MaxTakes   int
+	// Authorizer, when set, decides which requests for records are let
+	// in (nil: all). /healthz and the like are not the consumer API's.
+	Authorizer Authorizer
 	// Logger receives log lines (nil: slog.Default()).
 	Logger *slog.Logger
 }
@@ -180,10 +183,10 @@ func New(cfg Config, records ...Record) (*Server, error) {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/records", s.handleList)
-	mux.HandleFunc("GET /v1/records/{name}", s.withRecord(s.handleInfo))
-	mux.HandleFunc("GET /v1/records/{name}/events", s.withRecord(s.handleEvents))
-	mux.HandleFunc("GET /v1/records/{name}/latest", s.withRecord(s.handleLatest))
-	mux.HandleFunc("POST /v1/records/{name}/take", s.withRecord(s.handleTake))
+	mux.HandleFunc("GET /v1/records/{name}", s.withRecord(OpConsume, s.handleInfo))
+	mux.HandleFunc("GET /v1/records/{name}/events", s.withRecord(OpConsume, s.handleEvents))
+	mux.HandleFunc("GET /v1/records/{name}/latest", s.withRecord(OpConsume, s.handleLatest))
+	mux.HandleFunc("POST /v1/records/{name}/take", s.withRecord(OpTake, s.handleTake))
 	// Any other method of take: the more specific POST pattern wins.
 	mux.HandleFunc("/v1/records/{name}/take", takeNeedsPOST)
 	s.mux = mux
@@ -226,8 +229,14 @@ func (s *Server) Stats(name string) Stats {
 	}
 }
 
-func (s *Server) withRecord(h func(http.ResponseWriter, *http.Request, *record)) http.HandlerFunc {
+// withRecord authorizes op on the record of the path, then looks it up:
+// authorization comes first, so that who may not use a record does not
+// learn whether it exists.
+func (s *Server) withRecord(op Operation, h func(http.ResponseWriter, *http.Request, *record)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.authorize(w, r, r.PathValue("name"), op) {
+			return
+		}
 		rec, ok := s.records[r.PathValue("name")]
 		if !ok {
 			writeError(w, http.StatusNotFound, "no record "+wire.Quote(r.PathValue("name")))
@@ -268,7 +277,14 @@ func (rec *record) info() Info {
 	}
 }
 
-func (s *Server) handleList(w http.ResponseWriter, _ *http.Request) {
+// handleList lists the records: who may read every one of them may list
+// them (in a cluster a process serves one).
+func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
+	for _, n := range s.names {
+		if !s.authorize(w, r, n, OpConsume) {
+			return
+		}
+	}
 	list := struct {
 		Records []Info `json:"records"`
 	}{Records: make([]Info, 0, len(s.names))}
