@@ -6,15 +6,19 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/recbuf/recbuf/internal/buffer"
 )
 
 // Operation is what a request does to a record, as an Authorizer sees it.
 type Operation int
 
 const (
-	// OpConsume reads without removing: stream, latest, info, list.
+	// OpConsume reads without removing: stream (but of a Mailbox),
+	// latest, info, list.
 	OpConsume Operation = iota
-	// OpTake removes the Mailbox's pending value.
+	// OpTake removes the Mailbox's pending value: take, and a stream of a
+	// Mailbox.
 	OpTake
 )
 
@@ -40,6 +44,21 @@ var (
 // carry the token. It must be safe for concurrent use.
 type Authorizer interface {
 	Authorize(ctx context.Context, token, record string, op Operation) error
+}
+
+// consumes and takes are the operations of reading and of taking,
+// whatever the record.
+func consumes(*record) Operation { return OpConsume }
+func takes(*record) Operation    { return OpTake }
+
+// streamOp is the operation of a stream of rec: a stream of a Mailbox
+// takes each value it delivers (readers of a Mailbox compete for its
+// values), so it needs what take needs; of another record it reads.
+func streamOp(rec *record) Operation {
+	if rec != nil && rec.Buffer.Type() == buffer.TypeMailbox {
+		return OpTake
+	}
+	return OpConsume
 }
 
 // authRetryAfter is the Retry-After of a request that could not be

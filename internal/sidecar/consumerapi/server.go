@@ -183,10 +183,10 @@ func New(cfg Config, records ...Record) (*Server, error) {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/records", s.handleList)
-	mux.HandleFunc("GET /v1/records/{name}", s.withRecord(OpConsume, s.handleInfo))
-	mux.HandleFunc("GET /v1/records/{name}/events", s.withRecord(OpConsume, s.handleEvents))
-	mux.HandleFunc("GET /v1/records/{name}/latest", s.withRecord(OpConsume, s.handleLatest))
-	mux.HandleFunc("POST /v1/records/{name}/take", s.withRecord(OpTake, s.handleTake))
+	mux.HandleFunc("GET /v1/records/{name}", s.withRecord(consumes, s.handleInfo))
+	mux.HandleFunc("GET /v1/records/{name}/events", s.withRecord(streamOp, s.handleEvents))
+	mux.HandleFunc("GET /v1/records/{name}/latest", s.withRecord(consumes, s.handleLatest))
+	mux.HandleFunc("POST /v1/records/{name}/take", s.withRecord(takes, s.handleTake))
 	// Any other method of take: the more specific POST pattern wins.
 	mux.HandleFunc("/v1/records/{name}/take", takeNeedsPOST)
 	s.mux = mux
@@ -229,15 +229,16 @@ func (s *Server) Stats(name string) Stats {
 	}
 }
 
-// withRecord authorizes op on the record of the path, then looks it up:
-// authorization comes first, so that who may not use a record does not
-// learn whether it exists.
-func (s *Server) withRecord(op Operation, h func(http.ResponseWriter, *http.Request, *record)) http.HandlerFunc {
+// withRecord authorizes the request for the record of the path, as opOf
+// says for that record (nil when there is none), then serves it with h.
+// Authorization comes before the answer that no such record exists, so
+// that who may not use a record does not learn whether it exists.
+func (s *Server) withRecord(opOf func(*record) Operation, h func(http.ResponseWriter, *http.Request, *record)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !s.authorize(w, r, r.PathValue("name"), op) {
+		rec, ok := s.records[r.PathValue("name")]
+		if !s.authorize(w, r, r.PathValue("name"), opOf(rec)) {
 			return
 		}
-		rec, ok := s.records[r.PathValue("name")]
 		if !ok {
 			writeError(w, http.StatusNotFound, "no record "+wire.Quote(r.PathValue("name")))
 			return

@@ -4,8 +4,8 @@
 // Bearer), the process checks it with a TokenReview and asks a
 // SubjectAccessReview whether its user may use the Record: verb get on the
 // subresource records/consume to read (stream, latest, info), verb create
-// on records/take to take. It does what kube-rbac-proxy does in front of
-// an HTTP server, inside the process.
+// on records/take to take (and to stream a Mailbox, which takes). It does
+// what kube-rbac-proxy does in front of an HTTP server, inside the process.
 //
 // Decisions are cached briefly, by a hash of the token and what is asked
 // (AllowTTL for an answer that lets the request in, DenyTTL for one that

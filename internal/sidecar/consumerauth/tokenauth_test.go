@@ -290,6 +290,8 @@ func TestConsumersNeedAServiceAccountTokenWithTheVerbOfWhatTheyDo(t *testing.T) 
 		{"a reader may not take", "POST", "/v1/records/commands/take?timeout=0", "reader", 403},
 		{"a taker takes", "POST", "/v1/records/commands/take?timeout=0", "taker", 204},
 		{"a taker may not read", "GET", "/v1/records/commands/latest", "taker", 403},
+		{"a reader may not stream a Mailbox, which takes each value it sends", "GET", "/v1/records/commands/events", "reader", 403},
+		{"a taker streams a Mailbox", "GET", "/v1/records/commands/events", "taker", 200},
 		{"a reader and taker takes", "POST", "/v1/records/commands/take?timeout=0", "both", 204},
 		{"a reader of one Record reads it", "GET", "/v1/records/telemetry/latest", "telemetry-reader", 200},
 		{"a reader of one Record may not read another", "GET", "/v1/records/commands/latest", "telemetry-reader", 403},
