@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/recbuf/recbuf/internal/buffer"
 )
@@ -61,6 +62,10 @@ func streamOp(rec *record) Operation {
 	return OpConsume
 }
 
+// authFailureLogInterval is the least time between two log lines about
+// requests the authorizer could not decide.
+const authFailureLogInterval = 10 * time.Second
+
 // authRetryAfter is the Retry-After of a request that could not be
 // authorized because the authorizer failed (the API server did not
 // answer).
@@ -93,7 +98,11 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, record string
 	case errors.Is(err, ErrForbidden):
 		writeError(w, http.StatusForbidden, err.Error())
 	default:
-		s.log.Warn("Consumer not authorized: the authorizer failed", "record", record, "operation", op.String(), "error", err.Error())
+		// At most one line per authFailureLogInterval, with a count: while
+		// the API server is down every request fails.
+		if n, ok := s.authFailures.Allow(); ok {
+			s.log.Warn("Consumers not authorized: the authorizer failed", "requests", n, "record", record, "operation", op.String(), "error", err.Error())
+		}
 		w.Header().Set("Retry-After", strconv.Itoa(authRetryAfter))
 		writeError(w, http.StatusServiceUnavailable, "cannot authorize the request now: "+err.Error())
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/recbuf/recbuf/internal/buffer"
+	"github.com/recbuf/recbuf/internal/logthrottle"
 	"github.com/recbuf/recbuf/internal/wire"
 )
 
@@ -119,6 +120,8 @@ type Server struct {
 	// streams and takes are this process's, for its caps; each record
 	// counts its own too, for Stats.
 	streams, takes slots
+	// authFailures throttles the log lines of failed authorizations.
+	authFailures *logthrottle.Throttle
 }
 
 // slots counts requests of one kind against a cap.
@@ -171,7 +174,8 @@ func New(cfg Config, records ...Record) (*Server, error) {
 		cfg.Logger = slog.Default()
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, records: make(map[string]*record, len(records)),
-		streams: slots{max: int64(cfg.MaxStreams)}, takes: slots{max: int64(cfg.MaxTakes)}}
+		streams: slots{max: int64(cfg.MaxStreams)}, takes: slots{max: int64(cfg.MaxTakes)},
+		authFailures: logthrottle.New(authFailureLogInterval, nil)}
 	for _, r := range records {
 		if _, dup := s.records[r.Name]; dup {
 			return nil, fmt.Errorf("%w: %q", ErrDuplicateRecord, r.Name)
