@@ -15,6 +15,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -158,7 +159,8 @@ func (r *RecordReconciler) childError(ctx context.Context, rec *recbufv1alpha1.R
 }
 
 // CacheOptions restricts the manager's cache of Deployments, Services,
-// ConfigMaps, PodDisruptionBudgets and Pods to the ones the manager
+// ConfigMaps, PodDisruptionBudgets, Pods, ServiceAccounts and
+// ClusterRoleBindings to the ones the manager
 // manages, so that it does not hold every such object of the cluster in
 // memory. Secrets are not cached at all: the manager only creates them
 // (record_reportkey.go).
@@ -170,5 +172,7 @@ func CacheOptions() cache.Options {
 		&corev1.ConfigMap{}:             {Label: managed},
 		&policyv1.PodDisruptionBudget{}: {Label: managed},
 		&corev1.Pod{}:                   {Label: managed},
+		&corev1.ServiceAccount{}:        {Label: managed},
+		&rbacv1.ClusterRoleBinding{}:    {Label: managed},
 	}}
 }

@@ -60,7 +60,8 @@ func childErrs(in statusInputs) []childErr {
 	return []childErr{
 		{"ConfigMap", in.settingsErr}, {"Deployment", in.deploymentErr},
 		{"Service", in.serviceErr}, {"PodDisruptionBudget", in.disruptionBudgetErr},
-		{"Secret", in.reportKeyErr},
+		{"Secret", in.reportKeyErr}, {"ServiceAccount", in.serviceAccountErr},
+		{"ClusterRoleBinding", in.bindingErr},
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -114,7 +115,12 @@ type RecordReconciler struct {
 // that its NATS link is down. records/finalizers: the children's owner
 // references block the owner's deletion, which the
 // OwnerReferencesPermissionEnforcement admission plugin allows only to
-// those who may update the owner's finalizers.
+// those who may update the owner's finalizers. A Record with consumer
+// authentication gets a ServiceAccount (owned, deleted when authentication
+// is switched off) and a ClusterRoleBinding of it to
+// system:auth-delegator (record_consumerauth.go): the manager may bind that
+// one ClusterRole only (bind, resourceNames), without holding its
+// permissions, and deletes the bindings, which no garbage collector does.
 //
 // +kubebuilder:rbac:groups=recbuf.dev,resources=records,verbs=get;list;watch
 // +kubebuilder:rbac:groups=recbuf.dev,resources=records/status,verbs=patch
@@ -125,6 +131,9 @@ type RecordReconciler struct {
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;delete
 // +kubebuilder:rbac:groups="",resources=pods,verbs=list;watch
+// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch;create;update;delete
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterrolebindings,verbs=get;list;watch;create;update;delete
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles,verbs=bind,resourceNames=system:auth-delegator
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // recordScope is what one pass of Reconcile knows. The phases fill in the
@@ -142,9 +151,11 @@ type recordScope struct {
 	settings   *corev1.ConfigMap
 	deployment *appsv1.Deployment
 	service    *corev1.Service
-	// settingsErr, deploymentErr, serviceErr, disruptionBudgetErr and
-	// reportKeyErr are the errors reconciling the children met.
+	// settingsErr, deploymentErr, serviceErr, disruptionBudgetErr,
+	// reportKeyErr, serviceAccountErr and bindingErr are the errors
+	// reconciling the children met.
 	settingsErr, deploymentErr, serviceErr, disruptionBudgetErr, reportKeyErr error
+	serviceAccountErr, bindingErr                                             error
 	// reportKey is the Record's report key, derived from the master key.
 	reportKey []byte
 	// natsRefusal says why the Record's NATS source is refused (zero: it
@@ -163,13 +174,15 @@ func (r *RecordReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 	if err := r.Client.Get(ctx, req.NamespacedName, rec); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.forgetRecord(req.NamespacedName)
+			return ctrl.Result{}, r.deleteAuthDelegatorBinding(ctx, req.NamespacedName)
 		}
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+		return ctrl.Result{}, err
 	}
 	if !rec.DeletionTimestamp.IsZero() {
-		// The garbage collector deletes the children.
+		// The garbage collector deletes the children; the manager the one
+		// it cannot, cluster-scoped (record_consumerauth.go).
 		r.forgetRecord(req.NamespacedName)
-		return ctrl.Result{}, nil
+		return ctrl.Result{}, r.deleteAuthDelegatorBinding(ctx, req.NamespacedName)
 	}
 	s := &recordScope{log: ctrl.LoggerFrom(ctx), record: rec, before: rec.DeepCopy()}
 
@@ -189,7 +202,9 @@ func (r *RecordReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 	phases := []func(context.Context, *recordScope) error{
 		r.reconcileSettings,
 		r.reconcileReportKey,
+		r.reconcileConsumerIdentity,
 		r.reconcileDeploymentWithinPolicy,
+		r.retireConsumerIdentity,
 		r.reconcileService,
 		r.reconcileDisruptionBudget,
 		r.observePods,
@@ -230,6 +245,9 @@ func (r *RecordReconciler) setupWithManager(mgr ctrl.Manager, rec reconcile.Reco
 		Owns(&appsv1.Deployment{}).
 		Owns(&corev1.Service{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
+		Owns(&corev1.ServiceAccount{}).
+		// Cluster-scoped, the bindings cannot be owned: mapped by label.
+		Watches(&rbacv1.ClusterRoleBinding{}, handler.EnqueueRequestsFromMapFunc(bindingRecord)).
 		// Pods are owned by the Deployment's ReplicaSets: mapped by label.
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podRecord)).
 		WatchesRawSource(source.Channel(r.Reports.Changes(),

@@ -122,8 +122,19 @@ func mutateDeployment(d *appsv1.Deployment, rec *recbufv1alpha1.Record, cfg Conf
 		FSGroup:        ptr.To[int64](RunAsID),
 		SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 	}
-	// The buffer process never talks to the API server.
+	// The buffer process talks to the API server only to check its
+	// consumers' tokens, as its own ServiceAccount
+	// (record_consumerauth.go); otherwise it has no token at all. Both
+	// fields of the account's name are set: the API server reads the
+	// deprecated one when the other is empty, so clearing one alone would
+	// keep the account.
+	ps.ServiceAccountName, ps.DeprecatedServiceAccount = "", ""
 	ps.AutomountServiceAccountToken = ptr.To(false)
+	if consumerAuthentication(rec) {
+		ps.ServiceAccountName = bufferServiceAccountName(rec)
+		ps.DeprecatedServiceAccount = ps.ServiceAccountName
+		ps.AutomountServiceAccountToken = ptr.To(true)
+	}
 	ps.EnableServiceLinks = ptr.To(false)
 	ps.TerminationGracePeriodSeconds = ptr.To[int64](ShutdownGraceSeconds + 5)
 	ps.NodeSelector, ps.Tolerations, ps.Affinity = nil, nil, nil
@@ -230,6 +241,9 @@ func sidecarArgs(rec *recbufv1alpha1.Record, cfg Config) []string {
 	}
 	if credentialsRef(rec) != nil {
 		args = append(args, "--nats-credentials-dir="+CredentialsDir)
+	}
+	if consumerAuthentication(rec) {
+		args = append(args, "--consumer-authentication="+string(recbufv1alpha1.ConsumerAuthenticationServiceAccountToken))
 	}
 	maxBytes := ptr.Deref(rec.Spec.MaxMessageBytes, recbufv1alpha1.DefaultMaxMessageBytes)
 	return append(args,

@@ -44,6 +44,9 @@ type statusInputs struct {
 	// settingsErr, deploymentErr, serviceErr, disruptionBudgetErr and
 	// reportKeyErr are the errors reconciling the children met.
 	settingsErr, deploymentErr, serviceErr, disruptionBudgetErr, reportKeyErr error
+	// serviceAccountErr and bindingErr are the errors reconciling the
+	// consumer authentication's ServiceAccount and ClusterRoleBinding met.
+	serviceAccountErr, bindingErr error
 	// natsRefusal says why the Record's NATS source is refused (zero: not).
 	natsRefusal natsRefusal
 	// pods are the Record's buffer pods (record_pods.go judges them).
@@ -81,6 +84,8 @@ func (r *RecordReconciler) reconcileStatus(ctx context.Context, s *recordScope) 
 		serviceErr:          s.serviceErr,
 		disruptionBudgetErr: s.disruptionBudgetErr,
 		reportKeyErr:        s.reportKeyErr,
+		serviceAccountErr:   s.serviceAccountErr,
+		bindingErr:          s.bindingErr,
 		natsRefusal:         s.natsRefusal,
 		pods:                s.pods,
 		aggregate:           r.Reports.Aggregate(key, s.record.UID),

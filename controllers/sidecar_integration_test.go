@@ -34,6 +34,14 @@ import (
 // ends the process and waits for it.
 func startSidecarOf(t *testing.T, g Gomega, rec *recbufv1alpha1.Record, override ...string) (*sidecar.Sidecar, func()) {
 	t.Helper()
+	return startSidecarOfWith(t, g, rec, nil, override...)
+}
+
+// startSidecarOfWith is startSidecarOf with adjust, when set, applied to
+// the parsed configuration: for what a pod gets from its environment
+// rather than its arguments (the API server its ServiceAccount reaches).
+func startSidecarOfWith(t *testing.T, g Gomega, rec *recbufv1alpha1.Record, adjust func(*sidecar.Config), override ...string) (*sidecar.Sidecar, func()) {
+	t.Helper()
 	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: rec.Namespace, Name: rec.ChildName()}}
 	g.Eventually(func() error { return get(d) }, timeout, poll).Should(Succeed())
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: rec.Namespace, Name: rec.ChildName()}}
@@ -62,6 +70,9 @@ func startSidecarOf(t *testing.T, g Gomega, rec *recbufv1alpha1.Record, override
 	}
 	cfg, err := sidecar.ParseFlags(args, getenv, io.Discard)
 	g.Expect(err).NotTo(HaveOccurred(), "the sidecar refuses the manager's arguments %q", args)
+	if adjust != nil {
+		adjust(&cfg)
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	s, err := sidecar.Start(ctx, cfg)

@@ -170,7 +170,8 @@ const (
 	// (Authorization: Bearer), checks it with a TokenReview, and authorizes
 	// it with a SubjectAccessReview on the Record: verb get on the
 	// records/consume subresource to stream and read the latest value,
-	// verb create on records/take to take.
+	// verb create on records/take to take, and to stream a Mailbox (whose
+	// stream takes each value it sends).
 	ConsumerAuthenticationServiceAccountToken ConsumerAuthentication = "ServiceAccountToken"
 )
 

@@ -9,6 +9,9 @@
 //
 // URL is the record's endpoint (its status.endpoint), for example
 // http://telemetry-recbuf.default.svc:8080/v1/records/telemetry.
+// Every command takes --token-file FILE for a Record whose consumers
+// authenticate: the file's token is sent as Authorization: Bearer, read
+// again for each request (a projected token is rotated by the kubelet).
 //
 // Output is JSON lines on standard output: {"event":"value",...} per value,
 // {"event":"lag","missed":N} when a stream fell behind, and a final
@@ -105,13 +108,19 @@ func parse(fs *flag.FlagSet, args []string) (string, error) {
 	return url, nil
 }
 
-// newClient parses the command line and returns a client for its URL.
+// newClient parses the command line, with the flags every command shares,
+// and returns a client for its URL.
 func newClient(fs *flag.FlagSet, args []string) (*client.Client, error) {
+	tokenFile := fs.String("token-file", "", "file holding the bearer token to send (a projected ServiceAccount token with audience recbuf.dev), read again for each request")
 	url, err := parse(fs, args)
 	if err != nil {
 		return nil, err
 	}
-	c, err := client.New(url)
+	var opts []client.Option
+	if *tokenFile != "" {
+		opts = append(opts, client.WithBearerTokenFile(*tokenFile))
+	}
+	c, err := client.New(url, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errUsage, err)
 	}

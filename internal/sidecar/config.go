@@ -12,10 +12,13 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/client-go/rest"
+
 	"github.com/recbuf/recbuf/internal/buffer"
 	"github.com/recbuf/recbuf/internal/natsconn"
 	"github.com/recbuf/recbuf/internal/report"
 	"github.com/recbuf/recbuf/internal/sidecar/consumerapi"
+	"github.com/recbuf/recbuf/internal/sidecar/consumerauth"
 	"github.com/recbuf/recbuf/internal/sizing"
 	"github.com/recbuf/recbuf/internal/wire"
 )
@@ -119,6 +122,17 @@ type Config struct {
 	// beyond either is refused with 503 and Retry-After.
 	MaxStreams int
 	MaxTakes   int
+	// ConsumerAuthentication is how consumers are authenticated:
+	// consumerauth.ModeNone (or empty) asks no credential;
+	// consumerauth.ModeServiceAccountToken asks each request for a
+	// ServiceAccount token with audience recbuf.dev and authorizes it on
+	// the Record with the API server (package consumerauth). Every record
+	// is then authorized as the Record of its name in its Namespace.
+	ConsumerAuthentication string
+	// KubeConfig reaches the API server for the reviews of
+	// ServiceAccountToken (nil: the pod's in-cluster configuration, its
+	// ServiceAccount's token). Unused otherwise.
+	KubeConfig *rest.Config
 	// Logger receives log lines (nil: slog.Default()).
 	Logger *slog.Logger
 }
@@ -221,6 +235,21 @@ func (c *Config) Validate() error {
 			return invalid("record %q: subject %q contains white space", r.Name, r.Subject)
 		}
 	}
+	switch c.ConsumerAuthentication {
+	case "":
+		c.ConsumerAuthentication = consumerauth.ModeNone
+	case consumerauth.ModeNone:
+	case consumerauth.ModeServiceAccountToken:
+		// Records are authorized as Records of one namespace: the one of
+		// --record-namespace, which every record of a command line shares.
+		for _, r := range c.Records {
+			if r.Namespace != c.Records[0].Namespace {
+				return invalid("consumer authentication %s: records %q and %q are in different namespaces", c.ConsumerAuthentication, c.Records[0].Name, r.Name)
+			}
+		}
+	default:
+		return invalid("consumer authentication %q is neither %s nor %s", c.ConsumerAuthentication, consumerauth.ModeNone, consumerauth.ModeServiceAccountToken)
+	}
 	if c.EmbeddedNATS == "" && c.NATS.URL == "" {
 		return invalid("no NATS URL")
 	}
@@ -315,6 +344,7 @@ func ParseFlags(args []string, getenv func(string) string, output io.Writer) (Co
 	fs.DurationVar(&cfg.Heartbeat, "heartbeat", consumerapi.DefaultHeartbeat, "idle time after which a stream gets a heartbeat comment")
 	fs.IntVar(&cfg.MaxStreams, "max-streams", consumerapi.DefaultMaxStreams, "most consumer event streams open at once, over all records; more get 503")
 	fs.IntVar(&cfg.MaxTakes, "max-takes", consumerapi.DefaultMaxTakes, "most take requests in progress at once, over all records; more get 503")
+	fs.StringVar(&cfg.ConsumerAuthentication, "consumer-authentication", consumerauth.ModeNone, "how consumers are authenticated: None, or ServiceAccountToken (a ServiceAccount token with audience "+consumerauth.Audience+", checked with TokenReview and SubjectAccessReview on the Record; needs the pod's ServiceAccount to be bound to system:auth-delegator)")
 	fs.StringVar(&cfg.EmbeddedNATS, "embedded-nats", "", "standalone: start an in-process NATS server on this host:port and use it")
 	fs.StringVar(&cfg.EmbeddedMQTT, "embedded-mqtt", "", "standalone: with --embedded-nats, also accept MQTT 3.1.1 clients on this host:port (JetStream in a temporary directory)")
 	fs.Func("record", "standalone: serve a record NAME=TYPE[:CAPACITY]@SUBJECT (repeatable)", func(s string) error {

@@ -10,6 +10,7 @@ import (
 	"github.com/recbuf/recbuf/internal/buffer"
 	"github.com/recbuf/recbuf/internal/sidecar"
 	"github.com/recbuf/recbuf/internal/sidecar/consumerapi"
+	"github.com/recbuf/recbuf/internal/sidecar/consumerauth"
 )
 
 func TestParseRecordSpec(t *testing.T) {
@@ -156,6 +157,26 @@ func TestParseFlags(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "consumers are not authenticated by default",
+			args: []string{"--record-name", "a", "--buffer-type", "Mailbox"},
+			check: func(t *testing.T, c sidecar.Config) {
+				if c.ConsumerAuthentication != consumerauth.ModeNone {
+					t.Errorf("got consumer authentication %q, want None", c.ConsumerAuthentication)
+				}
+			},
+		},
+		{
+			name: "--consumer-authentication asks consumers for ServiceAccount tokens",
+			args: []string{"--record-name", "a", "--buffer-type", "Mailbox", "--consumer-authentication", "ServiceAccountToken"},
+			check: func(t *testing.T, c sidecar.Config) {
+				if c.ConsumerAuthentication != consumerauth.ModeServiceAccountToken {
+					t.Errorf("got consumer authentication %q, want ServiceAccountToken", c.ConsumerAuthentication)
+				}
+			},
+		},
+		{name: "an unknown consumer authentication is refused",
+			args: []string{"--record-name", "a", "--buffer-type", "Mailbox", "--consumer-authentication", "Basic"}, wantErr: sidecar.ErrInvalidConfig},
 		{name: "a wildcard report prefix is refused",
 			args: []string{"--record-name", "a", "--buffer-type", "Mailbox", "--report-subject-prefix", "recbuf.>"}, wantErr: sidecar.ErrInvalidConfig},
 		{name: "no record is refused", args: nil, wantErr: sidecar.ErrInvalidConfig},

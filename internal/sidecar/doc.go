@@ -29,5 +29,12 @@
 // cluster the Record's ConfigMap): the manager changes them without
 // restarting any buffer pod.
 //
+// With Config.ConsumerAuthentication ServiceAccountToken, every request of
+// the consumer API must carry a ServiceAccount token with audience
+// recbuf.dev that the API server authorizes on the Record (package
+// consumerauth): 401, 403, or 503 when the API server cannot be asked.
+// /metrics, /healthz and /readyz, for Prometheus and the kubelet, ask for
+// none.
+//
 // A Sidecar's methods are safe for concurrent use.
 package sidecar

@@ -13,11 +13,13 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"k8s.io/client-go/rest"
 
 	"github.com/recbuf/recbuf/internal/buffer"
 	"github.com/recbuf/recbuf/internal/natsconn"
 	"github.com/recbuf/recbuf/internal/report"
 	"github.com/recbuf/recbuf/internal/sidecar/consumerapi"
+	"github.com/recbuf/recbuf/internal/sidecar/consumerauth"
 	"github.com/recbuf/recbuf/internal/sidecar/intake"
 	"github.com/recbuf/recbuf/internal/sidecar/metrics"
 	"github.com/recbuf/recbuf/internal/sidecar/reporter"
@@ -30,6 +32,8 @@ type Sidecar struct {
 	log     *slog.Logger
 	records []*recordRuntime
 	api     *consumerapi.Server
+	// authz authorizes consumers (nil: no consumer authentication).
+	authz *consumerauth.Authorizer
 	// rep is set once Start has wired everything; NATS callbacks that run
 	// before that find it nil.
 	rep atomic.Pointer[reporter.Reporter]
@@ -178,14 +182,47 @@ func (s *Sidecar) newRecords() error {
 		s.records = append(s.records, r)
 		apiRecords = append(apiRecords, r.apiRecord())
 	}
-	api, err := consumerapi.New(consumerapi.Config{
+	authz, err := s.newAuthorizer()
+	if err != nil {
+		return err
+	}
+	apiCfg := consumerapi.Config{
 		Heartbeat: s.cfg.Heartbeat, Retry: s.cfg.StreamRetry, MaxStreams: s.cfg.MaxStreams, MaxTakes: s.cfg.MaxTakes, Logger: s.log,
-	}, apiRecords...)
+	}
+	if authz != nil {
+		// Not assigned when nil: a nil *Authorizer in the interface would
+		// not be a nil Authorizer.
+		apiCfg.Authorizer = authz
+	}
+	api, err := consumerapi.New(apiCfg, apiRecords...)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	s.api = api
 	return nil
+}
+
+// newAuthorizer returns the authorizer of consumers that
+// Config.ConsumerAuthentication asks for, nil for none. It reaches the API
+// server with Config.KubeConfig, else the pod's in-cluster configuration,
+// whose token client-go re-reads as the kubelet rotates it.
+func (s *Sidecar) newAuthorizer() (*consumerauth.Authorizer, error) {
+	if s.cfg.ConsumerAuthentication != consumerauth.ModeServiceAccountToken {
+		return nil, nil
+	}
+	kube := s.cfg.KubeConfig
+	if kube == nil {
+		var err error
+		if kube, err = rest.InClusterConfig(); err != nil {
+			return nil, fmt.Errorf("%w: consumer authentication %s needs the API server: %w", ErrInvalidConfig, consumerauth.ModeServiceAccountToken, err)
+		}
+	}
+	reviewer, err := consumerauth.NewReviewer(kube)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	s.authz = consumerauth.New(consumerauth.Config{Namespace: s.cfg.Records[0].Namespace, Reviewer: reviewer})
+	return s.authz, nil
 }
 
 // startEmbeddedNATS starts the in-process NATS server when one is
@@ -296,6 +333,7 @@ func (s *Sidecar) startServers() {
 		Connected:      s.nc.IsConnected,
 		Reconnects:     func() uint64 { return s.nc.Stats().Reconnects },
 		ReportInterval: func() time.Duration { return time.Duration(s.rep.Load().Settings().Interval) },
+		ConsumerAuth:   s.authStats(),
 	}, mrecs...))
 
 	mux := http.NewServeMux()
@@ -318,6 +356,15 @@ func (s *Sidecar) startServers() {
 	s.serving.Store(true)
 	s.serve(s.httpSrv, s.httpLn, &s.serving)
 	s.serve(s.metricsSrv, s.metricsLn, nil)
+}
+
+// authStats is the consumer authorizer's counters for /metrics, nil
+// without one.
+func (s *Sidecar) authStats() func() consumerauth.Stats {
+	if s.authz == nil {
+		return nil
+	}
+	return s.authz.Stats
 }
 
 // newReporter builds the reporter with the report settings in force at

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -91,6 +92,8 @@ func valueFromEnvelope(e *wire.Envelope) Value {
 type Client struct {
 	base string
 	hc   *http.Client
+	// tokenFile, when set, holds the bearer token sent with each request.
+	tokenFile string
 }
 
 // Option configures a Client.
@@ -99,6 +102,37 @@ type Option func(*Client)
 // WithHTTPClient makes the Client use hc. hc must not set a Timeout, which
 // would cut streams off; Latest and Take honour their context instead.
 func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc } }
+
+// WithBearerTokenFile makes the Client send the token held in the file at
+// path (surrounding white space removed) as Authorization: Bearer with
+// every request, for a Record whose consumers authenticate
+// (spec.consumers.authentication ServiceAccountToken): in a pod, a
+// projected serviceAccountToken volume with audience recbuf.dev. The file
+// is read again for each request, and for each reconnection of a stream,
+// so that the kubelet's rotation of the token takes effect; a request whose
+// file cannot be read, or is empty, fails without being sent.
+func WithBearerTokenFile(path string) Option { return func(c *Client) { c.tokenFile = path } }
+
+// ErrNoToken is returned, wrapped, when WithBearerTokenFile's file is
+// empty.
+var ErrNoToken = errors.New("empty bearer token file")
+
+// authorize sets the request's bearer token, when the Client has one.
+func (c *Client) authorize(req *http.Request) error {
+	if c.tokenFile == "" {
+		return nil
+	}
+	b, err := os.ReadFile(c.tokenFile)
+	if err != nil {
+		return fmt.Errorf("bearer token: %w", err)
+	}
+	token := strings.TrimSpace(string(b))
+	if token == "" {
+		return fmt.Errorf("bearer token %s: %w", c.tokenFile, ErrNoToken)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	return nil
+}
 
 // New returns a Client for the record at recordURL
 // (http://HOST:PORT/v1/records/NAME).
@@ -141,6 +175,9 @@ func (c *Client) getValue(ctx context.Context, method, u string) (Value, error) 
 	req, err := http.NewRequestWithContext(ctx, method, u, nil)
 	if err != nil {
 		return Value{}, fmt.Errorf("new request: %w", err)
+	}
+	if err := c.authorize(req); err != nil {
+		return Value{}, err
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

@@ -222,6 +222,9 @@ func (s *streamState) once(parent context.Context) (connected bool, err error) {
 		return false, fmt.Errorf("new request: %w", err)
 	}
 	req.Header.Set("Accept", "text/event-stream")
+	if err := s.c.authorize(req); err != nil {
+		return false, err
+	}
 	if s.haveSeq {
 		id := s.lastID
 		if id == "" {

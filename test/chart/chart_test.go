@@ -225,7 +225,8 @@ func TestTemplate(t *testing.T) {
 			check: func(t *testing.T, objs objects) {
 				want := []string{
 					"ClusterRole/recbuf-manager", "ClusterRole/recbuf-metrics-auth", "ClusterRole/recbuf-metrics-reader",
-					"ClusterRole/recbuf-record-editor", "ClusterRole/recbuf-record-viewer",
+					"ClusterRole/recbuf-record-consumer", "ClusterRole/recbuf-record-editor",
+					"ClusterRole/recbuf-record-taker", "ClusterRole/recbuf-record-viewer",
 					"ClusterRoleBinding/recbuf-manager", "ClusterRoleBinding/recbuf-metrics-auth", "Deployment/recbuf-manager", "Role/recbuf-leader-election",
 					"RoleBinding/recbuf-leader-election", "Secret/recbuf-report-master-key", "Service/recbuf-manager-metrics",
 					"ServiceAccount/recbuf-manager", "ValidatingAdmissionPolicy/recbuf-record-subjects",
@@ -610,12 +611,30 @@ func TestTemplate(t *testing.T) {
 			check: func(t *testing.T, objs objects) {
 				want := []string{
 					"ClusterRole/rb-manager", "ClusterRole/rb-metrics-auth", "ClusterRole/rb-metrics-reader",
+					"ClusterRole/rb-record-consumer", "ClusterRole/rb-record-taker",
 					"ClusterRoleBinding/rb-manager", "ClusterRoleBinding/rb-metrics-auth", "Deployment/rb-manager", "Role/rb-leader-election",
 					"RoleBinding/rb-leader-election", "Secret/rb-report-master-key", "Service/rb-manager-metrics", "ServiceAccount/rb-manager",
 					"ValidatingAdmissionPolicy/rb-record-subjects", "ValidatingAdmissionPolicyBinding/rb-record-subjects",
 				}
 				if diff := cmp.Diff(want, objs.names()); diff != "" {
 					t.Errorf("rendered objects (-want +got):\n%s", diff)
+				}
+			},
+		},
+		{
+			name: "the consumer roles grant reading and taking a Record's values, and nothing else",
+			check: func(t *testing.T, objs objects) {
+				for name, want := range map[string]rbacv1.PolicyRule{
+					"recbuf-record-consumer": {APIGroups: []string{"recbuf.dev"}, Resources: []string{"records/consume"}, Verbs: []string{"get"}},
+					"recbuf-record-taker":    {APIGroups: []string{"recbuf.dev"}, Resources: []string{"records/take"}, Verbs: []string{"create"}},
+				} {
+					cr := get[rbacv1.ClusterRole](t, objs, "ClusterRole", name)
+					if diff := cmp.Diff([]rbacv1.PolicyRule{want}, cr.Rules); diff != "" {
+						t.Errorf("%s rules (-want +got):\n%s", name, diff)
+					}
+					if cr.AggregationRule != nil || cr.Labels["rbac.authorization.k8s.io/aggregate-to-view"] != "" {
+						t.Errorf("%s aggregates: %v", name, cr.Labels)
+					}
 				}
 			},
 		},

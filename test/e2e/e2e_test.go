@@ -508,6 +508,7 @@ spec:
 
 	mqttSpecs()
 	managerMetricsSpecs()
+	tokenAuthSpecs()
 
 	It("leaves no manager resources behind on helm uninstall", func() {
 		Expect(helm("uninstall", release, "-n", systemNamespace, "--wait")).Error().NotTo(HaveOccurred())

@@ -9,6 +9,11 @@
 // up falls behind in the buffer, not in the producer: on a ring it is told
 // how many values it missed in a lag event.
 //
+// With Config.Authorizer, each request for a record is authorized before
+// the record is even looked up: 401 with WWW-Authenticate: Bearer, 403, or
+// 503 with Retry-After when the authorizer cannot decide, each with the
+// API's JSON error body.
+//
 // A Server is safe for concurrent use. Streams end when the record's buffer
 // is closed (after sending what the buffer still lets them read), when the
 // client goes away, or when a write makes no progress for WriteTimeout,

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/recbuf/recbuf/internal/buffer"
+	"github.com/recbuf/recbuf/internal/logthrottle"
 	"github.com/recbuf/recbuf/internal/wire"
 )
 
@@ -79,6 +80,9 @@ type Config struct {
 	// Retry-After, and counted in Stats.
 	MaxStreams int
 	MaxTakes   int
+	// Authorizer, when set, decides which requests for records are let
+	// in (nil: all). /healthz and the like are not the consumer API's.
+	Authorizer Authorizer
 	// Logger receives log lines (nil: slog.Default()).
 	Logger *slog.Logger
 }
@@ -116,6 +120,8 @@ type Server struct {
 	// streams and takes are this process's, for its caps; each record
 	// counts its own too, for Stats.
 	streams, takes slots
+	// authFailures throttles the log lines of failed authorizations.
+	authFailures *logthrottle.Throttle
 }
 
 // slots counts requests of one kind against a cap.
@@ -168,7 +174,8 @@ func New(cfg Config, records ...Record) (*Server, error) {
 		cfg.Logger = slog.Default()
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, records: make(map[string]*record, len(records)),
-		streams: slots{max: int64(cfg.MaxStreams)}, takes: slots{max: int64(cfg.MaxTakes)}}
+		streams: slots{max: int64(cfg.MaxStreams)}, takes: slots{max: int64(cfg.MaxTakes)},
+		authFailures: logthrottle.New(authFailureLogInterval, nil)}
 	for _, r := range records {
 		if _, dup := s.records[r.Name]; dup {
 			return nil, fmt.Errorf("%w: %q", ErrDuplicateRecord, r.Name)
@@ -180,10 +187,10 @@ func New(cfg Config, records ...Record) (*Server, error) {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/records", s.handleList)
-	mux.HandleFunc("GET /v1/records/{name}", s.withRecord(s.handleInfo))
-	mux.HandleFunc("GET /v1/records/{name}/events", s.withRecord(s.handleEvents))
-	mux.HandleFunc("GET /v1/records/{name}/latest", s.withRecord(s.handleLatest))
-	mux.HandleFunc("POST /v1/records/{name}/take", s.withRecord(s.handleTake))
+	mux.HandleFunc("GET /v1/records/{name}", s.withRecord(consumes, s.handleInfo))
+	mux.HandleFunc("GET /v1/records/{name}/events", s.withRecord(streamOp, s.handleEvents))
+	mux.HandleFunc("GET /v1/records/{name}/latest", s.withRecord(consumes, s.handleLatest))
+	mux.HandleFunc("POST /v1/records/{name}/take", s.withRecord(takes, s.handleTake))
 	// Any other method of take: the more specific POST pattern wins.
 	mux.HandleFunc("/v1/records/{name}/take", takeNeedsPOST)
 	s.mux = mux
@@ -226,9 +233,16 @@ func (s *Server) Stats(name string) Stats {
 	}
 }
 
-func (s *Server) withRecord(h func(http.ResponseWriter, *http.Request, *record)) http.HandlerFunc {
+// withRecord authorizes the request for the record of the path, as opOf
+// says for that record (nil when there is none), then serves it with h.
+// Authorization comes before the answer that no such record exists, so
+// that who may not use a record does not learn whether it exists.
+func (s *Server) withRecord(opOf func(*record) Operation, h func(http.ResponseWriter, *http.Request, *record)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		rec, ok := s.records[r.PathValue("name")]
+		if !s.authorize(w, r, r.PathValue("name"), opOf(rec)) {
+			return
+		}
 		if !ok {
 			writeError(w, http.StatusNotFound, "no record "+wire.Quote(r.PathValue("name")))
 			return
@@ -268,7 +282,14 @@ func (rec *record) info() Info {
 	}
 }
 
-func (s *Server) handleList(w http.ResponseWriter, _ *http.Request) {
+// handleList lists the records: who may read every one of them may list
+// them (in a cluster a process serves one).
+func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
+	for _, n := range s.names {
+		if !s.authorize(w, r, n, OpConsume) {
+			return
+		}
+	}
 	list := struct {
 		Records []Info `json:"records"`
 	}{Records: make([]Info, 0, len(s.names))}

@@ -9,6 +9,7 @@ import (
 	"github.com/recbuf/recbuf/internal/buffer"
 	"github.com/recbuf/recbuf/internal/report"
 	"github.com/recbuf/recbuf/internal/sidecar/consumerapi"
+	"github.com/recbuf/recbuf/internal/sidecar/consumerauth"
 	"github.com/recbuf/recbuf/internal/sidecar/intake"
 )
 
@@ -27,8 +28,9 @@ type Record struct {
 	Consumers func() consumerapi.Stats
 }
 
-// Conn reports the state of the process's NATS connection, and of the
-// reports it sends over it. A nil field's metric is not exported.
+// Conn reports the state of the process's NATS connection, of the reports
+// it sends over it, and of the process's consumer authorizer. A nil
+// field's metric is not exported.
 type Conn struct {
 	// Connected reports whether the connection is up now.
 	Connected func() bool
@@ -37,6 +39,9 @@ type Conn struct {
 	// ReportInterval returns the report interval in force, which the
 	// manager may change while the process runs.
 	ReportInterval func() time.Duration
+	// ConsumerAuth returns the counts of the consumer authorizer's
+	// answers (nil: the process authenticates no consumer).
+	ConsumerAuth func() consumerauth.Stats
 }
 
 var labels = []string{"namespace", "record"}
@@ -77,6 +82,7 @@ var (
 	natsConnected  = prometheus.NewDesc("recbuf_nats_connected", "1 while the NATS connection is up.", nil, nil)
 	natsReconnects = prometheus.NewDesc("recbuf_nats_reconnects_total", "Times the NATS connection was re-established.", nil, nil)
 	reportInterval = prometheus.NewDesc("recbuf_report_interval_seconds", "Time between the counter reports sent to the manager, as in force now.", nil, nil)
+	consumerAuth   = prometheus.NewDesc("recbuf_consumer_auth_total", "Consumer requests authorized, by result: allowed, unauthenticated (401), forbidden (403), error (503: the API server could not be asked).", []string{"result"}, nil)
 )
 
 // reported are the metrics of report.Counters, one per field (by its JSON
@@ -131,7 +137,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		produced, delivered, lagEvents, laggedValues, skipped, overwrites, evicted, occupancy, capacity, bytesHeld, maxBytes, subscribers,
 		received, dropped, slowEvents, upstreamGaps, pendingMsgs, pendingBytes, pendingMaxMsgs, pendingMaxB, lastMessageSec, streams, takes, requests, refused,
-		natsConnected, natsReconnects, reportInterval,
+		natsConnected, natsReconnects, reportInterval, consumerAuth,
 	} {
 		ch <- d
 	}
@@ -151,6 +157,14 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if c.conn.ReportInterval != nil {
 		ch <- prometheus.MustNewConstMetric(reportInterval, prometheus.GaugeValue, c.conn.ReportInterval().Seconds())
+	}
+	if c.conn.ConsumerAuth != nil {
+		st := c.conn.ConsumerAuth()
+		for result, n := range map[string]uint64{
+			"allowed": st.Allowed, "unauthenticated": st.Unauthenticated, "forbidden": st.Forbidden, "error": st.Errors,
+		} {
+			ch <- prometheus.MustNewConstMetric(consumerAuth, prometheus.CounterValue, float64(n), result)
+		}
 	}
 	for _, r := range c.records {
 		lv := []string{r.Namespace, r.Name}

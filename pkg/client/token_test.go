@@ -1,0 +1,107 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/recbuf/recbuf/internal/buffer"
+	"github.com/recbuf/recbuf/internal/sidecar/consumerapi"
+	"github.com/recbuf/recbuf/internal/wire"
+	"github.com/recbuf/recbuf/pkg/client"
+)
+
+// tokenAuthorizer lets in the bearers of one token, which a test changes
+// as a kubelet would rotate it.
+type tokenAuthorizer struct{ valid atomic.Value }
+
+func (a *tokenAuthorizer) Authorize(_ context.Context, token, _ string, _ consumerapi.Operation) error {
+	if token == "" || token != a.valid.Load().(string) {
+		return fmt.Errorf("%w: not the token", consumerapi.ErrUnauthenticated)
+	}
+	return nil
+}
+
+func TestABearerTokenFileIsReadAgainForEachRequest(t *testing.T) {
+	buf, err := buffer.New[wire.Message](buffer.TypeSpmcRing, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	authz := &tokenAuthorizer{}
+	authz.valid.Store("token-1")
+	api, err := consumerapi.New(consumerapi.Config{Retry: time.Millisecond, Authorizer: authz, Logger: slog.New(slog.DiscardHandler)},
+		consumerapi.Record{Name: "r", Buffer: buf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api)
+	t.Cleanup(func() { buf.Close(); srv.Close() })
+	pushN(t, buf, 1)
+
+	file := filepath.Join(t.TempDir(), "token")
+	write := func(s string) {
+		if err := os.WriteFile(file, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("token-1\n")
+	ctx := context.Background()
+	c, err := client.New(srv.URL+"/v1/records/r", client.WithBearerTokenFile(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Latest(ctx); err != nil {
+		t.Fatalf("with the token (and a trailing newline): %v", err)
+	}
+
+	authz.valid.Store("token-2")
+	var se *client.StatusError
+	if _, err := c.Latest(ctx); !errors.As(err, &se) || se.StatusCode != http.StatusUnauthorized || se.Message == "" {
+		t.Fatalf("with a token no longer valid: got %v, want a 401 StatusError with the server's reason", err)
+	}
+	write("token-2")
+	if _, err := c.Latest(ctx); err != nil {
+		t.Fatalf("after the file was rotated: %v", err)
+	}
+	streamCtx, cancel := context.WithTimeout(ctx, waitTimeout)
+	defer cancel()
+	got := make(chan client.Value, 1)
+	go func() {
+		_ = c.Stream(streamCtx, client.HandlerFunc(func(_ context.Context, v client.Value) error {
+			got <- v
+			cancel()
+			return nil
+		}), client.FromOldest())
+	}()
+	select {
+	case <-got:
+	case <-streamCtx.Done():
+		t.Fatal("a stream with the token got no value")
+	}
+
+	write("  \n")
+	if _, err := c.Latest(ctx); !errors.Is(err, client.ErrNoToken) {
+		t.Fatalf("with an empty token file: got %v, want ErrNoToken", err)
+	}
+	if err := os.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Latest(ctx); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("without the token file: got %v, want os.ErrNotExist", err)
+	}
+	noToken, err := client.New(srv.URL + "/v1/records/r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := noToken.Latest(ctx); !errors.As(err, &se) || se.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a client without a token: got %v, want 401", err)
+	}
+}
