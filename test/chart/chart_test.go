@@ -406,6 +406,30 @@ func TestTemplate(t *testing.T) {
 			},
 		},
 		{
+			name: "network policies are off by default, and let the namespace monitoring reach the metrics port once on",
+			check: func(t *testing.T, objs objects) {
+				_, c := manager(t, objs, "recbuf-manager")
+				wantArgs(t, c, "--network-policies=false", "--metrics-from-namespace-selector=kubernetes.io/metadata.name=monitoring")
+			},
+		},
+		{
+			name: "networkPolicy values become the manager's flags, the namespace labels in key order",
+			set: []string{"networkPolicy.enabled=true", "networkPolicy.metricsNamespaceSelector.team=obs",
+				`networkPolicy.metricsNamespaceSelector.kubernetes\.io/metadata\.name=prometheus`},
+			check: func(t *testing.T, objs objects) {
+				_, c := manager(t, objs, "recbuf-manager")
+				wantArgs(t, c, "--network-policies=true", "--metrics-from-namespace-selector=kubernetes.io/metadata.name=prometheus,team=obs")
+			},
+		},
+		{
+			name: "an empty metricsNamespaceSelector lets every namespace reach the metrics port",
+			set:  []string{"networkPolicy.enabled=true", "networkPolicy.metricsNamespaceSelector=null"},
+			check: func(t *testing.T, objs objects) {
+				_, c := manager(t, objs, "recbuf-manager")
+				wantArgs(t, c, "--network-policies=true", "--metrics-from-namespace-selector=")
+			},
+		},
+		{
 			name: "serviceMonitor.enabled renders a ServiceMonitor that selects the metrics Service",
 			set:  []string{"metrics.serviceMonitor.enabled=true", "metrics.serviceMonitor.labels.release=prometheus"},
 			check: func(t *testing.T, objs objects) {
@@ -644,6 +668,8 @@ func TestTemplateRefuses(t *testing.T) {
 		{"a credentials Secret name that is no DNS name is rejected", []string{"natsCredentialsSecret=Bad_Name"}, "/natsCredentialsSecret"},
 		{"a master key Secret name that is no DNS name is rejected", []string{"reportMasterKey.existingSecret=Bad_Name"}, "/reportMasterKey/existingSecret"},
 		{"a port out of range is rejected", []string{"metrics.port=70000"}, "/metrics/port"},
+		{"a misspelt networkPolicy key is rejected", []string{"networkPolicy.enable=true"}, "additional properties 'enable' not allowed"},
+		{"a networkPolicy.enabled that is no boolean is rejected", []string{"networkPolicy.enabled=yes"}, "/networkPolicy/enabled"},
 		{"extraArgs that are not flags are rejected", []string{"extraArgs={debug}"}, "/extraArgs/0"},
 		{"a ServiceMonitor without the metrics Service is refused", []string{"metrics.serviceMonitor.enabled=true", "metrics.service.enabled=false"}, "metrics.serviceMonitor.enabled needs metrics.service.enabled"},
 		{"an unknown validation action is refused", []string{"subjectPolicy.validationActions={Block}"}, "/subjectPolicy/validationActions/0"},
