@@ -96,6 +96,9 @@ var _ = Describe("recbuf", Ordered, func() {
 		By("applying the three sample Records and the edge simulator")
 		Expect(kubectl("apply", "-k", "config/samples", "-n", namespace)).Error().NotTo(HaveOccurred())
 		Expect(kubectl("apply", "-k", "config/simulator", "-n", namespace)).Error().NotTo(HaveOccurred())
+		// config/simulator names recbuf/edgesim:dev; a run with its own tag
+		// (EDGESIM_IMG) has loaded only that one.
+		Expect(kubectl("set", "image", "deployment/edgesim", "edgesim="+edgesimImage, "-n", namespace)).Error().NotTo(HaveOccurred())
 
 		By("waiting for every Record to be Ready with its endpoint in status")
 		for _, name := range samples {
