@@ -83,8 +83,9 @@ type Reports interface {
 
 // RecordReconciler reconciles Records into a ConfigMap, a Deployment, a
 // Service, above one replica a PodDisruptionBudget and, when enabled, a
-// NetworkPolicy each, and writes their status. Create it with all fields set; it is then safe for the
-// concurrent use controller-runtime makes of it.
+// NetworkPolicy each, and writes their status. Create it with all fields
+// set; it is then safe for the concurrent use controller-runtime makes of
+// it.
 type RecordReconciler struct {
 	Client client.Client
 	// APIReader reads around the cache (mgr.GetAPIReader()), to tell our
