@@ -33,14 +33,18 @@ limitations under the License.
 //     ports, selector) is reverted on the next reconcile. Labels and
 //     annotations others add are kept.
 //   - The manager caches only Deployments, Services, ConfigMaps,
-//     PodDisruptionBudgets and Pods labelled
+//     PodDisruptionBudgets, NetworkPolicies and Pods labelled
 //     app.kubernetes.io/managed-by=recbuf-manager (CacheOptions); a child
 //     that lost the label is found with a live read and relabelled. An
 //     object that takes a child's name without being the Record's is
 //     reported as Stalled/ChildConflict and left alone.
 //   - A Record of more than one replica gets a PodDisruptionBudget (one pod
-//     at a time); it is the one child the manager deletes, when the Record
-//     scales down to one (record_disruption.go).
+//     at a time), deleted when the Record scales down to one
+//     (record_disruption.go). With --network-policies every Record gets a
+//     NetworkPolicy: the consumer port open to spec.consumers.from (its own
+//     namespace by default), the metrics port to Prometheus's namespaces;
+//     without, the manager deletes the ones it made
+//     (record_networkpolicy.go). These two are the children it deletes.
 //   - Status is patched once per reconcile, at the end, and only when it
 //     differs from what was read; counters come from statusagg at most once
 //     per report interval, and an idle Record's identical reports write

@@ -3,8 +3,8 @@ package controllers
 // This file holds what every child of a Record shares: names, labels, and
 // how a child is created, updated or deleted and its errors classified.
 // The desired state of each kind is in record_settings.go (ConfigMap),
-// record_deployment.go, record_service.go and record_disruption.go
-// (PodDisruptionBudget).
+// record_deployment.go, record_service.go, record_disruption.go
+// (PodDisruptionBudget) and record_networkpolicy.go.
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -159,8 +160,8 @@ func (r *RecordReconciler) childError(ctx context.Context, rec *recbufv1alpha1.R
 }
 
 // CacheOptions restricts the manager's cache of Deployments, Services,
-// ConfigMaps, PodDisruptionBudgets, Pods, ServiceAccounts and
-// ClusterRoleBindings to the ones the manager
+// ConfigMaps, PodDisruptionBudgets, NetworkPolicies, Pods, ServiceAccounts
+// and ClusterRoleBindings to the ones the manager
 // manages, so that it does not hold every such object of the cluster in
 // memory. Secrets are not cached at all: the manager only creates them
 // (record_reportkey.go).
@@ -171,6 +172,7 @@ func CacheOptions() cache.Options {
 		&corev1.Service{}:               {Label: managed},
 		&corev1.ConfigMap{}:             {Label: managed},
 		&policyv1.PodDisruptionBudget{}: {Label: managed},
+		&networkingv1.NetworkPolicy{}:   {Label: managed},
 		&corev1.Pod{}:                   {Label: managed},
 		&corev1.ServiceAccount{}:        {Label: managed},
 		&rbacv1.ClusterRoleBinding{}:    {Label: managed},

@@ -60,8 +60,8 @@ func childErrs(in statusInputs) []childErr {
 	return []childErr{
 		{"ConfigMap", in.settingsErr}, {"Deployment", in.deploymentErr},
 		{"Service", in.serviceErr}, {"PodDisruptionBudget", in.disruptionBudgetErr},
-		{"Secret", in.reportKeyErr}, {"ServiceAccount", in.serviceAccountErr},
-		{"ClusterRoleBinding", in.bindingErr},
+		{"NetworkPolicy", in.networkPolicyErr}, {"Secret", in.reportKeyErr},
+		{"ServiceAccount", in.serviceAccountErr}, {"ClusterRoleBinding", in.bindingErr},
 	}
 }
 
@@ -69,7 +69,7 @@ func childErrs(in statusInputs) []childErr {
 func childConflict(rec *recbufv1alpha1.Record, in statusInputs) (string, string, bool) {
 	for _, c := range childErrs(in) {
 		if isChildConflict(c.err) {
-			// Only the Deployment and the Service conflict: a report key
+			// Secrets do not conflict: a report key
 			// Secret that exists is left alone (record_reportkey.go).
 			return recbufv1alpha1.ReasonChildConflict, fmt.Sprintf(
 				"a %s named %s exists that this Record does not manage: delete it, or rename the Record",

@@ -9,6 +9,7 @@ import (
 	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -61,6 +62,9 @@ type Config struct {
 	// buffer container gets by default (<= 0: sizing.DefaultCeiling); a
 	// Record's own spec.resources are not held to it.
 	BufferMemoryCeiling int64
+	// NetworkPolicies says whether each Record gets a NetworkPolicy, and
+	// whom it lets reach the metrics port (record_networkpolicy.go).
+	NetworkPolicies NetworkPolicyConfig
 }
 
 // Reports is what the reconciler reads of the status collector
@@ -79,9 +83,10 @@ type Reports interface {
 }
 
 // RecordReconciler reconciles Records into a ConfigMap, a Deployment, a
-// Service and, above one replica, a PodDisruptionBudget each, and writes
-// their status. Create it with all fields set; it is then safe for the
-// concurrent use controller-runtime makes of it.
+// Service, above one replica a PodDisruptionBudget and, when enabled, a
+// NetworkPolicy each, and writes their status. Create it with all fields
+// set; it is then safe for the concurrent use controller-runtime makes of
+// it.
 type RecordReconciler struct {
 	Client client.Client
 	// APIReader reads around the cache (mgr.GetAPIReader()), to tell our
@@ -101,7 +106,9 @@ type RecordReconciler struct {
 // The manager's permissions, least privilege: Records are only read (their
 // status patched); children are created and updated but not deleted (the
 // garbage collector does that through the owner references), except a
-// PodDisruptionBudget, deleted when its Record scales down to one replica.
+// PodDisruptionBudget, deleted when its Record scales down to one replica,
+// and a NetworkPolicy, deleted when the manager's NetworkPolicies are
+// turned off (watched either way, so that turning them off cleans up).
 // Secrets are only created, never read, listed, watched, updated or
 // deleted: each Record's report key Secret is created once with a key the
 // manager derives in memory from its master key, and the NATS credentials
@@ -130,6 +137,7 @@ type RecordReconciler struct {
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=create
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;delete
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;update;delete
 // +kubebuilder:rbac:groups="",resources=pods,verbs=list;watch
 // +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch;create;update;delete
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterrolebindings,verbs=get;list;watch;create;update;delete
@@ -152,10 +160,10 @@ type recordScope struct {
 	deployment *appsv1.Deployment
 	service    *corev1.Service
 	// settingsErr, deploymentErr, serviceErr, disruptionBudgetErr,
-	// reportKeyErr, serviceAccountErr and bindingErr are the errors
-	// reconciling the children met.
-	settingsErr, deploymentErr, serviceErr, disruptionBudgetErr, reportKeyErr error
-	serviceAccountErr, bindingErr                                             error
+	// networkPolicyErr, reportKeyErr, serviceAccountErr and bindingErr are
+	// the errors reconciling the children met.
+	settingsErr, deploymentErr, serviceErr, disruptionBudgetErr, networkPolicyErr, reportKeyErr error
+	serviceAccountErr, bindingErr                                                               error
 	// reportKey is the Record's report key, derived from the master key.
 	reportKey []byte
 	// natsRefusal says why the Record's NATS source is refused (zero: it
@@ -197,11 +205,13 @@ func (r *RecordReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 	}()
 
 	// The ConfigMap and the report key come before the Deployment, whose
-	// pods mount them, and the collector learns the pods once they are
-	// observed, before the status reads its aggregate.
+	// pods mount them, and so does the NetworkPolicy, which isolates them;
+	// the collector learns the pods once they are observed, before the
+	// status reads its aggregate.
 	phases := []func(context.Context, *recordScope) error{
 		r.reconcileSettings,
 		r.reconcileReportKey,
+		r.reconcileNetworkPolicy,
 		r.reconcileConsumerIdentity,
 		r.reconcileDeploymentWithinPolicy,
 		r.retireConsumerIdentity,
@@ -245,6 +255,7 @@ func (r *RecordReconciler) setupWithManager(mgr ctrl.Manager, rec reconcile.Reco
 		Owns(&appsv1.Deployment{}).
 		Owns(&corev1.Service{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
+		Owns(&networkingv1.NetworkPolicy{}).
 		Owns(&corev1.ServiceAccount{}).
 		// Cluster-scoped, the bindings cannot be owned: mapped by label.
 		Watches(&rbacv1.ClusterRoleBinding{}, handler.EnqueueRequestsFromMapFunc(bindingRecord)).

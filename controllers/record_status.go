@@ -41,9 +41,10 @@ type statusInputs struct {
 	// deployment and service are the children (nil: absent or not ours).
 	deployment *appsv1.Deployment
 	service    *corev1.Service
-	// settingsErr, deploymentErr, serviceErr, disruptionBudgetErr and
-	// reportKeyErr are the errors reconciling the children met.
-	settingsErr, deploymentErr, serviceErr, disruptionBudgetErr, reportKeyErr error
+	// settingsErr, deploymentErr, serviceErr, disruptionBudgetErr,
+	// networkPolicyErr and reportKeyErr are the errors reconciling the
+	// children met.
+	settingsErr, deploymentErr, serviceErr, disruptionBudgetErr, networkPolicyErr, reportKeyErr error
 	// serviceAccountErr and bindingErr are the errors reconciling the
 	// consumer authentication's ServiceAccount and ClusterRoleBinding met.
 	serviceAccountErr, bindingErr error
@@ -83,6 +84,7 @@ func (r *RecordReconciler) reconcileStatus(ctx context.Context, s *recordScope) 
 		deploymentErr:       s.deploymentErr,
 		serviceErr:          s.serviceErr,
 		disruptionBudgetErr: s.disruptionBudgetErr,
+		networkPolicyErr:    s.networkPolicyErr,
 		reportKeyErr:        s.reportKeyErr,
 		serviceAccountErr:   s.serviceAccountErr,
 		bindingErr:          s.bindingErr,

@@ -186,6 +186,8 @@ func runSuite(m *testing.M) int {
 		// the admin allows too, for the Records that name one.
 		AllowedNATSServers: []string{ns.ClientURL(), "tls://nats.example:4222"},
 		ReportMasterKey:    testMasterKey,
+		// As the multi-tenant profile: every Record gets a NetworkPolicy.
+		NetworkPolicies: NetworkPolicyConfig{Enabled: true, MetricsFrom: monitoring},
 	}
 	r := &RecordReconciler{
 		Client:    mgr.GetClient(),

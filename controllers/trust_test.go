@@ -48,7 +48,13 @@ func TestForgedReportsChangeNothing(t *testing.T) {
 		expectCondition(g, rec, recbufv1alpha1.ConditionReady, metav1.ConditionTrue, recbufv1alpha1.ReasonReady)
 	}, timeout, poll).Should(Succeed())
 	before := rec.Status.DeepCopy()
-	eventsBefore := eventsOf(g, rec)
+	// The recorder writes Events on a goroutine of its own: wait for those
+	// of the transitions just seen before taking them as the baseline.
+	var eventsBefore []string
+	g.Eventually(func(g Gomega) {
+		eventsBefore = eventsOf(g, rec)
+		g.Expect(eventsBefore).To(ContainElements(HavePrefix("Normal/Ready/"), HavePrefix("Normal/Connected/"), HavePrefix("Normal/ReportsFresh/")))
+	}, timeout, poll).Should(Succeed())
 
 	forged := func(podName string) []byte {
 		data, err := json.Marshal(report.Report{

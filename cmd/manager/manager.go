@@ -98,6 +98,7 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 			AllowPlaintextNATSCredentials: o.allowPlaintextNATSCreds,
 			ReportMasterKey:               masterKey,
 			BufferMemoryCeiling:           o.bufferMemoryCeiling.Value(),
+			NetworkPolicies:               o.networkPolicyConfig(),
 		},
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
@@ -116,6 +117,7 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 	log.Info("Starting manager", "sidecarImage", o.sidecarImage, "natsURL", natsconn.RedactURL(o.natsURL), "natsCredentialsDir", o.natsCredentialsDir,
 		"allowedNATSServers", natsconn.RedactURL(o.allowedNATSServers), "allowPlaintextNATSCredentials", o.allowPlaintextNATSCreds, "leaderElection", o.leaderElect,
 		"metricsBindAddress", o.metricsAddr, "metricsSecure", o.metricsSecure, "metricsCertPath", o.metricsCertPath,
+		"networkPolicies", o.networkPolicies, "metricsFromNamespaceSelector", o.metricsFrom,
 		"reportMasterKeyFile", o.reportMasterKeyFile, "reportKeyFingerprint", report.MasterKeyFingerprint(masterKey))
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("running the manager: %w", err)

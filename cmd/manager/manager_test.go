@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr/funcr"
+	"github.com/google/go-cmp/cmp"
 	. "github.com/onsi/gomega"
 	"go.uber.org/goleak"
 	appsv1 "k8s.io/api/apps/v1"
@@ -32,6 +33,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
+	"github.com/recbuf/recbuf/controllers"
 	"github.com/recbuf/recbuf/internal/natsconn"
 	"github.com/recbuf/recbuf/internal/report"
 	"github.com/recbuf/recbuf/internal/testutil/sandbox"
@@ -101,6 +103,42 @@ func TestParseFlags(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "network policies are off by default and let the namespace monitoring reach the metrics port",
+			check: func(t *testing.T, o options) {
+				got := o.networkPolicyConfig()
+				want := controllers.NetworkPolicyConfig{MetricsFrom: &metav1.LabelSelector{
+					MatchLabels: map[string]string{"kubernetes.io/metadata.name": "monitoring"}}}
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Errorf("network policy config (-want +got):\n%s", diff)
+				}
+			},
+		},
+		{
+			name: "network policies take a set-based selector of Prometheus's namespaces",
+			args: []string{"--network-policies", "--metrics-from-namespace-selector=team in (obs,ops),!tenant"},
+			check: func(t *testing.T, o options) {
+				got := o.networkPolicyConfig()
+				want := controllers.NetworkPolicyConfig{Enabled: true, MetricsFrom: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+					{Key: "team", Operator: metav1.LabelSelectorOpIn, Values: []string{"obs", "ops"}},
+					{Key: "tenant", Operator: metav1.LabelSelectorOpDoesNotExist},
+				}}}
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Errorf("network policy config (-want +got):\n%s", diff)
+				}
+			},
+		},
+		{
+			name: "an empty metrics namespace selector selects every namespace",
+			args: []string{"--network-policies", "--metrics-from-namespace-selector="},
+			check: func(t *testing.T, o options) {
+				if got := o.networkPolicyConfig().MetricsFrom; got == nil || got.MatchLabels != nil || got.MatchExpressions != nil {
+					t.Errorf("got selector %v, want the empty one", got)
+				}
+			},
+		},
+		{name: "a metrics namespace selector that does not parse is refused", args: []string{"--metrics-from-namespace-selector=a in b"},
+			wantErr: `--metrics-from-namespace-selector "a in b": `},
 		{name: "an unknown pull policy is refused", args: []string{"--sidecar-image-pull-policy=Sometimes"},
 			wantErr: `--sidecar-image-pull-policy "Sometimes": want Always, IfNotPresent or Never`},
 		{name: "a stale-after no longer than the interval is refused", args: []string{"--report-interval=10s", "--report-stale-after=10s"},

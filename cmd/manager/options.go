@@ -14,8 +14,10 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/recbuf/recbuf/controllers"
 	"github.com/recbuf/recbuf/internal/natsconn"
 	"github.com/recbuf/recbuf/internal/report"
 	"github.com/recbuf/recbuf/internal/sizing"
@@ -34,6 +36,8 @@ type options struct {
 	reportStaleAfter        time.Duration
 	reportMasterKeyFile     string
 	bufferMemoryCeiling     resource.Quantity
+	networkPolicies         bool
+	metricsFrom             string
 	metricsAddr             string
 	metricsSecure           bool
 	metricsCertPath         string
@@ -54,6 +58,11 @@ type options struct {
 	// second controller named "record". No flag: main runs it once.
 	skipControllerNameValidation bool
 }
+
+// defaultMetricsFrom is --metrics-from-namespace-selector's default: the
+// namespace monitoring, where the Prometheus Operator's and kube-prometheus'
+// guides install Prometheus.
+const defaultMetricsFrom = corev1.LabelMetadataName + "=monitoring"
 
 // deprecatedFlags maps the old names of renamed flags to their new ones.
 // They keep working for one release (v0.2 removes them): they set the same
@@ -84,6 +93,8 @@ func parseFlags(fs *flag.FlagSet, args []string) (options, error) {
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8443", "Address of the manager's Prometheus metrics endpoint (\"0\" disables it).")
 	fs.BoolVar(&o.metricsSecure, "metrics-secure", true, "Serve the metrics endpoint over HTTPS to bearer tokens whose user may get the non-resource URL /metrics (TokenReview and SubjectAccessReview); false serves plain HTTP to anyone, for development only.")
 	fs.StringVar(&o.metricsCertPath, "metrics-cert-path", "", "Directory with the metrics endpoint's certificate, "+metricsCertFile+" and "+metricsKeyFile+" (a mounted kubernetes.io/tls Secret), reloaded when they change. Empty: a self-signed certificate made at start.")
+	fs.BoolVar(&o.networkPolicies, "network-policies", false, "Give every Record a NetworkPolicy: its consumer port open only to the pods of spec.consumers.from (default: the Record's own namespace), its metrics port only to --metrics-from-namespace-selector; when off, delete the ones the manager made. Takes effect only where the network plugin enforces NetworkPolicy.")
+	fs.StringVar(&o.metricsFrom, "metrics-from-namespace-selector", defaultMetricsFrom, "Label selector of the namespaces whose pods may reach the buffer pods' metrics port under --network-policies: where Prometheus runs. Empty selects every namespace.")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
 	fs.BoolVar(&o.leaderElect, "leader-elect", true, "Elect a leader among manager replicas (Lease recbuf.dev), so that one reconciles at a time.")
 	fs.StringVar(&o.leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the manager's own namespace, when run in a cluster).")
@@ -184,7 +195,29 @@ func (o options) validate() error {
 	if least := sizing.MinLimit(); o.bufferMemoryCeiling.Value() < least {
 		errs = append(errs, fmt.Errorf("--buffer-memory-ceiling %s: want at least %s, what a buffer process needs before it holds a value", o.bufferMemoryCeiling.String(), sizing.Format(least)))
 	}
+	if _, err := metav1.ParseToLabelSelector(o.metricsFrom); err != nil {
+		errs = append(errs, fmt.Errorf("--metrics-from-namespace-selector %q: %w", o.metricsFrom, err))
+	}
 	return errors.Join(errs...)
+}
+
+// networkPolicyConfig is the reconciler's NetworkPolicyConfig; the selector
+// was checked by validate.
+func (o options) networkPolicyConfig() controllers.NetworkPolicyConfig {
+	sel, _ := metav1.ParseToLabelSelector(o.metricsFrom)
+	// As the API server stores it: no empty lists or maps.
+	if len(sel.MatchLabels) == 0 {
+		sel.MatchLabels = nil
+	}
+	if len(sel.MatchExpressions) == 0 {
+		sel.MatchExpressions = nil
+	}
+	for i, req := range sel.MatchExpressions {
+		if len(req.Values) == 0 {
+			sel.MatchExpressions[i].Values = nil
+		}
+	}
+	return controllers.NetworkPolicyConfig{Enabled: o.networkPolicies, MetricsFrom: sel}
 }
 
 // runningInCluster reports whether the process runs in a Kubernetes pod:

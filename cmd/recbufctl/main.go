@@ -6,6 +6,7 @@
 //	recbufctl stream URL [--from-oldest] [--count N] [--duration D] [--delay D] [--stall D] [--until-lag N] [--quiet]
 //	recbufctl latest URL
 //	recbufctl take URL [--count N] [--timeout D] [--interval D] [--quiet]
+//	recbufctl get URL [--timeout D]
 //
 // URL is the record's endpoint (its status.endpoint), for example
 // http://telemetry-recbuf.default.svc:8080/v1/records/telemetry.
@@ -18,6 +19,12 @@
 // {"event":"summary",...} that checks order: on a stream, sequence numbers
 // must grow, each device's sequence numbers too, and every jump in sequence
 // numbers must be announced by a lag event carrying its exact size.
+//
+// get fetches any other URL of a buffer process, such as /metrics on its
+// metrics port, and prints {"event":"get","status":200,"bytes":N}: it tells
+// whether a port is reachable from where recbufctl runs. It exits 1 on a
+// status other than 200 or when no answer comes within --timeout, which is
+// what a connection that a NetworkPolicy drops looks like.
 //
 // --delay and --stall make a deliberately slow consumer. Socket buffers
 // absorb megabytes of a slow consumer's backlog before the buffer process
@@ -35,6 +42,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -57,6 +65,7 @@ const usage = `usage:
   recbufctl stream URL [flags]   stream values (Server-Sent Events)
   recbufctl latest URL           print the current value
   recbufctl take URL [flags]     take values from a Mailbox record
+  recbufctl get URL [flags]      GET another URL of a buffer process (/metrics)
 Run "recbufctl COMMAND -h" for a command's flags.`
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -68,6 +77,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"stream": stream,
 		"latest": latest,
 		"take":   take,
+		"get":    get,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
@@ -387,4 +397,43 @@ func take(ctx context.Context, args []string, out *json.Encoder, stderr io.Write
 		}
 	}
 	return out.Encode(s)
+}
+
+// getLine is what `get` prints.
+type getLine struct {
+	Event  string `json:"event"`
+	Status int    `json:"status"`
+	Bytes  int64  `json:"bytes"`
+}
+
+func get(ctx context.Context, args []string, out *json.Encoder, stderr io.Writer) error {
+	fs := flag.NewFlagSet("get", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	timeout := fs.Duration("timeout", 10*time.Second, "give up after this long")
+	url, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err != nil {
+		return fmt.Errorf("reading the answer of %s: %w", url, err)
+	}
+	if err := out.Encode(getLine{Event: "get", Status: resp.StatusCode, Bytes: n}); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return nil
 }

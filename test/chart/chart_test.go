@@ -473,6 +473,30 @@ func TestTemplate(t *testing.T) {
 			},
 		},
 		{
+			name: "network policies are off by default, and let the namespace monitoring reach the metrics port once on",
+			check: func(t *testing.T, objs objects) {
+				_, c := manager(t, objs, "recbuf-manager")
+				wantArgs(t, c, "--network-policies=false", "--metrics-from-namespace-selector=kubernetes.io/metadata.name=monitoring")
+			},
+		},
+		{
+			name: "networkPolicy values become the manager's flags, the namespace labels in key order",
+			set: []string{"networkPolicy.enabled=true", "networkPolicy.metricsNamespaceSelector.team=obs",
+				`networkPolicy.metricsNamespaceSelector.kubernetes\.io/metadata\.name=prometheus`},
+			check: func(t *testing.T, objs objects) {
+				_, c := manager(t, objs, "recbuf-manager")
+				wantArgs(t, c, "--network-policies=true", "--metrics-from-namespace-selector=kubernetes.io/metadata.name=prometheus,team=obs")
+			},
+		},
+		{
+			name: "an empty metricsNamespaceSelector lets every namespace reach the metrics port",
+			set:  []string{"networkPolicy.enabled=true", "networkPolicy.metricsNamespaceSelector=null"},
+			check: func(t *testing.T, objs objects) {
+				_, c := manager(t, objs, "recbuf-manager")
+				wantArgs(t, c, "--network-policies=true", "--metrics-from-namespace-selector=")
+			},
+		},
+		{
 			name: "serviceMonitor.enabled renders a ServiceMonitor that selects the metrics Service",
 			set:  []string{"metrics.serviceMonitor.enabled=true", "metrics.serviceMonitor.labels.release=prometheus"},
 			check: func(t *testing.T, objs objects) {
@@ -823,6 +847,8 @@ func TestTemplateRefuses(t *testing.T) {
 		{"a credentials Secret name that is no DNS name is rejected", []string{"natsCredentialsSecret=Bad_Name"}, "/natsCredentialsSecret"},
 		{"a master key Secret name that is no DNS name is rejected", []string{"reportMasterKey.existingSecret=Bad_Name"}, "/reportMasterKey/existingSecret"},
 		{"a port out of range is rejected", []string{"metrics.port=70000"}, "/metrics/port"},
+		{"a misspelt networkPolicy key is rejected", []string{"networkPolicy.enable=true"}, "additional properties 'enable' not allowed"},
+		{"a networkPolicy.enabled that is no boolean is rejected", []string{"networkPolicy.enabled=yes"}, "/networkPolicy/enabled"},
 		{"extraArgs that are not flags are rejected", []string{"extraArgs={debug}"}, "/extraArgs/0"},
 		{"a metrics certificate for plain HTTP is refused", []string{"metrics.secure=false", "metrics.certSecret=tls"}, "metrics.certSecret needs metrics.secure"},
 		{"a metrics reader that is no ServiceAccount name is refused", []string{"metrics.reader.serviceAccount.name=Prometheus"}, "/metrics/reader/serviceAccount/name"},

@@ -68,4 +68,9 @@ var _ = BeforeSuite(func() {
 	By("loading the images into the cluster")
 	Expect(script([]string{"KIND_CLUSTER=" + cluster}, "kind.sh", "load",
 		managerImage, sidecarImage, edgesimImage, natsImage)).To(Succeed())
+
+	// The chart is installed with networkPolicy.enabled: the whole suite
+	// runs with every Record's NetworkPolicy enforced.
+	By("making the cluster enforce NetworkPolicy")
+	Expect(script([]string{"KIND_CLUSTER=" + cluster}, "kind.sh", "network-policy")).To(Succeed())
 })

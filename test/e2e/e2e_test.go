@@ -74,9 +74,10 @@ var _ = Describe("recbuf", Ordered, func() {
 	})
 
 	It("installs the chart with its development NATS server", func() {
-		By("helm install with nats.enabled=true, both ServiceMonitors and a 2 s report interval")
+		By("helm install with nats.enabled=true, both ServiceMonitors, NetworkPolicies and a 2 s report interval")
 		args := []string{"upgrade", "--install", release, "charts/recbuf", "-n", systemNamespace, "--create-namespace",
 			"--set", "nats.enabled=true", "--set", "reports.interval=2s", "--wait", "--timeout", "3m",
+			"--set", "networkPolicy.enabled=true",
 			"--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.bufferServiceMonitor.enabled=true",
 			"--set", "metrics.reader.serviceAccount.name=" + metricsScraper, "--set", "metrics.reader.serviceAccount.namespace=" + namespace}
 		args = append(args, imageValues("image", managerImage)...)
@@ -509,6 +510,7 @@ spec:
 	mqttSpecs()
 	managerMetricsSpecs()
 	tokenAuthSpecs()
+	networkPolicySpecs()
 
 	It("leaves no manager resources behind on helm uninstall", func() {
 		Expect(helm("uninstall", release, "-n", systemNamespace, "--wait")).Error().NotTo(HaveOccurred())

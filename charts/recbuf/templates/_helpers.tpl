@@ -74,6 +74,18 @@ to the chart's appVersion. Call with (list .Values.image $).
 {{- end }}
 
 {{/*
+recbuf.labelSelector renders a map of labels as a label selector string,
+"k1=v1,k2=v2" in key order; an empty map renders "" (selects everything).
+*/}}
+{{- define "recbuf.labelSelector" -}}
+{{- $pairs := list }}
+{{- range $k := keys . | sortAlpha }}
+{{- $pairs = append $pairs (printf "%s=%s" $k (index $ $k)) }}
+{{- end }}
+{{- join "," $pairs }}
+{{- end }}
+
+{{/*
 recbuf.natsURL is the manager's --nats-url: natsURL when set, else the
 in-chart NATS Service (fully qualified, because buffer pods in every
 namespace use it) when nats.enabled, else empty (the manager's default).
