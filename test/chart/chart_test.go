@@ -993,7 +993,8 @@ func TestTheMultiTenantValuesRender(t *testing.T) {
 	objs := parseObjects(t, out)
 	_, c := manager(t, objs, "recbuf-manager")
 	wantArgs(t, c, "--nats-url=tls://nats.nats.svc:4222", "--nats-credentials-dir=/etc/recbuf/nats",
-		"--allowed-nats-servers=tls://nats.nats.svc:4222", "--metrics-secure=true")
+		"--allowed-nats-servers=tls://nats.nats.svc:4222", "--metrics-secure=true",
+		"--network-policies=true", "--metrics-from-namespace-selector=kubernetes.io/metadata.name=monitoring")
 	if a, ok := argWithPrefix(c, "--allow-plaintext-nats-credentials"); ok {
 		t.Errorf("manager got %q, want no plaintext credentials", a)
 	}
