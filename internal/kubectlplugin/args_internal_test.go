@@ -176,7 +176,7 @@ func TestWriteStatus(t *testing.T) {
 	}
 	rec.Status.Pods = []recbufv1.RecordPodStatus{{Name: "telemetry-recbuf-abc", Connected: false, Produced: 48210, Subscribers: 2, Dropped: 1}}
 	var b strings.Builder
-	if err := writeStatus(&b, rec, map[string]float64{"produced": 12.25, "delivered": 24.5}, now); err != nil {
+	if err := writeStatus(&b, rec, map[string]float64{"produced": 12.25, "delivered": 24.5}, "per second between two reports 2s apart", now); err != nil {
 		t.Fatal(err)
 	}
 	want := `Record e2e/telemetry (SpmcRing, capacity 1024, maxBytes 64Mi): not Ready: Ready is False (Disconnected): pod a is not connected
@@ -185,6 +185,7 @@ Subject:      devices.telemetry
 Generation:   2 (status observed 2)
 Last report:  10s ago (1970-01-01T02:46:30Z), from 1 pods
 Last message: never
+Rates:        per second between two reports 2s apart
 
 CONDITION      STATUS  REASON        SINCE  MESSAGE
 Ready          False   Disconnected  3m     pod a is not connected
@@ -206,5 +207,29 @@ telemetry-recbuf-abc  false      48210     2            1
 `
 	if diff := cmp.Diff(want, b.String()); diff != "" {
 		t.Errorf("status (-want +got):\n%s", diff)
+	}
+}
+
+func TestRateNote(t *testing.T) {
+	cases := []struct {
+		name   string
+		a, b   *recbufv1.Record
+		window time.Duration
+		want   string
+	}{
+		{name: "rates say what they are over", a: reportAt(100, 1, 0, 0), b: reportAt(102, 5, 0, 0), window: 10 * time.Second,
+			want: "per second between two reports 2s apart"},
+		{name: "an idle Record has no new report", a: reportAt(100, 1, 0, 0), b: reportAt(100, 1, 0, 0), window: 10 * time.Second,
+			want: "none: no new report within 10s (an idle Record's counters do not change, and so its status does not either)"},
+		{name: "a Record without reports has none", a: &recbufv1.Record{}, b: &recbufv1.Record{}, window: 10 * time.Second,
+			want: "none: no report yet"},
+		{name: "no window, no rates", a: reportAt(100, 1, 0, 0), b: reportAt(100, 1, 0, 0), want: "not asked for (--rate-window=0)"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := rateNote(tc.a, tc.b, rates(tc.a, tc.b), tc.window); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -38,7 +38,21 @@ func status(ctx context.Context, inv *invocation) error {
 			return err
 		}
 	}
-	return writeStatus(inv.stdout, second, rates(first, second), time.Now())
+	r := rates(first, second)
+	return writeStatus(inv.stdout, second, r, rateNote(first, second, r, inv.rateWindow), time.Now())
+}
+
+// rateNote says what the rates are over, or why there are none.
+func rateNote(a, b *recbufv1.Record, r map[string]float64, window time.Duration) string {
+	switch {
+	case r != nil:
+		return "per second between two reports " + b.Status.LastReportTime.Sub(a.Status.LastReportTime.Time).Round(100*time.Millisecond).String() + " apart"
+	case window <= 0:
+		return "not asked for (--rate-window=0)"
+	case a.Status.LastReportTime == nil:
+		return "none: no report yet"
+	}
+	return "none: no new report within " + window.String() + " (an idle Record's counters do not change, and so its status does not either)"
 }
 
 // nextReport polls rec until its lastReportTime moves or window passes,
@@ -111,7 +125,7 @@ func rates(a, b *recbufv1.Record) map[string]float64 {
 }
 
 // writeStatus writes rec's status as of now.
-func writeStatus(w io.Writer, rec *recbufv1.Record, rate map[string]float64, now time.Time) error {
+func writeStatus(w io.Writer, rec *recbufv1.Record, rate map[string]float64, note string, now time.Time) error {
 	st := &rec.Status
 	ready := "Ready"
 	if why := readiness(rec); why != "" {
@@ -131,6 +145,7 @@ func writeStatus(w io.Writer, rec *recbufv1.Record, rate map[string]float64, now
 	printf(&b, "Generation:   %d (status observed %d)\n", rec.Generation, st.ObservedGeneration)
 	printf(&b, "Last report:  %s, from %d pods\n", ago(st.LastReportTime, now), st.ReportingPods)
 	printf(&b, "Last message: %s\n", ago(st.LastMessageTime, now))
+	printf(&b, "Rates:        %s\n", note)
 
 	b.WriteString("\n")
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)

@@ -502,6 +502,8 @@ spec:
 		}
 	})
 
+	Context("kubectl recbuf", pluginSpecs)
+
 	It("leaves no manager resources behind on helm uninstall", func() {
 		Expect(helm("uninstall", release, "-n", systemNamespace, "--wait")).Error().NotTo(HaveOccurred())
 		selector := "app.kubernetes.io/instance=" + release
