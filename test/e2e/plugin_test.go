@@ -22,9 +22,18 @@ import (
 // through the API server, with no port-forward of its own.
 func pluginSpecs() {
 	var plugin string
+	AfterAll(func() {
+		if plugin != "" {
+			_ = os.RemoveAll(filepath.Dir(plugin))
+		}
+	})
 
 	It("builds kubectl-recbuf", func() {
-		plugin = filepath.Join(GinkgoT().TempDir(), "kubectl-recbuf")
+		// Not GinkgoT().TempDir(): that goes with this spec, and the
+		// binary is for the specs that follow.
+		dir, err := os.MkdirTemp("", "kubectl-recbuf-e2e-")
+		Expect(err).NotTo(HaveOccurred())
+		plugin = filepath.Join(dir, "kubectl-recbuf")
 		Expect(run("", []string{"CGO_ENABLED=0"}, "go", "build", "-o", plugin, "./cmd/kubectl-recbuf")).Error().NotTo(HaveOccurred())
 	})
 
@@ -73,16 +82,11 @@ func pluginSpecs() {
 		Eventually(func(g Gomega) {
 			g.Expect(kubectl("get", "pods", "-n", namespace, "-l", "app.kubernetes.io/name=edgesim", "-o", "name")).To(BeEmpty())
 		}).Should(Succeed())
-		DeferCleanup(func() {
-			By("restarting the simulator")
-			Expect(kubectl("scale", "deployment", "edgesim", "-n", namespace, "--replicas=1")).Error().NotTo(HaveOccurred())
-			Eventually(verifyDeploymentAvailable(namespace, "edgesim")).Should(Succeed())
-		})
 		By("emptying the Mailbox of the simulator's last command")
 		_, _ = plugin1(plugin, "take", mailRecord, "-n", namespace, "--timeout", "0s")
 
 		By("kubectl recbuf publish commands, through the chart's NATS, then take")
-		payload := fmt.Sprintf(`{"command":"plugin-e2e","at":%d}`, time.Now().UnixNano())
+		payload := fmt.Sprintf(`{"command":"plugin-e2e","id":"%d"}`, time.Now().UnixNano())
 		out, err = plugin1(plugin, "publish", mailRecord, payload, "-n", namespace, "--header", "Recbuf-Device=plugin")
 		Expect(err).NotTo(HaveOccurred())
 		Expect(out).To(ContainSubstring("published %d bytes on devices.commands", len(payload)))
@@ -96,6 +100,10 @@ func pluginSpecs() {
 		By("kubectl recbuf take on the ring fails, naming its type")
 		_, err = plugin1(plugin, "take", ringRecord, "-n", namespace)
 		Expect(err).To(MatchError(ContainSubstring("take is for Mailbox records; record telemetry is a SpmcRing")))
+
+		By("restarting the simulator")
+		Expect(kubectl("scale", "deployment", "edgesim", "-n", namespace, "--replicas=1")).Error().NotTo(HaveOccurred())
+		Eventually(verifyDeploymentAvailable(namespace, "edgesim")).Should(Succeed())
 	})
 
 	It("summarises the SpmcRing Record's status with rates and its pods", func() {
