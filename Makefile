@@ -84,8 +84,16 @@ bench: ## Run the benchmarks (see docs/benchmarks.md for how results are compare
 ##@ Build
 
 .PHONY: build
-build: ## Build the manager, sidecar and edge simulator binaries into ./bin.
+build: ## Build every command (manager, sidecar, edgesim, recbufctl, kubectl-recbuf) into ./bin.
 	CGO_ENABLED=0 go build -trimpath -o bin/ ./cmd/...
+
+.PHONY: plugin
+plugin: ## Build the kubectl plugin into ./bin/kubectl-recbuf (put ./bin on your PATH, then `kubectl recbuf`).
+	CGO_ENABLED=0 go build -trimpath -o bin/kubectl-recbuf ./cmd/kubectl-recbuf
+
+.PHONY: plugin-release
+plugin-release: ## Build kubectl-recbuf release binaries, archives, SHA256SUMS and a krew manifest into dist/ (VERSION, PLATFORMS).
+	VERSION=$(or $(VERSION),$(IMG_TAG)) hack/plugin-release.sh
 
 .PHONY: docker-build
 docker-build: ## Build the images from host-compiled binaries (BASE_IMAGE=scratch by default).

@@ -33,6 +33,10 @@
 // slowly.
 //
 // SIGTERM and Ctrl-C end a command with its summary.
+//
+// From a terminal outside the cluster, the kubectl plugin (cmd/kubectl-recbuf)
+// reads a Record by name through the API server instead; its -o json value
+// lines are these.
 package main
 
 import (
@@ -48,6 +52,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/recbuf/recbuf/internal/valueout"
 	"github.com/recbuf/recbuf/pkg/client"
 )
 
@@ -135,28 +140,6 @@ func newClient(fs *flag.FlagSet, args []string) (*client.Client, error) {
 		return nil, fmt.Errorf("%w: %w", errUsage, err)
 	}
 	return c, nil
-}
-
-// valueLine is one value as printed.
-type valueLine struct {
-	Event     string          `json:"event"`
-	Seq       uint64          `json:"seq"`
-	Time      time.Time       `json:"time"`
-	Device    string          `json:"device,omitempty"`
-	DeviceSeq uint64          `json:"deviceSeq,omitempty"`
-	Payload   json.RawMessage `json:"payload,omitempty"`
-	// Bytes carries a payload that is not JSON (base64 in JSON).
-	Bytes []byte `json:"bytes,omitempty"`
-}
-
-func newValueLine(v client.Value) valueLine {
-	l := valueLine{Event: "value", Seq: v.Seq, Time: v.Time, Device: v.Device, DeviceSeq: v.DeviceSeq}
-	if v.JSON {
-		l.Payload = v.Payload
-	} else {
-		l.Bytes = v.Payload
-	}
-	return l
 }
 
 // streamSummary is the last line of `stream`.
@@ -290,7 +273,7 @@ func stream(ctx context.Context, args []string, out *json.Encoder, stderr io.Wri
 		}
 		check.value(v)
 		if !*quiet {
-			if err := out.Encode(newValueLine(v)); err != nil {
+			if err := out.Encode(valueout.NewValueLine(v)); err != nil {
 				return fmt.Errorf("write: %w", err)
 			}
 		}
@@ -336,7 +319,7 @@ func latest(ctx context.Context, args []string, out *json.Encoder, stderr io.Wri
 	if err != nil {
 		return err
 	}
-	return out.Encode(newValueLine(v))
+	return out.Encode(valueout.NewValueLine(v))
 }
 
 // sleep waits for d or until ctx ends.
@@ -387,7 +370,7 @@ func take(ctx context.Context, args []string, out *json.Encoder, stderr io.Write
 		default:
 			s.Taken++
 			if !*quiet {
-				if err := out.Encode(newValueLine(v)); err != nil {
+				if err := out.Encode(valueout.NewValueLine(v)); err != nil {
 					return fmt.Errorf("write: %w", err)
 				}
 			}

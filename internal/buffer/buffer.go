@@ -161,6 +161,11 @@ const (
 	// reconnect). When that sequence's successor was already evicted, the
 	// first receive returns a *LaggedError with the exact gap.
 	StartAfterSeq
+	// StartAtLast begins n values before the next one: at the newest n
+	// values retained, or at the oldest retained when the ring holds fewer
+	// (a backfill for a new consumer). It never begins with a lag: it asks
+	// only for values that are retained when it subscribes.
+	StartAtLast
 )
 
 // SubscribeOption configures Subscribe.
@@ -169,6 +174,7 @@ type SubscribeOption func(*subscribeConfig)
 type subscribeConfig struct {
 	start StartAt
 	after uint64
+	last  uint64
 }
 
 // FromOldest makes a ring reader start at the oldest retained value.
@@ -180,6 +186,25 @@ func FromOldest() SubscribeOption {
 // means "from the very first value", which is a gap if it was evicted.
 func AfterSeq(seq uint64) SubscribeOption {
 	return func(c *subscribeConfig) { c.start = StartAfterSeq; c.after = seq }
+}
+
+// Last makes a ring reader start at the newest n values retained, all of
+// them when it holds fewer than n; the reader's Backfill says how many that
+// was. Last(0) is the default start, after the newest value.
+func Last(n uint64) SubscribeOption {
+	return func(c *subscribeConfig) { c.start = StartAtLast; c.last = n }
+}
+
+// Backfiller is implemented by the readers of a SpmcRing. Backfill
+// reports how many values retained when the reader subscribed it starts
+// with (count: the n of Last, or fewer when the ring held fewer; 0 for the
+// other starts) and the newest sequence number then (lastSeq; 0 when
+// nothing had been pushed): the reader's backfill is lastSeq-count+1
+// through lastSeq. Those are the next values it receives, in order,
+// unless the producer evicts them first (a reader that falls a whole ring
+// behind), which its receive reports as a *LaggedError, as always.
+type Backfiller interface {
+	Backfill() (count, lastSeq uint64)
 }
 
 func newSubscribeConfig(opts []SubscribeOption) subscribeConfig {

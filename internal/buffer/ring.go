@@ -229,10 +229,10 @@ func (b *SpmcRing[T]) clear(seq uint64) {
 }
 
 // Subscribe returns a reader that starts after the newest value (default),
-// at the oldest retained value (FromOldest), or right after a given
-// sequence number (AfterSeq). AfterSeq with a sequence number beyond the
-// newest one starts after the newest, as if the consumer were up to date.
-// After Close it returns ErrClosed.
+// at the oldest retained value (FromOldest), right after a given sequence
+// number (AfterSeq), or at the newest n values retained (Last). AfterSeq
+// with a sequence number beyond the newest one starts after the newest, as
+// if the consumer were up to date. After Close it returns ErrClosed.
 func (b *SpmcRing[T]) Subscribe(opts ...SubscribeOption) (Reader[T], error) {
 	cfg := newSubscribeConfig(opts)
 	r := &ringReader[T]{ring: b, core: newReaderCore()}
@@ -242,6 +242,12 @@ func (b *SpmcRing[T]) Subscribe(opts ...SubscribeOption) (Reader[T], error) {
 		r.next = b.oldest(t)
 	case StartAfterSeq:
 		r.next = min(cfg.after, t) + 1
+	case StartAtLast:
+		// oldest is read after t: with a byte budget, pushes since then
+		// may have moved head past t+1; clamped, nothing is held then.
+		held := t + 1 - min(b.oldest(t), t+1)
+		r.backfill, r.backfillLast = min(cfg.last, held), t
+		r.next = t + 1 - r.backfill
 	default:
 		r.next = t + 1
 	}
@@ -326,7 +332,17 @@ type ringReader[T any] struct {
 	core readerCore
 	next uint64 // sequence number of the next value to return
 	idx  int    // slot of next, kept in step to avoid a division per receive
+	// backfill is how many retained values the reader started with (Last),
+	// backfillLast the newest sequence number at Subscribe.
+	backfill, backfillLast uint64
 }
+
+var _ Backfiller = (*ringReader[int])(nil)
+
+// Backfill returns how many values retained at Subscribe the reader
+// started with (Last; 0 for the other starts) and the newest sequence
+// number then (see Backfiller).
+func (r *ringReader[T]) Backfill() (count, lastSeq uint64) { return r.backfill, r.backfillLast }
 
 // Recv returns the next value, waiting for it if needed. A value that is
 // already available is returned even when ctx is done.

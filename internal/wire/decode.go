@@ -47,6 +47,12 @@ type ResetData struct {
 	Reason  string `json:"reason"`
 }
 
+// BackfillData is the data of a backfill event.
+type BackfillData struct {
+	Count   uint64 `json:"count"`
+	LastSeq uint64 `json:"lastSeq"`
+}
+
 // EndData is the data of an end event.
 type EndData struct {
 	Reason string `json:"reason"`

@@ -21,6 +21,10 @@ const (
 	// value); the stream starts afresh: a ring from its oldest value, the
 	// other types with their current value.
 	EventReset = "reset"
+	// EventBackfill is the first event of a stream opened with ?last=N: its
+	// data is {"count":C,"lastSeq":S}, the C values up to S (the newest
+	// when the stream subscribed) come next, then the live ones.
+	EventBackfill = "backfill"
 	// EventEnd is the last event before the server ends a stream because the
 	// buffer closed (shutdown); clients should reconnect.
 	EventEnd = "end"
@@ -132,6 +136,16 @@ func AppendResetEvent(dst []byte, after, lastSeq uint64, reason string) []byte {
 	dst = strconv.AppendUint(dst, lastSeq, 10)
 	dst = append(dst, `,"reason":`...)
 	dst = appendString(dst, reason)
+	return append(dst, "}\n\n"...)
+}
+
+// AppendBackfillEvent appends a backfill event: the stream starts with
+// the count values up to lastSeq that the ring held.
+func AppendBackfillEvent(dst []byte, count, lastSeq uint64) []byte {
+	dst = append(dst, "event: backfill\ndata: {\"count\":"...)
+	dst = strconv.AppendUint(dst, count, 10)
+	dst = append(dst, `,"lastSeq":`...)
+	dst = strconv.AppendUint(dst, lastSeq, 10)
 	return append(dst, "}\n\n"...)
 }
 

@@ -106,6 +106,8 @@ func TestControlEvents(t *testing.T) {
 			wantType: wire.EventLag, want: &wire.LagData{Missed: 12}, into: &wire.LagData{}},
 		{name: "a reset event carries the position and why", stream: wire.AppendResetEvent(nil, 90, 10, "ahead"),
 			wantType: wire.EventReset, want: &wire.ResetData{After: 90, LastSeq: 10, Reason: "ahead"}, into: &wire.ResetData{}},
+		{name: "a backfill event carries the count and the newest value's sequence", stream: wire.AppendBackfillEvent(nil, 5, 1104),
+			wantType: wire.EventBackfill, want: &wire.BackfillData{Count: 5, LastSeq: 1104}, into: &wire.BackfillData{}},
 		{name: "an end event carries its reason", stream: wire.AppendEndEvent(nil, "closed"),
 			wantType: wire.EventEnd, want: &wire.EndData{Reason: "closed"}, into: &wire.EndData{}},
 	}

@@ -44,6 +44,14 @@ type Reset struct {
 	Reason string
 }
 
+// Backfill tells a stream opened with Last how many values held before it
+// it starts with: the Count values up to LastSeq (the newest one when the
+// stream connected) come next, then the live ones. Count is less than
+// asked when the ring held fewer.
+type Backfill struct {
+	Count, LastSeq uint64
+}
+
 // Connection describes one established stream connection.
 type Connection struct {
 	// Instance identifies the buffer process serving it.
@@ -61,11 +69,13 @@ type StreamOption func(*streamConfig)
 
 type streamConfig struct {
 	oldest        bool
+	last          uint64
 	afterSet      bool
 	after         uint64
 	afterInstance string
 	onLag         func(missed uint64)
 	onReset       func(Reset)
+	onBackfill    func(Backfill)
 	onConnect     func(Connection)
 	onDisconnect  func(error)
 	minBackoff    time.Duration
@@ -76,6 +86,14 @@ type streamConfig struct {
 // FromOldest starts a ring stream at the oldest value the buffer still
 // holds instead of the next one pushed.
 func FromOldest() StreamOption { return func(c *streamConfig) { c.oldest = true } }
+
+// Last starts a ring stream with the newest n values the buffer holds
+// (all of them when it holds fewer), then goes on with the live ones;
+// OnBackfill tells how many came. Once a value arrived, a reconnect
+// resumes after it instead. n = 0 is the default start. Only SpmcRing
+// records backfill: the others refuse a stream with Last (a *StatusError
+// 409), since their streams begin with the one value they hold anyway.
+func Last(n uint64) StreamOption { return func(c *streamConfig) { c.last = n } }
 
 // After starts the stream right after the value with sequence number seq,
 // as a reconnect does: without loss if the buffer still holds seq's
@@ -101,6 +119,10 @@ func OnLag(f func(missed uint64)) StreamOption { return func(c *streamConfig) { 
 // OnReset registers f, called when the resume position was not the
 // serving process's (see Reset).
 func OnReset(f func(Reset)) StreamOption { return func(c *streamConfig) { c.onReset = f } }
+
+// OnBackfill registers f, called before the values of a stream opened
+// with Last (see Backfill).
+func OnBackfill(f func(Backfill)) StreamOption { return func(c *streamConfig) { c.onBackfill = f } }
 
 // OnConnect registers f, called each time a stream connection is
 // established, before any of its values. Its values are those pushed after
@@ -214,7 +236,11 @@ func (s *streamState) once(parent context.Context) (connected bool, err error) {
 	connCtx, cancel := context.WithCancel(parent)
 	defer cancel()
 	u := s.c.base + "/events"
-	if !s.haveSeq && s.cfg.oldest {
+	switch {
+	case s.haveSeq:
+	case s.cfg.last > 0:
+		u += "?last=" + formatSeq(s.cfg.last)
+	case s.cfg.oldest:
 		u += "?from=oldest"
 	}
 	req, err := http.NewRequestWithContext(connCtx, http.MethodGet, u, nil)
@@ -320,6 +346,14 @@ func (s *streamState) once(parent context.Context) (connected bool, err error) {
 			}
 			if s.cfg.onReset != nil {
 				s.cfg.onReset(Reset(r))
+			}
+		case wire.EventBackfill:
+			var b wire.BackfillData
+			if err := json.Unmarshal(ev.Data, &b); err != nil {
+				return true, fmt.Errorf("decode backfill event: %w", err)
+			}
+			if s.cfg.onBackfill != nil {
+				s.cfg.onBackfill(Backfill(b))
 			}
 		case wire.EventEnd:
 			return true, errStreamEnded

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/recbuf/recbuf/internal/buffer"
@@ -30,6 +31,7 @@ const (
 // position is where a stream asked to start.
 type position struct {
 	oldest   bool   // ?from=oldest
+	last     uint64 // ?last=N: the newest N values held (0: not asked)
 	afterSet bool   // Last-Event-ID or ?after= was given
 	after    uint64 // the sequence number the consumer saw last
 	// instance numbered after: the one in the event id, else the
@@ -43,6 +45,10 @@ const (
 	resetAhead    = "ahead"
 )
 
+// parsePosition reads where a stream starts. ?last=N asks for a start of
+// its own, so it is refused with ?from= or ?after=, which ask for another;
+// but Last-Event-ID wins over it, as over ?after=: it is how a browser's
+// EventSource, opened with ?last=N, resumes where it was.
 func parsePosition(r *http.Request) (position, error) {
 	var p position
 	q := r.URL.Query()
@@ -53,9 +59,22 @@ func parsePosition(r *http.Request) (position, error) {
 	default:
 		return p, fmt.Errorf("from %s is neither next nor oldest", wire.Quote(from))
 	}
-	// Last-Event-ID wins over ?after=: a browser's EventSource reconnects
-	// to the URL it was opened with (so with the original ?after=), adding
-	// the header with where it really is.
+	if q.Has("last") {
+		v := q.Get("last")
+		n, err := strconv.ParseUint(v, 10, 64)
+		switch {
+		case err != nil || n == 0:
+			return p, fmt.Errorf("last %s is not a number of values of at least 1", wire.Quote(v))
+		case q.Has("from"):
+			return p, errors.New("last and from are two starts: ask for one")
+		case q.Has("after"):
+			return p, errors.New("last and after are two starts: ask for one (a Last-Event-ID header wins over last)")
+		}
+		p.last = n
+	}
+	// Last-Event-ID wins over ?after= and ?last=: a browser's EventSource
+	// reconnects to the URL it was opened with (so with the original
+	// ?after= or ?last=), adding the header with where it really is.
 	v, src := r.Header.Get("Last-Event-ID"), "Last-Event-ID"
 	if v == "" {
 		v, src = q.Get("after"), "after"
@@ -66,6 +85,7 @@ func parsePosition(r *http.Request) (position, error) {
 			return p, fmt.Errorf("%s: %w", src, err)
 		}
 		p.afterSet, p.after, p.instance = true, seq, inst
+		p.last = 0
 	}
 	// The header is for bare numbers, which carry no instance; an id that
 	// names its instance says it better.
@@ -103,11 +123,19 @@ func (p position) foreign(self string, last uint64) string {
 // Mailbox: takes values, competing with other readers. On every type, a
 // position this process did not number begins the stream with a reset
 // event: a ring then starts at its oldest value, the others as without a
-// position.
+// position. A ring also backfills (?last=N): a backfill event with the
+// count, then the newest N values it holds (all, when it holds fewer),
+// then the live ones; the single-slot types refuse it with 409, since
+// their streams begin with the one value they hold anyway.
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request, rec *record) {
 	pos, err := parsePosition(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if typ := rec.Buffer.Type(); pos.last > 0 && typ != buffer.TypeSpmcRing {
+		writeError(w, http.StatusConflict, fmt.Sprintf(
+			"last is for SpmcRing records; %s is a %s, whose stream begins with the value it holds anyway", rec.Name, typ))
 		return
 	}
 	var (
@@ -134,6 +162,8 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request, rec *recor
 			opts = append(opts, buffer.FromOldest())
 		case pos.afterSet:
 			opts = append(opts, buffer.AfterSeq(pos.after))
+		case pos.last > 0:
+			opts = append(opts, buffer.Last(pos.last))
 		case pos.oldest:
 			opts = append(opts, buffer.FromOldest())
 		}
@@ -173,6 +203,10 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request, rec *recor
 	}
 	st.buf = wire.AppendRetry(st.buf, s.cfg.Retry)
 	st.buf = append(st.buf, resetEvent...)
+	if bf, ok := reader.(buffer.Backfiller); ok && pos.last > 0 {
+		n, last := bf.Backfill()
+		st.buf = wire.AppendBackfillEvent(st.buf, n, last)
+	}
 	if err := st.flush(); err != nil {
 		return
 	}

@@ -1,0 +1,192 @@
+package kubectlplugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/recbuf/recbuf/internal/valueout"
+	"github.com/recbuf/recbuf/pkg/client"
+)
+
+const usage = `kubectl recbuf reads recbuf Records from your terminal, through the API server.
+
+Usage:
+  kubectl recbuf tail RECORD [--from oldest|next|last=N] [-o json|text] [--count N]
+  kubectl recbuf latest RECORD [-o json|text]
+  kubectl recbuf take RECORD [--timeout 5s] [-o json|text]
+  kubectl recbuf status RECORD [--rate-window 10s]
+  kubectl recbuf publish RECORD DATA [--subject S] [--header K=V]
+
+Every command takes -n/--namespace, --context and --kubeconfig, as kubectl does.
+Run "kubectl recbuf COMMAND --help" for a command's flags.
+`
+
+// Exit statuses.
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
+// errUsage marks command-line mistakes (exit status 2).
+var errUsage = errors.New("usage")
+
+// Run runs the command line args (without the program name) and returns
+// the exit status. Values go to stdout, errors and remarks to stderr.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		_, _ = fmt.Fprint(stderr, usage)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	cmds := map[string]func(context.Context, *invocation) error{
+		"tail":    tail,
+		"latest":  latest,
+		"take":    take,
+		"status":  status,
+		"publish": publish,
+	}
+	name := args[0]
+	cmd, ok := cmds[name]
+	if !ok {
+		_, _ = fmt.Fprintf(stderr, "kubectl recbuf: unknown command %q\n\n%s", name, usage)
+		return exitUsage
+	}
+	inv := &invocation{name: name, stdout: stdout, stderr: stderr, start: time.Now()}
+	err := inv.parse(args[1:])
+	if err == nil {
+		err = cmd(ctx, inv)
+	}
+	switch {
+	case err == nil, errors.Is(err, pflag.ErrHelp):
+		return exitOK
+	case errors.Is(err, errUsage):
+		_, _ = fmt.Fprintf(stderr, "kubectl recbuf %s: %v\n", name, err)
+		return exitUsage
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		// Ctrl-C ends a tail: not a failure.
+		return exitOK
+	default:
+		_, _ = fmt.Fprintf(stderr, "kubectl recbuf %s: %v\n", name, err)
+		return exitError
+	}
+}
+
+// invocation is one parsed command line.
+type invocation struct {
+	name           string
+	stdout, stderr io.Writer
+	start          time.Time
+
+	kube   kubeFlags
+	record string
+	args   []string // positional arguments after RECORD
+
+	from       from
+	output     valueout.Format
+	count      uint64
+	timeout    time.Duration
+	rateWindow time.Duration
+	subject    string
+	headers    []string
+}
+
+// positional is how many arguments each command takes, RECORD included.
+var positional = map[string]int{"tail": 1, "latest": 1, "take": 1, "status": 1, "publish": 2}
+
+func (inv *invocation) parse(args []string) error {
+	fs := pflag.NewFlagSet("kubectl recbuf "+inv.name, pflag.ContinueOnError)
+	fs.SetOutput(inv.stderr)
+	fs.StringVarP(&inv.kube.namespace, "namespace", "n", "", "the Record's namespace (default: the kubeconfig context's)")
+	fs.StringVar(&inv.kube.context, "context", "", "the kubeconfig context to use")
+	fs.StringVar(&inv.kube.kubeconfig, "kubeconfig", "", "the kubeconfig file to use (default: $KUBECONFIG, else ~/.kube/config)")
+	var fromFlag, output string
+	switch inv.name {
+	case "tail":
+		fs.StringVar(&fromFlag, "from", "next", "where the stream starts: next (values from now on), oldest (all the ring holds) or last=N (the newest N it holds)")
+		fs.Uint64Var(&inv.count, "count", 0, "stop after this many values (0: until interrupted)")
+	case "take":
+		fs.DurationVar(&inv.timeout, "timeout", 5*time.Second, "how long to wait for a value (the server caps it at 60s)")
+	case "status":
+		fs.DurationVar(&inv.rateWindow, "rate-window", 10*time.Second, "how long to wait for a second report to compute rates (0: no rates)")
+	case "publish":
+		fs.StringVar(&inv.subject, "subject", "", "the subject to publish on (default: the Record's, which must then have no wildcard)")
+		fs.StringArrayVar(&inv.headers, "header", nil, "a NATS header K=V, e.g. Recbuf-Device=gw-1 (repeatable)")
+	}
+	if inv.name == "tail" || inv.name == "latest" || inv.name == "take" {
+		fs.StringVarP(&output, "output", "o", "text", "text (SEQ PAYLOAD per line, events on stderr) or json (one object per line)")
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if want := positional[inv.name]; fs.NArg() != want {
+		what := "RECORD"
+		if inv.name == "publish" {
+			what = "RECORD DATA"
+		}
+		return fmt.Errorf("%w: want %s, got %d arguments", errUsage, what, fs.NArg())
+	}
+	inv.record, inv.args = fs.Arg(0), fs.Args()[1:]
+	var err error
+	if inv.name == "tail" {
+		if inv.from, err = parseFrom(fromFlag); err != nil {
+			return fmt.Errorf("%w: --from: %w", errUsage, err)
+		}
+	}
+	if output != "" {
+		if inv.output, err = valueout.ParseFormat(output); err != nil {
+			return fmt.Errorf("%w: --output: %w", errUsage, err)
+		}
+	}
+	return nil
+}
+
+// from is where a tail starts.
+type from struct {
+	oldest bool
+	last   uint64 // 0: not last=N
+}
+
+func parseFrom(s string) (from, error) {
+	switch s {
+	case "next":
+		return from{}, nil
+	case "oldest":
+		return from{oldest: true}, nil
+	}
+	if v, ok := strings.CutPrefix(s, "last="); ok {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || n == 0 {
+			return from{}, fmt.Errorf("last=%s: want a number of values of at least 1", v)
+		}
+		return from{last: n}, nil
+	}
+	return from{}, fmt.Errorf("%q is none of next, oldest, last=N", s)
+}
+
+// streamOptions are f's options for client.Stream.
+func (f from) streamOptions() []client.StreamOption {
+	switch {
+	case f.last > 0:
+		return []client.StreamOption{client.Last(f.last)}
+	case f.oldest:
+		return []client.StreamOption{client.FromOldest()}
+	}
+	return nil
+}
+
+func (inv *invocation) printer() *valueout.Printer {
+	return &valueout.Printer{Format: inv.output, Out: inv.stdout, Err: inv.stderr}
+}
