@@ -630,3 +630,115 @@ func TestTheMetricChecksFail(t *testing.T) {
 		}
 	})
 }
+
+// alertsOf returns the rendered PrometheusRule's alerts by name.
+func alertsOf(t *testing.T, objs objects) map[string]map[string]any {
+	t.Helper()
+	rule := objs.find("PrometheusRule", "recbuf")
+	if rule == nil {
+		t.Fatalf("no PrometheusRule recbuf among %v", objs.names())
+	}
+	alerts := map[string]map[string]any{}
+	groups, _, _ := unstructured.NestedSlice(rule.Object, "spec", "groups")
+	for _, g := range groups {
+		rules, _ := g.(map[string]any)["rules"].([]any)
+		for _, r := range rules {
+			r := r.(map[string]any)
+			alerts[r["alert"].(string)] = r
+		}
+	}
+	return alerts
+}
+
+func TestMonitoringValues(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		set   []string
+		check func(t *testing.T, objs objects)
+	}{
+		{
+			name: "dashboards.namespace puts the dashboard in Grafana's namespace with the sidecar's label and annotations",
+			set:  []string{"dashboards.enabled=true", "dashboards.namespace=monitoring", "dashboards.annotations.grafana_folder=recbuf"},
+			check: func(t *testing.T, objs objects) {
+				cm := objs.find("ConfigMap", "recbuf-dashboard")
+				if cm == nil {
+					t.Fatalf("no ConfigMap recbuf-dashboard among %v", objs.names())
+				}
+				if cm.GetNamespace() != "monitoring" || cm.GetLabels()["grafana_dashboard"] != "1" || cm.GetAnnotations()["grafana_folder"] != "recbuf" {
+					t.Errorf("got namespace %q, labels %v, annotations %v; want monitoring, grafana_dashboard=1, grafana_folder=recbuf",
+						cm.GetNamespace(), cm.GetLabels(), cm.GetAnnotations())
+				}
+				if objs.find("PrometheusRule", "recbuf") != nil {
+					t.Errorf("got a PrometheusRule, want only the dashboard")
+				}
+			},
+		},
+		{
+			name: "prometheusRule.alertLabels are on every alert and may override severity",
+			set:  []string{"prometheusRule.enabled=true", "prometheusRule.alertLabels.team=edge", "prometheusRule.alertLabels.severity=critical", "prometheusRule.labels.release=prometheus"},
+			check: func(t *testing.T, objs objects) {
+				if got := objs.find("PrometheusRule", "recbuf").GetLabels()["release"]; got != "prometheus" {
+					t.Errorf("PrometheusRule label release: got %q, want prometheus", got)
+				}
+				for name, a := range alertsOf(t, objs) {
+					ls, _ := a["labels"].(map[string]any)
+					if ls["team"] != "edge" || ls["severity"] != "critical" {
+						t.Errorf("alert %s labels %v: want team=edge, severity=critical", name, ls)
+					}
+				}
+			},
+		},
+		{
+			name: "the thresholds reach the alerts",
+			set: []string{"prometheusRule.enabled=true", "prometheusRule.notReadyFor=10m", "prometheusRule.lagRate=2.5", "prometheusRule.lagFor=1h",
+				"prometheusRule.dropRate=0.1", "prometheusRule.restartWindow=30m", "prometheusRule.reportsStaleFor=2m", "prometheusRule.natsDisconnectedFor=1m"},
+			check: func(t *testing.T, objs objects) {
+				alerts := alertsOf(t, objs)
+				for _, w := range []struct{ alert, field, want string }{
+					{"RecbufRecordNotReady", "for", "10m"},
+					{"RecbufRecordReportsStale", "for", "2m"},
+					{"RecbufBufferNATSDisconnected", "for", "1m"},
+					{"RecbufConsumersLagging", "for", "1h"},
+					{"RecbufConsumersLagging", "expr", "> 2.5"},
+					{"RecbufMessagesDropped", "expr", "> 0.1"},
+					{"RecbufBufferPodRestarted", "expr", "[30m]"},
+				} {
+					a := alerts[w.alert]
+					if a == nil {
+						t.Errorf("no alert %s among %v", w.alert, sortedKeys(alerts))
+						continue
+					}
+					if got, _ := a[w.field].(string); !strings.Contains(got, w.want) {
+						t.Errorf("alert %s %s: got %q, want %q in it", w.alert, w.field, got, w.want)
+					}
+				}
+			},
+		},
+		{
+			name: "the restart alert selects the buffer container by its name",
+			set:  []string{"prometheusRule.enabled=true"},
+			check: func(t *testing.T, objs objects) {
+				expr, _ := alertsOf(t, objs)["RecbufBufferPodRestarted"]["expr"].(string)
+				if !strings.Contains(expr, fmt.Sprintf("container=%q", controllers.ContainerName)) {
+					t.Errorf("expr %q does not select container %q", expr, controllers.ContainerName)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.check(t, mustTemplate(t, tt.set...))
+		})
+	}
+}
+
+func TestMonitoringValuesRefused(t *testing.T) {
+	t.Parallel()
+	for _, set := range []string{"prometheusRule.notReadyFor=5 minutes", "prometheusRule.lagRate=-1", "prometheusRule.thresholds.x=1", "dashboards.label.x=y"} {
+		if _, err := template(t, set); err == nil {
+			t.Errorf("helm template --set %s: rendered, want the schema to refuse it", set)
+		}
+	}
+}
