@@ -19,9 +19,9 @@ import (
 	"github.com/recbuf/recbuf/controllers"
 	"github.com/recbuf/recbuf/internal/buffer"
 	"github.com/recbuf/recbuf/internal/report"
-	sidecarmetrics "github.com/recbuf/recbuf/internal/sidecar/metrics"
 	"github.com/recbuf/recbuf/internal/sidecar/consumerapi"
 	"github.com/recbuf/recbuf/internal/sidecar/intake"
+	sidecarmetrics "github.com/recbuf/recbuf/internal/sidecar/metrics"
 	"github.com/recbuf/recbuf/internal/statusagg"
 )
 
@@ -513,7 +513,12 @@ type ruleGroups struct {
 // checkRules checks every rule of a PrometheusRule's spec.
 func (c *checker) checkRules(spec ruleGroups) {
 	n := 0
+	groups := map[string]bool{}
 	for _, g := range spec.Groups {
+		if g.Name == "" || groups[g.Name] {
+			c.errorf("group name %q is empty or not unique (Prometheus refuses the rule file)", g.Name)
+		}
+		groups[g.Name] = true
 		for _, r := range g.Rules {
 			where := "alert " + r.Alert
 			if r.Alert == "" {
@@ -590,7 +595,7 @@ func TestTheMetricChecksFail(t *testing.T) {
 	}{
 		{"a renamed metric is reported", `sum by (namespace, record) (rate(recbuf_buffer_produced_values_total[5m]))`, "", "metric recbuf_buffer_produced_values_total is not exported"},
 		{"a matcher on a label the metric lacks is reported", `recbuf_buffer_produced_total{name="x"}`, "", "recbuf_buffer_produced_total has no label name"},
-		{"a grouping label the series lack is reported", `sum by (namespace, recrod) (recbuf_buffer_produced_total)`, "", "uses label recrod"},
+		{"a grouping label the series lack is reported", `sum by (namespace, rekord) (recbuf_buffer_produced_total)`, "", "uses label rekord"},
 		{"a reason the intake never counts is reported", `recbuf_intake_dropped_total{reason="oversize"}`, "", `is never "oversize"`},
 		{"one wrong alternative of a regular expression is reported", `recbuf_reports_rejected_total{reason=~"unsigned|forged"}`, "", `is never "forged"`},
 		{"a legend printing a label the aggregation dropped is reported", `sum by (namespace) (recbuf_buffer_produced_total)`, "{{record}}", "legend uses label record"},
