@@ -568,6 +568,7 @@ func renderedMonitoring(t *testing.T) (string, ruleGroups, catalog) {
 }
 
 func TestDashboardUsesOnlyExportedMetrics(t *testing.T) {
+	t.Parallel()
 	js, _, cat := renderedMonitoring(t)
 	c := &checker{catalog: cat}
 	c.checkDashboard(js)
@@ -577,6 +578,7 @@ func TestDashboardUsesOnlyExportedMetrics(t *testing.T) {
 }
 
 func TestAlertsUseOnlyExportedMetrics(t *testing.T) {
+	t.Parallel()
 	_, rules, cat := renderedMonitoring(t)
 	c := &checker{catalog: cat}
 	c.checkRules(rules)
@@ -588,6 +590,7 @@ func TestAlertsUseOnlyExportedMetrics(t *testing.T) {
 // TestTheMetricChecksFail shows that the checks above can fail: each case
 // breaks a query the way a rename would, and must be reported.
 func TestTheMetricChecksFail(t *testing.T) {
+	t.Parallel()
 	js, _, cat := renderedMonitoring(t)
 	tests := []struct {
 		name, expr, legend string
