@@ -20,15 +20,33 @@ var recordReadyStatus = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 	Help: "The status of each Record's Ready condition: 1 on the series of its current status (True, False or Unknown), 0 on the others.",
 }, []string{"namespace", "name", "condition"})
 
+// recordReportsStale is 1 while a Record's Reporting condition is False
+// with reason Stale: its buffer pods reported before and have been silent
+// for longer than --report-stale-after, so its status counters are frozen.
+// A Record scaled to zero or still awaiting its first report is 0: nothing
+// went silent.
+var recordReportsStale = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	Name: "recbuf_record_reports_stale",
+	Help: "1 while a Record's buffer pods, which reported before, have sent no report for longer than the manager's --report-stale-after (Reporting=False, reason Stale); else 0.",
+}, []string{"namespace", "name"})
+
+// Metrics are the manager's metrics of Records, registered with
+// controller-runtime's registry at init. They are listed so that tests can
+// describe them: the chart's dashboard and alerts are checked against
+// their names and labels.
+func Metrics() []prometheus.Collector {
+	return []prometheus.Collector{recordReadyStatus, recordReportsStale}
+}
+
 func init() {
-	metrics.Registry.MustRegister(recordReadyStatus)
+	metrics.Registry.MustRegister(Metrics()...)
 }
 
 var conditionStatuses = []metav1.ConditionStatus{metav1.ConditionTrue, metav1.ConditionFalse, metav1.ConditionUnknown}
 
-// observeReady sets rec's Ready series from its status (Unknown when the
-// condition is not there yet).
-func observeReady(rec *recbufv1alpha1.Record) {
+// observeMetrics sets rec's series from its status: Ready's (Unknown when
+// the condition is not there yet) and whether its reports are stale.
+func observeMetrics(rec *recbufv1alpha1.Record) {
 	current := metav1.ConditionUnknown
 	if c := meta.FindStatusCondition(rec.Status.Conditions, recbufv1alpha1.ConditionReady); c != nil {
 		current = c.Status
@@ -40,10 +58,17 @@ func observeReady(rec *recbufv1alpha1.Record) {
 		}
 		recordReadyStatus.WithLabelValues(rec.Namespace, rec.Name, string(s)).Set(v)
 	}
+	stale := 0.0
+	if c := meta.FindStatusCondition(rec.Status.Conditions, recbufv1alpha1.ConditionReporting); c != nil &&
+		c.Status == metav1.ConditionFalse && c.Reason == recbufv1alpha1.ReasonStale {
+		stale = 1
+	}
+	recordReportsStale.WithLabelValues(rec.Namespace, rec.Name).Set(stale)
 }
 
-// forgetReady removes the series of a Record that is gone or going, so
+// forgetMetrics removes the series of a Record that is gone or going, so
 // that deleted Records do not linger as not ready.
-func forgetReady(key types.NamespacedName) {
+func forgetMetrics(key types.NamespacedName) {
 	recordReadyStatus.DeletePartialMatch(prometheus.Labels{"namespace": key.Namespace, "name": key.Name})
+	recordReportsStale.DeletePartialMatch(prometheus.Labels{"namespace": key.Namespace, "name": key.Name})
 }

@@ -61,8 +61,8 @@ func TestObserveReadyMarksTheCurrentStatus(t *testing.T) {
 						Type: recbufv1alpha1.ConditionReady, Status: *tt.ready, Reason: "Test"})
 				}
 			})
-			observeReady(rec)
-			t.Cleanup(func() { forgetReady(client.ObjectKeyFromObject(rec)) })
+			observeMetrics(rec)
+			t.Cleanup(func() { forgetMetrics(client.ObjectKeyFromObject(rec)) })
 			if got := readySeries(t, rec.Namespace, rec.Name); !maps.Equal(got, tt.want) {
 				t.Errorf("got series %v, want %v", got, tt.want)
 			}
@@ -84,4 +84,68 @@ func TestTheReadyMetricFollowsARecordAndGoesWithIt(t *testing.T) {
 	g.Expect(k8s.Delete(context.Background(), rec)).To(Succeed())
 	g.Eventually(func() map[string]float64 { return readySeries(t, ns, "watched") }, timeout, poll).
 		Should(BeEmpty(), "the series of a deleted Record")
+}
+
+// staleSeries returns the recbuf_record_reports_stale value of one Record,
+// and whether it has a series.
+func staleSeries(t *testing.T, namespace, name string) (float64, bool) {
+	t.Helper()
+	families, err := metrics.Registry.Gather()
+	if err != nil {
+		t.Fatalf("gathering metrics: %v", err)
+	}
+	for _, f := range families {
+		if f.GetName() != "recbuf_record_reports_stale" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["namespace"] == namespace && labels["name"] == name {
+				return m.GetGauge().GetValue(), true
+			}
+		}
+	}
+	return 0, false
+}
+
+func TestObserveMetricsMarksStaleReports(t *testing.T) {
+	tests := []struct {
+		name      string
+		reporting *metav1.Condition
+		want      float64
+	}{
+		{"a Record whose pods went silent is stale", &metav1.Condition{Status: metav1.ConditionFalse, Reason: recbufv1alpha1.ReasonStale}, 1},
+		{"a Record whose reports arrive is not stale", &metav1.Condition{Status: metav1.ConditionTrue, Reason: recbufv1alpha1.ReasonReportsFresh}, 0},
+		{"a Record scaled to zero is not stale", &metav1.Condition{Status: metav1.ConditionFalse, Reason: recbufv1alpha1.ReasonScaledToZero}, 0},
+		{"a Record awaiting its first report is not stale", &metav1.Condition{Status: metav1.ConditionUnknown, Reason: recbufv1alpha1.ReasonAwaitingReports}, 0},
+		{"a Record without a Reporting condition yet is not stale", nil, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := testRecord(func(r *recbufv1alpha1.Record) {
+				r.Namespace = "metrics-unit"
+				r.Name = tt.name
+				if tt.reporting != nil {
+					c := *tt.reporting
+					c.Type = recbufv1alpha1.ConditionReporting
+					meta.SetStatusCondition(&r.Status.Conditions, c)
+				}
+			})
+			observeMetrics(rec)
+			got, ok := staleSeries(t, rec.Namespace, rec.Name)
+			if !ok {
+				t.Fatalf("no recbuf_record_reports_stale series")
+			}
+			if got != tt.want {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+			forgetMetrics(client.ObjectKeyFromObject(rec))
+			if _, ok := staleSeries(t, rec.Namespace, rec.Name); ok {
+				t.Errorf("the series outlived forgetMetrics")
+			}
+		})
+	}
 }

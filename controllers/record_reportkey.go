@@ -140,7 +140,7 @@ func (r *RecordReconciler) admitReports(_ context.Context, s *recordScope) error
 
 // forgetRecord drops what the reconciler keeps of a Record that is gone.
 func (r *RecordReconciler) forgetRecord(key types.NamespacedName) {
-	forgetReady(key)
+	forgetMetrics(key)
 	r.Reports.Forget(key)
 	r.reportKeys.forget(key)
 }

@@ -94,7 +94,7 @@ func (r *RecordReconciler) reconcileStatus(ctx context.Context, s *recordScope) 
 		state:               r.Reports.State(),
 	}
 	computeStatus(s.record, in)
-	observeReady(s.record)
+	observeMetrics(s.record)
 	recheck := recheckAfter(s.record, in)
 
 	if equality.Semantic.DeepEqual(s.before.Status, s.record.Status) {

@@ -50,8 +50,15 @@ var reportsRejected = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Help: "Counter reports the manager ignored, by reason: not signed with the live Record's report key, subject and body disagreeing, another incarnation's recordUID, a pod that is not the Record's, a name no status can hold, or a replay.",
 }, []string{"reason"})
 
+// Metrics are the Collector's metrics, registered with controller-runtime's
+// registry at init. They are listed so that tests can describe them: the
+// chart's dashboard and alerts are checked against their names and labels.
+func Metrics() []prometheus.Collector {
+	return []prometheus.Collector{reportsRejected}
+}
+
 func init() {
-	metrics.Registry.MustRegister(reportsRejected)
+	metrics.Registry.MustRegister(Metrics()...)
 	for _, r := range rejectReasons {
 		reportsRejected.WithLabelValues(string(r))
 	}

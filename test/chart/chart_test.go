@@ -202,7 +202,7 @@ func selects(selector map[string]string, pod map[string]string) bool {
 
 func TestLint(t *testing.T) {
 	t.Parallel()
-	for _, sets := range [][]string{nil, {"nats.enabled=true", "metrics.serviceMonitor.enabled=true", "metrics.bufferServiceMonitor.enabled=true"}} {
+	for _, sets := range [][]string{nil, {"nats.enabled=true", "metrics.serviceMonitor.enabled=true", "metrics.bufferServiceMonitor.enabled=true", "dashboards.enabled=true", "prometheusRule.enabled=true"}} {
 		args := []string{"lint", chartDir, "--strict", "--kube-version", kubeVersion}
 		for _, s := range sets {
 			args = append(args, "--set", s)

@@ -49,11 +49,13 @@ var _ = Describe("recbuf", Ordered, func() {
 		Expect(kubectl("create", "namespace", namespace)).Error().NotTo(HaveOccurred())
 		Expect(kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted")).Error().NotTo(HaveOccurred())
 
-		By("installing the Prometheus Operator's ServiceMonitor CRD, generated from its API module")
-		crd, err := run("", nil, filepath.Join(rootDir, "hack", "servicemonitor-crd.sh"))
+		By("installing the Prometheus Operator's ServiceMonitor and PrometheusRule CRDs, generated from its API module")
+		crds, err := run("", nil, filepath.Join(rootDir, "hack", "prometheus-operator-crds.sh"))
 		Expect(err).NotTo(HaveOccurred())
-		Expect(kubectl("apply", "--server-side", "-f", strings.TrimSpace(crd))).Error().NotTo(HaveOccurred())
-		Expect(kubectl("wait", "--for=condition=Established", "crd/"+serviceMonitorCRD, "--timeout=1m")).Error().NotTo(HaveOccurred())
+		for _, crd := range strings.Fields(crds) {
+			Expect(kubectl("apply", "--server-side", "-f", crd)).Error().NotTo(HaveOccurred())
+		}
+		Expect(kubectl("wait", "--for=condition=Established", "crd/"+serviceMonitorCRD, "crd/"+prometheusRuleCRD, "--timeout=1m")).Error().NotTo(HaveOccurred())
 	})
 
 	AfterEach(func() {
@@ -69,7 +71,7 @@ var _ = Describe("recbuf", Ordered, func() {
 		By("cleaning up the release, the test namespace and the CRD")
 		_, _ = helm("uninstall", release, "-n", systemNamespace, "--wait", "--ignore-not-found")
 		_, _ = kubectl("delete", "namespace", namespace, "--ignore-not-found", "--wait", "--timeout=2m")
-		_, _ = kubectl("delete", "crd", "records.recbuf.dev", serviceMonitorCRD, "--ignore-not-found", "--timeout=1m")
+		_, _ = kubectl("delete", "crd", "records.recbuf.dev", serviceMonitorCRD, prometheusRuleCRD, "--ignore-not-found", "--timeout=1m")
 		_, _ = kubectl("delete", "namespace", systemNamespace, "--ignore-not-found", "--timeout=2m")
 	})
 
@@ -512,6 +514,7 @@ spec:
 	tokenAuthSpecs()
 	networkPolicySpecs()
 	Context("kubectl recbuf", pluginSpecs)
+	monitoringSpecs()
 
 	It("leaves no manager resources behind on helm uninstall", func() {
 		Expect(helm("uninstall", release, "-n", systemNamespace, "--wait")).Error().NotTo(HaveOccurred())
@@ -524,10 +527,13 @@ spec:
 	})
 })
 
-// serviceMonitorCRD is the Prometheus Operator's ServiceMonitor CRD, which
-// the suite installs (hack/servicemonitor-crd.sh) so that the chart's
-// ServiceMonitors meet a real API server.
-const serviceMonitorCRD = "servicemonitors.monitoring.coreos.com"
+// serviceMonitorCRD and prometheusRuleCRD are the Prometheus Operator's
+// CRDs, which the suite installs (hack/prometheus-operator-crds.sh) so that
+// the chart's ServiceMonitors and PrometheusRule meet a real API server.
+const (
+	serviceMonitorCRD = "servicemonitors.monitoring.coreos.com"
+	prometheusRuleCRD = "prometheusrules.monitoring.coreos.com"
+)
 
 // verifyBufferServiceMonitorSelects checks that the chart's buffer
 // ServiceMonitor selects the Service of each named Record, and that those
