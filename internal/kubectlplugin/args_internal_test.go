@@ -34,6 +34,8 @@ func TestParse(t *testing.T) {
 			args: []string{"tail", "telemetry"}, want: invocation{name: "tail", record: "telemetry", output: valueout.Text}},
 		{name: "take waits 5s by default", args: []string{"take", "commands"},
 			want: invocation{name: "take", record: "commands", output: valueout.Text, timeout: 5 * time.Second}},
+		{name: "take sends the token of a token file", args: []string{"take", "commands", "--token-file", "/t/token"},
+			want: invocation{name: "take", record: "commands", output: valueout.Text, timeout: 5 * time.Second, tokenFile: "/t/token"}},
 		{name: "status waits 10s for rates by default", args: []string{"status", "state", "--namespace=x"},
 			want: invocation{name: "status", record: "state", kube: kubeFlags{namespace: "x"}, rateWindow: 10 * time.Second}},
 		{name: "publish takes a record, data and headers",
@@ -46,6 +48,7 @@ func TestParse(t *testing.T) {
 		{name: "a command without its record is refused", args: []string{"latest"}, wantErr: "want RECORD, got 0 arguments"},
 		{name: "publish without data is refused", args: []string{"publish", "commands"}, wantErr: "want RECORD DATA, got 1 arguments"},
 		{name: "a flag of another command is refused", args: []string{"status", "s", "--from", "oldest"}, wantErr: "unknown flag: --from"},
+		{name: "status takes no token file, it reads no values", args: []string{"status", "s", "--token-file", "/t"}, wantErr: "unknown flag: --token-file"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

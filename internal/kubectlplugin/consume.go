@@ -51,7 +51,13 @@ func open(ctx context.Context, inv *invocation, types ...recbufv1.BufferType) (*
 	if err != nil {
 		return nil, err
 	}
-	c, err := client.New("http://" + fw.addr() + "/v1/records/" + rec.Name)
+	var opts []client.Option
+	if inv.tokenFile != "" {
+		opts = append(opts, client.WithBearerTokenFile(inv.tokenFile))
+	} else if rec.ConsumerAuthenticationMode() == recbufv1.ConsumerAuthenticationServiceAccountToken {
+		_ = inv.printer().Note(fmt.Sprintf("warning: record %s asks its consumers for a ServiceAccount token (spec.consumers.authentication); pass one with --token-file", rec.Name))
+	}
+	c, err := client.New("http://"+fw.addr()+"/v1/records/"+rec.Name, opts...)
 	if err != nil {
 		fw.stop()
 		return nil, err

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	recbufv1 "github.com/recbuf/recbuf/api/v1alpha1"
 	"github.com/recbuf/recbuf/internal/valueout"
 	"github.com/recbuf/recbuf/pkg/client"
 )
@@ -98,6 +99,7 @@ type invocation struct {
 	rateWindow time.Duration
 	subject    string
 	headers    []string
+	tokenFile  string
 }
 
 // positional is how many arguments each command takes, RECORD included.
@@ -123,6 +125,8 @@ func (inv *invocation) parse(args []string) error {
 		fs.StringArrayVar(&inv.headers, "header", nil, "a NATS header K=V, e.g. Recbuf-Device=gw-1 (repeatable)")
 	}
 	if inv.name == "tail" || inv.name == "latest" || inv.name == "take" {
+		fs.StringVar(&inv.tokenFile, "token-file", "", "a file holding a ServiceAccount token with audience "+recbufv1.ConsumerAudience+
+			", for Records with spec.consumers.authentication ServiceAccountToken (e.g. from `kubectl create token SA --audience "+recbufv1.ConsumerAudience+"`); re-read on every request")
 		fs.StringVarP(&output, "output", "o", "text", "text (SEQ PAYLOAD per line, events on stderr) or json (one object per line)")
 	}
 	if err := fs.Parse(args); err != nil {
