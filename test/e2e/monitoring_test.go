@@ -53,7 +53,7 @@ func monitoringSpecs() {
 		Expect(dashboard.Panels).NotTo(BeEmpty())
 
 		By("scraping the manager's recbuf_record_reports_stale, which the stale-reports alert reads")
-		Eventually(verifyMetrics(systemNamespace, "recbuf-manager-metrics", "metrics",
+		Eventually(verifyManagerMetrics(
 			fmt.Sprintf(`recbuf_record_reports_stale{name=%q,namespace=%q} 0`, ringRecord, namespace))).Should(Succeed())
 	})
 }
