@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/recbuf/recbuf/internal/buffer"
+	"github.com/recbuf/recbuf/internal/logthrottle"
 	"github.com/recbuf/recbuf/internal/natsconn"
 	"github.com/recbuf/recbuf/internal/report"
 	"github.com/recbuf/recbuf/internal/sidecar/consumerapi"
@@ -58,7 +59,9 @@ type Sidecar struct {
 	subscribed, fed, serving atomic.Bool
 
 	shuttingDown atomic.Bool
-	serveErr     chan error
+	// stopFollowing ends the lookups of the followers' streams.
+	stopFollowing context.CancelFunc
+	serveErr      chan error
 	bg           sync.WaitGroup
 	done         chan struct{}
 	err          error
@@ -71,6 +74,9 @@ type recordRuntime struct {
 	cfg    RecordConfig
 	buf    buffer.Buffer[wire.Message]
 	intake *intake.Intake
+	// follower feeds the intake from the record's JetStream stream (nil:
+	// from a core NATS subscription).
+	follower *follower
 }
 
 func (r *recordRuntime) counters() report.Counters {
@@ -169,16 +175,32 @@ func Start(ctx context.Context, cfg Config) (_ *Sidecar, err error) {
 func (s *Sidecar) newRecords() error {
 	apiRecords := make([]consumerapi.Record, 0, len(s.cfg.Records))
 	for _, rc := range s.cfg.Records {
-		buf, err := newBuffer(rc)
+		log := s.log.With("record", rc.Name)
+		var (
+			f    *follower
+			opts []buffer.Option[wire.Message]
+		)
+		if rc.Stream != "" {
+			f = &follower{
+				name: rc.Stream, rc: rc, log: log, failures: logthrottle.New(10*time.Second, nil),
+				setInstance: func(id string) error { return s.api.SetInstance(id) },
+				retry:       s.cfg.NATS.ReconnectWait, maxRetry: s.cfg.NATS.MaxReconnectWait,
+			}
+			opts = append(opts, buffer.WithExternalSeq[wire.Message](), buffer.WithTake(f.take))
+		}
+		buf, err := newBuffer(rc, opts...)
 		if err != nil {
 			return fmt.Errorf("%w: record %q: %w", ErrInvalidConfig, rc.Name, err)
 		}
-		r := &recordRuntime{cfg: rc, buf: buf, intake: intake.New(buf, intake.Config{
+		r := &recordRuntime{cfg: rc, buf: buf, follower: f, intake: intake.New(buf, intake.Config{
 			Subject:         rc.Subject,
 			QueueGroup:      rc.QueueGroup,
 			MaxMessageBytes: s.cfg.MaxMessageBytes,
-			Logger:          s.log.With("record", rc.Name),
+			Logger:          log,
 		})}
+		if f != nil {
+			f.intake = r.intake
+		}
 		s.records = append(s.records, r)
 		apiRecords = append(apiRecords, r.apiRecord())
 	}
@@ -268,7 +290,13 @@ func (s *Sidecar) connectAndSubscribe() error {
 	if s.nc, err = s.connect(s.natsURL); err != nil {
 		return err
 	}
+	ctx, stop := context.WithCancel(context.Background())
+	s.stopFollowing = stop
 	for _, r := range s.records {
+		if f := r.follower; f != nil {
+			s.bg.Go(func() { f.run(ctx, s.nc) })
+			continue
+		}
 		if err := s.subscribe(r.intake); err != nil {
 			return err
 		}
@@ -499,9 +527,22 @@ func (s *Sidecar) notReady() string {
 		return "consumer API not serving"
 	case !s.fed.Load():
 		return "not subscribed to NATS yet"
+	case !s.restored():
+		return "not restored from JetStream yet"
 	default:
 		return ""
 	}
+}
+
+// restored reports whether every record with a JetStream stream has been
+// restored from it.
+func (s *Sidecar) restored() bool {
+	for _, r := range s.records {
+		if r.follower != nil && !r.follower.restored.Load() {
+			return false
+		}
+	}
+	return true
 }
 
 // Ready reports whether the process is ready for consumers: its consumer
@@ -565,7 +606,13 @@ func (s *Sidecar) shutdown(stopReporter context.CancelFunc) {
 	// Disconnected, nothing is on its way: there is nothing to drain.
 	drainCtx, cancelDrain := context.WithTimeout(ctx, grace/2)
 	connected := s.nc.IsConnected()
+	s.stopFollowing()
 	for _, r := range s.records {
+		if r.follower != nil {
+			// The stream keeps what is on its way: nothing to drain.
+			r.follower.stop()
+			continue
+		}
 		if !connected {
 			r.intake.Stop()
 			continue
@@ -600,6 +647,14 @@ func (s *Sidecar) shutdown(stopReporter context.CancelFunc) {
 
 // abort releases what a failed Start had set up.
 func (s *Sidecar) abort() {
+	if s.stopFollowing != nil {
+		s.stopFollowing()
+		for _, r := range s.records {
+			if r.follower != nil {
+				r.follower.stop()
+			}
+		}
+	}
 	if s.nc != nil {
 		s.nc.Close()
 	}

@@ -117,9 +117,10 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request, rec *recor
 		resetEvent  []byte
 		reason      string
 	)
+	instance := s.Instance()
 	if pos.afterSet {
 		last := rec.Buffer.Stats().LastSeq
-		if reason = pos.foreign(s.cfg.Instance, last); reason != "" {
+		if reason = pos.foreign(instance, last); reason != "" {
 			// The position was numbered by another process (a restart,
 			// another replica): say so, rather than skip values silently
 			// or wait for a number this process may never reach.
@@ -167,9 +168,10 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request, rec *recor
 	w.WriteHeader(http.StatusOK)
 
 	st := &stream{
-		w:   w,
-		rc:  http.NewResponseController(w),
-		buf: make([]byte, 0, initBytes),
+		w:        w,
+		rc:       http.NewResponseController(w),
+		buf:      make([]byte, 0, initBytes),
+		instance: instance,
 	}
 	st.buf = wire.AppendRetry(st.buf, s.cfg.Retry)
 	st.buf = append(st.buf, resetEvent...)
@@ -199,12 +201,12 @@ func (s *Server) pump(ctx context.Context, st *stream, reader buffer.Reader[wire
 				continue
 			}
 			if len(it.Value.Data) > inlineBytes {
-				if err := st.writeLarge(s.cfg.Instance, &it); err != nil {
+				if err := st.writeLarge(st.instance, &it); err != nil {
 					return err
 				}
 				continue
 			}
-			st.buf = wire.AppendValueEvent(st.buf, s.cfg.Instance, it.Seq, &it.Value)
+			st.buf = wire.AppendValueEvent(st.buf, st.instance, it.Seq, &it.Value)
 		case errors.As(err, &lagged):
 			st.buf = wire.AppendLagEvent(st.buf, lagged.Missed)
 		case errors.Is(err, buffer.ErrEmpty):
@@ -249,6 +251,8 @@ type stream struct {
 	rc        *http.ResponseController
 	buf       []byte
 	lastWrite time.Time
+	// instance numbers the stream's event ids, for its whole life.
+	instance string
 }
 
 func (st *stream) flush() error {
