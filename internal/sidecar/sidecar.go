@@ -62,9 +62,9 @@ type Sidecar struct {
 	// stopFollowing ends the lookups of the followers' streams.
 	stopFollowing context.CancelFunc
 	serveErr      chan error
-	bg           sync.WaitGroup
-	done         chan struct{}
-	err          error
+	bg            sync.WaitGroup
+	done          chan struct{}
+	err           error
 }
 
 // recordRuntime is one record served: its buffer and its intake, from
