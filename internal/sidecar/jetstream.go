@@ -20,6 +20,16 @@ import (
 	"github.com/recbuf/recbuf/internal/wire"
 )
 
+// pullExpiry and pullHeartbeat are the ordered consumer's pull requests:
+// the server sends a heartbeat every pullHeartbeat while it has nothing,
+// and nats.go recreates the consumer after two missed ones, so a consumer
+// lost with the server that led the stream is replaced within seconds,
+// rather than the 10s of nats.go's default heartbeat.
+const (
+	pullExpiry    = 10 * time.Second
+	pullHeartbeat = 2 * time.Second
+)
+
 // takeTimeout bounds the JetStream requests of one take on a durable
 // Mailbox (the delete, and the look that tells "gone" from "failed").
 const takeTimeout = 5 * time.Second
@@ -127,7 +137,8 @@ func (f *follower) start(ctx context.Context, js jetstream.JetStream) error {
 	if ctx.Err() != nil {
 		return nil
 	}
-	cc, err := cons.Consume(f.handle, jetstream.ConsumeErrHandler(f.consumeError))
+	cc, err := cons.Consume(f.handle, jetstream.ConsumeErrHandler(f.consumeError),
+		jetstream.PullExpiry(pullExpiry), jetstream.PullHeartbeat(pullHeartbeat))
 	if err != nil {
 		return fmt.Errorf("consume stream %q: %w", f.name, err)
 	}
