@@ -517,7 +517,9 @@ func (s *Sidecar) handleReadyz(w http.ResponseWriter, _ *http.Request) {
 // NATSConnected condition), so that an outage of NATS does not take every
 // buffer out of its Service. It is not ready before its subscriptions
 // first reached NATS (it would serve nothing, and a rolling update would
-// stop the old pod before the new one takes values in), once its consumer
+// stop the old pod before the new one takes values in), before a durable
+// record was restored from its JetStream stream (it would serve a part of
+// what the stream holds), once its consumer
 // API stopped serving, and while it shuts down.
 func (s *Sidecar) notReady() string {
 	switch {
