@@ -151,6 +151,14 @@ func TestJetStreamResume(t *testing.T) {
 			b.waitProduced(t, "r", 5)
 			openSSE(t, b.eventsURL("r", ""), s.lastID).expect("4:v4", "5:v5")
 		}},
+		{"a consumer ahead of a replica that has not caught up waits for its next value instead of a reset", func(t *testing.T, f *jsFixture, rc sidecar.RecordConfig) {
+			f.publish(t, rc.Subject, "v", 1, 5)
+			a := f.startReady(t, rc)
+			// As if another replica had delivered up to 7 already.
+			s := openSSE(t, a.eventsURL("r", ""), a.Instance()+"-7")
+			f.publish(t, rc.Subject, "v", 6, 8)
+			s.expect("8:v8")
+		}},
 		{"a consumer whose next value the stream evicted gets the exact lag after a restart", func(t *testing.T, f *jsFixture, rc sidecar.RecordConfig) {
 			a := f.startReady(t, rc)
 			s := openSSE(t, a.eventsURL("r", ""), "")

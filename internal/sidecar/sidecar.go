@@ -98,7 +98,7 @@ func (r *recordRuntime) counters() report.Counters {
 
 // apiRecord is the record as the consumer API serves it.
 func (r *recordRuntime) apiRecord() consumerapi.Record {
-	return consumerapi.Record{Name: r.cfg.Name, Subject: r.cfg.Subject, Buffer: r.buf}
+	return consumerapi.Record{Name: r.cfg.Name, Subject: r.cfg.Subject, Buffer: r.buf, Shared: r.follower != nil}
 }
 
 // reportSource is the record as the reporter reports it to the manager.

@@ -50,6 +50,13 @@ type Record struct {
 	Subject string
 	// Buffer holds the record's values.
 	Buffer buffer.Buffer[wire.Message]
+	// Shared says the record's numbering is shared with other processes:
+	// a durable record numbers its values as its stream does, on every
+	// replica and restart. A position of this instance beyond the newest
+	// value is then one this process has not received yet, rather than
+	// another process's numbering: the stream waits for the value after it
+	// instead of beginning with a reset.
+	Shared bool
 }
 
 // Config configures a Server. The zero value is usable.

@@ -81,13 +81,16 @@ func parsePosition(r *http.Request) (position, error) {
 // newest value, so another one did); "" when it is self's own. A bare
 // number without Recbuf-Instance is taken as self's own when self numbered
 // that far: it cannot be told apart from self's own value of that number.
-func (p position) foreign(self string, last uint64) string {
+//
+// With shared (Record.Shared), a position beyond last is self's own too:
+// other processes number the same way, and this one has not got there yet.
+func (p position) foreign(self string, last uint64, shared bool) string {
 	switch {
 	case !p.afterSet:
 		return ""
 	case p.instance != "" && p.instance != self:
 		return resetInstance
-	case p.after > last:
+	case p.after > last && !shared:
 		return resetAhead
 	default:
 		return ""
@@ -112,7 +115,8 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request, rec *recor
 	}
 	var (
 		opts []buffer.SubscribeOption
-		// skipThrough hides values the consumer has seen already (SingleLatest).
+		// skipThrough hides values the consumer has seen already
+		// (SingleLatest, and a ring behind a shared position).
 		skipThrough uint64
 		resetEvent  []byte
 		reason      string
@@ -120,7 +124,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request, rec *recor
 	instance := s.Instance()
 	if pos.afterSet {
 		last := rec.Buffer.Stats().LastSeq
-		if reason = pos.foreign(instance, last); reason != "" {
+		if reason = pos.foreign(instance, last, rec.Shared); reason != "" {
 			// The position was numbered by another process (a restart,
 			// another replica): say so, rather than skip values silently
 			// or wait for a number this process may never reach.
@@ -135,6 +139,10 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request, rec *recor
 			opts = append(opts, buffer.FromOldest())
 		case pos.afterSet:
 			opts = append(opts, buffer.AfterSeq(pos.after))
+			// A shared numbering's position may be ahead of this
+			// process (see foreign): the ring then starts after its
+			// newest value, and what the consumer has seen is hidden.
+			skipThrough = pos.after
 		case pos.oldest:
 			opts = append(opts, buffer.FromOldest())
 		}
