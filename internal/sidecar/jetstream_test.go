@@ -273,3 +273,19 @@ func TestJetStreamFollowsThroughAServerRestart(t *testing.T) {
 		t.Fatal("not ready after NATS came back")
 	}
 }
+
+func TestJetStreamStreamMissingAtStartIsWaitedFor(t *testing.T) {
+	f := newJSFixture(t)
+	rc := ring("r", 5)
+	rc.Stream = streamConfig(rc).Name
+	a := start(t, testConfig(f.srv.URL(), rc))
+	if a.Ready() {
+		t.Fatal("ready before the stream exists: it would serve nothing of it")
+	}
+	if _, err := f.js.CreateStream(context.Background(), streamConfig(rc)); err != nil {
+		t.Fatal(err)
+	}
+	f.publish(t, rc.Subject, "v", 1, 2)
+	eventually(t, a.Ready).Should(gomega.BeTrue(), "ready once the stream appeared and was restored")
+	openSSE(t, a.eventsURL("r", "?from=oldest"), "").expect("1:v1", "2:v2")
+}
