@@ -68,9 +68,10 @@ type follower struct {
 	cc jetstream.ConsumeContext
 }
 
-// Instance returns the instance id of a stream: its name and creation time
-// hashed, the same on every server of a cluster, and new when the stream
-// is deleted and created again (its numbering starts over).
+// streamInstance returns the instance id of a stream: its name and
+// creation time hashed, the same on every server of a cluster, and new
+// when the stream is deleted and created again (its numbering starts
+// over).
 func streamInstance(name string, created time.Time) string {
 	h := fnv.New64a()
 	_, _ = h.Write([]byte(name))
