@@ -185,6 +185,22 @@ func TestJetStreamResume(t *testing.T) {
 			a := f.startReady(t, rc)
 			openSSE(t, a.eventsURL("r", ""), a.Instance()+"-1").expect("lag:2", "4:v4", "5:v5")
 		}},
+		{"a stream deleted and created again is another numbering: a consumer of the old one resets", func(t *testing.T, f *jsFixture, rc sidecar.RecordConfig) {
+			f.publish(t, rc.Subject, "v", 1, 3)
+			a := f.startReady(t, rc)
+			old := a.Instance()
+			a.stop(t)
+			if err := f.js.DeleteStream(context.Background(), rc.Stream); err != nil {
+				t.Fatal(err)
+			}
+			f.durable(t, ring("r", 5))
+			f.publish(t, rc.Subject, "w", 1, 1)
+			b := f.startReady(t, rc)
+			if b.Instance() == old {
+				t.Fatalf("instance %q of the new stream is the old one's", old)
+			}
+			openSSE(t, b.eventsURL("r", ""), old+"-3").expect("reset:instance:3:1", "1:w1")
+		}},
 		{"a live capacity change keeps the values retained", func(t *testing.T, f *jsFixture, rc sidecar.RecordConfig) {
 			f.publish(t, rc.Subject, "v", 1, 5)
 			f.startReady(t, rc).stop(t)
