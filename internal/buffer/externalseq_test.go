@@ -3,6 +3,7 @@ package buffer
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -190,5 +191,74 @@ func TestMailboxWithTake(t *testing.T) {
 				t.Fatalf("Peek: got pending %v, want %v", pending, tt.wantPending)
 			}
 		})
+	}
+}
+
+// TestExternalSeqAgainstAModel pushes random runs of numbers with random
+// gaps into rings of random capacities and checks every receive of a
+// reader against a model: the reader's next event is the smallest value it
+// has not read that the ring still holds (the newest capacity numbers),
+// preceded by one lag of exactly the numbers it skips.
+func TestExternalSeqAgainstAModel(t *testing.T) {
+	for seed := range uint64(300) {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		capacity := 1 + rng.IntN(6)
+		b, err := NewSpmcRing(capacity, WithExternalSeq[int]())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var (
+			pushed []uint64 // the real values, ascending
+			last   uint64
+		)
+		r, err := b.Subscribe(AfterSeq(uint64(rng.IntN(5))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The model's cursor: right after the position subscribed to,
+		// clamped to the newest value (none yet: 0).
+		next := uint64(1)
+		for step := range 60 {
+			if rng.IntN(3) > 0 {
+				last += 1 + uint64(rng.IntN(4)*rng.IntN(3))
+				if err := b.PushSeq(last, int(last)); err != nil {
+					t.Fatalf("seed %d step %d: PushSeq(%d): %v", seed, step, last, err)
+				}
+				pushed = append(pushed, last)
+				continue
+			}
+			// The model: the smallest retained value at or after next.
+			var want uint64
+			for _, s := range pushed {
+				if s >= next && last-s < uint64(capacity) {
+					want = s
+					break
+				}
+			}
+			it, err := r.TryRecv()
+			switch {
+			case want == 0:
+				if !errors.Is(err, ErrEmpty) {
+					t.Fatalf("seed %d step %d: TryRecv: got %v %v, want ErrEmpty (cursor %d, pushed %v)", seed, step, it, err, next, pushed)
+				}
+				continue
+			case want > next:
+				var lagged *LaggedError
+				if !errors.As(err, &lagged) || lagged.Missed != want-next {
+					t.Fatalf("seed %d step %d: TryRecv: got %v %v, want a lag of %d (cursor %d, pushed %v, capacity %d)", seed, step, it, err, want-next, next, pushed, capacity)
+				}
+				if it, err = r.TryRecv(); err != nil {
+					t.Fatalf("seed %d step %d: TryRecv after the lag: %v", seed, step, err)
+				}
+			}
+			if err != nil || it.Seq != want || it.Value != int(want) {
+				t.Fatalf("seed %d step %d: TryRecv: got %v %v, want %d (pushed %v)", seed, step, it, err, want, pushed)
+			}
+			next = want + 1
+		}
+		if st := b.Stats(); st.Produced != uint64(len(pushed)) || st.Produced != st.Evicted+uint64(st.Occupancy) {
+			t.Fatalf("seed %d: Stats: produced %d evicted %d occupancy %d, want produced %d = evicted + occupancy", seed, st.Produced, st.Evicted, st.Occupancy, len(pushed))
+		}
+		b.Close()
 	}
 }
