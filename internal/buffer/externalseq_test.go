@@ -262,3 +262,58 @@ func TestExternalSeqAgainstAModel(t *testing.T) {
 		b.Close()
 	}
 }
+
+// TestExternalSeqConcurrentReaders races readers with a producer that
+// skips numbers: every reader accounts for every number exactly once, as a
+// value received or a value missed, and receives values in order.
+func TestExternalSeqConcurrentReaders(t *testing.T) {
+	const readers, pushes = 4, 20000
+	b, err := NewSpmcRing(8, WithExternalSeq[int]())
+	if err != nil {
+		t.Fatal(err)
+	}
+	type tally struct{ received, missed, last uint64 }
+	results := make(chan tally, readers)
+	for range readers {
+		r := mustSubscribe(t, b, FromOldest())
+		go func() {
+			var tl tally
+			for {
+				it, err := r.Recv(context.Background())
+				var lagged *LaggedError
+				switch {
+				case errors.As(err, &lagged):
+					tl.missed += lagged.Missed
+					continue
+				case errors.Is(err, ErrClosed):
+					results <- tl
+					return
+				case err != nil || it.Seq <= tl.last || it.Value != int(it.Seq):
+					// Out of order, or not its number: the mark below.
+					results <- tally{last: ^uint64(0)}
+					return
+				}
+				tl.received++
+				tl.last = it.Seq
+			}
+		}()
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	var seq uint64
+	for range pushes {
+		seq += 1 + uint64(rng.IntN(3)/2*rng.IntN(5))
+		if err := b.PushSeq(seq, int(seq)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.Close()
+	for range readers {
+		tl := <-results
+		if tl.last == ^uint64(0) {
+			t.Fatal("a reader received a value out of order or not its number")
+		}
+		if tl.received+tl.missed != seq {
+			t.Errorf("reader: received %d + missed %d = %d, want every number up to %d", tl.received, tl.missed, tl.received+tl.missed, seq)
+		}
+	}
+}
