@@ -519,8 +519,8 @@ func (s *Sidecar) handleReadyz(w http.ResponseWriter, _ *http.Request) {
 // first reached NATS (it would serve nothing, and a rolling update would
 // stop the old pod before the new one takes values in), before a durable
 // record was restored from its JetStream stream (it would serve a part of
-// what the stream holds), once its consumer
-// API stopped serving, and while it shuts down.
+// what the stream holds), once its consumer API stopped serving, and while
+// it shuts down.
 func (s *Sidecar) notReady() string {
 	switch {
 	case s.shuttingDown.Load():
@@ -548,8 +548,8 @@ func (s *Sidecar) restored() bool {
 }
 
 // Ready reports whether the process is ready for consumers: its consumer
-// API serves, its subscriptions reached NATS once, and it is not shutting
-// down. Connected tells whether NATS is connected now.
+// API serves, its subscriptions reached NATS once, its durable records
+// were restored from their streams, and it is not shutting down. Connected tells whether NATS is connected now.
 func (s *Sidecar) Ready() bool { return s.notReady() == "" }
 
 // Connected reports whether the NATS connection is up now.
