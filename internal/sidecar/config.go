@@ -115,6 +115,11 @@ type Config struct {
 	// SettingsPoll is how often ReportSettingsFile is re-read (<= 0:
 	// DefaultSettingsPoll).
 	SettingsPoll time.Duration
+	// StreamCheck is how often a durable record's stream is looked up
+	// again, to notice that it was deleted and created again, which stops
+	// the process with ErrStreamReplaced so that it restarts and restores
+	// from the new stream (<= 0: DefaultStreamCheck).
+	StreamCheck time.Duration
 	// ShutdownGrace bounds the graceful shutdown (<= 0: 10s).
 	ShutdownGrace time.Duration
 	// Heartbeat is the idle time after which a stream gets an SSE comment
@@ -154,6 +159,9 @@ const (
 	// re-read: small beside the kubelet's own delay in updating a mounted
 	// ConfigMap (about a minute), and a read of a few bytes.
 	DefaultSettingsPoll = 5 * time.Second
+	// DefaultStreamCheck is how often a durable record's stream is looked
+	// up again: one small JetStream request per interval.
+	DefaultStreamCheck = 30 * time.Second
 )
 
 // ErrInvalidConfig is wrapped by every configuration error.
@@ -302,6 +310,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SettingsPoll <= 0 {
 		c.SettingsPoll = DefaultSettingsPoll
+	}
+	if c.StreamCheck <= 0 {
+		c.StreamCheck = DefaultStreamCheck
 	}
 	if c.ShutdownGrace <= 0 {
 		c.ShutdownGrace = DefaultShutdownGrace

@@ -30,7 +30,9 @@
 // and follows it (jetstream.go). Values carry the stream's sequence
 // numbers and the consumer API's instance is the stream's, so consumers
 // resume across replicas and restarts; /readyz waits for the restore; a
-// Mailbox take deletes the value from the stream before handing it out.
+// Mailbox take deletes the value from the stream before handing it out. A
+// stream deleted and created again while followed stops the process with
+// ErrStreamReplaced, for a restart to restore from the new stream.
 //
 // The report settings (interval, subject prefix) may come from a file that
 // the process re-reads while it runs (Config.ReportSettingsFile; in a

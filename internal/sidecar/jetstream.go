@@ -60,6 +60,12 @@ type follower struct {
 	setInstance func(string) error
 	// retry and maxRetry bound the backoff of the stream's lookup.
 	retry, maxRetry time.Duration
+	// checkEvery is how often the stream is looked up again once followed;
+	// replaced is told when it was deleted and created again meanwhile.
+	checkEvery time.Duration
+	replaced   func(error)
+	// created is the creation time of the stream followed.
+	created time.Time
 
 	stream   atomic.Pointer[jetstream.Stream]
 	restored atomic.Bool
@@ -80,9 +86,15 @@ func streamInstance(name string, created time.Time) string {
 	return "js-" + strconv.FormatUint(h.Sum64(), 16)
 }
 
+// ErrStreamReplaced is the error a buffer process stops with when the
+// stream of a durable record was deleted and created again while it
+// followed it: the new stream numbers from 1 again, under a new instance,
+// which only a fresh restore serves right (the pod restarts).
+var ErrStreamReplaced = errors.New("JetStream stream deleted and created again")
+
 // run looks the stream up and starts the ordered consumer, retrying until
-// it succeeds or ctx ends. It returns once the consumer runs; the
-// consumer runs until stop.
+// it succeeds or ctx ends, and then watches the stream until ctx ends (see
+// watch). The consumer runs until stop.
 func (f *follower) run(ctx context.Context, nc *nats.Conn) {
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -93,6 +105,7 @@ func (f *follower) run(ctx context.Context, nc *nats.Conn) {
 	for {
 		err := f.start(ctx, js)
 		if err == nil {
+			f.watch(ctx, js)
 			return
 		}
 		if n, ok := f.failures.Allow(); ok {
@@ -104,6 +117,38 @@ func (f *follower) run(ctx context.Context, nc *nats.Conn) {
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, f.maxRetry)
+	}
+}
+
+// watch looks the stream up every checkEvery until ctx ends. A stream
+// created since the one followed is reported to replaced; a stream not
+// found, or NATS down, leaves the process serving what it holds (the
+// ordered consumer resumes by itself when the stream is back).
+func (f *follower) watch(ctx context.Context, js jetstream.JetStream) {
+	t := time.NewTicker(f.checkEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		st, err := js.Stream(lctx, f.name)
+		cancel()
+		switch {
+		case errors.Is(err, jetstream.ErrStreamNotFound):
+			if n, ok := f.failures.Allow(); ok {
+				f.log.Warn("JetStream stream not found, serving what is held", "stream", f.name, "failuresSinceLastLog", n)
+			}
+		case err != nil:
+			// NATS or JetStream unreachable: the connection's state
+			// and reports tell; look again later.
+		case !st.CachedInfo().Created.Equal(f.created):
+			f.replaced(fmt.Errorf("%w: stream %q, created %s, now %s", ErrStreamReplaced, f.name,
+				f.created.UTC().Format(time.RFC3339Nano), st.CachedInfo().Created.UTC().Format(time.RFC3339Nano)))
+			return
+		}
 	}
 }
 
@@ -119,6 +164,7 @@ func (f *follower) start(ctx context.Context, js jetstream.JetStream) error {
 	if err := f.setInstance(streamInstance(f.name, info.Created)); err != nil {
 		return err
 	}
+	f.created = info.Created
 	f.stream.Store(&st)
 	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverLastPolicy}
 	if f.rc.Type == buffer.TypeSpmcRing {

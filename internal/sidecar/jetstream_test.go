@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/onsi/gomega"
@@ -304,4 +305,25 @@ func TestJetStreamStreamMissingAtStartIsWaitedFor(t *testing.T) {
 	f.publish(t, rc.Subject, "v", 1, 2)
 	eventually(t, a.Ready).Should(gomega.BeTrue(), "ready once the stream appeared and was restored")
 	openSSE(t, a.eventsURL("r", "?from=oldest"), "").expect("1:v1", "2:v2")
+}
+
+func TestJetStreamStreamReplacedWhileFollowedStopsTheProcess(t *testing.T) {
+	f := newJSFixture(t)
+	rc := f.durable(t, ring("r", 5))
+	cfg := testConfig(f.srv.URL(), rc)
+	cfg.StreamCheck = 10 * time.Millisecond
+	a := start(t, cfg)
+	eventually(t, a.Ready).Should(gomega.BeTrue())
+	if err := f.js.DeleteStream(context.Background(), rc.Stream); err != nil {
+		t.Fatal(err)
+	}
+	f.durable(t, ring("r", 5))
+	select {
+	case <-a.Done():
+	case <-time.After(waitTimeout):
+		t.Fatalf("still running %s after its stream was replaced", waitTimeout)
+	}
+	if err := a.Wait(); !errors.Is(err, sidecar.ErrStreamReplaced) {
+		t.Fatalf("Wait: got %v, want ErrStreamReplaced (a restart restores from the new stream)", err)
+	}
 }

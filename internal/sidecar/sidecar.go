@@ -185,6 +185,7 @@ func (s *Sidecar) newRecords() error {
 				name: rc.Stream, rc: rc, log: log, failures: logthrottle.New(10*time.Second, nil),
 				setInstance: func(id string) error { return s.api.SetInstance(id) },
 				retry:       s.cfg.NATS.ReconnectWait, maxRetry: s.cfg.NATS.MaxReconnectWait,
+				checkEvery: s.cfg.StreamCheck, replaced: s.fail,
 			}
 			opts = append(opts, buffer.WithExternalSeq[wire.Message](), buffer.WithTake(f.take))
 		}
@@ -443,9 +444,18 @@ func (s *Sidecar) shutdownWhenDone(ctx context.Context, stopReporter context.Can
 	select {
 	case <-ctx.Done():
 	case s.err = <-s.serveErr:
-		s.log.Error("Server failed, shutting down", "error", s.err.Error())
+		s.log.Error("Failed, shutting down", "error", s.err.Error())
 	}
 	s.shutdown(stopReporter)
+}
+
+// fail shuts the process down with err, as a failed server does; a second
+// failure while the first is being handled is dropped.
+func (s *Sidecar) fail(err error) {
+	select {
+	case s.serveErr <- err:
+	default:
+	}
 }
 
 // serve serves srv on ln in the background; serving, when set, is cleared
