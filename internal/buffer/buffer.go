@@ -8,7 +8,9 @@ import (
 
 // Item is one value held by a buffer, with the sequence number the buffer
 // gave it. Sequence numbers start at 1 and increase by one per Push, per
-// buffer, so a consumer can resume "after sequence S" and can tell a gap.
+// buffer, so a consumer can resume "after sequence S" and can tell a gap;
+// with PushSeq they are the caller's (a durable stream's), increasing,
+// with gaps where the stream lost values.
 type Item[T any] struct {
 	Seq   uint64
 	Value T
@@ -20,6 +22,11 @@ type Buffer[T any] interface {
 	// Push stores v. It never blocks and never fails while the buffer is
 	// open; after Close it returns ErrClosed.
 	Push(v T) error
+	// PushSeq stores v as value number seq, which must be after the newest
+	// one (else ErrSeqNotAfter); numbers skipped are values that never
+	// reach this buffer (a ring's readers are told of them as lag). A ring
+	// needs WithExternalSeq for it (else ErrNotExternalSeq).
+	PushSeq(seq uint64, v T) error
 	// Subscribe returns a new reader positioned as opts say (default: the
 	// type's own rule, see StartAt). After Close it returns ErrClosed.
 	Subscribe(opts ...SubscribeOption) (Reader[T], error)

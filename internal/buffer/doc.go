@@ -9,7 +9,11 @@
 // A producer pushes values; Push never blocks and never fails while the
 // buffer is open (there is no backpressure: a slow reader cannot slow the
 // producer, it loses values instead, and the loss is counted). Every value
-// gets a sequence number, starting at 1 and increasing by one per push.
+// gets a sequence number, starting at 1 and increasing by one per push;
+// or, with PushSeq, the number a durable stream gave it, with gaps where
+// the stream deleted values, which a ring's readers are told as exact lag
+// (WithExternalSeq). WithTake lets a Mailbox's owner veto each take, as a
+// durable Mailbox does to remove the value from its stream first.
 // Readers subscribe and receive, blocking (Recv, which honours a
 // context.Context) or not (TryRecv, which returns ErrEmpty):
 //

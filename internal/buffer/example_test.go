@@ -172,3 +172,39 @@ func ExampleWithMaxBytes() {
 	// 4 dddd
 	// holding 2 values, 6 of 8 bytes; 2 evicted
 }
+
+func ExampleWithExternalSeq() {
+	// A ring restored from a stream that holds messages 7, 8 and 11 (9
+	// and 10 were deleted): the stream's numbers, gaps included.
+	ring, err := buffer.NewSpmcRing(5, buffer.WithExternalSeq[string]())
+	if err != nil {
+		panic(err)
+	}
+	defer ring.Close()
+	_ = ring.PushSeq(7, "g")
+	_ = ring.PushSeq(8, "h")
+	_ = ring.PushSeq(11, "k")
+
+	// A consumer that saw 5 resumes: 6 is before the stream's first value,
+	// 9 and 10 are gone; each gap is an exact lag.
+	r, _ := ring.Subscribe(buffer.AfterSeq(5))
+	defer r.Close()
+	for {
+		it, err := r.TryRecv()
+		var lag *buffer.LaggedError
+		switch {
+		case errors.As(err, &lag):
+			fmt.Println("missed", lag.Missed)
+			continue
+		case errors.Is(err, buffer.ErrEmpty):
+			return
+		}
+		fmt.Println(it.Seq, it.Value)
+	}
+	// Output:
+	// missed 1
+	// 7 g
+	// 8 h
+	// missed 2
+	// 11 k
+}

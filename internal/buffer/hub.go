@@ -126,6 +126,10 @@ type hub struct {
 	laggedValues atomic.Uint64
 	skipped      atomic.Uint64
 	overwrites   atomic.Uint64
+	// gaps counts the sequence numbers PushSeq skipped: the values the
+	// numbering says exist but that never reached this buffer. Produced
+	// is the newest sequence number less gaps.
+	gaps atomic.Uint64
 }
 
 func (h *hub) register(rc *readerCore) error {

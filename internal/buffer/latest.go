@@ -2,6 +2,7 @@ package buffer
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 )
@@ -49,6 +50,27 @@ func (b *SingleLatest[T]) Push(v T) error {
 	return nil
 }
 
+// PushSeq replaces the current value with v as value number seq, which
+// must be after the current one (else ErrSeqNotAfter); readers count the
+// numbers in between as skipped. Otherwise as Push.
+func (b *SingleLatest[T]) PushSeq(seq uint64, v T) error {
+	if b.closed.Load() {
+		return ErrClosed
+	}
+	b.mu.Lock()
+	last := b.seq.Load()
+	if seq <= last {
+		b.mu.Unlock()
+		return fmt.Errorf("%w: %d, the newest is %d", ErrSeqNotAfter, seq, last)
+	}
+	b.val = v
+	b.gaps.Add(seq - last - 1)
+	b.seq.Store(seq)
+	b.mu.Unlock()
+	b.waiters.wakeAll()
+	return nil
+}
+
 // Subscribe returns a reader whose first receive returns the current value,
 // or waits for the first one when nothing was pushed yet. The start options
 // do not apply and are ignored. After Close it returns ErrClosed.
@@ -82,7 +104,7 @@ func (b *SingleLatest[T]) Stats() Stats {
 	st := b.stats(TypeSingleLatest)
 	s := b.seq.Load()
 	st.Capacity = 1
-	st.Produced = s
+	st.Produced = s - min(b.gaps.Load(), s)
 	st.LastSeq = s
 	if s > 0 {
 		st.Occupancy = 1

@@ -2,6 +2,8 @@ package buffer
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 )
@@ -26,13 +28,20 @@ type Mailbox[T any] struct {
 	// seq is the sequence number of the newest push: Produced and LastSeq.
 	// Written only with mu held.
 	seq atomic.Uint64
+	// take, when set, must agree to each take (WithTake).
+	take func(Item[T]) error
 }
 
 var _ Buffer[int] = (*Mailbox[int])(nil)
 
-// NewMailbox returns an open, empty Mailbox.
-func NewMailbox[T any]() *Mailbox[T] {
-	return &Mailbox[T]{}
+// NewMailbox returns an open, empty Mailbox. Of the options, only WithTake
+// applies to a Mailbox.
+func NewMailbox[T any](opts ...Option[T]) *Mailbox[T] {
+	var o options[T]
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return &Mailbox[T]{take: o.take}
 }
 
 // Push puts v in the slot, replacing an unread value. It never blocks;
@@ -52,6 +61,54 @@ func (b *Mailbox[T]) Push(v T) error {
 	b.mu.Unlock()
 	b.waiters.wakeAll()
 	return nil
+}
+
+// PushSeq puts v in the slot as value number seq, which must be after the
+// newest one (else ErrSeqNotAfter). Otherwise as Push.
+func (b *Mailbox[T]) PushSeq(seq uint64, v T) error {
+	if b.closed.Load() {
+		return ErrClosed
+	}
+	b.mu.Lock()
+	last := b.seq.Load()
+	if seq <= last {
+		b.mu.Unlock()
+		return fmt.Errorf("%w: %d, the newest is %d", ErrSeqNotAfter, seq, last)
+	}
+	if b.pending {
+		b.overwrites.Add(1)
+	}
+	b.val = v
+	b.pending = true
+	b.pseq = seq
+	b.gaps.Add(seq - last - 1)
+	b.seq.Store(seq)
+	b.mu.Unlock()
+	b.waiters.wakeAll()
+	return nil
+}
+
+// agree asks the take function, if any, to agree to the take of it, which
+// recv has just taken out of the slot. It returns whether to hand it out,
+// and the error for the reader when the take failed: the value is then
+// back in the slot, unless a newer one arrived meanwhile.
+func (b *Mailbox[T]) agree(it *Item[T]) (bool, error) {
+	if b.take == nil {
+		return true, nil
+	}
+	err := b.take(*it)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, ErrGone):
+		return false, nil
+	}
+	b.mu.Lock()
+	if !b.pending && b.seq.Load() == it.Seq {
+		b.val, b.pending, b.pseq = it.Value, true, it.Seq
+	}
+	b.mu.Unlock()
+	return false, fmt.Errorf("%w: value %d: %w", ErrTakeFailed, it.Seq, err)
 }
 
 // Subscribe returns a reader competing for the slot; a value already
@@ -86,7 +143,7 @@ func (b *Mailbox[T]) Stats() Stats {
 	st := b.stats(TypeMailbox)
 	s := b.seq.Load()
 	st.Capacity = 1
-	st.Produced = s
+	st.Produced = s - min(b.gaps.Load(), s)
 	st.LastSeq = s
 	// The slot's lock is held for a moment only; atomics would make every
 	// push and take pay for this rarely read gauge.
@@ -135,6 +192,14 @@ func (r *mailboxReader[T]) recv(ctx context.Context, block bool, it *Item[T]) er
 			b.val = zero // let the garbage collector have what the value points to
 			b.pending = false
 			b.mu.Unlock()
+			ok, err := b.agree(it)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				// Taken elsewhere: look again for a newer value.
+				continue
+			}
 			r.core.delivered.Add(1)
 			return nil
 		}

@@ -3,6 +3,7 @@ package buffer
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 )
@@ -72,10 +73,35 @@ import (
 // sees the head that explains it. A value larger than the whole budget is
 // refused (*TooLargeError) rather than evicting everything for it.
 //
+// # Sequence numbers from a stream
+//
+// With WithExternalSeq, the caller numbers the values (PushSeq), as a
+// durable stream does, and numbers may be skipped where the stream deleted
+// messages. The ring keeps head as with a byte budget, and a skipped number
+// that falls inside the window gets its slot marked as a hole (h): a reader
+// that reaches a hole is told it lagged by the run of holes it stands
+// before, exactly as if those values had been evicted. The same ring of 5
+// after values 3, 4 and 7 (5 and 6 were deleted from the stream):
+//
+//	slot:     0     1     2     3     4
+//	       +-----+-----+-----+-----+-----+
+//	seq:   | 6h  |  7  |  3  |  4  | 5h  |
+//	       +-----+-----+-----+-----+-----+
+//	                ^     ^
+//	           newest     head
+//
+// A reader whose cursor is 5 finds the hole, skips it and the one of 6 and
+// gets a *LaggedError{Missed: 2}, then reads 7. The ring writes the value
+// first and then the holes before it, newest first, so a reader waiting at
+// the first hole finds the whole run once it finds that one. head never
+// rests on a hole: it moves past holes as it moves past evicted values, so
+// a reader that jumps to head lands on a value. The first value pushed,
+// numbered S, makes head S: the S-1 values before it are as good as evicted.
+//
 // Pushes to a ring with a budget are serialised by the budget's mutex,
 // since the evictions must see the sizes in order. A ring without a budget
-// pays one nil check for it in Push and none in a receive that finds its
-// value.
+// pays one nil check for it in Push and, for holes, one look at a flag of
+// the slot in a receive that finds its value.
 //
 // Each slot has its own mutex, held only while a value is copied in or out,
 // so a reader contends with the producer only when both touch the same
@@ -114,12 +140,23 @@ type byteBudget[T any] struct {
 	bytes atomic.Int64
 	// head is the oldest retained sequence number (1 before any push).
 	head atomic.Uint64
+
+	// external says the caller numbers the values (WithExternalSeq); hole
+	// and holes are for it only. hole[i] says slot i stands for a skipped
+	// number inside the window, holes counts them (both guarded by mu),
+	// nholes mirrors holes for Stats.
+	external bool
+	hole     []bool
+	holes    int64
+	nholes   atomic.Int64
 }
 
 type ringSlot[T any] struct {
 	mu  sync.Mutex
 	seq uint64 // 0: never written
-	val T
+	// hole marks a number that was skipped (WithExternalSeq): no value.
+	hole bool
+	val  T
 }
 
 var _ Buffer[int] = (*SpmcRing[int])(nil)
@@ -135,9 +172,18 @@ func NewSpmcRing[T any](capacity int, opts ...Option[T]) (*SpmcRing[T], error) {
 		return nil, err
 	}
 	b := &SpmcRing[T]{slots: make([]ringSlot[T], capacity)}
-	if o.budget {
-		b.budget = &byteBudget[T]{max: o.maxBytes, size: o.size, sizes: make([]int64, capacity)}
-		b.budget.head.Store(1)
+	if o.budget || o.external {
+		// A ring numbered from outside keeps head as a budgeted one does,
+		// with a budget nothing exceeds when it has none.
+		bb := &byteBudget[T]{max: math.MaxInt64, sizes: make([]int64, capacity), external: o.external}
+		if o.budget {
+			bb.max, bb.size = o.maxBytes, o.size
+		}
+		if o.external {
+			bb.hole = make([]bool, capacity)
+		}
+		bb.head.Store(1)
+		b.budget = bb
 	}
 	return b, nil
 }
@@ -151,7 +197,7 @@ func (b *SpmcRing[T]) Push(v T) error {
 		return ErrClosed
 	}
 	if b.budget != nil {
-		return b.pushWithin(v)
+		return b.pushWithin(0, v)
 	}
 	seq := b.tail.Add(1)
 	s := &b.slots[(seq-1)%uint64(len(b.slots))]
@@ -167,50 +213,127 @@ func (b *SpmcRing[T]) Push(v T) error {
 	return nil
 }
 
-// pushWithin is Push for a ring with a byte budget: it evicts, oldest
-// first, what the count and then the bytes require, and stores v.
-func (b *SpmcRing[T]) pushWithin(v T) error {
+// PushSeq stores v as value number seq, after the newest value, in a
+// ring created WithExternalSeq (else ErrNotExternalSeq). The numbers
+// between the newest value and seq are holes: a reader that reaches them
+// lags by exactly their count. seq must be after the newest value (else
+// ErrSeqNotAfter) and below 2^63. Otherwise as Push.
+func (b *SpmcRing[T]) PushSeq(seq uint64, v T) error {
+	if b.closed.Load() {
+		return ErrClosed
+	}
+	if b.budget == nil || !b.budget.external {
+		return ErrNotExternalSeq
+	}
+	if seq == 0 || seq >= 1<<63 {
+		return fmt.Errorf("%w: %d is no sequence number", ErrSeqNotAfter, seq)
+	}
+	return b.pushWithin(seq, v)
+}
+
+// pushWithin is Push (seq 0: the next number) and PushSeq for a ring that
+// keeps head: it evicts, oldest first, what the count and then the bytes
+// require, moves head past holes, and stores v, then the holes before it.
+func (b *SpmcRing[T]) pushWithin(seq uint64, v T) error {
 	bb := b.budget
-	sz := max(bb.size(v), 0)
-	if sz > bb.max {
-		return &TooLargeError{Size: sz, MaxBytes: bb.max}
+	var sz int64
+	if bb.size != nil {
+		if sz = max(bb.size(v), 0); sz > bb.max {
+			return &TooLargeError{Size: sz, MaxBytes: bb.max}
+		}
 	}
 	n := uint64(len(b.slots))
 	bb.mu.Lock()
 	defer bb.mu.Unlock()
-	seq := b.tail.Load() + 1
+	t := b.tail.Load()
+	switch {
+	case seq == 0:
+		seq = t + 1
+	case seq <= t:
+		return fmt.Errorf("%w: %d, the newest is %d", ErrSeqNotAfter, seq, t)
+	}
 	from := bb.head.Load()
 	head := from
 	if seq-head >= n {
-		// Full: the value in seq's own slot is evicted by the overwrite.
-		bb.used -= bb.sizes[b.index(head)]
-		head++
+		// Full: the window [head, seq] holds at most n numbers.
+		head = seq - n + 1
 	}
+	for s := from; s < min(head, t+1); s++ {
+		bb.evict(b.index(s))
+	}
+	head = b.pastHoles(head, t, seq)
 	for bb.used+sz > bb.max {
 		// sz <= max, so this stops at the latest when nothing else is left.
-		bb.used -= bb.sizes[b.index(head)]
-		head++
+		bb.evict(b.index(head))
+		head = b.pastHoles(head+1, t, seq)
 	}
 	// head first, then the slots: see the type's comment.
 	bb.head.Store(head)
-	if seq-from >= n {
-		from++ // evicted by the count: seq's own write overwrites it
-	}
-	for s := from; s < head; s++ {
-		b.clear(s) // evicted for bytes
+	// The numbers this push writes: the holes from first, then seq. An
+	// evicted slot that one of them overwrites needs no clearing.
+	first := max(t+1, head)
+	for s := from; s < min(head, t+1); s++ {
+		if s+n < first || s+n > seq {
+			b.clear(s)
+		}
 	}
 	i := b.index(seq)
 	bb.sizes[i] = sz
 	bb.used += sz
 	bb.bytes.Store(bb.used)
+	if skipped := seq - t - 1; skipped > 0 {
+		b.gaps.Add(skipped)
+	}
 	b.tail.Store(seq)
 	sl := &b.slots[i]
 	sl.mu.Lock()
 	sl.seq = seq
+	sl.hole = false
 	sl.val = v
 	sl.mu.Unlock()
+	// The holes newest first, so that a reader waiting at the first one
+	// finds the whole run when it finds that one.
+	var zero T
+	for s := seq - 1; s >= first; s-- {
+		j := b.index(s)
+		bb.hole[j] = true
+		bb.holes++
+		hs := &b.slots[j]
+		hs.mu.Lock()
+		hs.seq, hs.hole, hs.val = s, true, zero
+		hs.mu.Unlock()
+	}
+	if bb.external {
+		bb.nholes.Store(bb.holes)
+	}
 	b.waiters.wakeAll()
 	return nil
+}
+
+// evict forgets the size of the value, or the hole, in slot i, which head
+// has passed.
+func (bb *byteBudget[T]) evict(i int) {
+	bb.used -= bb.sizes[i]
+	bb.sizes[i] = 0
+	if bb.hole != nil && bb.hole[i] {
+		bb.hole[i] = false
+		bb.holes--
+	}
+}
+
+// pastHoles returns head moved past the holes it stands on, evicting them,
+// when t is the newest value before seq is pushed: seq itself when nothing
+// but holes is left before it.
+func (b *SpmcRing[T]) pastHoles(head, t, seq uint64) uint64 {
+	bb := b.budget
+	for bb.hole != nil && head <= t && bb.hole[b.index(head)] {
+		bb.evict(b.index(head))
+		head++
+	}
+	if head > t {
+		return seq
+	}
+	return head
 }
 
 // clear empties the slot of seq, evicted for bytes, so that its value can
@@ -222,7 +345,7 @@ func (b *SpmcRing[T]) clear(seq uint64) {
 	var zero T
 	sl.mu.Lock()
 	if sl.seq == seq {
-		sl.seq = 0
+		sl.seq, sl.hole = 0, false
 		sl.val = zero
 	}
 	sl.mu.Unlock()
@@ -308,17 +431,21 @@ func (b *SpmcRing[T]) Stats() Stats {
 	n := uint64(len(b.slots))
 	t := b.tail.Load()
 	st.Capacity = len(b.slots)
-	st.Produced = t
+	st.Produced = t - min(b.gaps.Load(), t)
 	st.LastSeq = t
 	occupancy := min(t, n)
 	if bb := b.budget; bb != nil {
 		// head is read after tail and only grows, so it is at most one
 		// past tail; with a push in flight, occupancy may lag by one.
 		occupancy = min(t+1-min(bb.head.Load(), t+1), n)
-		st.Bytes, st.MaxBytes = bb.bytes.Load(), bb.max
+		occupancy -= min(uint64(max(bb.nholes.Load(), 0)), occupancy)
+		if bb.size != nil {
+			st.Bytes, st.MaxBytes = bb.bytes.Load(), bb.max
+		}
 	}
+	occupancy = min(occupancy, st.Produced)
 	st.Occupancy = int(occupancy)
-	st.Evicted = t - occupancy
+	st.Evicted = st.Produced - occupancy
 	return st
 }
 
@@ -373,6 +500,10 @@ func (r *ringReader[T]) recv(ctx context.Context, block bool, it *Item[T]) error
 		s.mu.Lock()
 		seq := s.seq
 		if seq == r.next {
+			if s.hole {
+				s.mu.Unlock()
+				return r.lag()
+			}
 			it.Seq = seq
 			it.Value = s.val
 			s.mu.Unlock()
@@ -421,18 +552,45 @@ func (r *ringReader[T]) evicted() bool {
 	return bb != nil && r.next < bb.head.Load()
 }
 
-// lag moves the cursor to the oldest retained value after the reader found
-// its slot overwritten, and reports how many values it skipped over.
+// lag moves the cursor past the holes it stands on (WithExternalSeq) and
+// then to the oldest retained value, after the reader found a hole or its
+// slot overwritten, and reports how many values it skipped over.
 func (r *ringReader[T]) lag() error {
+	var missed uint64
+	if bb := r.ring.budget; bb != nil && bb.external {
+		missed = r.skipHoles()
+	}
 	// The slot held a value at least one lap ahead of next, so tail is too
-	// and oldest > next; or (byte budget) head had passed next.
-	oldest := r.ring.oldest(r.ring.tail.Load())
-	missed := oldest - r.next
-	r.next = oldest
-	r.idx = r.ring.index(oldest)
+	// and oldest > next; or (byte budget) head had passed next; or next
+	// stood on holes, in which case next may now be a value.
+	if oldest := r.ring.oldest(r.ring.tail.Load()); r.next < oldest {
+		missed += oldest - r.next
+		r.next = oldest
+		r.idx = r.ring.index(oldest)
+	}
 	r.ring.lagEvents.Add(1)
 	r.ring.laggedValues.Add(missed)
 	return &LaggedError{Missed: missed}
+}
+
+// skipHoles moves the cursor past the run of holes at next and returns
+// its length.
+func (r *ringReader[T]) skipHoles() (n uint64) {
+	for {
+		s := &r.ring.slots[r.idx]
+		s.mu.Lock()
+		hole := s.hole && s.seq == r.next
+		s.mu.Unlock()
+		if !hole {
+			return n
+		}
+		n++
+		r.next++
+		r.idx++
+		if r.idx == len(r.ring.slots) {
+			r.idx = 0
+		}
+	}
 }
 
 // Close unsubscribes: a parked Recv returns ErrClosed at once.

@@ -43,6 +43,13 @@ type RecordConfig struct {
 	// QueueGroup, when set, shares the subject's messages between the
 	// processes of the group.
 	QueueGroup string
+	// Stream, when set, is the JetStream stream that holds the record
+	// durably (created by the manager, its subjects Subject): the buffer
+	// is restored from it at start and follows it instead of subscribing,
+	// values are numbered as the stream numbers them, and a Mailbox take
+	// deletes the value from the stream. Only for a process of one record,
+	// without QueueGroup.
+	Stream string
 }
 
 // NATSConfig is how the process reaches NATS.
@@ -108,6 +115,11 @@ type Config struct {
 	// SettingsPoll is how often ReportSettingsFile is re-read (<= 0:
 	// DefaultSettingsPoll).
 	SettingsPoll time.Duration
+	// StreamCheck is how often a durable record's stream is looked up
+	// again, to notice that it was deleted and created again, which stops
+	// the process with ErrStreamReplaced so that it restarts and restores
+	// from the new stream (<= 0: DefaultStreamCheck).
+	StreamCheck time.Duration
 	// ShutdownGrace bounds the graceful shutdown (<= 0: 10s).
 	ShutdownGrace time.Duration
 	// Heartbeat is the idle time after which a stream gets an SSE comment
@@ -147,6 +159,9 @@ const (
 	// re-read: small beside the kubelet's own delay in updating a mounted
 	// ConfigMap (about a minute), and a read of a few bytes.
 	DefaultSettingsPoll = 5 * time.Second
+	// DefaultStreamCheck is how often a durable record's stream is looked
+	// up again: one small JetStream request per interval.
+	DefaultStreamCheck = 30 * time.Second
 )
 
 // ErrInvalidConfig is wrapped by every configuration error.
@@ -234,6 +249,17 @@ func (c *Config) Validate() error {
 		if strings.ContainsAny(r.Subject, " \t\r\n") {
 			return invalid("record %q: subject %q contains white space", r.Name, r.Subject)
 		}
+		if r.Stream != "" {
+			switch {
+			case len(c.Records) != 1:
+				// The stream names the consumer API's one instance.
+				return invalid("record %q: a JetStream stream is for a process of one record, not %d", r.Name, len(c.Records))
+			case r.QueueGroup != "":
+				return invalid("record %q: a JetStream stream and a queue group exclude each other (every replica follows the whole stream)", r.Name)
+			case strings.ContainsAny(r.Stream, " \t\r\n.*>"):
+				return invalid("record %q: JetStream stream name %q contains white space, '.', '*' or '>'", r.Name, r.Stream)
+			}
+		}
 	}
 	switch c.ConsumerAuthentication {
 	case "":
@@ -285,6 +311,9 @@ func (c *Config) Validate() error {
 	if c.SettingsPoll <= 0 {
 		c.SettingsPoll = DefaultSettingsPoll
 	}
+	if c.StreamCheck <= 0 {
+		c.StreamCheck = DefaultStreamCheck
+	}
 	if c.ShutdownGrace <= 0 {
 		c.ShutdownGrace = DefaultShutdownGrace
 	}
@@ -315,6 +344,7 @@ func ParseFlags(args []string, getenv func(string) string, output io.Writer) (Co
 		typeName  string
 		specs     []string
 		queue     string
+		stream    string
 		logLevel  string
 		logFormat string
 		maxBytes  int64
@@ -329,6 +359,7 @@ func ParseFlags(args []string, getenv func(string) string, output io.Writer) (Co
 	fs.StringVar(&cfg.NATS.URL, "nats-url", DefaultNATSURL, "NATS server URL(s), comma-separated")
 	fs.StringVar(&one.Subject, "nats-subject", "", "NATS subject (default records.<namespace>.<name>)")
 	fs.StringVar(&queue, "nats-queue-group", "", "NATS queue group shared by replicas (empty: every replica gets every message)")
+	fs.StringVar(&stream, "jetstream-stream", "", "JetStream stream holding the record durably: restore from it at start and follow it instead of subscribing (single-record mode)")
 	fs.StringVar(&cfg.NATS.CredentialsDir, "nats-credentials-dir", "", "directory with any of creds, token, username, password, ca.crt, tls.crt, tls.key")
 	fs.IntVar(&cfg.MaxMessageBytes, "max-message-bytes", wire.DefaultMaxMessageBytes, "largest payload taken in; larger ones are dropped")
 	fs.Int64Var(&maxBytes, "buffer-max-bytes", 0, "byte budget of each SpmcRing: at most this many bytes of payloads besides the capacity (0: the capacity alone)")
@@ -371,6 +402,8 @@ func ParseFlags(args []string, getenv func(string) string, output io.Writer) (Co
 	switch {
 	case len(specs) > 0 && one.Name != "":
 		return Config{}, invalid("use either --record or --record-name, not both")
+	case len(specs) > 0 && stream != "":
+		return Config{}, invalid("--jetstream-stream is for single-record mode (--record-name), not --record")
 	case len(specs) > 0:
 		for _, s := range specs {
 			rc, err := ParseRecordSpec(s)
@@ -388,7 +421,7 @@ func ParseFlags(args []string, getenv func(string) string, output io.Writer) (Co
 		if err != nil {
 			return Config{}, err
 		}
-		one.Type, one.QueueGroup = t, queue
+		one.Type, one.QueueGroup, one.Stream = t, queue, stream
 		if t != buffer.TypeSpmcRing {
 			one.Capacity = 0
 		} else {

@@ -86,6 +86,21 @@ func TestParseFlags(t *testing.T) {
 			},
 		},
 		{
+			name: "--jetstream-stream makes the record durable in that stream",
+			args: []string{"--record-name", "telemetry", "--buffer-type", "SpmcRing", "--capacity", "8", "--jetstream-stream", "recbuf_default_telemetry"},
+			check: func(t *testing.T, c sidecar.Config) {
+				if r := c.Records[0]; r.Stream != "recbuf_default_telemetry" {
+					t.Errorf("got stream %q, want recbuf_default_telemetry", r.Stream)
+				}
+			},
+		},
+		{name: "--jetstream-stream is refused with standalone records",
+			args: []string{"--embedded-nats", "127.0.0.1:0", "--record", "a=Mailbox@x", "--jetstream-stream", "s"}, wantErr: sidecar.ErrInvalidConfig},
+		{name: "--jetstream-stream is refused with a queue group",
+			args: []string{"--record-name", "a", "--buffer-type", "Mailbox", "--jetstream-stream", "s", "--nats-queue-group", "q"}, wantErr: sidecar.ErrInvalidConfig},
+		{name: "a stream name with a dot is refused",
+			args: []string{"--record-name", "a", "--buffer-type", "Mailbox", "--jetstream-stream", "a.b"}, wantErr: sidecar.ErrInvalidConfig},
+		{
 			name: "the subject defaults to records.<namespace>.<name> and capacity is ignored off rings",
 			args: []string{"--record-name", "state", "--buffer-type", "SingleLatest", "--capacity", "5"},
 			check: func(t *testing.T, c sidecar.Config) {

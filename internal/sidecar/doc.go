@@ -24,6 +24,16 @@
 // (the NATS state is in recbuf_nats_connected), and turns unready only when
 // the consumer API stops serving or the process shuts down.
 //
+// A record with a JetStream stream (RecordConfig.Stream, --jetstream-stream;
+// a persistent Record, whose stream the manager makes) is durable: instead
+// of subscribing, the process restores the buffer from the stream at start
+// and follows it (jetstream.go). Values carry the stream's sequence
+// numbers and the consumer API's instance is the stream's, so consumers
+// resume across replicas and restarts; /readyz waits for the restore; a
+// Mailbox take deletes the value from the stream before handing it out. A
+// stream deleted and created again while followed stops the process with
+// ErrStreamReplaced, for a restart to restore from the new stream.
+//
 // The report settings (interval, subject prefix) may come from a file that
 // the process re-reads while it runs (Config.ReportSettingsFile; in a
 // cluster the Record's ConfigMap): the manager changes them without

@@ -12,8 +12,7 @@ import (
 // budget counts payload bytes, as MaxMessageBytes does; what a message
 // holds besides (its header in the ring's slot, its subject) is fixed per
 // slot and sized by the manager with the capacity (package sizing).
-func newBuffer(rc RecordConfig) (buffer.Buffer[wire.Message], error) {
-	var opts []buffer.Option[wire.Message]
+func newBuffer(rc RecordConfig, opts ...buffer.Option[wire.Message]) (buffer.Buffer[wire.Message], error) {
 	if rc.MaxBytes > 0 {
 		opts = append(opts, buffer.WithMaxBytes(rc.MaxBytes, payloadBytes))
 	}

@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/recbuf/recbuf/internal/buffer"
+	"github.com/recbuf/recbuf/internal/logthrottle"
 	"github.com/recbuf/recbuf/internal/natsconn"
 	"github.com/recbuf/recbuf/internal/report"
 	"github.com/recbuf/recbuf/internal/sidecar/consumerapi"
@@ -58,10 +59,12 @@ type Sidecar struct {
 	subscribed, fed, serving atomic.Bool
 
 	shuttingDown atomic.Bool
-	serveErr     chan error
-	bg           sync.WaitGroup
-	done         chan struct{}
-	err          error
+	// stopFollowing ends the lookups of the followers' streams.
+	stopFollowing context.CancelFunc
+	serveErr      chan error
+	bg            sync.WaitGroup
+	done          chan struct{}
+	err           error
 }
 
 // recordRuntime is one record served: its buffer and its intake, from
@@ -71,6 +74,9 @@ type recordRuntime struct {
 	cfg    RecordConfig
 	buf    buffer.Buffer[wire.Message]
 	intake *intake.Intake
+	// follower feeds the intake from the record's JetStream stream (nil:
+	// from a core NATS subscription).
+	follower *follower
 }
 
 func (r *recordRuntime) counters() report.Counters {
@@ -92,7 +98,7 @@ func (r *recordRuntime) counters() report.Counters {
 
 // apiRecord is the record as the consumer API serves it.
 func (r *recordRuntime) apiRecord() consumerapi.Record {
-	return consumerapi.Record{Name: r.cfg.Name, Subject: r.cfg.Subject, Buffer: r.buf}
+	return consumerapi.Record{Name: r.cfg.Name, Subject: r.cfg.Subject, Buffer: r.buf, Shared: r.follower != nil}
 }
 
 // reportSource is the record as the reporter reports it to the manager.
@@ -169,16 +175,33 @@ func Start(ctx context.Context, cfg Config) (_ *Sidecar, err error) {
 func (s *Sidecar) newRecords() error {
 	apiRecords := make([]consumerapi.Record, 0, len(s.cfg.Records))
 	for _, rc := range s.cfg.Records {
-		buf, err := newBuffer(rc)
+		log := s.log.With("record", rc.Name)
+		var (
+			f    *follower
+			opts []buffer.Option[wire.Message]
+		)
+		if rc.Stream != "" {
+			f = &follower{
+				name: rc.Stream, rc: rc, log: log, failures: logthrottle.New(10*time.Second, nil),
+				setInstance: func(id string) error { return s.api.SetInstance(id) },
+				retry:       s.cfg.NATS.ReconnectWait, maxRetry: s.cfg.NATS.MaxReconnectWait,
+				checkEvery: s.cfg.StreamCheck, replaced: s.fail,
+			}
+			opts = append(opts, buffer.WithExternalSeq[wire.Message](), buffer.WithTake(f.take))
+		}
+		buf, err := newBuffer(rc, opts...)
 		if err != nil {
 			return fmt.Errorf("%w: record %q: %w", ErrInvalidConfig, rc.Name, err)
 		}
-		r := &recordRuntime{cfg: rc, buf: buf, intake: intake.New(buf, intake.Config{
+		r := &recordRuntime{cfg: rc, buf: buf, follower: f, intake: intake.New(buf, intake.Config{
 			Subject:         rc.Subject,
 			QueueGroup:      rc.QueueGroup,
 			MaxMessageBytes: s.cfg.MaxMessageBytes,
-			Logger:          s.log.With("record", rc.Name),
+			Logger:          log,
 		})}
+		if f != nil {
+			f.intake = r.intake
+		}
 		s.records = append(s.records, r)
 		apiRecords = append(apiRecords, r.apiRecord())
 	}
@@ -268,7 +291,13 @@ func (s *Sidecar) connectAndSubscribe() error {
 	if s.nc, err = s.connect(s.natsURL); err != nil {
 		return err
 	}
+	ctx, stop := context.WithCancel(context.Background())
+	s.stopFollowing = stop
 	for _, r := range s.records {
+		if f := r.follower; f != nil {
+			s.bg.Go(func() { f.run(ctx, s.nc) })
+			continue
+		}
 		if err := s.subscribe(r.intake); err != nil {
 			return err
 		}
@@ -415,9 +444,18 @@ func (s *Sidecar) shutdownWhenDone(ctx context.Context, stopReporter context.Can
 	select {
 	case <-ctx.Done():
 	case s.err = <-s.serveErr:
-		s.log.Error("Server failed, shutting down", "error", s.err.Error())
+		s.log.Error("Failed, shutting down", "error", s.err.Error())
 	}
 	s.shutdown(stopReporter)
+}
+
+// fail shuts the process down with err, as a failed server does; a second
+// failure while the first is being handled is dropped.
+func (s *Sidecar) fail(err error) {
+	select {
+	case s.serveErr <- err:
+	default:
+	}
 }
 
 // serve serves srv on ln in the background; serving, when set, is cleared
@@ -489,8 +527,10 @@ func (s *Sidecar) handleReadyz(w http.ResponseWriter, _ *http.Request) {
 // NATSConnected condition), so that an outage of NATS does not take every
 // buffer out of its Service. It is not ready before its subscriptions
 // first reached NATS (it would serve nothing, and a rolling update would
-// stop the old pod before the new one takes values in), once its consumer
-// API stopped serving, and while it shuts down.
+// stop the old pod before the new one takes values in), before a durable
+// record was restored from its JetStream stream (it would serve a part of
+// what the stream holds), once its consumer API stopped serving, and while
+// it shuts down.
 func (s *Sidecar) notReady() string {
 	switch {
 	case s.shuttingDown.Load():
@@ -499,14 +539,27 @@ func (s *Sidecar) notReady() string {
 		return "consumer API not serving"
 	case !s.fed.Load():
 		return "not subscribed to NATS yet"
+	case !s.restored():
+		return "not restored from JetStream yet"
 	default:
 		return ""
 	}
 }
 
+// restored reports whether every record with a JetStream stream has been
+// restored from it.
+func (s *Sidecar) restored() bool {
+	for _, r := range s.records {
+		if r.follower != nil && !r.follower.restored.Load() {
+			return false
+		}
+	}
+	return true
+}
+
 // Ready reports whether the process is ready for consumers: its consumer
-// API serves, its subscriptions reached NATS once, and it is not shutting
-// down. Connected tells whether NATS is connected now.
+// API serves, its subscriptions reached NATS once, its durable records
+// were restored from their streams, and it is not shutting down. Connected tells whether NATS is connected now.
 func (s *Sidecar) Ready() bool { return s.notReady() == "" }
 
 // Connected reports whether the NATS connection is up now.
@@ -565,7 +618,13 @@ func (s *Sidecar) shutdown(stopReporter context.CancelFunc) {
 	// Disconnected, nothing is on its way: there is nothing to drain.
 	drainCtx, cancelDrain := context.WithTimeout(ctx, grace/2)
 	connected := s.nc.IsConnected()
+	s.stopFollowing()
 	for _, r := range s.records {
+		if r.follower != nil {
+			// The stream keeps what is on its way: nothing to drain.
+			r.follower.stop()
+			continue
+		}
 		if !connected {
 			r.intake.Stop()
 			continue
@@ -600,6 +659,14 @@ func (s *Sidecar) shutdown(stopReporter context.CancelFunc) {
 
 // abort releases what a failed Start had set up.
 func (s *Sidecar) abort() {
+	if s.stopFollowing != nil {
+		s.stopFollowing()
+		for _, r := range s.records {
+			if r.follower != nil {
+				r.follower.stop()
+			}
+		}
+	}
 	if s.nc != nil {
 		s.nc.Close()
 	}

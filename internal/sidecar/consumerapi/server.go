@@ -50,6 +50,13 @@ type Record struct {
 	Subject string
 	// Buffer holds the record's values.
 	Buffer buffer.Buffer[wire.Message]
+	// Shared says the record's numbering is shared with other processes:
+	// a durable record numbers its values as its stream does, on every
+	// replica and restart. A position of this instance beyond the newest
+	// value is then one this process has not received yet, rather than
+	// another process's numbering: the stream waits for the value after it
+	// instead of beginning with a reset.
+	Shared bool
 }
 
 // Config configures a Server. The zero value is usable.
@@ -122,6 +129,8 @@ type Server struct {
 	streams, takes slots
 	// authFailures throttles the log lines of failed authorizations.
 	authFailures *logthrottle.Throttle
+	// instance is Config.Instance until SetInstance changes it.
+	instance atomic.Pointer[string]
 }
 
 // slots counts requests of one kind against a cap.
@@ -184,6 +193,7 @@ func New(cfg Config, records ...Record) (*Server, error) {
 		s.names = append(s.names, r.Name)
 	}
 	slices.Sort(s.names)
+	s.instance.Store(&cfg.Instance)
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/records", s.handleList)
@@ -205,13 +215,25 @@ func orDefault(d, def time.Duration) time.Duration {
 }
 
 // Instance returns the instance id the server stamps on responses.
-func (s *Server) Instance() string { return s.cfg.Instance }
+func (s *Server) Instance() string { return *s.instance.Load() }
+
+// SetInstance changes the instance id, for a process that learns the
+// numbering of its values after it started serving: a buffer restored from
+// a durable stream numbers them as the stream does, and the stream names
+// the instance. Requests already answering keep the id they began with.
+func (s *Server) SetInstance(id string) error {
+	if !wire.ValidInstance(id) {
+		return fmt.Errorf("%w: %s", ErrInvalidInstance, wire.Quote(id))
+	}
+	s.instance.Store(&id)
+	return nil
+}
 
 // ServeHTTP serves the consumer API. Every write of every answer has a
 // deadline (see deadlineWriter).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	dw := newDeadlineWriter(w, s.cfg.WriteTimeout)
-	dw.Header().Set(wire.HeaderInstance, s.cfg.Instance)
+	dw.Header().Set(wire.HeaderInstance, s.Instance())
 	s.mux.ServeHTTP(dw, r)
 }
 
@@ -372,6 +394,10 @@ func (s *Server) handleTake(w http.ResponseWriter, r *http.Request, rec *record)
 		w.WriteHeader(http.StatusNoContent)
 	case errors.Is(err, buffer.ErrClosed):
 		writeError(w, http.StatusServiceUnavailable, "record closed")
+	case errors.Is(err, buffer.ErrTakeFailed):
+		// A durable Mailbox could not remove the value from its stream:
+		// handing it out could hand it out twice. It stays pending.
+		writeBusy(w, "the value could not be taken from its stream: retry later")
 	default:
 		// The client went away while waiting: nothing was taken.
 	}

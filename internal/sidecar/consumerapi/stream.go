@@ -101,13 +101,16 @@ func parsePosition(r *http.Request) (position, error) {
 // newest value, so another one did); "" when it is self's own. A bare
 // number without Recbuf-Instance is taken as self's own when self numbered
 // that far: it cannot be told apart from self's own value of that number.
-func (p position) foreign(self string, last uint64) string {
+//
+// With shared (Record.Shared), a position beyond last is self's own too:
+// other processes number the same way, and this one has not got there yet.
+func (p position) foreign(self string, last uint64, shared bool) string {
 	switch {
 	case !p.afterSet:
 		return ""
 	case p.instance != "" && p.instance != self:
 		return resetInstance
-	case p.after > last:
+	case p.after > last && !shared:
 		return resetAhead
 	default:
 		return ""
@@ -140,14 +143,16 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request, rec *recor
 	}
 	var (
 		opts []buffer.SubscribeOption
-		// skipThrough hides values the consumer has seen already (SingleLatest).
+		// skipThrough hides values the consumer has seen already
+		// (SingleLatest, and a ring behind a shared position).
 		skipThrough uint64
 		resetEvent  []byte
 		reason      string
 	)
+	instance := s.Instance()
 	if pos.afterSet {
 		last := rec.Buffer.Stats().LastSeq
-		if reason = pos.foreign(s.cfg.Instance, last); reason != "" {
+		if reason = pos.foreign(instance, last, rec.Shared); reason != "" {
 			// The position was numbered by another process (a restart,
 			// another replica): say so, rather than skip values silently
 			// or wait for a number this process may never reach.
@@ -162,6 +167,10 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request, rec *recor
 			opts = append(opts, buffer.FromOldest())
 		case pos.afterSet:
 			opts = append(opts, buffer.AfterSeq(pos.after))
+			// A shared numbering's position may be ahead of this
+			// process (see foreign): the ring then starts after its
+			// newest value, and what the consumer has seen is hidden.
+			skipThrough = pos.after
 		case pos.last > 0:
 			opts = append(opts, buffer.Last(pos.last))
 		case pos.oldest:
@@ -197,9 +206,10 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request, rec *recor
 	w.WriteHeader(http.StatusOK)
 
 	st := &stream{
-		w:   w,
-		rc:  http.NewResponseController(w),
-		buf: make([]byte, 0, initBytes),
+		w:        w,
+		rc:       http.NewResponseController(w),
+		buf:      make([]byte, 0, initBytes),
+		instance: instance,
 	}
 	st.buf = wire.AppendRetry(st.buf, s.cfg.Retry)
 	st.buf = append(st.buf, resetEvent...)
@@ -233,12 +243,12 @@ func (s *Server) pump(ctx context.Context, st *stream, reader buffer.Reader[wire
 				continue
 			}
 			if len(it.Value.Data) > inlineBytes {
-				if err := st.writeLarge(s.cfg.Instance, &it); err != nil {
+				if err := st.writeLarge(st.instance, &it); err != nil {
 					return err
 				}
 				continue
 			}
-			st.buf = wire.AppendValueEvent(st.buf, s.cfg.Instance, it.Seq, &it.Value)
+			st.buf = wire.AppendValueEvent(st.buf, st.instance, it.Seq, &it.Value)
 		case errors.As(err, &lagged):
 			st.buf = wire.AppendLagEvent(st.buf, lagged.Missed)
 		case errors.Is(err, buffer.ErrEmpty):
@@ -283,6 +293,8 @@ type stream struct {
 	rc        *http.ResponseController
 	buf       []byte
 	lastWrite time.Time
+	// instance numbers the stream's event ids, for its whole life.
+	instance string
 }
 
 func (st *stream) flush() error {

@@ -251,7 +251,22 @@ func (in *Intake) refreshDropped() {
 // HandleMsg takes one message in. It is the subscription's handler, and
 // exported for benchmarks that feed an Intake without a subscription.
 func (in *Intake) HandleMsg(m *nats.Msg) {
-	now := in.cfg.Now()
+	in.handle(m, 0, in.cfg.Now())
+}
+
+// HandleStreamMsg takes in message number seq of a durable stream, stored
+// by the stream at stored (its receive time: a value restored after a
+// restart keeps the time it first arrived). The buffer numbers it seq
+// (buffer.PushSeq); a message not after the newest one held is a
+// duplicate the stream redelivered and is ignored. The same checks and
+// counters as HandleMsg apply.
+func (in *Intake) HandleStreamMsg(m *nats.Msg, seq uint64, stored time.Time) {
+	in.handle(m, seq, stored)
+}
+
+// handle is HandleMsg (seq 0: the buffer numbers the value) and
+// HandleStreamMsg.
+func (in *Intake) handle(m *nats.Msg, seq uint64, now time.Time) {
 	if len(m.Data) > in.cfg.MaxMessageBytes {
 		in.oversized.Add(1)
 		in.logDrop(ReasonOversized, "bytes", len(m.Data), "limit", in.cfg.MaxMessageBytes)
@@ -276,7 +291,16 @@ func (in *Intake) HandleMsg(m *nats.Msg) {
 	if msg.DeviceSeq != 0 {
 		in.countGap(msg.Device, msg.DeviceSeq)
 	}
-	if err := in.buf.Push(msg); err != nil {
+	var err error
+	if seq == 0 {
+		err = in.buf.Push(msg)
+	} else {
+		err = in.buf.PushSeq(seq, msg)
+	}
+	if err != nil {
+		if errors.Is(err, buffer.ErrSeqNotAfter) {
+			return
+		}
 		if errors.Is(err, buffer.ErrTooLarge) {
 			in.oversized.Add(1)
 			in.logDrop(ReasonOversized, "error", err.Error())

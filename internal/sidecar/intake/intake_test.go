@@ -326,3 +326,46 @@ func TestAMessageLargerThanTheRingsByteBudgetIsDroppedAsOversized(t *testing.T) 
 		t.Errorf("Stats: got %+v, want 1 received and 1 oversized", st)
 	}
 }
+
+func TestHandleStreamMsg(t *testing.T) {
+	b, err := buffer.New[wire.Message](buffer.TypeSpmcRing, 16, buffer.WithExternalSeq[wire.Message]())
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := intake.New(b, intake.Config{Subject: "s", MaxMessageBytes: 8, Logger: slog.New(slog.DiscardHandler)})
+	stored := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	dev := func(seq string) nats.Header { return headers(wire.HeaderDevice, "d1", wire.HeaderDeviceSeq, seq) }
+	in.HandleStreamMsg(&nats.Msg{Subject: "s", Data: []byte("a"), Header: dev("1")}, 10, stored)
+	in.HandleStreamMsg(&nats.Msg{Subject: "s", Data: []byte("123456789")}, 11, stored)           // oversized
+	in.HandleStreamMsg(&nats.Msg{Subject: "s", Data: []byte("b"), Header: dev("4")}, 12, stored) // 2 upstream gaps
+	in.HandleStreamMsg(&nats.Msg{Subject: "s", Data: []byte("dup")}, 12, stored)                 // redelivered: ignored
+
+	st := in.Stats()
+	if st.Received != 2 || st.Oversized != 1 || st.UpstreamGaps != 2 || st.Dropped() != 1 {
+		t.Fatalf("Stats: got received %d oversized %d gaps %d dropped %d, want 2, 1, 2, 1", st.Received, st.Oversized, st.UpstreamGaps, st.Dropped())
+	}
+	if !st.LastMessage.Equal(stored) {
+		t.Fatalf("LastMessage: got %v, want the stream's time %v", st.LastMessage, stored)
+	}
+	r, err := b.Subscribe(buffer.AfterSeq(9))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []struct {
+		seq  uint64
+		data string
+	}{{10, "a"}, {0, ""}, {12, "b"}} {
+		it, err := r.TryRecv()
+		if want.seq == 0 {
+			// 11 was dropped: a hole in the ring, exactly one value missed.
+			var lagged *buffer.LaggedError
+			if !errors.As(err, &lagged) || lagged.Missed != 1 {
+				t.Fatalf("TryRecv: got %v, want a lag of 1", err)
+			}
+			continue
+		}
+		if err != nil || it.Seq != want.seq || string(it.Value.Data) != want.data || !it.Value.Received.Equal(stored) {
+			t.Fatalf("TryRecv: got %d %q %v %v, want %d %q at the stream's time", it.Seq, it.Value.Data, it.Value.Received, err, want.seq, want.data)
+		}
+	}
+}

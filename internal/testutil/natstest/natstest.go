@@ -2,7 +2,9 @@ package natstest
 
 import (
 	"net"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -54,6 +56,17 @@ func WithMQTT(tb testing.TB) Option {
 		o.ServerName = "natstest"
 		o.JetStream, o.StoreDir = true, dir
 		o.MQTT = server.MQTTOpts{Host: "127.0.0.1", Port: port}
+	}
+}
+
+// WithJetStream turns JetStream on, stored under a directory of tb's that
+// outlives Stop, so that a restarted server has its streams back.
+func WithJetStream(tb testing.TB) Option {
+	tb.Helper()
+	dir := tb.TempDir()
+	return func(o *server.Options) {
+		o.ServerName = "natstest"
+		o.JetStream, o.StoreDir = true, dir
 	}
 }
 
@@ -163,4 +176,67 @@ func (s *Server) Interest(subject string) int {
 		return 0
 	}
 	return srv.GlobalAccount().Interest(subject)
+}
+
+// Name is the server's name (server.Options.ServerName), "" when unset.
+func (s *Server) Name() string { return s.opts.ServerName }
+
+// Cluster is servers routed to each other in one NATS cluster on loopback,
+// each with JetStream stored in a directory of its own.
+type Cluster struct {
+	Servers []*Server
+}
+
+// StartCluster starts n servers (natstest-0 … natstest-<n-1>) in one
+// cluster and stops them when the test ends. JetStream may need a moment
+// after it returns to elect its leaders: callers wait for the first
+// stream they create.
+func StartCluster(tb testing.TB, n int) *Cluster {
+	tb.Helper()
+	ports := make([]int, n)
+	for i := range ports {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			tb.Fatalf("natstest: a free route port: %v", err)
+		}
+		ports[i] = ln.Addr().(*net.TCPAddr).Port
+		_ = ln.Close()
+	}
+	c := &Cluster{}
+	for i := range n {
+		var routes []*url.URL
+		for j, p := range ports {
+			if j != i {
+				routes = append(routes, &url.URL{Scheme: "nats-route", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(p))})
+			}
+		}
+		dir := tb.TempDir()
+		c.Servers = append(c.Servers, Start(tb, WithOptions(func(o *server.Options) {
+			o.ServerName = "natstest-" + strconv.Itoa(i)
+			o.JetStream, o.StoreDir = true, dir
+			o.Cluster = server.ClusterOpts{Name: "natstest", Host: "127.0.0.1", Port: ports[i]}
+			o.Routes = routes
+		})))
+	}
+	return c
+}
+
+// URLs is every server's client URL, comma-separated, as nats.Connect and
+// the buffer process take them.
+func (c *Cluster) URLs() string {
+	urls := make([]string, 0, len(c.Servers))
+	for _, s := range c.Servers {
+		urls = append(urls, s.URL())
+	}
+	return strings.Join(urls, ",")
+}
+
+// Named returns the server called name, nil for none.
+func (c *Cluster) Named(name string) *Server {
+	for _, s := range c.Servers {
+		if s.Name() == name {
+			return s
+		}
+	}
+	return nil
 }
