@@ -57,6 +57,9 @@ type statusInputs struct {
 	// connection.
 	aggregate statusagg.Aggregate
 	state     statusagg.State
+
+	// stream is what the stream phase saw (nil: no spec.persistence).
+	stream *streamObservation
 }
 
 // recheckMargin is added to recheck times: a requeue lands at or after its
@@ -92,6 +95,7 @@ func (r *RecordReconciler) reconcileStatus(ctx context.Context, s *recordScope) 
 		pods:                s.pods,
 		aggregate:           r.Reports.Aggregate(key, s.record.UID),
 		state:               r.Reports.State(),
+		stream:              s.stream,
 	}
 	computeStatus(s.record, in)
 	observeReady(s.record)
@@ -125,7 +129,9 @@ func computeStatus(rec *recbufv1alpha1.Record, in statusInputs) {
 	setAvailableCondition(rec, in)
 	setNATSConnectedCondition(rec, in, pods)
 	setReportingCondition(rec, in)
+	setStreamReadyCondition(rec, in)
 	setCounters(rec, in, pods)
+	setStreamStatus(rec, in)
 	setReadyCondition(rec, in)
 }
 
@@ -153,6 +159,12 @@ func recheckAfter(rec *recbufv1alpha1.Record, in statusInputs) time.Duration {
 	}
 	if in.state.Connected {
 		consider(in.state.Since.Add(in.staleAfter))
+	}
+	if in.stream != nil {
+		// No event says that the stream's state changed, or that an
+		// adopted stream appeared: its state is sampled every report
+		// interval, which also bounds how often it is written.
+		consider(in.now.Add(reportInterval(in.reportInterval)))
 	}
 	if av := meta.FindStatusCondition(rec.Status.Conditions, recbufv1alpha1.ConditionAvailable); av != nil && av.Status == metav1.ConditionTrue {
 		consider(av.LastTransitionTime.Add(in.staleAfter))

@@ -57,6 +57,17 @@ func WithMQTT(tb testing.TB) Option {
 	}
 }
 
+// WithJetStream enables JetStream, stored under a directory of tb's that
+// outlives Stop, so that streams survive a Restart.
+func WithJetStream(tb testing.TB) Option {
+	tb.Helper()
+	dir := tb.TempDir()
+	return func(o *server.Options) {
+		o.ServerName = "natstest"
+		o.JetStream, o.StoreDir = true, dir
+	}
+}
+
 // WithOptions applies f to the server options, for settings (such as TLS)
 // that have no helper here.
 func WithOptions(f func(*server.Options)) Option { return Option(f) }
