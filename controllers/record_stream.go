@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -127,7 +128,7 @@ func (r *RecordReconciler) reconcileStream(ctx context.Context, s *recordScope) 
 	ctx, cancel := context.WithTimeout(ctx, streamTimeout)
 	defer cancel()
 	if rec.AdoptsStream() {
-		s.stream.state, s.stream.err = r.observeAdoptedStream(ctx, name)
+		s.stream.state, s.stream.err = r.observeAdoptedStream(ctx, rec, name)
 		return nil
 	}
 	s.stream.state, s.stream.err = r.ensureStream(ctx, rec, name)
@@ -137,8 +138,11 @@ func (r *RecordReconciler) reconcileStream(ctx context.Context, s *recordScope) 
 	return nil
 }
 
-// observeAdoptedStream reads the state of a stream the user manages.
-func (r *RecordReconciler) observeAdoptedStream(ctx context.Context, name string) (*jetstream.StreamState, error) {
+// observeAdoptedStream reads the state of a stream the user manages, and
+// checks that it holds only values of the Record's subject: adopting a
+// stream must not let a Record read what its subject, vetted at admission,
+// would not.
+func (r *RecordReconciler) observeAdoptedStream(ctx context.Context, rec *recbufv1alpha1.Record, name string) (*jetstream.StreamState, error) {
 	st, err := r.JetStream.Stream(ctx, name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return nil, &streamError{recbufv1alpha1.ReasonStreamNotFound,
@@ -147,7 +151,62 @@ func (r *RecordReconciler) observeAdoptedStream(ctx context.Context, name string
 	if err != nil {
 		return nil, classifyStreamErr(name, err)
 	}
-	return ptr.To(st.CachedInfo().State), nil
+	info := st.CachedInfo()
+	if why := adoptedStreamScope(info.Config, rec.EffectiveSubject()); why != "" {
+		return nil, &streamError{recbufv1alpha1.ReasonStreamNotAllowed, fmt.Sprintf(
+			"stream %s named by spec.persistence.stream %s, so its buffer pods could read values outside the Record's subject %s: no Deployment is created or updated for it",
+			name, why, rec.EffectiveSubject()), nil}
+	}
+	return ptr.To(info.State), nil
+}
+
+// adoptedStreamScope says why a stream of configuration c may hold values
+// that are not on subject, "" when it may not.
+func adoptedStreamScope(c jetstream.StreamConfig, subject string) string {
+	switch {
+	case c.Mirror != nil || len(c.Sources) > 0:
+		return "mirrors or sources other streams"
+	case len(c.Subjects) == 0:
+		return "has no subjects"
+	}
+	for _, s := range c.Subjects {
+		if !subjectWithin(s, subject) {
+			return fmt.Sprintf("has subject %s, not within", s)
+		}
+	}
+	return ""
+}
+
+// subjectWithin says whether every subject that sub matches is matched
+// by pattern too (both NATS subjects, with wildcards '*' and '>').
+func subjectWithin(sub, pattern string) bool {
+	st, pt := strings.Split(sub, "."), strings.Split(pattern, ".")
+	for i, p := range pt {
+		switch {
+		case p == ">":
+			return i < len(st)
+		case i >= len(st):
+			return false
+		case st[i] == ">":
+			return false
+		case p == "*":
+		case p != st[i]:
+			return false
+		}
+	}
+	return len(st) == len(pt)
+}
+
+// adoptedStreamUnvetted says whether the phase found the adopted stream
+// missing (StreamNotFound) or refused it (StreamNotAllowed): the
+// Deployment is then left as it was, so that no new pod waits for a
+// stream the manager has not checked. (Pods already running keep reading
+// the stream they were given: NATS's permissions of their user are what
+// holds them to their subjects for good; docs/persistence.md.)
+func adoptedStreamUnvetted(o *streamObservation) bool {
+	var se *streamError
+	return o != nil && errors.As(o.err, &se) &&
+		(se.reason == recbufv1alpha1.ReasonStreamNotAllowed || se.reason == recbufv1alpha1.ReasonStreamNotFound)
 }
 
 // ensureStream creates the Record's stream, or updates the fields the

@@ -456,14 +456,18 @@ func TestAnAdoptedStreamIsReadOnceItExistsAndNeverDeleted(t *testing.T) {
 	g := NewWithT(t)
 	js := startStreamManager(t, g, natstest.Start(t, natstest.WithJetStream(t)))
 	ns := newNamespace(t)
-	rec := newRecord(ns, "orders", persistent(ringSpec(8), recbufv1alpha1.PersistenceSpec{Stream: "ORDERS"}))
+	spec := persistent(ringSpec(8), recbufv1alpha1.PersistenceSpec{Stream: "ORDERS"})
+	spec.Source = &recbufv1alpha1.SourceSpec{NATS: recbufv1alpha1.NATSSource{Subject: "orders.>"}}
+	rec := newRecord(ns, "orders", spec)
 	createOwned(t, g, rec)
 	waitStreamReason(g, rec, recbufv1alpha1.ReasonStreamNotFound, recbufv1alpha1.ReasonStreamNotFound)
 	g.Expect(rec.Finalizers).NotTo(ContainElement(StreamFinalizer), "an adopted stream is not deleted with the Record")
+	g.Expect(apierrors.IsNotFound(get(&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: rec.ChildName()}}))).To(BeTrue(),
+		"no buffer pod waits for a stream not yet checked")
 
-	_, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "ORDERS", Subjects: []string{"orders.>"}, MaxMsgs: 1000})
+	_, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "ORDERS", Subjects: []string{"orders.eu.>", "orders.us"}, MaxMsgs: 1000})
 	g.Expect(err).NotTo(HaveOccurred())
-	_, err = js.Publish(context.Background(), "orders.eu", []byte("one"))
+	_, err = js.Publish(context.Background(), "orders.us", []byte("one"))
 	g.Expect(err).NotTo(HaveOccurred())
 	waitStreamReason(g, rec, recbufv1alpha1.ReasonStreamReady, recbufv1alpha1.ReasonProgressing)
 	g.Eventually(func(g Gomega) {
@@ -481,4 +485,48 @@ func TestAnAdoptedStreamIsReadOnceItExistsAndNeverDeleted(t *testing.T) {
 	c := streamInfo(g, js, "ORDERS").Config
 	g.Expect(c.MaxMsgs).To(Equal(int64(1000)), "the adopted stream is as the user made it")
 	g.Expect(c.Metadata).NotTo(HaveKey(streams.MetadataRecord))
+}
+
+func TestAnAdoptedStreamBeyondTheRecordsSubjectGetsNoPods(t *testing.T) {
+	g := NewWithT(t)
+	js := startStreamManager(t, g, natstest.Start(t, natstest.WithJetStream(t)))
+	ns := newNamespace(t)
+	_, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "EVERYTHING", Subjects: []string{"records.>"}})
+	g.Expect(err).NotTo(HaveOccurred())
+	rec := newRecord(ns, "sneaky", persistent(ringSpec(8), recbufv1alpha1.PersistenceSpec{Stream: "EVERYTHING"}))
+	createOwned(t, g, rec)
+	waitStreamReason(g, rec, recbufv1alpha1.ReasonStreamNotAllowed, recbufv1alpha1.ReasonStreamNotAllowed)
+	g.Expect(meta.FindStatusCondition(rec.Status.Conditions, recbufv1alpha1.ConditionStreamReady).Message).To(
+		ContainSubstring("has subject records.>, not within, so its buffer pods could read values outside the Record's subject records." + ns + ".sneaky"))
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: rec.ChildName()}}
+	g.Consistently(func() bool { return apierrors.IsNotFound(get(d)) }, time.Second, poll).Should(BeTrue(), "no buffer pod reads the stream")
+}
+
+func TestAnAdoptedStreamMustHoldOnlyTheRecordsSubject(t *testing.T) {
+	tests := []struct {
+		name    string
+		config  jetstream.StreamConfig
+		subject string
+		want    string
+	}{
+		{"the same subject", jetstream.StreamConfig{Subjects: []string{"a.b"}}, "a.b", ""},
+		{"literal subjects under the Record's full wildcard", jetstream.StreamConfig{Subjects: []string{"a.b", "a.c.d"}}, "a.>", ""},
+		{"a token wildcard under the Record's token wildcard", jetstream.StreamConfig{Subjects: []string{"a.*.t"}}, "a.*.t", ""},
+		{"a full wildcard under the Record's full wildcard", jetstream.StreamConfig{Subjects: []string{"a.b.>"}}, "a.>", ""},
+		{"a subject beside the Record's", jetstream.StreamConfig{Subjects: []string{"a.b", "x.y"}}, "a.b", "has subject x.y, not within"},
+		{"a full wildcard over the Record's token wildcard", jetstream.StreamConfig{Subjects: []string{"a.>"}}, "a.*", "has subject a.>, not within"},
+		{"a token wildcard over the Record's literal", jetstream.StreamConfig{Subjects: []string{"a.*"}}, "a.b", "has subject a.*, not within"},
+		{"a parent of the Record's full wildcard", jetstream.StreamConfig{Subjects: []string{"a"}}, "a.>", "has subject a, not within"},
+		{"a longer subject than the Record's literal", jetstream.StreamConfig{Subjects: []string{"a.b.c"}}, "a.b", "has subject a.b.c, not within"},
+		{"a mirror", jetstream.StreamConfig{Mirror: &jetstream.StreamSource{Name: "OTHER"}}, "a.>", "mirrors or sources other streams"},
+		{"sources", jetstream.StreamConfig{Subjects: []string{"a.b"}, Sources: []*jetstream.StreamSource{{Name: "OTHER"}}}, "a.>", "mirrors or sources other streams"},
+		{"no subjects", jetstream.StreamConfig{}, "a.>", "has no subjects"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := adoptedStreamScope(tt.config, tt.subject); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
 }

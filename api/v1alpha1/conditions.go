@@ -76,8 +76,17 @@ const (
 	ReasonStreamConflict = "StreamConflict"
 	// ReasonStreamNotFound means the stream named by
 	// spec.persistence.stream does not exist (yet): the manager looks
-	// again every report interval.
+	// again every report interval, and creates or updates no Deployment
+	// for the Record until it does (pods already running are left alone).
 	ReasonStreamNotFound = "StreamNotFound"
+	// ReasonStreamNotAllowed means the adopted stream could hand the
+	// buffer pods values the Record's subject does not cover: one of its
+	// subjects is not within spec.source.nats.subject (or the default
+	// subject), or it mirrors or sources other streams. The Record's
+	// subject is what admission (the CRD and the chart's subject policy)
+	// vetted, so no Deployment is created or updated for it: pods already
+	// running keep their last configuration.
+	ReasonStreamNotAllowed = "StreamNotAllowed"
 	// ReasonAccountLimits means JetStream refused the stream for its
 	// resource limits: the account's or server's storage, memory or
 	// stream count, or a max bytes the account requires.
