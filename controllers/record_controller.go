@@ -107,6 +107,8 @@ type RecordReconciler struct {
 	now func() time.Time
 	// reportKeys remembers the report key Secrets made sure of.
 	reportKeys reportKeySecrets
+	// streamSamples remembers when each Record's status.stream was written.
+	streamSamples streamSamples
 }
 
 // The manager's permissions, least privilege: Records are read, their

@@ -58,8 +58,11 @@ type statusInputs struct {
 	aggregate statusagg.Aggregate
 	state     statusagg.State
 
-	// stream is what the stream phase saw (nil: no spec.persistence).
-	stream *streamObservation
+	// stream is what the stream phase saw (nil: no spec.persistence);
+	// streamSampled is when status.stream was last written (zero: never,
+	// by this manager).
+	stream        *streamObservation
+	streamSampled time.Time
 }
 
 // recheckMargin is added to recheck times: a requeue lands at or after its
@@ -96,6 +99,7 @@ func (r *RecordReconciler) reconcileStatus(ctx context.Context, s *recordScope) 
 		aggregate:           r.Reports.Aggregate(key, s.record.UID),
 		state:               r.Reports.State(),
 		stream:              s.stream,
+		streamSampled:       r.streamSamples.get(key),
 	}
 	computeStatus(s.record, in)
 	observeReady(s.record)
@@ -109,6 +113,9 @@ func (r *RecordReconciler) reconcileStatus(ctx context.Context, s *recordScope) 
 			return 0, nil
 		}
 		return 0, fmt.Errorf("patching status of Record %s: %w", key, err)
+	}
+	if !equality.Semantic.DeepEqual(s.before.Status.Stream, s.record.Status.Stream) {
+		r.streamSamples.set(key, in.now)
 	}
 	r.emitTransitions(s.before, s.record)
 	s.log.V(1).Info("Status updated", "record", klog.KObj(s.record))

@@ -12,12 +12,14 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -408,9 +410,11 @@ func setStreamReadyCondition(rec *recbufv1alpha1.Record, in statusInputs) {
 	}
 }
 
-// setStreamStatus copies the stream's state into status.stream; while it
-// cannot be read, the last state stays (with the name of the stream now
-// meant). Without spec.persistence there is none.
+// setStreamStatus copies the stream's state into status.stream, at most
+// once per report interval (in.streamSampled is when it last did): the
+// state moves with every value, and the status is not written per value.
+// While the stream cannot be read the last state stays (with the name of
+// the stream now meant). Without spec.persistence there is none.
 func setStreamStatus(rec *recbufv1alpha1.Record, in statusInputs) {
 	if in.stream == nil {
 		rec.Status.Stream = nil
@@ -419,6 +423,9 @@ func setStreamStatus(rec *recbufv1alpha1.Record, in statusInputs) {
 	st := rec.Status.Stream
 	if st == nil || st.Name != in.stream.name {
 		st = &recbufv1alpha1.StreamStatus{Name: in.stream.name}
+	} else if in.now.Sub(in.streamSampled) < reportInterval(in.reportInterval) {
+		// Written less than an interval ago: the next sample is due then.
+		return
 	}
 	if s := in.stream.state; s != nil {
 		st = &recbufv1alpha1.StreamStatus{
@@ -430,4 +437,33 @@ func setStreamStatus(rec *recbufv1alpha1.Record, in statusInputs) {
 		}
 	}
 	rec.Status.Stream = st
+}
+
+// streamSamples remembers, per Record, when its status.stream was last
+// written, to bound how often (setStreamStatus). Its size is bounded by
+// the live Records (forget). The zero value is ready to use.
+type streamSamples struct {
+	mu sync.Mutex
+	m  map[types.NamespacedName]time.Time
+}
+
+func (s *streamSamples) get(key types.NamespacedName) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m[key]
+}
+
+func (s *streamSamples) set(key types.NamespacedName, t time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[types.NamespacedName]time.Time{}
+	}
+	s.m[key] = t
+}
+
+func (s *streamSamples) forget(key types.NamespacedName) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, key)
 }

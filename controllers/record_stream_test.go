@@ -530,3 +530,47 @@ func TestAnAdoptedStreamMustHoldOnlyTheRecordsSubject(t *testing.T) {
 		})
 	}
 }
+
+func TestTheStreamStateIsWrittenAtMostOncePerReportInterval(t *testing.T) {
+	const interval = 5 * time.Second
+	old := recbufv1alpha1.StreamStatus{Name: "recbuf_ns_durable", Messages: 3, FirstSequence: 1, LastSequence: 3}
+	moved := &streamObservation{name: "recbuf_ns_durable", state: &jetstream.StreamState{Msgs: 4, FirstSeq: 1, LastSeq: 4}}
+	tests := []struct {
+		name    string
+		before  *recbufv1alpha1.StreamStatus
+		stream  *streamObservation
+		sampled time.Duration // before now
+		want    *recbufv1alpha1.StreamStatus
+	}{
+		{"a state written a second ago stays", &old, moved, time.Second, &old},
+		{"a state written an interval ago is replaced", &old, moved, interval,
+			&recbufv1alpha1.StreamStatus{Name: "recbuf_ns_durable", Messages: 4, FirstSequence: 1, LastSequence: 4}},
+		{"a first state is written at once", nil, moved, time.Second,
+			&recbufv1alpha1.StreamStatus{Name: "recbuf_ns_durable", Messages: 4, FirstSequence: 1, LastSequence: 4}},
+		{"another stream's state is replaced at once", &recbufv1alpha1.StreamStatus{Name: "ORDERS", Messages: 9}, moved, time.Second,
+			&recbufv1alpha1.StreamStatus{Name: "recbuf_ns_durable", Messages: 4, FirstSequence: 1, LastSequence: 4}},
+		{"a stream that cannot be read keeps its last state", &old, &streamObservation{name: "recbuf_ns_durable", err: errors.New("down")}, interval, &old},
+		{"no persistence, no state", &old, nil, interval, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := newRecord("ns", "durable", ringSpec(8))
+			if tt.before != nil {
+				rec.Status.Stream = ptr.To(*tt.before)
+			}
+			setStreamStatus(rec, inputs(func(in *statusInputs) {
+				in.stream, in.reportInterval, in.streamSampled = tt.stream, interval, t0.Add(-tt.sampled)
+			}))
+			if got := rec.Status.Stream; !equalStream(got, tt.want) {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func equalStream(a, b *recbufv1alpha1.StreamStatus) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
