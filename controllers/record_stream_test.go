@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
@@ -573,4 +574,31 @@ func equalStream(a, b *recbufv1alpha1.StreamStatus) bool {
 		return a == b
 	}
 	return *a == *b
+}
+
+func TestJetStreamRefusalsSayWhy(t *testing.T) {
+	g := NewWithT(t)
+	// A server with 1 MiB of file store, not clustered.
+	srv := natstest.Start(t, natstest.WithJetStream(t), natstest.WithOptions(func(o *server.Options) { o.JetStreamMaxStore = 1 << 20 }))
+	startStreamManager(t, g, srv)
+	ns := newNamespace(t)
+	tests := []struct {
+		name   string
+		spec   recbufv1alpha1.RecordSpec
+		reason string
+	}{
+		{"a byte budget beyond the server's storage is the account's limits", persistent(withMaxBytes(ringSpec(8), "64Mi"), recbufv1alpha1.PersistenceSpec{}),
+			recbufv1alpha1.ReasonAccountLimits},
+		{"three replicas on a server that is not clustered is refused", persistent(ringSpec(8), recbufv1alpha1.PersistenceSpec{Replicas: ptr.To[int32](3)}),
+			recbufv1alpha1.ReasonStreamRefused},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			rec := newRecord(ns, fmt.Sprintf("durable-%d", i), tt.spec)
+			createOwned(t, g, rec)
+			waitStreamReason(g, rec, tt.reason, tt.reason)
+			t.Logf("StreamReady: %s", meta.FindStatusCondition(rec.Status.Conditions, recbufv1alpha1.ConditionStreamReady).Message)
+		})
+	}
 }
