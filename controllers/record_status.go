@@ -169,8 +169,8 @@ func recheckAfter(rec *recbufv1alpha1.Record, in statusInputs) time.Duration {
 	}
 	if in.stream != nil {
 		// No event says that the stream's state changed, or that an
-		// adopted stream appeared: its state is sampled every report
-		// interval, which also bounds how often it is written.
+		// adopted stream appeared: it is looked at every report interval
+		// (setStreamStatus writes its state at most that often).
 		consider(in.now.Add(reportInterval(in.reportInterval)))
 	}
 	if av := meta.FindStatusCondition(rec.Status.Conditions, recbufv1alpha1.ConditionAvailable); av != nil && av.Status == metav1.ConditionTrue {
