@@ -602,3 +602,30 @@ func TestJetStreamRefusalsSayWhy(t *testing.T) {
 		})
 	}
 }
+
+func TestARetainedStreamIsTakenBackByARecordOfTheSameName(t *testing.T) {
+	g := NewWithT(t)
+	js := startStreamManager(t, g, natstest.Start(t, natstest.WithJetStream(t)))
+	ns := newNamespace(t)
+	spec := persistent(ringSpec(8), recbufv1alpha1.PersistenceSpec{DeletionPolicy: recbufv1alpha1.DeletionPolicyRetain})
+	first := newRecord(ns, "durable", spec)
+	createOwned(t, g, first)
+	waitStreamReason(g, first, recbufv1alpha1.ReasonStreamReady, recbufv1alpha1.ReasonProgressing)
+	_, err := js.Publish(context.Background(), first.DefaultSubject(), []byte("kept"))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(k8s.Delete(context.Background(), first)).To(Succeed())
+	g.Eventually(func() bool { return apierrors.IsNotFound(get(first)) }, timeout, poll).Should(BeTrue())
+
+	second := newRecord(ns, "durable", spec)
+	createOwned(t, g, second)
+	g.Expect(second.UID).NotTo(Equal(first.UID))
+	waitStreamReason(g, second, recbufv1alpha1.ReasonStreamReady, recbufv1alpha1.ReasonProgressing)
+	g.Eventually(func(g Gomega) {
+		g.Expect(get(second)).To(Succeed())
+		g.Expect(second.Status.Stream).NotTo(BeNil())
+		g.Expect(*second.Status.Stream).To(MatchFields(1, 1, 1), "the value kept")
+	}, timeout, poll).Should(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(streamInfo(g, js, streams.Name(ns, "durable")).Config.Metadata).To(HaveKeyWithValue(streams.MetadataRecordUID, string(second.UID)))
+	}, timeout, poll).Should(Succeed())
+}
