@@ -115,16 +115,8 @@ func (r *RecordReconciler) reconcileStream(ctx context.Context, s *recordScope) 
 		s.stream.err = &streamError{reason: recbufv1alpha1.ReasonNATSUnavailable, message: "the manager has no JetStream connection"}
 		return nil
 	}
-	if rec.AdoptsStream() && controllerutil.ContainsFinalizer(rec, StreamFinalizer) {
-		// The Record owned a stream, to be deleted with it, and now adopts
-		// another one: the owned stream goes now.
-		if err := r.finalizeStream(ctx, s); err != nil {
-			return err
-		}
-	}
-	// Retain, and adopted streams, need no finalizer; Delete needs it
-	// before there is a stream to delete.
-	if err := r.setStreamFinalizer(ctx, s, rec.StreamDeletionPolicy() == recbufv1alpha1.DeletionPolicyDelete); err != nil {
+	if err := r.reconcileStreamFinalizer(ctx, s); err != nil {
+		s.stream.err = &streamError{recbufv1alpha1.ReasonReconcileError, "retrying: " + err.Error(), err}
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, streamTimeout)
@@ -138,6 +130,18 @@ func (r *RecordReconciler) reconcileStream(ctx context.Context, s *recordScope) 
 		s.log.V(1).Info("Stream not ready", "record", klog.KObj(rec), "stream", name, "error", err)
 	}
 	return nil
+}
+
+// reconcileStreamFinalizer puts StreamFinalizer on a Record whose stream
+// goes with it, before there is a stream to delete, and takes it off one
+// whose stream stays (Retain, adopted). A Record that owned a stream to be
+// deleted with it and now adopts another one has the owned stream deleted.
+func (r *RecordReconciler) reconcileStreamFinalizer(ctx context.Context, s *recordScope) error {
+	rec := s.record
+	if rec.AdoptsStream() && controllerutil.ContainsFinalizer(rec, StreamFinalizer) {
+		return r.finalizeStream(ctx, s)
+	}
+	return r.setStreamFinalizer(ctx, s, rec.StreamDeletionPolicy() == recbufv1alpha1.DeletionPolicyDelete)
 }
 
 // observeAdoptedStream reads the state of a stream the user manages, and
@@ -377,13 +381,19 @@ func (r *RecordReconciler) finalizeStream(ctx context.Context, s *recordScope) e
 }
 
 // streamStalled: the Record's stream cannot be had without a change by
-// someone (every StreamReady reason but NATSUnavailable).
+// someone (the StreamReady reasons but NATSUnavailable and
+// ReconcileError, which pass by themselves).
 func streamStalled(_ *recbufv1alpha1.Record, in statusInputs) (string, string, bool) {
 	var se *streamError
-	if in.stream == nil || !errors.As(in.stream.err, &se) || se.reason == recbufv1alpha1.ReasonNATSUnavailable {
+	if in.stream == nil || !errors.As(in.stream.err, &se) || transientStreamReason(se.reason) {
 		return "", "", false
 	}
 	return se.reason, se.message, true
+}
+
+// transientStreamReason: the manager retries, and expects to succeed.
+func transientStreamReason(reason string) bool {
+	return reason == recbufv1alpha1.ReasonNATSUnavailable || reason == recbufv1alpha1.ReasonReconcileError
 }
 
 // setStreamReadyCondition: True when the stream is there, False with why
@@ -396,7 +406,7 @@ func setStreamReadyCondition(rec *recbufv1alpha1.Record, in statusInputs) {
 	}
 	var se *streamError
 	switch {
-	case errors.As(in.stream.err, &se) && se.reason == recbufv1alpha1.ReasonNATSUnavailable:
+	case errors.As(in.stream.err, &se) && transientStreamReason(se.reason):
 		setCondition(rec, in.now, recbufv1alpha1.ConditionStreamReady, metav1.ConditionUnknown, se.reason, se.message)
 	case errors.As(in.stream.err, &se):
 		setCondition(rec, in.now, recbufv1alpha1.ConditionStreamReady, metav1.ConditionFalse, se.reason, se.message)

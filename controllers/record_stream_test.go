@@ -151,6 +151,8 @@ func TestStreamReadyAndStalledFollowTheStreamPhase(t *testing.T) {
 			wantCond{metav1.ConditionFalse, recbufv1alpha1.ReasonAccountLimits, ""}, recbufv1alpha1.ReasonAccountLimits},
 		{"an unreachable JetStream is unknown and does not stall the Record", durable, failed(recbufv1alpha1.ReasonNATSUnavailable),
 			wantCond{metav1.ConditionUnknown, recbufv1alpha1.ReasonNATSUnavailable, ""}, recbufv1alpha1.ReasonProgressing},
+		{"a finalizer that could not be written is unknown and does not stall the Record", durable, failed(recbufv1alpha1.ReasonReconcileError),
+			wantCond{metav1.ConditionUnknown, recbufv1alpha1.ReasonReconcileError, ""}, recbufv1alpha1.ReasonProgressing},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -59,9 +59,9 @@ const (
 	ConditionStreamReady = "StreamReady"
 )
 
-// Reasons of the StreamReady condition. Each reason but StreamReady and
-// NATSUnavailable also makes the Record Stalled: it needs a change by
-// someone.
+// Reasons of the StreamReady condition. Each reason but StreamReady,
+// NATSUnavailable (and ReconcileError) also makes the Record Stalled: it
+// needs a change by someone.
 const (
 	// ReasonStreamReady means the stream exists and is configured as the
 	// Record says (for an adopted stream: it exists).
@@ -98,6 +98,8 @@ const (
 	// ReasonNATSUnavailable means the manager could not reach JetStream
 	// (no connection, or no answer in time); it retries.
 	ReasonNATSUnavailable = "NATSUnavailable"
+	// (StreamReady is also Unknown with reason ReconcileError when adding
+	// or removing the Record's stream finalizer failed; it is retried.)
 )
 
 // Reasons of the Ready condition (when False, Ready reuses the reason of the
