@@ -41,7 +41,7 @@ func setCondition(rec *recbufv1alpha1.Record, now time.Time, condType string, st
 // order and the first that fails wins.
 type stalledCheck func(rec *recbufv1alpha1.Record, in statusInputs) (reason, message string, stalled bool)
 
-var stalledChecks = []stalledCheck{natsSourceRefused, childConflict, insufficientMemory, childRefused, progressDeadlineExceeded, replicaFailure}
+var stalledChecks = []stalledCheck{natsSourceRefused, childConflict, insufficientMemory, childRefused, streamStalled, progressDeadlineExceeded, replicaFailure}
 
 // natsSourceRefused: the Record's NATS credentials would go where the
 // cluster admin does not allow (record_policy.go).
@@ -301,6 +301,7 @@ var readyChecks = []readyCheck{
 	failsWhen(recbufv1alpha1.ConditionReconciling, func(c *metav1.Condition) bool { return c.Reason == recbufv1alpha1.ReasonReconcileError }),
 	failsWhen(recbufv1alpha1.ConditionAvailable, func(c *metav1.Condition) bool { return c.Status != metav1.ConditionTrue }),
 	failsWhen(recbufv1alpha1.ConditionNATSConnected, func(c *metav1.Condition) bool { return c.Status == metav1.ConditionFalse }),
+	failsWhen(recbufv1alpha1.ConditionStreamReady, func(c *metav1.Condition) bool { return c.Status == metav1.ConditionFalse }),
 }
 
 // failsWhen is the check that condition condType, when present, is not bad.

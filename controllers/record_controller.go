@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/nats-io/nats.go/jetstream"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -20,6 +21,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -96,15 +98,23 @@ type RecordReconciler struct {
 	Recorder  events.EventRecorder
 	Reports   Reports
 	Config    Config
+	// JetStream manages the streams of Records with spec.persistence, on
+	// the manager's NATS server (record_stream.go); nil: such Records'
+	// StreamReady is Unknown (NATSUnavailable).
+	JetStream jetstream.JetStream
 
 	// now is the clock (time.Now when nil).
 	now func() time.Time
 	// reportKeys remembers the report key Secrets made sure of.
 	reportKeys reportKeySecrets
+	// streamSamples remembers when each Record's status.stream was written.
+	streamSamples streamSamples
 }
 
-// The manager's permissions, least privilege: Records are only read (their
-// status patched); children are created and updated but not deleted (the
+// The manager's permissions, least privilege: Records are read, their
+// status patched, and their metadata patched only to add and remove the
+// finalizer that deletes a persistent Record's stream with it
+// (record_stream.go); children are created and updated but not deleted (the
 // garbage collector does that through the owner references), except a
 // PodDisruptionBudget, deleted when its Record scales down to one replica,
 // and a NetworkPolicy, deleted when the manager's NetworkPolicies are
@@ -129,7 +139,7 @@ type RecordReconciler struct {
 // one ClusterRole only (bind, resourceNames), without holding its
 // permissions, and deletes the bindings, which no garbage collector does.
 //
-// +kubebuilder:rbac:groups=recbuf.dev,resources=records,verbs=get;list;watch
+// +kubebuilder:rbac:groups=recbuf.dev,resources=records,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=recbuf.dev,resources=records/status,verbs=patch
 // +kubebuilder:rbac:groups=recbuf.dev,resources=records/finalizers,verbs=update
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update
@@ -173,6 +183,9 @@ type recordScope struct {
 	// podsObserved says whether they could be listed.
 	pods         []corev1.Pod
 	podsObserved bool
+	// stream is what the stream phase saw of a persistent Record's stream
+	// (nil: the Record has no spec.persistence).
+	stream *streamObservation
 }
 
 // Reconcile brings one Record's children to their desired state and
@@ -186,13 +199,19 @@ func (r *RecordReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 		}
 		return ctrl.Result{}, err
 	}
-	if !rec.DeletionTimestamp.IsZero() {
-		// The garbage collector deletes the children; the manager the one
-		// it cannot, cluster-scoped (record_consumerauth.go).
-		r.forgetRecord(req.NamespacedName)
-		return ctrl.Result{}, r.deleteAuthDelegatorBinding(ctx, req.NamespacedName)
-	}
 	s := &recordScope{log: ctrl.LoggerFrom(ctx), record: rec, before: rec.DeepCopy()}
+	if !rec.DeletionTimestamp.IsZero() {
+		// The garbage collector deletes the children; the manager the ones
+		// it cannot: the cluster-scoped binding (record_consumerauth.go) and
+		// the stream in NATS (record_stream.go).
+		r.forgetRecord(req.NamespacedName)
+		var errs []error
+		if controllerutil.ContainsFinalizer(rec, StreamFinalizer) {
+			errs = append(errs, r.finalizeStream(ctx, s))
+		}
+		errs = append(errs, r.deleteAuthDelegatorBinding(ctx, req.NamespacedName))
+		return ctrl.Result{}, kerrors.NewAggregate(errs)
+	}
 
 	defer func() {
 		recheck, err := r.reconcileStatus(ctx, s)
@@ -211,6 +230,7 @@ func (r *RecordReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 	phases := []func(context.Context, *recordScope) error{
 		r.reconcileSettings,
 		r.reconcileReportKey,
+		r.reconcileStream,
 		r.reconcileNetworkPolicy,
 		r.reconcileConsumerIdentity,
 		r.reconcileDeploymentWithinPolicy,

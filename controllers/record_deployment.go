@@ -66,9 +66,11 @@ func mutateDeployment(d *appsv1.Deployment, rec *recbufv1alpha1.Record, cfg Conf
 		d.Spec.Selector = &metav1.LabelSelector{MatchLabels: selectorLabels(rec)}
 	}
 	d.Spec.Replicas = ptr.To(ptr.Deref(rec.Spec.Replicas, 1))
-	if rec.Spec.Buffer.Type == recbufv1alpha1.BufferTypeMailbox {
+	if rec.Spec.Buffer.Type == recbufv1alpha1.BufferTypeMailbox && !rec.Persistent() {
 		// Two mailboxes side by side during a rolling update would each take
 		// the same values: a value could be taken twice. Stop the old first.
+		// A persistent Mailbox is one in JetStream, whose take only one
+		// replica can make (a DeleteMsg of the value's sequence).
 		d.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType}
 	} else {
 		// Start the new pod before stopping the old, so that the record
@@ -241,6 +243,11 @@ func sidecarArgs(rec *recbufv1alpha1.Record, cfg Config) []string {
 	}
 	if credentialsRef(rec) != nil {
 		args = append(args, "--nats-credentials-dir="+CredentialsDir)
+	}
+	if rec.Persistent() {
+		// Restore from and follow the stream instead of subscribing to
+		// the subject (record_stream.go).
+		args = append(args, "--jetstream-stream="+rec.StreamName())
 	}
 	if consumerAuthentication(rec) {
 		args = append(args, "--consumer-authentication="+string(recbufv1alpha1.ConsumerAuthenticationServiceAccountToken))

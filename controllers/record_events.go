@@ -31,6 +31,7 @@ var eventConditions = []string{
 	recbufv1alpha1.ConditionStalled,
 	recbufv1alpha1.ConditionNATSConnected,
 	recbufv1alpha1.ConditionReporting,
+	recbufv1alpha1.ConditionStreamReady,
 }
 
 // conditionTransitions lists the meaningful changes from before to after:

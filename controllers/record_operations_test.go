@@ -161,6 +161,13 @@ func TestARecordOfOneReplicaHasNoDisruptionBudgetAndLeavesAForeignOneAlone(t *te
 // the test ends; the handle counts its reconciles.
 func startManager(t *testing.T, g Gomega, cfg Config) *ownManager {
 	t.Helper()
+	return startManagerWith(t, g, cfg, nil)
+}
+
+// startManagerWith is startManager with the reconciler adjusted by adjust
+// (nil: as is) before it starts.
+func startManagerWith(t *testing.T, g Gomega, cfg Config, adjust func(*RecordReconciler)) *ownManager {
+	t.Helper()
 	cacheOpts := CacheOptions()
 	cacheOpts.ByObject[&recbufv1alpha1.Record{}] = cache.ByObject{Label: labels.SelectorFromSet(labels.Set{labelOwnManager: "true"})}
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
@@ -178,6 +185,9 @@ func startManager(t *testing.T, g Gomega, cfg Config) *ownManager {
 		Recorder:  mgr.GetEventRecorder("recbuf-manager"),
 		Reports:   noReports{},
 		Config:    cfg,
+	}
+	if adjust != nil {
+		adjust(r)
 	}
 	m := &ownManager{reconcileCounter: &reconcileCounter{n: map[types.NamespacedName]int{}}}
 	g.Expect(r.setupWithManager(mgr, m.wrap(r))).To(Succeed())

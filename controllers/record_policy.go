@@ -92,7 +92,7 @@ func hasAddr(servers []natsconn.Server, addr string) bool {
 // Deployment of the Record's, for the status, and leaves it as it is.
 func (r *RecordReconciler) reconcileDeploymentWithinPolicy(ctx context.Context, s *recordScope) error {
 	s.natsRefusal = checkNATSSource(s.record, r.Config)
-	if s.natsRefusal.reason == "" {
+	if s.natsRefusal.reason == "" && !adoptedStreamUnvetted(s.stream) {
 		return r.reconcileDeployment(ctx, s)
 	}
 	d := &appsv1.Deployment{}

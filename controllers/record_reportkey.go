@@ -143,6 +143,7 @@ func (r *RecordReconciler) forgetRecord(key types.NamespacedName) {
 	forgetMetrics(key)
 	r.Reports.Forget(key)
 	r.reportKeys.forget(key)
+	r.streamSamples.forget(key)
 }
 
 // reportKeySecrets remembers, per Record, which report key Secret the

@@ -57,6 +57,12 @@ type statusInputs struct {
 	// connection.
 	aggregate statusagg.Aggregate
 	state     statusagg.State
+
+	// stream is what the stream phase saw (nil: no spec.persistence);
+	// streamSampled is when status.stream was last written (zero: never,
+	// by this manager).
+	stream        *streamObservation
+	streamSampled time.Time
 }
 
 // recheckMargin is added to recheck times: a requeue lands at or after its
@@ -92,6 +98,8 @@ func (r *RecordReconciler) reconcileStatus(ctx context.Context, s *recordScope) 
 		pods:                s.pods,
 		aggregate:           r.Reports.Aggregate(key, s.record.UID),
 		state:               r.Reports.State(),
+		stream:              s.stream,
+		streamSampled:       r.streamSamples.get(key),
 	}
 	computeStatus(s.record, in)
 	observeMetrics(s.record)
@@ -105,6 +113,9 @@ func (r *RecordReconciler) reconcileStatus(ctx context.Context, s *recordScope) 
 			return 0, nil
 		}
 		return 0, fmt.Errorf("patching status of Record %s: %w", key, err)
+	}
+	if !equality.Semantic.DeepEqual(s.before.Status.Stream, s.record.Status.Stream) {
+		r.streamSamples.set(key, in.now)
 	}
 	r.emitTransitions(s.before, s.record)
 	s.log.V(1).Info("Status updated", "record", klog.KObj(s.record))
@@ -125,7 +136,9 @@ func computeStatus(rec *recbufv1alpha1.Record, in statusInputs) {
 	setAvailableCondition(rec, in)
 	setNATSConnectedCondition(rec, in, pods)
 	setReportingCondition(rec, in)
+	setStreamReadyCondition(rec, in)
 	setCounters(rec, in, pods)
+	setStreamStatus(rec, in)
 	setReadyCondition(rec, in)
 }
 
@@ -153,6 +166,12 @@ func recheckAfter(rec *recbufv1alpha1.Record, in statusInputs) time.Duration {
 	}
 	if in.state.Connected {
 		consider(in.state.Since.Add(in.staleAfter))
+	}
+	if in.stream != nil {
+		// No event says that the stream's state changed, or that an
+		// adopted stream appeared: it is looked at every report interval
+		// (setStreamStatus writes its state at most that often).
+		consider(in.now.Add(reportInterval(in.reportInterval)))
 	}
 	if av := meta.FindStatusCondition(rec.Status.Conditions, recbufv1alpha1.ConditionAvailable); av != nil && av.Status == metav1.ConditionTrue {
 		consider(av.LastTransitionTime.Add(in.staleAfter))

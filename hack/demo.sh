@@ -55,6 +55,8 @@ up() {
   log "sample Records and the edge simulator, in namespace $NS"
   k get namespace "$NS" >/dev/null 2>&1 || k create namespace "$NS" >/dev/null
   k apply -n "$NS" -k config/samples >/dev/null
+  # The persistent sample, kept in the development NATS's JetStream.
+  k apply -n "$NS" -k config/samples/persistent >/dev/null
   k apply -n "$NS" -k config/simulator >/dev/null
   k -n "$NS" set image deployment/edgesim edgesim="$EDGESIM_IMG" >/dev/null
   log "waiting for the Records to be Ready"
@@ -82,6 +84,12 @@ Read the latest device state, take a pending command:
   curl http://localhost:8081/v1/records/state/latest
   kubectl --context $ctx -n $NS port-forward svc/commands-recbuf 8082:8080 &
   curl -X POST 'http://localhost:8082/v1/records/commands/take?timeout=5s'
+
+See the durable telemetry record's JetStream stream (docs/persistence.md),
+and that a restarted buffer pod comes back with the values it held:
+
+  kubectl --context $ctx -n $NS get record telemetry-durable -o jsonpath='{.status.stream}{"\n"}'
+  kubectl --context $ctx -n $NS rollout restart deployment/telemetry-durable-recbuf
 
 Publish as an MQTT gateway would (topic devices/telemetry is subject devices.telemetry):
 

@@ -24,7 +24,7 @@ const (
 	// connected to NATS: consumers can read the record. When False its
 	// reason is the reason of the first condition that failed, in the order
 	// Stalled, Reconciling (only with reason ReconcileError), Available,
-	// NATSConnected.
+	// NATSConnected, StreamReady.
 	ConditionReady = "Ready"
 	// ConditionAvailable mirrors the Deployment's Available condition:
 	// True when at least the required number of buffer pods is ready.
@@ -37,8 +37,10 @@ const (
 	// without a change by someone: the Deployment exceeded its progress
 	// deadline, pods cannot be created, the Deployment, Service or report
 	// key Secret was refused by the API server, the Record's NATS
-	// credentials would go to a server the cluster admin does not allow, or
-	// the Record does not fit in its memory limit.
+	// credentials would go to a server the cluster admin does not allow,
+	// the Record does not fit in its memory limit, or its JetStream stream
+	// cannot be had (the StreamReady reasons other than StreamReady and
+	// NATSUnavailable).
 	ConditionStalled = "Stalled"
 	// ConditionNATSConnected is True when the buffer pods report and no
 	// running one has gone silent; False naming the running pods that sent
@@ -49,6 +51,55 @@ const (
 	// arrive, so the status counters are current; False (reason Stale) when
 	// they stopped for longer than the manager's --report-stale-after.
 	ConditionReporting = "Reporting"
+	// ConditionStreamReady, on a Record with spec.persistence, is True when
+	// its JetStream stream exists and is configured as the Record says
+	// (the adopted stream exists); False with a reason saying what stands
+	// in the way; Unknown while the manager cannot reach NATS. Absent
+	// without spec.persistence.
+	ConditionStreamReady = "StreamReady"
+)
+
+// Reasons of the StreamReady condition. Each reason but StreamReady,
+// NATSUnavailable (and ReconcileError) also makes the Record Stalled: it
+// needs a change by someone.
+const (
+	// ReasonStreamReady means the stream exists and is configured as the
+	// Record says (for an adopted stream: it exists).
+	ReasonStreamReady = "StreamReady"
+	// ReasonJetStreamDisabled means the manager's NATS server, or the
+	// manager's account on it, has no JetStream.
+	ReasonJetStreamDisabled = "JetStreamDisabled"
+	// ReasonStreamConflict means a stream of the Record's stream name
+	// exists that the manager did not create for this Record (its metadata
+	// names another Record or none), or the Record's subject overlaps the
+	// subjects of another stream; the manager leaves it alone.
+	ReasonStreamConflict = "StreamConflict"
+	// ReasonStreamNotFound means the stream named by
+	// spec.persistence.stream does not exist (yet): the manager looks
+	// again every report interval, and creates or updates no Deployment
+	// for the Record until it does (pods already running are left alone).
+	ReasonStreamNotFound = "StreamNotFound"
+	// ReasonStreamNotAllowed means the adopted stream could hand the
+	// buffer pods values the Record's subject does not cover: one of its
+	// subjects is not within spec.source.nats.subject (or the default
+	// subject), or it mirrors or sources other streams. The Record's
+	// subject is what admission (the CRD and the chart's subject policy)
+	// vetted, so no Deployment is created or updated for it: pods already
+	// running keep their last configuration.
+	ReasonStreamNotAllowed = "StreamNotAllowed"
+	// ReasonAccountLimits means JetStream refused the stream for its
+	// resource limits: the account's or server's storage, memory or
+	// stream count, or a max bytes the account requires.
+	ReasonAccountLimits = "AccountLimits"
+	// ReasonStreamRefused means JetStream refused the stream's
+	// configuration for another reason (such as replicas above 1 on a NATS
+	// server that is not clustered); the message carries its answer.
+	ReasonStreamRefused = "StreamRefused"
+	// ReasonNATSUnavailable means the manager could not reach JetStream
+	// (no connection, or no answer in time); it retries.
+	ReasonNATSUnavailable = "NATSUnavailable"
+	// (StreamReady is also Unknown with reason ReconcileError when adding
+	// or removing the Record's stream finalizer failed; it is retried.)
 )
 
 // Reasons of the Ready condition (when False, Ready reuses the reason of the

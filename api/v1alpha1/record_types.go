@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/recbuf/recbuf/internal/streams"
 	"github.com/recbuf/recbuf/internal/wire"
 )
 
@@ -93,7 +94,8 @@ type Record struct {
 // RecordSpec declares one record's buffer, where its values come from, and
 // how its buffer processes run.
 //
-// +kubebuilder:validation:XValidation:rule="self.buffer.type != 'Mailbox' || !has(self.replicas) || self.replicas <= 1",message="spec.replicas must be 0 or 1 when spec.buffer.type is Mailbox: each replica would hold its own mailbox, so a value could be taken twice or never"
+// +kubebuilder:validation:XValidation:rule="self.buffer.type != 'Mailbox' || !has(self.replicas) || self.replicas <= 1 || has(self.persistence)",message="spec.replicas must be 0 or 1 when spec.buffer.type is Mailbox without spec.persistence: each replica would hold its own mailbox, so a value could be taken twice or never (with spec.persistence the replicas share the mailbox in JetStream)"
+// +kubebuilder:validation:XValidation:rule="!has(self.persistence) || !has(self.source) || (!has(self.source.nats.url) && !has(self.source.nats.credentialsSecretRef))",message="spec.persistence forbids spec.source.nats.url and spec.source.nats.credentialsSecretRef: the manager keeps the stream on its own NATS server, with its own credentials"
 // +kubebuilder:validation:XValidation:rule="!has(self.buffer.maxBytes) || !quantity(string(self.buffer.maxBytes)).isInteger() || quantity(string(self.buffer.maxBytes)).asInteger() >= (has(self.maxMessageBytes) ? self.maxMessageBytes : 1048576)",message="spec.buffer.maxBytes must be at least spec.maxMessageBytes (1Mi when unset): the largest message taken in must fit in the ring"
 // +kubebuilder:validation:XValidation:rule="!has(self.buffer.maxBytes) || !has(self.resources) || !has(self.resources.limits) || !('memory' in self.resources.limits) || quantity(string(self.buffer.maxBytes)).compareTo(quantity(string(self.resources.limits['memory']))) < 0",message="spec.buffer.maxBytes must be less than spec.resources.limits.memory: the ring's values share the buffer container's memory with the process itself"
 type RecordSpec struct {
@@ -113,7 +115,9 @@ type RecordSpec struct {
 	// to one replica by client IP so that resuming by sequence works); with
 	// spec.source.nats.queueGroup the replicas share the values between
 	// them, and a consumer sees only the values of the replica it reached.
-	// A Mailbox allows at most one replica. 0 stops the buffer processes.
+	// A Mailbox allows at most one replica, unless spec.persistence keeps
+	// it in JetStream, where only one replica can take a value. 0 stops
+	// the buffer processes.
 	// +optional
 	// +kubebuilder:default=1
 	// +kubebuilder:validation:Minimum=0
@@ -154,6 +158,94 @@ type RecordSpec struct {
 	// manager's NetworkPolicies are enabled) and no credential is asked.
 	// +optional
 	Consumers *ConsumersSpec `json:"consumers,omitempty"`
+
+	// persistence keeps the record's values in a NATS JetStream stream on
+	// the manager's NATS server instead of only in the buffer processes'
+	// memory: the buffer processes restore from the stream when they start
+	// and follow it, so values survive a restart of the buffer pods, and
+	// replicas share one sequence (docs/persistence.md). When unset, the
+	// values live in memory only.
+	// +optional
+	Persistence *PersistenceSpec `json:"persistence,omitempty"`
+}
+
+// StreamStorage is where JetStream keeps a stream's messages.
+// +kubebuilder:validation:Enum=File;Memory
+type StreamStorage string
+
+const (
+	// StreamStorageFile keeps the messages on the NATS servers' disks.
+	StreamStorageFile StreamStorage = "File"
+	// StreamStorageMemory keeps them in the NATS servers' memory: lost when
+	// every server holding a replica restarts.
+	StreamStorageMemory StreamStorage = "Memory"
+)
+
+// DeletionPolicy says what becomes of a Record's stream when the Record is
+// deleted or its spec.persistence removed.
+// +kubebuilder:validation:Enum=Delete;Retain
+type DeletionPolicy string
+
+const (
+	// DeletionPolicyDelete deletes the stream with the Record (a finalizer
+	// holds the Record until the stream is gone).
+	DeletionPolicyDelete DeletionPolicy = "Delete"
+	// DeletionPolicyRetain leaves the stream and its values: a Record of
+	// the same namespace and name created later takes it back.
+	DeletionPolicyRetain DeletionPolicy = "Retain"
+)
+
+// Defaults of spec.persistence, applied by the manager (not by the API
+// server, so that an adopted stream, which forbids the fields, can be told
+// from one that sets them).
+const (
+	// DefaultStreamReplicas is spec.persistence.replicas when unset.
+	DefaultStreamReplicas = 1
+	// DefaultStreamStorage is spec.persistence.storage when unset.
+	DefaultStreamStorage = StreamStorageFile
+	// DefaultDeletionPolicy is spec.persistence.deletionPolicy when unset.
+	DefaultDeletionPolicy = DeletionPolicyDelete
+)
+
+// PersistenceSpec keeps a Record's values in NATS JetStream: in a stream
+// the manager creates, configures from the buffer (its type, capacity and
+// byte budget) and deletes, or in one the user manages (stream).
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.stream) || (!has(self.replicas) && !has(self.storage) && !has(self.maxAge) && !has(self.deletionPolicy))",message="spec.persistence.stream adopts a stream the user manages: spec.persistence.replicas, storage, maxAge and deletionPolicy are forbidden with it (the manager neither configures nor deletes that stream)"
+// +kubebuilder:validation:XValidation:rule="(has(self.storage) ? self.storage : 'File') == (has(oldSelf.storage) ? oldSelf.storage : 'File')",message="spec.persistence.storage is immutable: JetStream cannot move a stream between File and Memory"
+type PersistenceSpec struct {
+	// replicas is the number of NATS servers holding a copy of the stream:
+	// 1, 3 or 5 (1 when unset). More than 1 needs a clustered NATS.
+	// +optional
+	// +kubebuilder:validation:Enum=1;3;5
+	Replicas *int32 `json:"replicas,omitempty"`
+
+	// storage is where JetStream keeps the values: File (when unset) or
+	// Memory. Immutable.
+	// +optional
+	Storage StreamStorage `json:"storage,omitempty"`
+
+	// maxAge drops values older than this from the stream, such as 24h.
+	// When unset, values are dropped only to respect the buffer's limits.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s')",message="spec.persistence.maxAge must be at least 1s"
+	MaxAge *metav1.Duration `json:"maxAge,omitempty"`
+
+	// stream names an existing JetStream stream, created and managed by
+	// the user, to read the record from: the manager neither creates,
+	// configures nor deletes it. When unset, the manager owns a stream
+	// named recbuf_<namespace>_<name>.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:XValidation:rule="self.matches(r'^[^.*>/\\s]+$')",message="spec.persistence.stream must be a JetStream stream name: no whitespace, '.', '*', '>' or '/'"
+	Stream string `json:"stream,omitempty"`
+
+	// deletionPolicy is what becomes of the stream when the Record is
+	// deleted or its spec.persistence removed: Delete (when unset) or
+	// Retain.
+	// +optional
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
 }
 
 // ConsumerAuthentication is how the buffer processes authenticate the
@@ -352,7 +444,8 @@ type RecordStatus struct {
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
 	// conditions are the Record's conditions: Ready (the summary),
-	// Available, Reconciling, Stalled, NATSConnected and Reporting.
+	// Available, Reconciling, Stalled, NATSConnected, Reporting and, with
+	// spec.persistence, StreamReady.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -395,6 +488,36 @@ type RecordStatus struct {
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=128
 	Pods []RecordPodStatus `json:"pods,omitempty"`
+
+	// stream is the state of the Record's JetStream stream (with
+	// spec.persistence), sampled at most every report interval.
+	// +optional
+	Stream *StreamStatus `json:"stream,omitempty"`
+}
+
+// StreamStatus is the state of a Record's JetStream stream as the manager
+// last read it.
+type StreamStatus struct {
+	// name is the stream's name.
+	// +required
+	// +kubebuilder:validation:MaxLength=255
+	Name string `json:"name"`
+
+	// messages is the number of values the stream holds.
+	// +optional
+	Messages int64 `json:"messages,omitempty"`
+
+	// bytes is the size of the values the stream holds, in bytes.
+	// +optional
+	Bytes int64 `json:"bytes,omitempty"`
+
+	// firstSequence is the stream sequence of the oldest value held.
+	// +optional
+	FirstSequence int64 `json:"firstSequence,omitempty"`
+
+	// lastSequence is the stream sequence of the newest value taken in.
+	// +optional
+	LastSequence int64 `json:"lastSequence,omitempty"`
 }
 
 // RecordCounters are a Record's counters, as the buffer processes report
@@ -502,4 +625,36 @@ func (r *Record) EffectiveSubject() string {
 		return s.NATS.Subject
 	}
 	return r.DefaultSubject()
+}
+
+// Persistent says whether the Record's values are kept in JetStream.
+func (r *Record) Persistent() bool { return r.Spec.Persistence != nil }
+
+// AdoptsStream says whether the Record reads a stream the user manages.
+func (r *Record) AdoptsStream() bool { return r.Persistent() && r.Spec.Persistence.Stream != "" }
+
+// StreamName is the Record's stream: the adopted one, or the one the
+// manager owns (streams.Name); "" without spec.persistence.
+func (r *Record) StreamName() string {
+	switch {
+	case !r.Persistent():
+		return ""
+	case r.AdoptsStream():
+		return r.Spec.Persistence.Stream
+	default:
+		return streams.Name(r.Namespace, r.Name)
+	}
+}
+
+// StreamDeletionPolicy is spec.persistence.deletionPolicy with its
+// default; an adopted stream is always retained.
+func (r *Record) StreamDeletionPolicy() DeletionPolicy {
+	switch {
+	case !r.Persistent() || r.AdoptsStream():
+		return DeletionPolicyRetain
+	case r.Spec.Persistence.DeletionPolicy != "":
+		return r.Spec.Persistence.DeletionPolicy
+	default:
+		return DefaultDeletionPolicy
+	}
 }

@@ -3,6 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
+
+	"github.com/go-logr/logr"
+	"github.com/nats-io/nats.go/jetstream"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -82,12 +86,29 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 		return fmt.Errorf("adding the status collector: %w", err)
 	}
 
+	// The streams of persistent Records are managed over a connection of
+	// their own, with the collector's server, credentials and policy: the
+	// collector's connection lives and dies with its Start.
+	streamConn, err := natsconn.Policy{
+		Name:   "recbuf-manager-streams",
+		Logger: slog.New(logr.ToSlogHandler(ctrl.Log.WithName("jetstream"))),
+	}.Connect(o.natsURL, natsOpts...)
+	if err != nil {
+		return fmt.Errorf("connecting to NATS at %q for JetStream: %w", natsconn.RedactURL(o.natsURL), err)
+	}
+	defer streamConn.Close()
+	js, err := jetstream.New(streamConn)
+	if err != nil {
+		return fmt.Errorf("creating the JetStream client: %w", err)
+	}
+
 	r := &controllers.RecordReconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Scheme:    mgr.GetScheme(),
 		Recorder:  mgr.GetEventRecorder("recbuf-manager"),
 		Reports:   collector,
+		JetStream: js,
 		Config: controllers.Config{
 			SidecarImage:                  o.sidecarImage,
 			SidecarImagePullPolicy:        corev1.PullPolicy(o.sidecarImagePullPolicy),

@@ -515,6 +515,7 @@ spec:
 	networkPolicySpecs()
 	Context("kubectl recbuf", pluginSpecs)
 	monitoringSpecs()
+	persistenceSpecs()
 
 	It("leaves no manager resources behind on helm uninstall", func() {
 		Expect(helm("uninstall", release, "-n", systemNamespace, "--wait")).Error().NotTo(HaveOccurred())
