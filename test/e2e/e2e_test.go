@@ -516,6 +516,7 @@ spec:
 	Context("kubectl recbuf", pluginSpecs)
 	monitoringSpecs()
 	persistenceSpecs()
+	failoverSpecs()
 
 	It("leaves no manager resources behind on helm uninstall", func() {
 		Expect(helm("uninstall", release, "-n", systemNamespace, "--wait")).Error().NotTo(HaveOccurred())

@@ -144,20 +144,22 @@ type record struct {
 			Reason  string `json:"reason"`
 			Message string `json:"message"`
 		} `json:"conditions"`
-		Endpoint     string `json:"endpoint"`
-		Subject      string `json:"subject"`
-		Produced     int64  `json:"produced"`
-		Delivered    int64  `json:"delivered"`
-		Subscribers  int64  `json:"subscribers"`
-		LagEvents    int64  `json:"lagEvents"`
-		LaggedValues int64  `json:"laggedValues"`
-		Skipped      int64  `json:"skipped"`
-		Overwrites   int64  `json:"overwrites"`
-		Dropped      int64  `json:"dropped"`
-		Evicted      int64  `json:"evicted"`
-		Pods         []struct {
-			Name      string `json:"name"`
-			Connected bool   `json:"connected"`
+		Endpoint      string `json:"endpoint"`
+		Subject       string `json:"subject"`
+		ReportingPods int64  `json:"reportingPods"`
+		Produced      int64  `json:"produced"`
+		Delivered     int64  `json:"delivered"`
+		Subscribers   int64  `json:"subscribers"`
+		LagEvents     int64  `json:"lagEvents"`
+		LaggedValues  int64  `json:"laggedValues"`
+		Skipped       int64  `json:"skipped"`
+		Overwrites    int64  `json:"overwrites"`
+		Dropped       int64  `json:"dropped"`
+		Evicted       int64  `json:"evicted"`
+		Pods          []struct {
+			Name        string `json:"name"`
+			Connected   bool   `json:"connected"`
+			Subscribers int64  `json:"subscribers"`
 		} `json:"pods"`
 	} `json:"status"`
 }
