@@ -59,6 +59,7 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 		LeaderElectionNamespace:       o.leaderElectionNS,
 		LeaderElectionReleaseOnCancel: true,
 		Controller:                    config.Controller{SkipNameValidation: &o.skipControllerNameValidation},
+		WebhookServer:                 webhookServer(o),
 	})
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
@@ -82,27 +83,32 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 		return fmt.Errorf("adding the status collector: %w", err)
 	}
 
+	ctrlCfg := controllers.Config{
+		SidecarImage:                  o.sidecarImage,
+		SidecarImagePullPolicy:        corev1.PullPolicy(o.sidecarImagePullPolicy),
+		NATSURL:                       o.natsURL,
+		ReportSubjectPrefix:           o.reportSubjectPrefix,
+		ReportInterval:                o.reportInterval,
+		AllowedNATSServers:            allowedServers(o.allowedNATSServers),
+		AllowPlaintextNATSCredentials: o.allowPlaintextNATSCreds,
+		ReportMasterKey:               masterKey,
+		BufferMemoryCeiling:           o.bufferMemoryCeiling.Value(),
+		NetworkPolicies:               o.networkPolicyConfig(),
+	}
 	r := &controllers.RecordReconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Scheme:    mgr.GetScheme(),
 		Recorder:  mgr.GetEventRecorder("recbuf-manager"),
 		Reports:   collector,
-		Config: controllers.Config{
-			SidecarImage:                  o.sidecarImage,
-			SidecarImagePullPolicy:        corev1.PullPolicy(o.sidecarImagePullPolicy),
-			NATSURL:                       o.natsURL,
-			ReportSubjectPrefix:           o.reportSubjectPrefix,
-			ReportInterval:                o.reportInterval,
-			AllowedNATSServers:            allowedServers(o.allowedNATSServers),
-			AllowPlaintextNATSCredentials: o.allowPlaintextNATSCreds,
-			ReportMasterKey:               masterKey,
-			BufferMemoryCeiling:           o.bufferMemoryCeiling.Value(),
-			NetworkPolicies:               o.networkPolicyConfig(),
-		},
+		Config:    ctrlCfg,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Record controller: %w", err)
+	}
+
+	if err := setupSidecarInjection(mgr, o, ctrlCfg); err != nil {
+		return err
 	}
 
 	// Neither probe depends on NATS: the manager is healthy and ready
@@ -117,7 +123,7 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 	log.Info("Starting manager", "sidecarImage", o.sidecarImage, "natsURL", natsconn.RedactURL(o.natsURL), "natsCredentialsDir", o.natsCredentialsDir,
 		"allowedNATSServers", natsconn.RedactURL(o.allowedNATSServers), "allowPlaintextNATSCredentials", o.allowPlaintextNATSCreds, "leaderElection", o.leaderElect,
 		"metricsBindAddress", o.metricsAddr, "metricsSecure", o.metricsSecure, "metricsCertPath", o.metricsCertPath,
-		"networkPolicies", o.networkPolicies, "metricsFromNamespaceSelector", o.metricsFrom,
+		"networkPolicies", o.networkPolicies, "sidecarInjection", o.sidecarInjection, "webhookCerts", o.webhookCerts, "metricsFromNamespaceSelector", o.metricsFrom,
 		"reportMasterKeyFile", o.reportMasterKeyFile, "reportKeyFingerprint", report.MasterKeyFingerprint(masterKey))
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("running the manager: %w", err)
