@@ -59,7 +59,6 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 		LeaderElectionNamespace:       o.leaderElectionNS,
 		LeaderElectionReleaseOnCancel: true,
 		Controller:                    config.Controller{SkipNameValidation: &o.skipControllerNameValidation},
-		WebhookServer:                 webhookServer(o),
 	})
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)

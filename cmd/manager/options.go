@@ -52,7 +52,10 @@ type options struct {
 	webhookService          string
 	webhookConfiguration    string
 	webhookCertValidity     time.Duration
-	zap                     zap.Options
+	// webhookExtraDNSNames are more names for the webhook's serving
+	// certificate. No flag: tests reach the webhook at localhost.
+	webhookExtraDNSNames []string
+	zap                  zap.Options
 	// deprecated lists the deprecated flag names given, for
 	// logDeprecated once logging is set up.
 	deprecated []string

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -25,14 +26,10 @@ const (
 	webhookCertsExternal = "external"
 )
 
-// webhookServer is the sidecar injection webhook's server, or nil when
-// --sidecar-injection is off.
-func webhookServer(o options) webhook.Server {
-	if !o.sidecarInjection {
-		return nil
-	}
-	return webhook.NewServer(webhook.Options{Port: o.webhookPort, CertDir: o.webhookCertDir})
-}
+// minWebhookCertValidity is the shortest --webhook-cert-validity: short
+// enough for a test to see a rotation, long beside the kubelet's delay in
+// updating the mounted Secret only in a test that copies it itself.
+const minWebhookCertValidity = 10 * time.Second
 
 // setupSidecarInjection registers the webhook's handler and, with
 // self-managed certificates, the certificate rotator; the manager is
@@ -53,7 +50,7 @@ func setupSidecarInjection(mgr ctrl.Manager, o options, cfg controllers.Config) 
 			CAName:         "recbuf-webhook-ca",
 			CAOrganization: "recbuf",
 			DNSName:        service.Name + "." + service.Namespace + ".svc",
-			ExtraDNSNames:  []string{service.Name + "." + service.Namespace + ".svc.cluster.local"},
+			ExtraDNSNames:  append([]string{service.Name + "." + service.Namespace + ".svc.cluster.local"}, o.webhookExtraDNSNames...),
 			IsReady:        ready,
 			Webhooks:       []rotator.WebhookInfo{{Name: o.webhookConfiguration, Type: rotator.Mutating}},
 			// Every replica serves the webhook: each keeps its files
@@ -69,12 +66,15 @@ func setupSidecarInjection(mgr ctrl.Manager, o options, cfg controllers.Config) 
 	} else {
 		close(ready)
 	}
-	srv := mgr.GetWebhookServer()
+	srv := webhook.NewServer(webhook.Options{Port: o.webhookPort, CertDir: o.webhookCertDir})
 	srv.Register(controllers.SidecarWebhookPath, &webhook.Admission{Handler: &controllers.SidecarInjector{
 		Client:  mgr.GetClient(),
 		Decoder: admission.NewDecoder(mgr.GetScheme()),
 		Config:  cfg,
 	}})
+	if err := mgr.Add(&afterCerts{server: srv, ready: ready}); err != nil {
+		return fmt.Errorf("adding the webhook server: %w", err)
+	}
 	checker := srv.StartedChecker()
 	if err := mgr.AddReadyzCheck("webhook", func(req *http.Request) error {
 		select {
@@ -88,6 +88,25 @@ func setupSidecarInjection(mgr ctrl.Manager, o options, cfg controllers.Config) 
 	}
 	return mgr.AddHealthzCheck("webhook", healthz.Ping)
 }
+
+// afterCerts starts the webhook server once its certificates are in
+// place: the server reads them as it starts, and a manager that made them
+// itself has none before. It runs on every replica, leader or not.
+type afterCerts struct {
+	server webhook.Server
+	ready  <-chan struct{}
+}
+
+func (a *afterCerts) Start(ctx context.Context) error {
+	select {
+	case <-a.ready:
+		return a.server.Start(ctx)
+	case <-ctx.Done():
+		return nil
+	}
+}
+
+func (a *afterCerts) NeedLeaderElection() bool { return false }
 
 // splitNamespacedName parses NAMESPACE/NAME.
 func splitNamespacedName(s string) (types.NamespacedName, error) {
@@ -115,8 +134,8 @@ func (o options) validateWebhook() error {
 		if o.webhookConfiguration == "" {
 			errs = append(errs, errors.New("--webhook-configuration is required with --webhook-certs=self"))
 		}
-		if o.webhookCertValidity < time.Minute {
-			errs = append(errs, fmt.Errorf("--webhook-cert-validity %s: want at least 1m", o.webhookCertValidity))
+		if o.webhookCertValidity < minWebhookCertValidity {
+			errs = append(errs, fmt.Errorf("--webhook-cert-validity %s: want at least %s", o.webhookCertValidity, minWebhookCertValidity))
 		}
 	case webhookCertsExternal:
 	default:
