@@ -20,6 +20,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -165,6 +166,14 @@ func (r *RecordReconciler) childError(ctx context.Context, rec *recbufv1alpha1.R
 // manages, so that it does not hold every such object of the cluster in
 // memory. Secrets are not cached at all: the manager only creates them
 // (record_reportkey.go).
+// SidecarPodsCacheOptions are those of the cache of RecordReconciler's
+// SidecarPods: the pods that asked for sidecars, and nothing else.
+func SidecarPodsCacheOptions(scheme *runtime.Scheme) cache.Options {
+	return cache.Options{Scheme: scheme, ByObject: map[client.Object]cache.ByObject{
+		&corev1.Pod{}: {Label: labels.SelectorFromSet(labels.Set{LabelInject: "true"})},
+	}}
+}
+
 func CacheOptions() cache.Options {
 	managed := labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedByValue})
 	return cache.Options{ByObject: map[client.Object]cache.ByObject{

@@ -50,8 +50,13 @@ type statusInputs struct {
 	serviceAccountErr, bindingErr error
 	// natsRefusal says why the Record's NATS source is refused (zero: not).
 	natsRefusal natsRefusal
-	// pods are the Record's buffer pods (record_pods.go judges them).
-	pods []corev1.Pod
+	// record is the Record's name: its sidecar containers are named after
+	// it (bufferStarted).
+	record string
+	// pods are the Record's buffer pods (record_pods.go judges them),
+	// sidecarPods those of them that are app pods with the Record's
+	// sidecar.
+	pods, sidecarPods []corev1.Pod
 
 	// aggregate sums the Record's fresh reports; state is the collector's
 	// connection.
@@ -89,7 +94,9 @@ func (r *RecordReconciler) reconcileStatus(ctx context.Context, s *recordScope) 
 		serviceAccountErr:   s.serviceAccountErr,
 		bindingErr:          s.bindingErr,
 		natsRefusal:         s.natsRefusal,
+		record:              s.record.Name,
 		pods:                s.pods,
+		sidecarPods:         s.sidecarPods,
 		aggregate:           r.Reports.Aggregate(key, s.record.UID),
 		state:               r.Reports.State(),
 	}
@@ -126,6 +133,7 @@ func computeStatus(rec *recbufv1alpha1.Record, in statusInputs) {
 	setNATSConnectedCondition(rec, in, pods)
 	setReportingCondition(rec, in)
 	setCounters(rec, in, pods)
+	setSidecars(rec, in)
 	setReadyCondition(rec, in)
 }
 

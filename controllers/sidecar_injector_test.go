@@ -2,6 +2,10 @@ package controllers
 
 import (
 	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +18,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
+	"github.com/recbuf/recbuf/internal/report"
+	"github.com/recbuf/recbuf/internal/sidecar"
 )
 
 // testWebhookConfiguration is the chart's MutatingWebhookConfiguration
@@ -253,4 +259,71 @@ func TestWebhookRefusesBadRequestsNamingTheAnnotationAndTheRecord(t *testing.T) 
 			g.Expect(err.Error()).To(ContainSubstring(`admission webhook "sidecar.recbuf.dev" denied the request: ` + tt.want))
 		})
 	}
+}
+
+// TestInjectedSidecarsReportAndAreCountedInTheStatus runs the buffer
+// process with the arguments the webhook gave an app pod's sidecar: its
+// signed reports are taken, the pod is listed in status.pods and counted
+// in status.sidecars, and a change of the Record's spec marks it outdated.
+func TestInjectedSidecarsReportAndAreCountedInTheStatus(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	rec := newRecord(ns, "telemetry", ringSpec(16))
+	setUpRecord(t, g, rec)
+	pod := appPod(ns, map[string]string{AnnotationRecords: "telemetry"})
+	create(t, g, pod)
+	sc := pod.Spec.InitContainers[0]
+	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, InitContainerStatuses: []corev1.ContainerStatus{{
+		Name: sc.Name, Image: sc.Image, Ready: true,
+		State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}},
+	}}}
+	g.Expect(k8s.Status().Update(context.Background(), pod)).To(Succeed())
+
+	startProcess(t, g, rec, pod.Name, sc.Args)
+	g.Eventually(func(g Gomega) {
+		g.Expect(get(rec)).To(Succeed())
+		g.Expect(rec.Status.Sidecars).To(Equal(int32(1)))
+		g.Expect(rec.Status.Pods).To(Equal([]recbufv1alpha1.RecordPodStatus{{Name: pod.Name, Connected: true}}))
+		expectCondition(g, rec, recbufv1alpha1.ConditionSidecarsCurrent, metav1.ConditionTrue, recbufv1alpha1.ReasonSidecarsCurrent)
+	}, timeout, poll).Should(Succeed())
+
+	update(g, rec, func(r *recbufv1alpha1.Record) { r.Spec.Buffer.Capacity = ptr.To[int32](32) })
+	g.Eventually(func(g Gomega) {
+		g.Expect(get(rec)).To(Succeed())
+		g.Expect(rec.Status.OutdatedSidecars).To(Equal(int32(1)))
+		expectCondition(g, rec, recbufv1alpha1.ConditionSidecarsCurrent, metav1.ConditionFalse, recbufv1alpha1.ReasonOutdatedSidecars)
+	}, timeout, poll).Should(Succeed())
+}
+
+// startProcess runs the buffer process with args as the pod named pod
+// would, playing the kubelet's part for the mounted files.
+func startProcess(t *testing.T, g Gomega, rec *recbufv1alpha1.Record, pod string, args []string) {
+	t.Helper()
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: rec.Namespace, Name: rec.ChildName()}}
+	g.Eventually(func() error { return get(cm) }, timeout, poll).Should(Succeed())
+	settings := filepath.Join(t.TempDir(), report.SettingsKey)
+	g.Expect(os.WriteFile(settings, []byte(cm.Data[report.SettingsKey]), 0o444)).To(Succeed())
+	keyFile := filepath.Join(t.TempDir(), report.KeyFile)
+	g.Expect(os.WriteFile(keyFile, reportKeyOf(t, rec.Namespace, rec.Name), 0o600)).To(Succeed())
+	args = append(slices.Clone(args), "--http-addr=127.0.0.1:0", "--metrics-addr=127.0.0.1:0", "--log-level=error",
+		"--report-settings-file="+settings, "--report-key-file="+keyFile)
+	cfg, err := sidecar.ParseFlags(args, func(k string) string {
+		if k == "POD_NAME" {
+			return pod
+		}
+		return ""
+	}, io.Discard)
+	g.Expect(err).NotTo(HaveOccurred(), "the sidecar refuses the webhook's arguments %q", args)
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := sidecar.Start(ctx, cfg)
+	if err != nil {
+		cancel()
+		t.Fatalf("starting the sidecar: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := s.Wait(); err != nil {
+			t.Errorf("sidecar: %v", err)
+		}
+	})
 }

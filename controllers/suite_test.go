@@ -202,13 +202,23 @@ func runSuite(m *testing.M) int {
 		// As the multi-tenant profile: every Record gets a NetworkPolicy.
 		NetworkPolicies: NetworkPolicyConfig{Enabled: true, MetricsFrom: monitoring},
 	}
+	sidecarOpts := SidecarPodsCacheOptions(scheme)
+	sidecarOpts.Mapper = mgr.GetRESTMapper()
+	sidecarPods, err := cache.New(cfg, sidecarOpts)
+	if err != nil {
+		panic(err)
+	}
+	if err := mgr.Add(sidecarPods); err != nil {
+		panic(err)
+	}
 	r := &RecordReconciler{
-		Client:    mgr.GetClient(),
-		APIReader: mgr.GetAPIReader(),
-		Scheme:    mgr.GetScheme(),
-		Recorder:  mgr.GetEventRecorder("recbuf-manager"),
-		Reports:   collector,
-		Config:    testConfig,
+		Client:      mgr.GetClient(),
+		APIReader:   mgr.GetAPIReader(),
+		Scheme:      mgr.GetScheme(),
+		Recorder:    mgr.GetEventRecorder("recbuf-manager"),
+		Reports:     collector,
+		Config:      testConfig,
+		SidecarPods: sidecarPods,
 	}
 	if err := r.setupWithManager(mgr, reconciles.wrap(r)); err != nil {
 		fmt.Fprintln(os.Stderr, "setting up the controller:", err)

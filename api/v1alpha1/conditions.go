@@ -49,6 +49,23 @@ const (
 	// arrive, so the status counters are current; False (reason Stale) when
 	// they stopped for longer than the manager's --report-stale-after.
 	ConditionReporting = "Reporting"
+	// ConditionSidecarsCurrent is present while app pods run the Record's
+	// buffer as an injected sidecar: True when all of them were admitted
+	// with the Record's current generation, False (reason
+	// OutdatedSidecars, with their count) when some run an older spec,
+	// which they only pick up when their pods are recreated. It does not
+	// affect Ready.
+	ConditionSidecarsCurrent = "SidecarsCurrent"
+)
+
+// Reasons of the SidecarsCurrent condition.
+const (
+	// ReasonSidecarsCurrent means every injected sidecar runs the
+	// Record's current spec.
+	ReasonSidecarsCurrent = "SidecarsCurrent"
+	// ReasonOutdatedSidecars means some injected sidecars were admitted
+	// with an older generation of the Record.
+	ReasonOutdatedSidecars = "OutdatedSidecars"
 )
 
 // Reasons of the Ready condition (when False, Ready reuses the reason of the

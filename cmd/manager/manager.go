@@ -9,6 +9,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 
@@ -94,6 +95,10 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 		BufferMemoryCeiling:           o.bufferMemoryCeiling.Value(),
 		NetworkPolicies:               o.networkPolicyConfig(),
 	}
+	sidecarPods, err := newSidecarPodsCache(mgr)
+	if err != nil {
+		return err
+	}
 	r := &controllers.RecordReconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
@@ -101,6 +106,9 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 		Recorder:  mgr.GetEventRecorder("recbuf-manager"),
 		Reports:   collector,
 		Config:    ctrlCfg,
+		// Counted whether or not this manager injects: pods admitted
+		// before injection was turned off still run their sidecars.
+		SidecarPods: sidecarPods,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Record controller: %w", err)
@@ -128,6 +136,21 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 		return fmt.Errorf("running the manager: %w", err)
 	}
 	return nil
+}
+
+// newSidecarPodsCache makes the cache of the app pods that asked for
+// sidecars, started with mgr.
+func newSidecarPodsCache(mgr ctrl.Manager) (cache.Cache, error) {
+	opts := controllers.SidecarPodsCacheOptions(mgr.GetScheme())
+	opts.Mapper, opts.HTTPClient = mgr.GetRESTMapper(), mgr.GetHTTPClient()
+	c, err := cache.New(mgr.GetConfig(), opts)
+	if err != nil {
+		return nil, fmt.Errorf("creating the cache of pods with sidecars: %w", err)
+	}
+	if err := mgr.Add(c); err != nil {
+		return nil, fmt.Errorf("adding the cache of pods with sidecars: %w", err)
+	}
+	return c, nil
 }
 
 // allowedServers is --allowed-nats-servers as the reconciler takes it:
