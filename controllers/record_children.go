@@ -160,12 +160,6 @@ func (r *RecordReconciler) childError(ctx context.Context, rec *recbufv1alpha1.R
 	return errCacheLag
 }
 
-// CacheOptions restricts the manager's cache of Deployments, Services,
-// ConfigMaps, PodDisruptionBudgets, NetworkPolicies, Pods, ServiceAccounts
-// and ClusterRoleBindings to the ones the manager
-// manages, so that it does not hold every such object of the cluster in
-// memory. Secrets are not cached at all: the manager only creates them
-// (record_reportkey.go).
 // SidecarPodsCacheOptions are those of the cache of RecordReconciler's
 // SidecarPods: the pods that asked for sidecars, and nothing else.
 func SidecarPodsCacheOptions(scheme *runtime.Scheme) cache.Options {
@@ -174,6 +168,13 @@ func SidecarPodsCacheOptions(scheme *runtime.Scheme) cache.Options {
 	}}
 }
 
+// CacheOptions restricts the manager's cache of Deployments, Services,
+// ConfigMaps, PodDisruptionBudgets, NetworkPolicies, Pods, ServiceAccounts
+// and ClusterRoleBindings to the ones the manager
+// manages, so that it does not hold every such object of the cluster in
+// memory. Secrets are not cached at all: the manager only creates them
+// (record_reportkey.go). The app pods with sidecars, which are not the
+// manager's, are in a cache of their own (SidecarPodsCacheOptions).
 func CacheOptions() cache.Options {
 	managed := labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedByValue})
 	return cache.Options{ByObject: map[client.Object]cache.ByObject{
