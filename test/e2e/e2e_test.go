@@ -511,6 +511,7 @@ spec:
 	managerMetricsSpecs()
 	tokenAuthSpecs()
 	networkPolicySpecs()
+	sidecarSpecs()
 
 	It("leaves no manager resources behind on helm uninstall", func() {
 		Expect(helm("uninstall", release, "-n", systemNamespace, "--wait")).Error().NotTo(HaveOccurred())
