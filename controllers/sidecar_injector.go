@@ -125,6 +125,24 @@ func parsePort(annotations map[string]string, key string, def int32, n int) (int
 	return int32(p), nil
 }
 
+// portClash says which of the pod's own declared container ports the
+// sidecars' ports would take ("" when none): two processes of a pod cannot
+// listen on one port, and the sidecar would fail to start. Ports the app
+// listens on without declaring them are not known here.
+func portClash(pod *corev1.Pod, req sidecarRequest) string {
+	n := int32(len(req.records))
+	for _, c := range slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers) {
+		for _, p := range c.Ports {
+			for key, first := range map[string]int32{AnnotationPort: req.port, AnnotationMetricsPort: req.metricsPort} {
+				if p.ContainerPort >= first && p.ContainerPort < first+n {
+					return fmt.Sprintf("annotation %s=%d: port %d is container %q's own; choose another with the annotation", key, first, p.ContainerPort, c.Name)
+				}
+			}
+		}
+	}
+	return ""
+}
+
 // sidecarLayout is the layout of the i-th Record's container in an app pod.
 func sidecarLayout(rec *recbufv1alpha1.Record, req sidecarRequest, i int) bufferLayout {
 	return bufferLayout{
@@ -237,6 +255,9 @@ func (h *SidecarInjector) Handle(ctx context.Context, req admission.Request) adm
 	sreq, err := parseSidecarRequest(pod.Annotations)
 	if err != nil {
 		return admission.Denied(err.Error())
+	}
+	if why := portClash(pod, sreq); why != "" {
+		return admission.Denied(why)
 	}
 	recs := make([]*recbufv1alpha1.Record, 0, len(sreq.records))
 	for _, name := range sreq.records {

@@ -250,10 +250,14 @@ func TestWebhookRefusesBadRequestsNamingTheAnnotationAndTheRecord(t *testing.T) 
 			"annotation recbuf.dev/records: Record " + ns + "/commands is a Mailbox, which cannot be injected"},
 		{"no Record at all", map[string]string{},
 			"annotation recbuf.dev/records is missing or empty"},
+		{"a port the app declares", map[string]string{AnnotationRecords: "telemetry", AnnotationMetricsPort: "9000"},
+			`annotation recbuf.dev/metrics-port=9000: port 9000 is container "app"'s own`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := k8s.Create(context.Background(), appPod(ns, tt.annotations))
+			pod := appPod(ns, tt.annotations)
+			pod.Spec.Containers[0].Ports = []corev1.ContainerPort{{ContainerPort: 9000}}
+			err := k8s.Create(context.Background(), pod)
 			g := NewWithT(t)
 			g.Expect(err).To(HaveOccurred())
 			g.Expect(err.Error()).To(ContainSubstring(`admission webhook "sidecar.recbuf.dev" denied the request: ` + tt.want))
