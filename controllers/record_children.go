@@ -20,6 +20,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -159,12 +160,21 @@ func (r *RecordReconciler) childError(ctx context.Context, rec *recbufv1alpha1.R
 	return errCacheLag
 }
 
+// SidecarPodsCacheOptions are those of the cache of RecordReconciler's
+// SidecarPods: the pods that asked for sidecars, and nothing else.
+func SidecarPodsCacheOptions(scheme *runtime.Scheme) cache.Options {
+	return cache.Options{Scheme: scheme, ByObject: map[client.Object]cache.ByObject{
+		&corev1.Pod{}: {Label: labels.SelectorFromSet(labels.Set{LabelInject: "true"})},
+	}}
+}
+
 // CacheOptions restricts the manager's cache of Deployments, Services,
 // ConfigMaps, PodDisruptionBudgets, NetworkPolicies, Pods, ServiceAccounts
 // and ClusterRoleBindings to the ones the manager
 // manages, so that it does not hold every such object of the cluster in
 // memory. Secrets are not cached at all: the manager only creates them
-// (record_reportkey.go).
+// (record_reportkey.go). The app pods with sidecars, which are not the
+// manager's, are in a cache of their own (SidecarPodsCacheOptions).
 func CacheOptions() cache.Options {
 	managed := labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedByValue})
 	return cache.Options{ByObject: map[client.Object]cache.ByObject{

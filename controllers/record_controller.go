@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -102,6 +103,10 @@ type RecordReconciler struct {
 	// the manager's NATS server (record_stream.go); nil: such Records'
 	// StreamReady is Unknown (NATSUnavailable).
 	JetStream jetstream.JetStream
+	// SidecarPods, when set, is a cache of the app pods that asked for
+	// sidecars (label LabelInject=true; SidecarPodsCacheOptions): the
+	// manager's own pod cache holds its Deployments' pods only.
+	SidecarPods cache.Cache
 
 	// now is the clock (time.Now when nil).
 	now func() time.Time
@@ -186,6 +191,9 @@ type recordScope struct {
 	// stream is what the stream phase saw of a persistent Record's stream
 	// (nil: the Record has no spec.persistence).
 	stream *streamObservation
+	// sidecarPods are those of pods that are app pods the Record's buffer
+	// was injected into.
+	sidecarPods []corev1.Pod
 }
 
 // Reconcile brings one Record's children to their desired state and
@@ -263,7 +271,13 @@ func (r *RecordReconciler) setupWithManager(mgr ctrl.Manager, rec reconcile.Reco
 	if len(r.Config.ReportMasterKey) < report.MinKeySize {
 		return fmt.Errorf("RecordReconciler needs a Config.ReportMasterKey of at least %d bytes", report.MinKeySize)
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr)
+	if r.SidecarPods != nil {
+		// An app pod's sidecars are the Records its annotation names.
+		b = b.WatchesRawSource(source.Kind(r.SidecarPods, &corev1.Pod{},
+			handler.TypedEnqueueRequestsFromMapFunc(sidecarRecords)))
+	}
+	return b.
 		// Our own status patches change neither generation nor metadata:
 		// they need no reconcile.
 		For(&recbufv1alpha1.Record{}, builder.WithPredicates(predicate.Or(
@@ -285,6 +299,15 @@ func (r *RecordReconciler) setupWithManager(mgr ctrl.Manager, rec reconcile.Reco
 			handler.TypedEnqueueRequestsFromMapFunc(reportRequests(mgr.GetClient())))).
 		Named("record").
 		Complete(rec)
+}
+
+// sidecarRecords maps an app pod to the Records injected into it.
+func sidecarRecords(_ context.Context, pod *corev1.Pod) []reconcile.Request {
+	var reqs []reconcile.Request
+	for name := range injectedGenerations(pod) {
+		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: pod.Namespace, Name: name}})
+	}
+	return reqs
 }
 
 // clock reads the reconciler's clock.

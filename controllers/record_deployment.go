@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"net"
 	"path"
 	"strconv"
 
@@ -93,30 +94,10 @@ func mutateDeployment(d *appsv1.Deployment, rec *recbufv1alpha1.Record, cfg Conf
 			c = have
 		}
 	}
-	mutateContainer(&c, rec, cfg)
+	mutateContainer(&c, rec, cfg, deploymentLayout(rec))
 	ps.Containers = []corev1.Container{c}
 	ps.InitContainers = nil
-	ps.Volumes = []corev1.Volume{{Name: settingsVolume, VolumeSource: settingsVolumeSource(rec)}}
-	if ref := credentialsRef(rec); ref != nil {
-		ps.Volumes = append(ps.Volumes, corev1.Volume{
-			Name: credentialsVolume,
-			VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-				SecretName:  ref.Name,
-				DefaultMode: ptr.To[int32](0o440),
-			}},
-		})
-	}
-	// The report key signs the pod's reports (record_reportkey.go). Not
-	// optional: a pod without it could not report. Its name changes with
-	// the master key, which so rolls the pods onto their new keys.
-	ps.Volumes = append(ps.Volumes, corev1.Volume{
-		Name: reportKeyVolume,
-		VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-			SecretName:  reportKeySecretName(rec, cfg),
-			Items:       []corev1.KeyToPath{{Key: report.KeyFile, Path: report.KeyFile}},
-			DefaultMode: ptr.To[int32](0o440),
-		}},
-	})
+	ps.Volumes = bufferVolumes(rec, cfg, deploymentLayout(rec))
 	ps.SecurityContext = &corev1.PodSecurityContext{
 		RunAsNonRoot:   ptr.To(true),
 		RunAsUser:      ptr.To[int64](RunAsID),
@@ -147,30 +128,113 @@ func mutateDeployment(d *appsv1.Deployment, rec *recbufv1alpha1.Record, cfg Conf
 	}
 }
 
-func mutateContainer(c *corev1.Container, rec *recbufv1alpha1.Record, cfg Config) {
-	c.Name = ContainerName
+// bufferLayout is where one buffer container sits in its pod: alone in a
+// pod of the Record's Deployment (deploymentLayout), or beside an app's
+// containers, one per injected Record (sidecarLayout, sidecar_injector.go).
+// One function builds the container for both, so that the two modes run
+// the same process with the same configuration.
+type bufferLayout struct {
+	// container is the container's name, unique in the pod.
+	container string
+	// httpHost is the consumer API's listen host ("": every interface).
+	httpHost string
+	// httpPort and metricsPort are the ports of the consumer API and of
+	// /metrics, /healthz and /readyz.
+	httpPort, metricsPort int32
+	// namedPorts names the ports "http" and "metrics" and the probes
+	// use the names; an app pod has its own ports, so the sidecar's
+	// are numbered only.
+	namedPorts bool
+	// volumeSuffix makes the volume names unique in the pod.
+	volumeSuffix string
+	// secretMode is the file mode of the mounted Secrets: readable by the
+	// group in the Deployment's pods, whose fsGroup is the buffer's; by
+	// all in an app pod, whose fsGroup is the app's (the files are still
+	// mounted in the buffer container only).
+	secretMode int32
+	// consumerAuthentication: the consumer API asks ServiceAccount tokens.
+	consumerAuthentication bool
+}
+
+// deploymentLayout is the layout of the Record's own pods.
+func deploymentLayout(rec *recbufv1alpha1.Record) bufferLayout {
+	return bufferLayout{
+		container:              ContainerName,
+		httpPort:               HTTPPort,
+		metricsPort:            MetricsPort,
+		namedPorts:             true,
+		secretMode:             0o440,
+		consumerAuthentication: consumerAuthentication(rec),
+	}
+}
+
+func (l bufferLayout) settingsVolume() string    { return settingsVolume + l.volumeSuffix }
+func (l bufferLayout) credentialsVolume() string { return credentialsVolume + l.volumeSuffix }
+func (l bufferLayout) reportKeyVolume() string   { return reportKeyVolume + l.volumeSuffix }
+
+// metricsProbePort is the port the probes ask.
+func (l bufferLayout) metricsProbePort() intstr.IntOrString {
+	if l.namedPorts {
+		return intstr.FromString("metrics")
+	}
+	return intstr.FromInt32(l.metricsPort)
+}
+
+// bufferVolumes are the volumes the buffer container of layout l mounts.
+func bufferVolumes(rec *recbufv1alpha1.Record, cfg Config, l bufferLayout) []corev1.Volume {
+	vols := []corev1.Volume{{Name: l.settingsVolume(), VolumeSource: settingsVolumeSource(rec)}}
+	if ref := credentialsRef(rec); ref != nil {
+		vols = append(vols, corev1.Volume{
+			Name: l.credentialsVolume(),
+			VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+				SecretName:  ref.Name,
+				DefaultMode: ptr.To(l.secretMode),
+			}},
+		})
+	}
+	// The report key signs the pod's reports (record_reportkey.go). Not
+	// optional: a pod without it could not report. Its name changes with
+	// the master key, which so rolls the pods onto their new keys.
+	return append(vols, corev1.Volume{
+		Name: l.reportKeyVolume(),
+		VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+			SecretName:  reportKeySecretName(rec, cfg),
+			Items:       []corev1.KeyToPath{{Key: report.KeyFile, Path: report.KeyFile}},
+			DefaultMode: ptr.To(l.secretMode),
+		}},
+	})
+}
+
+// mutateContainer sets the buffer container c of layout l: the Record's
+// buffer process.
+func mutateContainer(c *corev1.Container, rec *recbufv1alpha1.Record, cfg Config, l bufferLayout) {
+	c.Name = l.container
 	c.Image = cfg.SidecarImage
 	c.ImagePullPolicy = cfg.SidecarImagePullPolicy
 	c.Command = nil
 	// A Record that does not fit is never written (reconcileDeployment):
 	// the plan's error is the Stalled condition's business.
 	mem, _ := bufferMemory(rec, cfg)
-	c.Args = sidecarArgs(rec, cfg)
+	c.Args = sidecarArgs(rec, cfg, l)
 	c.Env = []corev1.EnvVar{{
 		Name: "POD_NAME",
 		ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{
 			APIVersion: "v1", FieldPath: "metadata.name",
 		}},
-	}, memoryLimitEnv()}
+	}, memoryLimitEnv(l.container)}
 	c.EnvFrom = nil
-	c.Ports = []corev1.ContainerPort{
-		{Name: "http", ContainerPort: HTTPPort, Protocol: corev1.ProtocolTCP},
-		{Name: "metrics", ContainerPort: MetricsPort, Protocol: corev1.ProtocolTCP},
+	if l.namedPorts {
+		c.Ports = []corev1.ContainerPort{
+			{Name: "http", ContainerPort: l.httpPort, Protocol: corev1.ProtocolTCP},
+			{Name: "metrics", ContainerPort: l.metricsPort, Protocol: corev1.ProtocolTCP},
+		}
+	} else {
+		c.Ports = []corev1.ContainerPort{{ContainerPort: l.metricsPort, Protocol: corev1.ProtocolTCP}}
 	}
 	// Probes spell out the API server's defaults, so that they compare
 	// equal to what it stores.
-	c.LivenessProbe = httpProbe("/healthz", 10)
-	c.ReadinessProbe = httpProbe("/readyz", 5)
+	c.LivenessProbe = httpProbe("/healthz", l.metricsProbePort(), 10)
+	c.ReadinessProbe = httpProbe("/readyz", l.metricsProbePort(), 5)
 	c.StartupProbe = nil
 	c.Resources = defaultResources(mem)
 	if rec.Spec.Resources != nil {
@@ -182,17 +246,17 @@ func mutateContainer(c *corev1.Container, rec *recbufv1alpha1.Record, cfg Config
 		ReadOnlyRootFilesystem:   ptr.To(true),
 		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 	}
-	c.VolumeMounts = []corev1.VolumeMount{{Name: settingsVolume, MountPath: SettingsDir, ReadOnly: true}}
+	c.VolumeMounts = []corev1.VolumeMount{{Name: l.settingsVolume(), MountPath: SettingsDir, ReadOnly: true}}
 	if credentialsRef(rec) != nil {
-		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: credentialsVolume, MountPath: CredentialsDir, ReadOnly: true})
+		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: l.credentialsVolume(), MountPath: CredentialsDir, ReadOnly: true})
 	}
-	c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: reportKeyVolume, MountPath: ReportKeyDir, ReadOnly: true})
+	c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: l.reportKeyVolume(), MountPath: ReportKeyDir, ReadOnly: true})
 }
 
-func httpProbe(path string, period int32) *corev1.Probe {
+func httpProbe(path string, port intstr.IntOrString, period int32) *corev1.Probe {
 	return &corev1.Probe{
 		ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
-			Path: path, Port: intstr.FromString("metrics"), Scheme: corev1.URISchemeHTTP,
+			Path: path, Port: port, Scheme: corev1.URISchemeHTTP,
 		}},
 		PeriodSeconds:    period,
 		TimeoutSeconds:   1,
@@ -221,7 +285,7 @@ func natsURL(rec *recbufv1alpha1.Record, cfg Config) string {
 // them. The manager's report settings are not among them: they come from
 // the settings file (record_settings.go), so that changing them restarts
 // no pod.
-func sidecarArgs(rec *recbufv1alpha1.Record, cfg Config) []string {
+func sidecarArgs(rec *recbufv1alpha1.Record, cfg Config, l bufferLayout) []string {
 	args := []string{
 		"--record-namespace=" + rec.Namespace,
 		"--record-name=" + rec.Name,
@@ -249,14 +313,14 @@ func sidecarArgs(rec *recbufv1alpha1.Record, cfg Config) []string {
 		// the subject (record_stream.go).
 		args = append(args, "--jetstream-stream="+rec.StreamName())
 	}
-	if consumerAuthentication(rec) {
+	if l.consumerAuthentication {
 		args = append(args, "--consumer-authentication="+string(recbufv1alpha1.ConsumerAuthenticationServiceAccountToken))
 	}
 	maxBytes := ptr.Deref(rec.Spec.MaxMessageBytes, recbufv1alpha1.DefaultMaxMessageBytes)
 	return append(args,
 		"--max-message-bytes="+strconv.Itoa(int(maxBytes)),
-		"--http-addr=:"+strconv.Itoa(HTTPPort),
-		"--metrics-addr=:"+strconv.Itoa(MetricsPort),
+		"--http-addr="+net.JoinHostPort(l.httpHost, strconv.Itoa(int(l.httpPort))),
+		"--metrics-addr=:"+strconv.Itoa(int(l.metricsPort)),
 		"--report-settings-file="+path.Join(SettingsDir, report.SettingsKey),
 		"--report-key-file="+ReportKeyDir+"/"+report.KeyFile,
 		"--shutdown-grace="+strconv.Itoa(ShutdownGraceSeconds)+"s",

@@ -72,11 +72,11 @@ func defaultResources(p sizing.Plan) corev1.ResourceRequirements {
 // (sizing.GoMemoryLimit). The downward API reads the limit the kubelet
 // enforces, whoever set it; without one, it gives the node's allocatable
 // memory.
-func memoryLimitEnv() corev1.EnvVar {
+func memoryLimitEnv(container string) corev1.EnvVar {
 	return corev1.EnvVar{
 		Name: sizing.MemoryLimitEnv,
 		ValueFrom: &corev1.EnvVarSource{ResourceFieldRef: &corev1.ResourceFieldSelector{
-			ContainerName: ContainerName, Resource: "limits.memory", Divisor: resource.MustParse("1"),
+			ContainerName: container, Resource: "limits.memory", Divisor: resource.MustParse("1"),
 		}},
 	}
 }

@@ -132,7 +132,7 @@ func TestTheBufferContainerIsSizedFromWhatTheRecordHolds(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var c corev1.Container
-			mutateContainer(&c, tt.rec, cfg)
+			mutateContainer(&c, tt.rec, cfg, deploymentLayout(tt.rec))
 			if tt.wantUserResources {
 				if len(c.Resources.Requests) != 0 {
 					t.Errorf("requests: got %v, want the Record's (none)", c.Resources.Requests)

@@ -28,13 +28,29 @@ import (
 	"github.com/recbuf/recbuf/internal/statusagg"
 )
 
-// observePods reads the Record's buffer pods from the cache.
+// observePods reads the Record's buffer pods from the cache: its
+// Deployment's, and the app pods it was injected into (from the cache of
+// SidecarPods, when set). Both report, and count, alike.
 func (r *RecordReconciler) observePods(ctx context.Context, s *recordScope) error {
 	var pods corev1.PodList
 	if err := r.Client.List(ctx, &pods, client.InNamespace(s.record.Namespace), client.MatchingLabels(selectorLabels(s.record))); err != nil {
 		return fmt.Errorf("listing the buffer pods of Record %s: %w", client.ObjectKeyFromObject(s.record), err)
 	}
 	s.pods, s.podsObserved = pods.Items, true
+	if r.SidecarPods == nil {
+		return nil
+	}
+	var apps corev1.PodList
+	if err := r.SidecarPods.List(ctx, &apps, client.InNamespace(s.record.Namespace), client.MatchingLabels{LabelInject: "true"}); err != nil {
+		s.podsObserved = false
+		return fmt.Errorf("listing the app pods with sidecars of Record %s: %w", client.ObjectKeyFromObject(s.record), err)
+	}
+	for _, pod := range apps.Items {
+		if _, ok := injectedGenerations(&pod)[s.record.Name]; ok {
+			s.sidecarPods = append(s.sidecarPods, pod)
+		}
+	}
+	s.pods = append(s.pods, s.sidecarPods...)
 	return nil
 }
 
@@ -110,7 +126,7 @@ func judgePods(in statusInputs) []podState {
 	var out []podState
 	for i := range in.pods {
 		pod := &in.pods[i]
-		started, running := bufferStarted(pod)
+		started, running := bufferStarted(pod, in.record)
 		rep, reported := reports[pod.Name]
 		if !running {
 			if reported {
@@ -157,14 +173,21 @@ func later(a, b time.Time) time.Time {
 	return a
 }
 
-// bufferStarted says whether the pod's buffer container runs, and since
-// when. A pod being deleted is draining, not expected to report.
-func bufferStarted(pod *corev1.Pod) (time.Time, bool) {
+// bufferStarted says whether the pod's buffer container of the Record
+// named record runs, and since when: the Deployment's container, or the
+// sidecar injected into an app pod. A pod being deleted is draining, not
+// expected to report.
+func bufferStarted(pod *corev1.Pod, record string) (time.Time, bool) {
 	if pod.DeletionTimestamp != nil || pod.Status.Phase != corev1.PodRunning {
 		return time.Time{}, false
 	}
 	for _, cs := range pod.Status.ContainerStatuses {
 		if cs.Name == ContainerName && cs.State.Running != nil {
+			return cs.State.Running.StartedAt.Time, true
+		}
+	}
+	for _, cs := range pod.Status.InitContainerStatuses {
+		if cs.Name == SidecarContainerPrefix+record && cs.State.Running != nil {
 			return cs.State.Running.StartedAt.Time, true
 		}
 	}

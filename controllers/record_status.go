@@ -50,8 +50,13 @@ type statusInputs struct {
 	serviceAccountErr, bindingErr error
 	// natsRefusal says why the Record's NATS source is refused (zero: not).
 	natsRefusal natsRefusal
-	// pods are the Record's buffer pods (record_pods.go judges them).
-	pods []corev1.Pod
+	// record is the Record's name: its sidecar containers are named after
+	// it (bufferStarted).
+	record string
+	// pods are the Record's buffer pods (record_pods.go judges them),
+	// sidecarPods those of them that are app pods with the Record's
+	// sidecar.
+	pods, sidecarPods []corev1.Pod
 
 	// aggregate sums the Record's fresh reports; state is the collector's
 	// connection.
@@ -95,7 +100,9 @@ func (r *RecordReconciler) reconcileStatus(ctx context.Context, s *recordScope) 
 		serviceAccountErr:   s.serviceAccountErr,
 		bindingErr:          s.bindingErr,
 		natsRefusal:         s.natsRefusal,
+		record:              s.record.Name,
 		pods:                s.pods,
+		sidecarPods:         s.sidecarPods,
 		aggregate:           r.Reports.Aggregate(key, s.record.UID),
 		state:               r.Reports.State(),
 		stream:              s.stream,
@@ -139,6 +146,7 @@ func computeStatus(rec *recbufv1alpha1.Record, in statusInputs) {
 	setStreamReadyCondition(rec, in)
 	setCounters(rec, in, pods)
 	setStreamStatus(rec, in)
+	setSidecars(rec, in)
 	setReadyCondition(rec, in)
 }
 

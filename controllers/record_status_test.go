@@ -800,7 +800,7 @@ func TestSidecarArgsOfAMinimalRecord(t *testing.T) {
 		"--http-addr=:8080", "--metrics-addr=:9090", "--report-settings-file=/etc/recbuf/settings/reports.json",
 		"--report-key-file=/etc/recbuf/report-key/key", "--shutdown-grace=10s",
 	}
-	if got := sidecarArgs(rec, cfg); !slices.Equal(got, want) {
+	if got := sidecarArgs(rec, cfg, deploymentLayout(rec)); !slices.Equal(got, want) {
 		t.Errorf("got %q,\nwant %q", got, want)
 	}
 }

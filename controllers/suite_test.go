@@ -16,6 +16,7 @@ import (
 	. "github.com/onsi/gomega"
 	"go.uber.org/goleak"
 	"go.uber.org/zap/zapcore"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -32,6 +33,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
 	"github.com/recbuf/recbuf/internal/report"
@@ -107,6 +110,11 @@ func runSuite(m *testing.M) int {
 		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 		BinaryAssetsDirectory: assets,
+		// The sidecar injection webhook, as the chart installs it, served
+		// by the suite's manager.
+		WebhookInstallOptions: envtest.WebhookInstallOptions{
+			MutatingWebhooks: []*admissionregistrationv1.MutatingWebhookConfiguration{testWebhookConfiguration()},
+		},
 	}
 	cfg, err := env.Start()
 	if err != nil {
@@ -163,6 +171,11 @@ func runSuite(m *testing.M) int {
 		Cache:                  cacheOpts,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
+		WebhookServer: webhook.NewServer(webhook.Options{
+			Host:    env.WebhookInstallOptions.LocalServingHost,
+			Port:    env.WebhookInstallOptions.LocalServingPort,
+			CertDir: env.WebhookInstallOptions.LocalServingCertDir,
+		}),
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "creating manager:", err)
@@ -189,18 +202,34 @@ func runSuite(m *testing.M) int {
 		// As the multi-tenant profile: every Record gets a NetworkPolicy.
 		NetworkPolicies: NetworkPolicyConfig{Enabled: true, MetricsFrom: monitoring},
 	}
+	sidecarOpts := SidecarPodsCacheOptions(scheme)
+	sidecarOpts.Mapper = mgr.GetRESTMapper()
+	sidecarPods, err := cache.New(cfg, sidecarOpts)
+	if err != nil {
+		panic(err)
+	}
+	if err := mgr.Add(sidecarPods); err != nil {
+		panic(err)
+	}
 	r := &RecordReconciler{
-		Client:    mgr.GetClient(),
-		APIReader: mgr.GetAPIReader(),
-		Scheme:    mgr.GetScheme(),
-		Recorder:  mgr.GetEventRecorder("recbuf-manager"),
-		Reports:   collector,
-		Config:    testConfig,
+		Client:      mgr.GetClient(),
+		APIReader:   mgr.GetAPIReader(),
+		Scheme:      mgr.GetScheme(),
+		Recorder:    mgr.GetEventRecorder("recbuf-manager"),
+		Reports:     collector,
+		Config:      testConfig,
+		SidecarPods: sidecarPods,
 	}
 	if err := r.setupWithManager(mgr, reconciles.wrap(r)); err != nil {
 		fmt.Fprintln(os.Stderr, "setting up the controller:", err)
 		return 1
 	}
+
+	mgr.GetWebhookServer().Register(SidecarWebhookPath, &webhook.Admission{Handler: &SidecarInjector{
+		Client:  mgr.GetClient(),
+		Decoder: admission.NewDecoder(scheme),
+		Config:  testConfig,
+	}})
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -62,7 +62,11 @@ up() {
   log "waiting for the Records to be Ready"
   k -n "$NS" wait --for=condition=Ready records --all --timeout=5m >/dev/null
   k -n "$NS" wait --for=jsonpath='{.status.produced}' records --all --timeout=2m >/dev/null
-  k -n "$NS" get records
+  log "an app reading the telemetry Record from its own sidecar, on localhost"
+  k apply -n "$NS" -k config/sidecar-app >/dev/null
+  k -n "$NS" set image deployment/telemetry-reader app="$EDGESIM_IMG" >/dev/null
+  k -n "$NS" rollout status deployment/telemetry-reader --timeout=3m >/dev/null
+  k -n "$NS" get records -o wide
 
   cat <<EOF
 
@@ -95,6 +99,12 @@ Publish as an MQTT gateway would (topic devices/telemetry is subject devices.tel
 
   kubectl --context $ctx -n recbuf-system port-forward svc/recbuf-nats 1883:1883 &
   mosquitto_pub -p 1883 -q 1 -t devices/telemetry -m '{"device":"mcu-1","seq":1,"temperature":21.5}'
+
+An app with the telemetry buffer injected as a sidecar reads it on localhost
+(docs/sidecar.md); the Record counts it in SIDECARS:
+
+  kubectl --context $ctx -n $NS logs deployment/telemetry-reader -c app -f
+  kubectl --context $ctx -n $NS get records -o wide
 
 Or consume from inside the cluster with recbufctl (in the edgesim image):
 

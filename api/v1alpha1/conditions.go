@@ -57,6 +57,13 @@ const (
 	// in the way; Unknown while the manager cannot reach NATS. Absent
 	// without spec.persistence.
 	ConditionStreamReady = "StreamReady"
+	// ConditionSidecarsCurrent is present while app pods run the Record's
+	// buffer as an injected sidecar: True when all of them were admitted
+	// with the Record's current generation, False (reason
+	// OutdatedSidecars, with their count) when some run an older spec,
+	// which they only pick up when their pods are recreated. It does not
+	// affect Ready.
+	ConditionSidecarsCurrent = "SidecarsCurrent"
 )
 
 // Reasons of the StreamReady condition. Each reason but StreamReady,
@@ -100,6 +107,16 @@ const (
 	ReasonNATSUnavailable = "NATSUnavailable"
 	// (StreamReady is also Unknown with reason ReconcileError when adding
 	// or removing the Record's stream finalizer failed; it is retried.)
+)
+
+// Reasons of the SidecarsCurrent condition.
+const (
+	// ReasonSidecarsCurrent means every injected sidecar runs the
+	// Record's current spec.
+	ReasonSidecarsCurrent = "SidecarsCurrent"
+	// ReasonOutdatedSidecars means some injected sidecars were admitted
+	// with an older generation of the Record.
+	ReasonOutdatedSidecars = "OutdatedSidecars"
 )
 
 // Reasons of the Ready condition (when False, Ready reuses the reason of the

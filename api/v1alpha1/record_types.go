@@ -72,6 +72,7 @@ const (
 // +kubebuilder:printcolumn:name="Produced",type=integer,JSONPath=`.status.produced`
 // +kubebuilder:printcolumn:name="Lag",type=integer,JSONPath=`.status.laggedValues`,description="Values evicted before a consumer read them (SpmcRing), summed over consumers"
 // +kubebuilder:printcolumn:name="Overwrites",type=integer,JSONPath=`.status.overwrites`
+// +kubebuilder:printcolumn:name="Sidecars",type=integer,JSONPath=`.status.sidecars`,priority=1,description="Running app pods with this Record's buffer injected"
 // +kubebuilder:printcolumn:name="Subject",type=string,JSONPath=`.status.subject`,priority=1
 // +kubebuilder:printcolumn:name="Endpoint",type=string,JSONPath=`.status.endpoint`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
@@ -493,6 +494,18 @@ type RecordStatus struct {
 	// spec.persistence), sampled at most every report interval.
 	// +optional
 	Stream *StreamStatus `json:"stream,omitempty"`
+
+	// sidecars is the number of running app pods into which the sidecar
+	// injection webhook put this Record's buffer process (docs/sidecar.md);
+	// their pods are in pods too.
+	// +optional
+	Sidecars int32 `json:"sidecars,omitempty"`
+
+	// outdatedSidecars is the number of those that were admitted with an
+	// older metadata.generation of this Record than the current one: they
+	// run the spec as it was, until their pods are recreated.
+	// +optional
+	OutdatedSidecars int32 `json:"outdatedSidecars,omitempty"`
 }
 
 // StreamStatus is the state of a Record's JetStream stream as the manager

@@ -13,6 +13,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 
@@ -102,6 +103,22 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 		return fmt.Errorf("creating the JetStream client: %w", err)
 	}
 
+	ctrlCfg := controllers.Config{
+		SidecarImage:                  o.sidecarImage,
+		SidecarImagePullPolicy:        corev1.PullPolicy(o.sidecarImagePullPolicy),
+		NATSURL:                       o.natsURL,
+		ReportSubjectPrefix:           o.reportSubjectPrefix,
+		ReportInterval:                o.reportInterval,
+		AllowedNATSServers:            allowedServers(o.allowedNATSServers),
+		AllowPlaintextNATSCredentials: o.allowPlaintextNATSCreds,
+		ReportMasterKey:               masterKey,
+		BufferMemoryCeiling:           o.bufferMemoryCeiling.Value(),
+		NetworkPolicies:               o.networkPolicyConfig(),
+	}
+	sidecarPods, err := newSidecarPodsCache(mgr)
+	if err != nil {
+		return err
+	}
 	r := &controllers.RecordReconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
@@ -109,21 +126,17 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 		Recorder:  mgr.GetEventRecorder("recbuf-manager"),
 		Reports:   collector,
 		JetStream: js,
-		Config: controllers.Config{
-			SidecarImage:                  o.sidecarImage,
-			SidecarImagePullPolicy:        corev1.PullPolicy(o.sidecarImagePullPolicy),
-			NATSURL:                       o.natsURL,
-			ReportSubjectPrefix:           o.reportSubjectPrefix,
-			ReportInterval:                o.reportInterval,
-			AllowedNATSServers:            allowedServers(o.allowedNATSServers),
-			AllowPlaintextNATSCredentials: o.allowPlaintextNATSCreds,
-			ReportMasterKey:               masterKey,
-			BufferMemoryCeiling:           o.bufferMemoryCeiling.Value(),
-			NetworkPolicies:               o.networkPolicyConfig(),
-		},
+		Config:    ctrlCfg,
+		// Counted whether or not this manager injects: pods admitted
+		// before injection was turned off still run their sidecars.
+		SidecarPods: sidecarPods,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Record controller: %w", err)
+	}
+
+	if err := setupSidecarInjection(mgr, o, ctrlCfg); err != nil {
+		return err
 	}
 
 	// Neither probe depends on NATS: the manager is healthy and ready
@@ -138,12 +151,27 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 	log.Info("Starting manager", "sidecarImage", o.sidecarImage, "natsURL", natsconn.RedactURL(o.natsURL), "natsCredentialsDir", o.natsCredentialsDir,
 		"allowedNATSServers", natsconn.RedactURL(o.allowedNATSServers), "allowPlaintextNATSCredentials", o.allowPlaintextNATSCreds, "leaderElection", o.leaderElect,
 		"metricsBindAddress", o.metricsAddr, "metricsSecure", o.metricsSecure, "metricsCertPath", o.metricsCertPath,
-		"networkPolicies", o.networkPolicies, "metricsFromNamespaceSelector", o.metricsFrom,
+		"networkPolicies", o.networkPolicies, "sidecarInjection", o.sidecarInjection, "webhookCerts", o.webhookCerts, "metricsFromNamespaceSelector", o.metricsFrom,
 		"reportMasterKeyFile", o.reportMasterKeyFile, "reportKeyFingerprint", report.MasterKeyFingerprint(masterKey))
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("running the manager: %w", err)
 	}
 	return nil
+}
+
+// newSidecarPodsCache makes the cache of the app pods that asked for
+// sidecars, started with mgr.
+func newSidecarPodsCache(mgr ctrl.Manager) (cache.Cache, error) {
+	opts := controllers.SidecarPodsCacheOptions(mgr.GetScheme())
+	opts.Mapper, opts.HTTPClient = mgr.GetRESTMapper(), mgr.GetHTTPClient()
+	c, err := cache.New(mgr.GetConfig(), opts)
+	if err != nil {
+		return nil, fmt.Errorf("creating the cache of pods with sidecars: %w", err)
+	}
+	if err := mgr.Add(c); err != nil {
+		return nil, fmt.Errorf("adding the cache of pods with sidecars: %w", err)
+	}
+	return c, nil
 }
 
 // allowedServers is --allowed-nats-servers as the reconciler takes it:

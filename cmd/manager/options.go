@@ -44,7 +44,18 @@ type options struct {
 	probeAddr               string
 	leaderElect             bool
 	leaderElectionNS        string
-	zap                     zap.Options
+	sidecarInjection        bool
+	webhookPort             int
+	webhookCertDir          string
+	webhookCerts            string
+	webhookCertSecret       string
+	webhookService          string
+	webhookConfiguration    string
+	webhookCertValidity     time.Duration
+	// webhookExtraDNSNames are more names for the webhook's serving
+	// certificate. No flag: tests reach the webhook at localhost.
+	webhookExtraDNSNames []string
+	zap                  zap.Options
 	// deprecated lists the deprecated flag names given, for
 	// logDeprecated once logging is set up.
 	deprecated []string
@@ -98,6 +109,14 @@ func parseFlags(fs *flag.FlagSet, args []string) (options, error) {
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
 	fs.BoolVar(&o.leaderElect, "leader-elect", true, "Elect a leader among manager replicas (Lease recbuf.dev), so that one reconciles at a time.")
 	fs.StringVar(&o.leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the manager's own namespace, when run in a cluster).")
+	fs.BoolVar(&o.sidecarInjection, "sidecar-injection", false, "Serve the mutating admission webhook that injects Records' buffer processes into the pods that ask (label recbuf.dev/inject=true, annotation recbuf.dev/records; docs/sidecar.md).")
+	fs.IntVar(&o.webhookPort, "webhook-port", 9443, "Port of the sidecar injection webhook (HTTPS).")
+	fs.StringVar(&o.webhookCertDir, "webhook-cert-dir", "/tmp/k8s-webhook-server/serving-certs", "Directory with the webhook's serving certificate, tls.crt and tls.key (a mounted kubernetes.io/tls Secret), reloaded when they change.")
+	fs.StringVar(&o.webhookCerts, "webhook-certs", webhookCertsSelf, "Who makes the webhook's certificates: self (the manager makes a CA and a serving certificate in --webhook-cert-secret, rotates them, and keeps --webhook-configuration's caBundle current) or external (cert-manager, say, mounts them and injects the caBundle).")
+	fs.StringVar(&o.webhookCertSecret, "webhook-cert-secret", "", "NAMESPACE/NAME of the Secret the manager keeps the webhook's CA and certificate in, with --webhook-certs=self; it must exist (the chart creates it empty) and be mounted at --webhook-cert-dir.")
+	fs.StringVar(&o.webhookService, "webhook-service", "", "NAMESPACE/NAME of the webhook's Service, whose DNS names the serving certificate is for, with --webhook-certs=self.")
+	fs.StringVar(&o.webhookConfiguration, "webhook-configuration", "", "Name of the MutatingWebhookConfiguration whose caBundle the manager keeps current, with --webhook-certs=self.")
+	fs.DurationVar(&o.webhookCertValidity, "webhook-cert-validity", 365*24*time.Hour, "Validity of the webhook's serving certificate, with --webhook-certs=self: it is renewed when a quarter of it is left; the CA lasts four times as long.")
 	for old, current := range deprecatedFlags {
 		f := fs.Lookup(current)
 		fs.Var(f.Value, old, "Deprecated: use --"+current+".")
@@ -194,6 +213,9 @@ func (o options) validate() error {
 	// of its own would be Stalled.
 	if least := sizing.MinLimit(); o.bufferMemoryCeiling.Value() < least {
 		errs = append(errs, fmt.Errorf("--buffer-memory-ceiling %s: want at least %s, what a buffer process needs before it holds a value", o.bufferMemoryCeiling.String(), sizing.Format(least)))
+	}
+	if err := o.validateWebhook(); err != nil {
+		errs = append(errs, err)
 	}
 	if _, err := metav1.ParseToLabelSelector(o.metricsFrom); err != nil {
 		errs = append(errs, fmt.Errorf("--metrics-from-namespace-selector %q: %w", o.metricsFrom, err))

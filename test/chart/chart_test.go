@@ -15,9 +15,11 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/nats-io/nats-server/v2/server"
 	"go.yaml.in/yaml/v3"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -227,8 +229,11 @@ func TestTemplate(t *testing.T) {
 					"ClusterRole/recbuf-manager", "ClusterRole/recbuf-metrics-auth", "ClusterRole/recbuf-metrics-reader",
 					"ClusterRole/recbuf-record-consumer", "ClusterRole/recbuf-record-editor",
 					"ClusterRole/recbuf-record-taker", "ClusterRole/recbuf-record-viewer",
-					"ClusterRoleBinding/recbuf-manager", "ClusterRoleBinding/recbuf-metrics-auth", "Deployment/recbuf-manager", "Role/recbuf-leader-election",
-					"RoleBinding/recbuf-leader-election", "Secret/recbuf-report-master-key", "Service/recbuf-manager-metrics",
+					"ClusterRole/recbuf-webhook-cert",
+					"ClusterRoleBinding/recbuf-manager", "ClusterRoleBinding/recbuf-metrics-auth", "ClusterRoleBinding/recbuf-webhook-cert",
+					"Deployment/recbuf-manager", "MutatingWebhookConfiguration/recbuf-sidecar-injector", "Role/recbuf-leader-election",
+					"Role/recbuf-webhook-cert", "RoleBinding/recbuf-leader-election", "RoleBinding/recbuf-webhook-cert",
+					"Secret/recbuf-report-master-key", "Secret/recbuf-webhook-cert", "Service/recbuf-manager-metrics", "Service/recbuf-webhook",
 					"ServiceAccount/recbuf-manager", "ValidatingAdmissionPolicy/recbuf-record-subjects",
 					"ValidatingAdmissionPolicyBinding/recbuf-record-subjects",
 				}
@@ -249,9 +254,10 @@ func TestTemplate(t *testing.T) {
 				if a, ok := argWithPrefix(c, "--nats-url"); ok {
 					t.Errorf("manager got %q, want the manager's default NATS URL (no flag)", a)
 				}
-				// The one volume is the report master key (its own test case).
-				if a, ok := argWithPrefix(c, "--nats-credentials-dir"); ok || len(d.Spec.Template.Spec.Volumes) != 1 ||
-					d.Spec.Template.Spec.Volumes[0].Name != "report-master-key" || len(c.VolumeMounts) != 1 {
+				// The volumes are the report master key and the webhook's
+				// certificates (their own test cases).
+				if a, ok := argWithPrefix(c, "--nats-credentials-dir"); ok || len(d.Spec.Template.Spec.Volumes) != 2 ||
+					d.Spec.Template.Spec.Volumes[0].Name != "report-master-key" || len(c.VolumeMounts) != 2 {
 					t.Errorf("manager got %q, volumes %v and mounts %v, want no NATS credentials by default", a, d.Spec.Template.Spec.Volumes, c.VolumeMounts)
 				}
 				checkRestricted(t, d.Spec.Template.Spec)
@@ -388,7 +394,7 @@ func TestTemplate(t *testing.T) {
 		},
 		{
 			name: "natsCredentialsSecret mounts that Secret read-only into the manager and passes its directory",
-			set:  []string{"natsCredentialsSecret=manager-nats"},
+			set:  []string{"natsCredentialsSecret=manager-nats", "sidecarInjection.enabled=false"},
 			check: func(t *testing.T, objs objects) {
 				d, c := manager(t, objs, "recbuf-manager")
 				wantArgs(t, c, "--nats-credentials-dir=/etc/recbuf/nats")
@@ -428,8 +434,8 @@ func TestTemplate(t *testing.T) {
 			set:  []string{"reportMasterKey.existingSecret=platform-recbuf-key"},
 			check: func(t *testing.T, objs objects) {
 				for _, obj := range objs {
-					if obj.GetKind() == "Secret" {
-						t.Errorf("got Secret %s, want none", obj.GetName())
+					if obj.GetKind() == "Secret" && obj.GetName() != "recbuf-webhook-cert" {
+						t.Errorf("got Secret %s, want none but the webhook's", obj.GetName())
 					}
 				}
 				checkMasterKeyMount(t, objs, "platform-recbuf-key")
@@ -631,7 +637,7 @@ func TestTemplate(t *testing.T) {
 		},
 		{
 			name: "the aggregated Record roles can be left out and the name prefix overridden",
-			set:  []string{"rbac.aggregateClusterRoles=false", "fullnameOverride=rb"},
+			set:  []string{"rbac.aggregateClusterRoles=false", "fullnameOverride=rb", "sidecarInjection.enabled=false"},
 			check: func(t *testing.T, objs objects) {
 				want := []string{
 					"ClusterRole/rb-manager", "ClusterRole/rb-metrics-auth", "ClusterRole/rb-metrics-reader",
@@ -1159,4 +1165,94 @@ func TestSchemaDescribesValues(t *testing.T) {
 		}
 	}
 	walk("", values, schema)
+}
+
+func TestSidecarInjectionWebhook(t *testing.T) {
+	t.Parallel()
+	t.Run("by default the manager serves it with a certificate of its own, and only opted-in pods are sent", func(t *testing.T) {
+		objs := mustTemplate(t)
+		mwc := get[admissionregistrationv1.MutatingWebhookConfiguration](t, objs, "MutatingWebhookConfiguration", "recbuf-sidecar-injector")
+		if len(mwc.Webhooks) != 1 {
+			t.Fatalf("got %d webhooks, want 1", len(mwc.Webhooks))
+		}
+		wh := mwc.Webhooks[0]
+		if got := wh.ObjectSelector.MatchLabels; got[controllers.LabelInject] != "true" {
+			t.Errorf("objectSelector %v: want %s=true", got, controllers.LabelInject)
+		}
+		if wh.FailurePolicy == nil || *wh.FailurePolicy != admissionregistrationv1.Fail || wh.SideEffects == nil || *wh.SideEffects != admissionregistrationv1.SideEffectClassNone {
+			t.Errorf("failurePolicy %v, sideEffects %v: want Fail and None", wh.FailurePolicy, wh.SideEffects)
+		}
+		excluded := false
+		for _, e := range wh.NamespaceSelector.MatchExpressions {
+			excluded = excluded || (e.Operator == metav1.LabelSelectorOpNotIn && slices.Contains(e.Values, "kube-system") && slices.Contains(e.Values, namespace))
+		}
+		if !excluded {
+			t.Errorf("namespaceSelector %+v: want kube-system and %s excluded", wh.NamespaceSelector, namespace)
+		}
+		if svc := wh.ClientConfig.Service; svc == nil || svc.Name != "recbuf-webhook" || svc.Path == nil || *svc.Path != controllers.SidecarWebhookPath {
+			t.Errorf("clientConfig %+v: want the Service recbuf-webhook at %s", wh.ClientConfig, controllers.SidecarWebhookPath)
+		}
+		if len(wh.ClientConfig.CABundle) != 0 || len(mwc.Annotations) != 0 {
+			t.Errorf("caBundle %q, annotations %v: want neither, the manager writes the caBundle", wh.ClientConfig.CABundle, mwc.Annotations)
+		}
+		d, c := manager(t, objs, "recbuf-manager")
+		wantArgs(t, c, "--sidecar-injection=true", "--webhook-port=9443", "--webhook-certs=self",
+			"--webhook-cert-secret="+namespace+"/recbuf-webhook-cert", "--webhook-service="+namespace+"/recbuf-webhook",
+			"--webhook-configuration=recbuf-sidecar-injector", "--webhook-cert-dir=/etc/recbuf/webhook-certs")
+		svc := get[corev1.Service](t, objs, "Service", "recbuf-webhook")
+		if !selects(svc.Spec.Selector, d.Spec.Template.Labels) || svc.Spec.Ports[0].TargetPort.StrVal != "webhook" {
+			t.Errorf("webhook Service %+v does not reach the manager's webhook port", svc.Spec)
+		}
+		role := get[rbacv1.Role](t, objs, "Role", "recbuf-webhook-cert")
+		wantRules := []rbacv1.PolicyRule{
+			{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get", "list", "watch"}},
+			{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{"recbuf-webhook-cert"}, Verbs: []string{"update"}},
+		}
+		if diff := cmp.Diff(wantRules, role.Rules); diff != "" {
+			t.Errorf("webhook certificate Role (-want +got):\n%s", diff)
+		}
+		cr := get[rbacv1.ClusterRole](t, objs, "ClusterRole", "recbuf-webhook-cert")
+		if len(cr.Rules) != 2 || !slices.Equal(cr.Rules[1].ResourceNames, []string{"recbuf-sidecar-injector"}) || !slices.Equal(cr.Rules[1].Verbs, []string{"update"}) {
+			t.Errorf("webhook certificate ClusterRole rules %+v: want update on recbuf-sidecar-injector only", cr.Rules)
+		}
+		checkRestricted(t, d.Spec.Template.Spec)
+	})
+	t.Run("with cert-manager a Certificate replaces the manager's own CA, and cert-manager injects the caBundle", func(t *testing.T) {
+		objs := mustTemplate(t, "sidecarInjection.certManager.enabled=true")
+		for _, name := range []string{"Role/recbuf-webhook-cert", "ClusterRole/recbuf-webhook-cert", "Secret/recbuf-webhook-cert"} {
+			kind, n, _ := strings.Cut(name, "/")
+			if objs.find(kind, n) != nil {
+				t.Errorf("got %s, want none with cert-manager", name)
+			}
+		}
+		cert := objs.find("Certificate", "recbuf-webhook")
+		if cert == nil {
+			t.Fatalf("no Certificate among %v", objs.names())
+		}
+		if got, _, _ := unstructured.NestedString(cert.Object, "spec", "secretName"); got != "recbuf-webhook-cert" {
+			t.Errorf("Certificate secretName %q, want recbuf-webhook-cert", got)
+		}
+		if objs.find("Issuer", "recbuf-webhook-selfsigned") == nil {
+			t.Errorf("no self-signed Issuer among %v", objs.names())
+		}
+		mwc := get[admissionregistrationv1.MutatingWebhookConfiguration](t, objs, "MutatingWebhookConfiguration", "recbuf-sidecar-injector")
+		if got := mwc.Annotations["cert-manager.io/inject-ca-from"]; got != namespace+"/recbuf-webhook" {
+			t.Errorf("inject-ca-from %q, want %s/recbuf-webhook", got, namespace)
+		}
+		_, c := manager(t, objs, "recbuf-manager")
+		wantArgs(t, c, "--webhook-certs=external")
+		if a, ok := argWithPrefix(c, "--webhook-cert-secret"); ok {
+			t.Errorf("got %q, want no Secret of the manager's own", a)
+		}
+	})
+	t.Run("turned off, nothing of it is rendered", func(t *testing.T) {
+		objs := mustTemplate(t, "sidecarInjection.enabled=false")
+		if objs.find("MutatingWebhookConfiguration", "recbuf-sidecar-injector") != nil {
+			t.Error("got the webhook configuration, want none")
+		}
+		_, c := manager(t, objs, "recbuf-manager")
+		if a, ok := argWithPrefix(c, "--sidecar-injection"); ok {
+			t.Errorf("got %q, want the manager's default (off)", a)
+		}
+	})
 }

@@ -517,6 +517,7 @@ spec:
 	monitoringSpecs()
 	persistenceSpecs()
 	failoverSpecs()
+	sidecarSpecs()
 
 	It("leaves no manager resources behind on helm uninstall", func() {
 		Expect(helm("uninstall", release, "-n", systemNamespace, "--wait")).Error().NotTo(HaveOccurred())

@@ -151,3 +151,20 @@ https, or http when metrics.secure is false.
 {{- define "recbuf.metricsPortName" -}}
 {{- if .Values.metrics.secure }}https{{ else }}http{{ end }}
 {{- end }}
+
+{{/*
+recbuf.webhookConfigurationName is the sidecar injection webhook's
+MutatingWebhookConfiguration (cluster-scoped: the release name keeps two
+releases apart).
+*/}}
+{{- define "recbuf.webhookConfigurationName" -}}
+{{ include "recbuf.fullname" . }}-sidecar-injector
+{{- end }}
+
+{{/*
+recbuf.webhookCertSecret holds the webhook's serving certificate (and, when
+the manager makes it, its CA).
+*/}}
+{{- define "recbuf.webhookCertSecret" -}}
+{{ include "recbuf.fullname" . }}-webhook-cert
+{{- end }}

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/open-policy-agent/cert-controller/pkg/rotator"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/recbuf/recbuf/controllers"
+)
+
+// The sidecar injection webhook's certificates: either the manager makes
+// and rotates them itself (the default: no cert-manager needed), or
+// someone else (cert-manager) mounts them and keeps the caBundle.
+const (
+	webhookCertsSelf     = "self"
+	webhookCertsExternal = "external"
+)
+
+// minWebhookCertValidity is the shortest --webhook-cert-validity: short
+// enough for a test to see a rotation, long beside the kubelet's delay in
+// updating the mounted Secret only in a test that copies it itself.
+const minWebhookCertValidity = 10 * time.Second
+
+// setupSidecarInjection registers the webhook's handler and, with
+// self-managed certificates, the certificate rotator; the manager is
+// ready only once the webhook serves with a certificate the API server
+// trusts, so that a rollout does not route admissions to a manager that
+// would fail them.
+func setupSidecarInjection(mgr ctrl.Manager, o options, cfg controllers.Config) error {
+	if !o.sidecarInjection {
+		return nil
+	}
+	ready := make(chan struct{})
+	if o.webhookCerts == webhookCertsSelf {
+		secret, _ := splitNamespacedName(o.webhookCertSecret)
+		service, _ := splitNamespacedName(o.webhookService)
+		if err := rotator.AddRotator(mgr, &rotator.CertRotator{
+			SecretKey:      secret,
+			CertDir:        o.webhookCertDir,
+			CAName:         "recbuf-webhook-ca",
+			CAOrganization: "recbuf",
+			DNSName:        service.Name + "." + service.Namespace + ".svc",
+			ExtraDNSNames:  append([]string{service.Name + "." + service.Namespace + ".svc.cluster.local"}, o.webhookExtraDNSNames...),
+			IsReady:        ready,
+			Webhooks:       []rotator.WebhookInfo{{Name: o.webhookConfiguration, Type: rotator.Mutating}},
+			// Every replica serves the webhook: each keeps its files
+			// current, whoever leads.
+			RequireLeaderElection:  false,
+			ServerCertDuration:     o.webhookCertValidity,
+			CaCertDuration:         4 * o.webhookCertValidity,
+			LookaheadInterval:      o.webhookCertValidity / 4,
+			RotationCheckFrequency: min(o.webhookCertValidity/8, 12*time.Hour),
+		}); err != nil {
+			return fmt.Errorf("adding the webhook certificate rotator: %w", err)
+		}
+	} else {
+		close(ready)
+	}
+	srv := webhook.NewServer(webhook.Options{Port: o.webhookPort, CertDir: o.webhookCertDir})
+	srv.Register(controllers.SidecarWebhookPath, &webhook.Admission{Handler: &controllers.SidecarInjector{
+		Client:  mgr.GetClient(),
+		Decoder: admission.NewDecoder(mgr.GetScheme()),
+		Config:  cfg,
+	}})
+	if err := mgr.Add(&afterCerts{server: srv, ready: ready}); err != nil {
+		return fmt.Errorf("adding the webhook server: %w", err)
+	}
+	checker := srv.StartedChecker()
+	if err := mgr.AddReadyzCheck("webhook", func(req *http.Request) error {
+		select {
+		case <-ready:
+			return checker(req)
+		default:
+			return errors.New("the webhook's certificates are not in place yet")
+		}
+	}); err != nil {
+		return fmt.Errorf("adding the webhook readiness check: %w", err)
+	}
+	return mgr.AddHealthzCheck("webhook", healthz.Ping)
+}
+
+// afterCerts starts the webhook server once its certificates are in
+// place: the server reads them as it starts, and a manager that made them
+// itself has none before. It runs on every replica, leader or not.
+type afterCerts struct {
+	server webhook.Server
+	ready  <-chan struct{}
+}
+
+func (a *afterCerts) Start(ctx context.Context) error {
+	select {
+	case <-a.ready:
+		return a.server.Start(ctx)
+	case <-ctx.Done():
+		return nil
+	}
+}
+
+func (a *afterCerts) NeedLeaderElection() bool { return false }
+
+// splitNamespacedName parses NAMESPACE/NAME.
+func splitNamespacedName(s string) (types.NamespacedName, error) {
+	ns, name, ok := strings.Cut(s, "/")
+	if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
+		return types.NamespacedName{}, fmt.Errorf("%q is not NAMESPACE/NAME", s)
+	}
+	return types.NamespacedName{Namespace: ns, Name: name}, nil
+}
+
+// validateWebhook checks the webhook's flags.
+func (o options) validateWebhook() error {
+	if !o.sidecarInjection {
+		return nil
+	}
+	var errs []error
+	switch o.webhookCerts {
+	case webhookCertsSelf:
+		if _, err := splitNamespacedName(o.webhookCertSecret); err != nil {
+			errs = append(errs, fmt.Errorf("--webhook-cert-secret: %w", err))
+		}
+		if _, err := splitNamespacedName(o.webhookService); err != nil {
+			errs = append(errs, fmt.Errorf("--webhook-service: %w", err))
+		}
+		if o.webhookConfiguration == "" {
+			errs = append(errs, errors.New("--webhook-configuration is required with --webhook-certs=self"))
+		}
+		if o.webhookCertValidity < minWebhookCertValidity {
+			errs = append(errs, fmt.Errorf("--webhook-cert-validity %s: want at least %s", o.webhookCertValidity, minWebhookCertValidity))
+		}
+	case webhookCertsExternal:
+	default:
+		errs = append(errs, fmt.Errorf("--webhook-certs %q: want %s or %s", o.webhookCerts, webhookCertsSelf, webhookCertsExternal))
+	}
+	if o.webhookPort < 1 || o.webhookPort > 65535 {
+		errs = append(errs, fmt.Errorf("--webhook-port %d: want a port", o.webhookPort))
+	}
+	return errors.Join(errs...)
+}

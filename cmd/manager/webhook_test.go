@@ -1,0 +1,226 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"flag"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
+	"github.com/recbuf/recbuf/controllers"
+	"github.com/recbuf/recbuf/internal/testutil/sandbox"
+)
+
+// TestTheManagerServesTheWebhookWithCertificatesItMakesAndRotates runs the
+// manager as main does with --sidecar-injection and a serving certificate
+// valid for 20 s: it makes the CA and the certificate in its Secret, writes
+// the CA into the webhook configuration (replacing the one envtest put
+// there), is ready only then, injects a pod, renews the certificate before
+// it expires, and still injects after the renewal. The test plays the
+// kubelet's part: it copies the Secret into the certificate directory.
+func TestTheManagerServesTheWebhookWithCertificatesItMakesAndRotates(t *testing.T) {
+	g := NewWithT(t)
+	assets := os.Getenv("KUBEBUILDER_ASSETS")
+	if assets == "" {
+		assets, _ = filepath.Abs(filepath.Join("..", "..", "bin", "k8s", "v1.34.4"))
+	}
+	const mwcName = "recbuf-sidecar-injector"
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+		BinaryAssetsDirectory: assets,
+		WebhookInstallOptions: envtest.WebhookInstallOptions{
+			LocalServingHost:             "127.0.0.1",
+			LocalServingHostExternalName: "localhost",
+			MutatingWebhooks: []*admissionregistrationv1.MutatingWebhookConfiguration{{
+				ObjectMeta: metav1.ObjectMeta{Name: mwcName},
+				Webhooks: []admissionregistrationv1.MutatingWebhook{{
+					Name: "sidecar.recbuf.dev",
+					ClientConfig: admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{
+						Namespace: "default", Name: "recbuf-webhook", Path: ptr.To(controllers.SidecarWebhookPath),
+					}},
+					Rules: []admissionregistrationv1.RuleWithOperations{{
+						Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+						Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}},
+					}},
+					ObjectSelector:          &metav1.LabelSelector{MatchLabels: map[string]string{controllers.LabelInject: "true"}},
+					FailurePolicy:           ptr.To(admissionregistrationv1.Fail),
+					SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
+					AdmissionReviewVersions: []string{"v1"},
+				}},
+			}},
+		},
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatalf("starting envtest (run `make test`, or set KUBEBUILDER_ASSETS=$(hack/envtest-assets.sh)): %v", err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	scheme := runtime.NewScheme()
+	g.Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
+	g.Expect(recbufv1alpha1.AddToScheme(scheme)).To(Succeed())
+	k8s, err := client.New(cfg, client.Options{Scheme: scheme})
+	g.Expect(err).NotTo(HaveOccurred())
+	ctx := context.Background()
+
+	// The chart creates the Secret empty.
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "recbuf-webhook-cert"}}
+	g.Expect(k8s.Create(ctx, secret)).To(Succeed())
+	certDir := t.TempDir()
+	kubeletCtx, stopKubelet := context.WithCancel(ctx)
+	t.Cleanup(stopKubelet)
+	go mountSecret(kubeletCtx, k8s, client.ObjectKeyFromObject(secret), certDir)
+
+	probeAddr := "127.0.0.1:" + strconv.Itoa(sandbox.FreePort(t))
+	masterKeyFile := filepath.Join(t.TempDir(), "key")
+	g.Expect(os.WriteFile(masterKeyFile, []byte("a master key of thirty-two bytes or more, for this test"), 0o600)).To(Succeed())
+	o, err := parseFlags(flag.NewFlagSet("manager", flag.ContinueOnError), []string{
+		"--report-master-key-file=" + masterKeyFile,
+		"--nats-url=nats://127.0.0.1:" + strconv.Itoa(sandbox.FreePort(t)),
+		"--metrics-bind-address=0", "--health-probe-bind-address=" + probeAddr, "--leader-elect=false",
+		"--sidecar-injection", "--webhook-port=" + strconv.Itoa(env.WebhookInstallOptions.LocalServingPort),
+		"--webhook-cert-dir=" + certDir, "--webhook-cert-secret=default/recbuf-webhook-cert",
+		"--webhook-service=default/recbuf-webhook", "--webhook-configuration=" + mwcName,
+		"--webhook-cert-validity=20s",
+	})
+	g.Expect(err).NotTo(HaveOccurred())
+	o.skipControllerNameValidation = true
+	o.webhookExtraDNSNames = []string{"localhost"}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- run(runCtx, cfg, o) }()
+	t.Cleanup(func() {
+		cancel()
+		g.Eventually(done, 30*time.Second).Should(Receive(BeNil()))
+	})
+
+	t.Log("the manager is ready once its CA is in the webhook configuration")
+	g.Eventually(func() (int, error) {
+		resp, err := http.Get("http://" + probeAddr + "/readyz")
+		if err != nil {
+			return 0, err
+		}
+		defer func() { _ = resp.Body.Close() }()
+		return resp.StatusCode, nil
+	}, 60*time.Second, 100*time.Millisecond).Should(Equal(http.StatusOK))
+	g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(secret), secret)).To(Succeed())
+	g.Expect(secret.Data).To(HaveKey("ca.crt"))
+	var mwc admissionregistrationv1.MutatingWebhookConfiguration
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Name: mwcName}, &mwc)).To(Succeed())
+	g.Expect(mwc.Webhooks[0].ClientConfig.CABundle).To(Equal(secret.Data["ca.crt"]), "the caBundle is the manager's CA")
+	g.Expect(mwc.Webhooks[0].ClientConfig.CABundle).NotTo(Equal(env.WebhookInstallOptions.LocalServingCAData))
+	first := notAfter(t, secret.Data["tls.crt"])
+
+	rec := &recbufv1alpha1.Record{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "telemetry"},
+		Spec:       recbufv1alpha1.RecordSpec{Buffer: recbufv1alpha1.BufferSpec{Type: recbufv1alpha1.BufferTypeSingleLatest}},
+	}
+	g.Expect(k8s.Create(ctx, rec)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(rec), rec)).To(Succeed())
+		g.Expect(rec.Status.ObservedGeneration).To(Equal(rec.Generation))
+	}, 20*time.Second).Should(Succeed())
+	injects := func(g Gomega) {
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{
+				Namespace: "default", GenerateName: "app-",
+				Labels:      map[string]string{controllers.LabelInject: "true"},
+				Annotations: map[string]string{controllers.AnnotationRecords: "telemetry"},
+			},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "example.com/app"}}},
+		}
+		g.Expect(k8s.Create(ctx, pod)).To(Succeed())
+		g.Expect(pod.Spec.InitContainers).To(ContainElement(HaveField("Name", "recbuf-telemetry")))
+	}
+	t.Log("a pod is injected")
+	g.Eventually(injects, 20*time.Second, 200*time.Millisecond).Should(Succeed())
+
+	t.Log("the certificate is renewed before it expires, and pods are still injected")
+	g.Eventually(func(g Gomega) {
+		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(secret), secret)).To(Succeed())
+		g.Expect(notAfter(t, secret.Data["tls.crt"]).After(first)).To(BeTrue())
+	}, 40*time.Second, 500*time.Millisecond).Should(Succeed())
+	renewed := secret.Data["tls.crt"]
+	// The webhook server picks the new files up (certwatcher): wait until
+	// it serves the renewed certificate, then admit.
+	g.Eventually(func() ([]byte, error) { return servedCert(env.WebhookInstallOptions.LocalServingPort) }, 30*time.Second, 200*time.Millisecond).
+		Should(Equal(pemBlock(t, renewed)))
+	injects(g)
+}
+
+// mountSecret copies the Secret's data into dir as the kubelet does a
+// Secret volume, until ctx is done.
+func mountSecret(ctx context.Context, k8s client.Client, key client.ObjectKey, dir string) {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var s corev1.Secret
+		if err := k8s.Get(ctx, key, &s); err == nil {
+			for name, data := range s.Data {
+				path := filepath.Join(dir, name)
+				if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
+					continue
+				}
+				tmp := path + ".tmp"
+				if os.WriteFile(tmp, data, 0o600) == nil {
+					_ = os.Rename(tmp, path)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// servedCert is the certificate the webhook server on port presents.
+func servedCert(port int) ([]byte, error) {
+	conn, err := tls.Dial("tcp", net.JoinHostPort("localhost", strconv.Itoa(port)), &tls.Config{
+		InsecureSkipVerify: true, //nolint:gosec // only the certificate is read, nothing is sent
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = conn.Close() }()
+	return conn.ConnectionState().PeerCertificates[0].Raw, nil
+}
+
+// notAfter is the end of the PEM certificate's validity.
+func notAfter(t *testing.T, certPEM []byte) time.Time {
+	t.Helper()
+	c, err := x509.ParseCertificate(pemBlock(t, certPEM))
+	if err != nil {
+		t.Fatalf("parsing the certificate: %v", err)
+	}
+	return c.NotAfter
+}
+
+func pemBlock(t *testing.T, certPEM []byte) []byte {
+	t.Helper()
+	b, _ := pem.Decode(certPEM)
+	if b == nil {
+		t.Fatalf("no PEM block in %q", certPEM)
+	}
+	return b.Bytes
+}
