@@ -190,19 +190,42 @@ func getRecord(g Gomega, name string) *record {
 	return &r
 }
 
-// consumerPod is a pod that runs recbufctl (from the edgesim image) once.
-func consumerPod(name string, args ...string) string {
+// recbufctlPod is a pod that runs recbufctl (from the edgesim image) once.
+type recbufctlPod struct {
+	namespace, name string
+	// label is its app.kubernetes.io/name.
+	label string
+	// serviceAccount, when set, runs the pod as this ServiceAccount with
+	// a projected token of audience recbuf.dev at tokenMount/token.
+	serviceAccount string
+	// grace is its termination grace period in seconds.
+	grace int
+}
+
+// manifest is the pod running recbufctl with args.
+func (p recbufctlPod) manifest(args ...string) string {
 	a, _ := json.Marshal(args)
+	identity, mounts, volumes := "", "", ""
+	if p.serviceAccount != "" {
+		identity = "\n  serviceAccountName: " + p.serviceAccount
+		mounts = "\n    volumeMounts: [{name: recbuf-token, mountPath: " + tokenMount + ", readOnly: true}]"
+		volumes = `
+  volumes:
+  - name: recbuf-token
+    projected:
+      sources:
+      - serviceAccountToken: {audience: recbuf.dev, expirationSeconds: 600, path: token}`
+	}
 	return fmt.Sprintf(`apiVersion: v1
 kind: Pod
 metadata:
   name: %s
   namespace: %s
-  labels: {app.kubernetes.io/name: e2e-consumer}
-spec:
+  labels: {app.kubernetes.io/name: %s}
+spec:%s
   restartPolicy: Never
   automountServiceAccountToken: false
-  terminationGracePeriodSeconds: 5
+  terminationGracePeriodSeconds: %d
   securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}
   containers:
   - name: recbufctl
@@ -210,8 +233,16 @@ spec:
     imagePullPolicy: IfNotPresent
     command: ["/recbufctl"]
     args: %s
-    securityContext: {runAsUser: 65532, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}
-`, name, namespace, edgesimImage, a)
+    securityContext: {runAsUser: 65532, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}%s%s
+`, p.name, p.namespace, p.label, identity, p.grace, edgesimImage, a, mounts, volumes)
+}
+
+// tokenMount is where a recbufctlPod's projected token is mounted.
+const tokenMount = "/var/run/secrets/recbuf"
+
+// consumerPod is a pod of the test namespace that runs recbufctl once.
+func consumerPod(name string, args ...string) string {
+	return recbufctlPod{namespace: namespace, name: name, label: "e2e-consumer", grace: 5}.manifest(args...)
 }
 
 // edgesimJob publishes a burst with the edge simulator.

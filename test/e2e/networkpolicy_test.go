@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -207,26 +206,7 @@ func checkProbe(g Gomega, ns, name string, wantOK bool, command, url string) {
 	}
 }
 
-// probePod is a pod of ns that runs recbufctl (from the edgesim image) once.
+// probePod is a pod of ns that runs recbufctl once.
 func probePod(ns, name string, args ...string) string {
-	a, _ := json.Marshal(args)
-	return fmt.Sprintf(`apiVersion: v1
-kind: Pod
-metadata:
-  name: %s
-  namespace: %s
-  labels: {app.kubernetes.io/name: e2e-probe}
-spec:
-  restartPolicy: Never
-  automountServiceAccountToken: false
-  terminationGracePeriodSeconds: 1
-  securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}
-  containers:
-  - name: recbufctl
-    image: %s
-    imagePullPolicy: IfNotPresent
-    command: ["/recbufctl"]
-    args: %s
-    securityContext: {runAsUser: 65532, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}
-`, name, ns, edgesimImage, a)
+	return recbufctlPod{namespace: ns, name: name, label: "e2e-probe", grace: 1}.manifest(args...)
 }

@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -15,44 +14,11 @@ import (
 // guardedRecord is the Mailbox Record whose consumers authenticate.
 const guardedRecord = "guarded"
 
-// tokenMount is where a token consumer pod's projected token is mounted.
-const tokenMount = "/var/run/secrets/recbuf"
-
 // tokenConsumerPod is consumerPod run as the ServiceAccount sa, with a
 // projected token of audience recbuf.dev at tokenMount/token (no token
 // when sa is empty).
 func tokenConsumerPod(name, sa string, args ...string) string {
-	a, _ := json.Marshal(args)
-	identity, mounts, volumes := "", "", ""
-	if sa != "" {
-		identity = "\n  serviceAccountName: " + sa
-		mounts = "\n    volumeMounts: [{name: recbuf-token, mountPath: " + tokenMount + ", readOnly: true}]"
-		volumes = `
-  volumes:
-  - name: recbuf-token
-    projected:
-      sources:
-      - serviceAccountToken: {audience: recbuf.dev, expirationSeconds: 600, path: token}`
-	}
-	return fmt.Sprintf(`apiVersion: v1
-kind: Pod
-metadata:
-  name: %s
-  namespace: %s
-  labels: {app.kubernetes.io/name: e2e-consumer}
-spec:%s
-  restartPolicy: Never
-  automountServiceAccountToken: false
-  terminationGracePeriodSeconds: 5
-  securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}
-  containers:
-  - name: recbufctl
-    image: %s
-    imagePullPolicy: IfNotPresent
-    command: ["/recbufctl"]
-    args: %s
-    securityContext: {runAsUser: 65532, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}%s%s
-`, name, namespace, identity, edgesimImage, a, mounts, volumes)
+	return recbufctlPod{namespace: namespace, name: name, label: "e2e-consumer", serviceAccount: sa, grace: 5}.manifest(args...)
 }
 
 // runTokenConsumer runs recbufctl once as sa (see tokenConsumerPod) and
