@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/recbuf/recbuf/internal/testutil/kubetest"
+
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	. "github.com/onsi/gomega"
@@ -255,17 +257,7 @@ func zapLevel() zapcore.Level {
 // envtestAssets finds kube-apiserver and etcd: KUBEBUILDER_ASSETS, or the
 // folder hack/envtest-assets.sh builds.
 func envtestAssets() (string, error) {
-	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
-		return dir, nil
-	}
-	dir, err := filepath.Abs(filepath.Join("..", "bin", "k8s", "v1.34.4"))
-	if err != nil {
-		return "", err
-	}
-	if _, err := os.Stat(filepath.Join(dir, "kube-apiserver")); err != nil {
-		return "", fmt.Errorf("no envtest binaries: run `make test`, or set KUBEBUILDER_ASSETS=$(hack/envtest-assets.sh): %w", err)
-	}
-	return dir, nil
+	return kubetest.Assets()
 }
 
 // reconcileCounter counts the reconciles that finished, so that a test can

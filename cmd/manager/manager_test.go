@@ -30,7 +30,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
 	"github.com/recbuf/recbuf/controllers"
@@ -298,20 +297,7 @@ func TestBadNATSCredentialsStopTheManager(t *testing.T) {
 // their reports.
 func TestTheManagerRunsWithoutNATS(t *testing.T) {
 	g := NewWithT(t)
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		assets, _ = filepath.Abs(filepath.Join("..", "..", "bin", "k8s", "v1.34.4"))
-	}
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		BinaryAssetsDirectory: assets,
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("starting envtest (run `make test`, or set KUBEBUILDER_ASSETS=$(hack/envtest-assets.sh)): %v", err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
+	cfg := startEnvtest(t)
 
 	probeAddr := "127.0.0.1:" + strconv.Itoa(sandbox.FreePort(t))
 	masterKeyFile := filepath.Join(t.TempDir(), "key")

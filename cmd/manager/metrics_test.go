@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/recbuf/recbuf/internal/testutil/kubetest"
+
 	. "github.com/onsi/gomega"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -31,7 +33,6 @@ import (
 	certutil "k8s.io/client-go/util/cert"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	sigsyaml "sigs.k8s.io/yaml"
 
 	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
@@ -175,18 +176,13 @@ func TestAMissingMetricsCertificateStopsTheManager(t *testing.T) {
 // the duration of the test.
 func startEnvtest(t *testing.T) *rest.Config {
 	t.Helper()
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		assets, _ = filepath.Abs(filepath.Join("..", "..", "bin", "k8s", "v1.34.4"))
-	}
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		BinaryAssetsDirectory: assets,
+	env, err := kubetest.Environment()
+	if err != nil {
+		t.Fatal(err)
 	}
 	cfg, err := env.Start()
 	if err != nil {
-		t.Fatalf("starting envtest (run `make test`, or set KUBEBUILDER_ASSETS=$(hack/envtest-assets.sh)): %v", err)
+		t.Fatalf("starting envtest: %v", err)
 	}
 	t.Cleanup(func() { _ = env.Stop() })
 	return cfg

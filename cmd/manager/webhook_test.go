@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/recbuf/recbuf/internal/testutil/kubetest"
+
 	. "github.com/onsi/gomega"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -39,40 +41,35 @@ import (
 // kubelet's part: it copies the Secret into the certificate directory.
 func TestTheManagerServesTheWebhookWithCertificatesItMakesAndRotates(t *testing.T) {
 	g := NewWithT(t)
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		assets, _ = filepath.Abs(filepath.Join("..", "..", "bin", "k8s", "v1.34.4"))
-	}
 	const mwcName = "recbuf-sidecar-injector"
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		BinaryAssetsDirectory: assets,
-		WebhookInstallOptions: envtest.WebhookInstallOptions{
-			LocalServingHost:             "127.0.0.1",
-			LocalServingHostExternalName: "localhost",
-			MutatingWebhooks: []*admissionregistrationv1.MutatingWebhookConfiguration{{
-				ObjectMeta: metav1.ObjectMeta{Name: mwcName},
-				Webhooks: []admissionregistrationv1.MutatingWebhook{{
-					Name: "sidecar.recbuf.dev",
-					ClientConfig: admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{
-						Namespace: "default", Name: "recbuf-webhook", Path: ptr.To(controllers.SidecarWebhookPath),
-					}},
-					Rules: []admissionregistrationv1.RuleWithOperations{{
-						Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
-						Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}},
-					}},
-					ObjectSelector:          &metav1.LabelSelector{MatchLabels: map[string]string{controllers.LabelInject: "true"}},
-					FailurePolicy:           ptr.To(admissionregistrationv1.Fail),
-					SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
-					AdmissionReviewVersions: []string{"v1"},
+	env, err := kubetest.Environment()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.WebhookInstallOptions = envtest.WebhookInstallOptions{
+		LocalServingHost:             "127.0.0.1",
+		LocalServingHostExternalName: "localhost",
+		MutatingWebhooks: []*admissionregistrationv1.MutatingWebhookConfiguration{{
+			ObjectMeta: metav1.ObjectMeta{Name: mwcName},
+			Webhooks: []admissionregistrationv1.MutatingWebhook{{
+				Name: "sidecar.recbuf.dev",
+				ClientConfig: admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{
+					Namespace: "default", Name: "recbuf-webhook", Path: ptr.To(controllers.SidecarWebhookPath),
 				}},
+				Rules: []admissionregistrationv1.RuleWithOperations{{
+					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+					Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}},
+				}},
+				ObjectSelector:          &metav1.LabelSelector{MatchLabels: map[string]string{controllers.LabelInject: "true"}},
+				FailurePolicy:           ptr.To(admissionregistrationv1.Fail),
+				SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
+				AdmissionReviewVersions: []string{"v1"},
 			}},
-		},
+		}},
 	}
 	cfg, err := env.Start()
 	if err != nil {
-		t.Fatalf("starting envtest (run `make test`, or set KUBEBUILDER_ASSETS=$(hack/envtest-assets.sh)): %v", err)
+		t.Fatalf("starting envtest: %v", err)
 	}
 	t.Cleanup(func() { _ = env.Stop() })
 	scheme := runtime.NewScheme()

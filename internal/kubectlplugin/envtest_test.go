@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/recbuf/recbuf/internal/testutil/kubetest"
+
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -36,18 +38,14 @@ var (
 func TestMain(m *testing.M) { os.Exit(runSuite(m)) }
 
 func runSuite(m *testing.M) int {
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		assets, _ = filepath.Abs(filepath.Join("..", "..", "bin", "k8s", "v1.34.4"))
-	}
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		BinaryAssetsDirectory: assets,
+	env, err := kubetest.Environment()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
 	}
 	cfg, err := env.Start()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting envtest (run `make test`, or set KUBEBUILDER_ASSETS=$(hack/envtest-assets.sh)):", err)
+		fmt.Fprintln(os.Stderr, "starting envtest:", err)
 		return 1
 	}
 	defer func() { _ = env.Stop() }()

@@ -9,10 +9,11 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/recbuf/recbuf/internal/testutil/kubetest"
 
 	"github.com/nats-io/nats.go"
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -45,12 +46,9 @@ const namespace = "tokenauth"
 func TestMain(m *testing.M) { os.Exit(run(m)) }
 
 func run(m *testing.M) int {
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		assets, _ = filepath.Abs(filepath.Join("..", "..", "..", "bin", "k8s", "v1.34.4"))
-	}
-	if _, err := os.Stat(filepath.Join(assets, "kube-apiserver")); err != nil {
-		fmt.Fprintln(os.Stderr, "no envtest binaries: set KUBEBUILDER_ASSETS=$(hack/envtest-assets.sh):", err)
+	assets, err := kubetest.Assets()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	env := &envtest.Environment{BinaryAssetsDirectory: assets}
