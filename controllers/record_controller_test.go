@@ -624,25 +624,40 @@ func TestStatusIsNotRewrittenWhenNothingChanged(t *testing.T) {
 }
 
 func TestANameTakenByAnotherObjectStallsTheRecord(t *testing.T) {
-	g := NewWithT(t)
-	ns := newNamespace(t)
-	other := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "taken-recbuf"},
-		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}},
-	}
-	create(t, g, other)
-	rec := newRecord(ns, "taken", ringSpec(10))
-	create(t, g, rec)
-	g.Eventually(func(g Gomega) {
-		g.Expect(get(rec)).To(Succeed())
-		expectCondition(g, rec, recbufv1alpha1.ConditionStalled, metav1.ConditionTrue, recbufv1alpha1.ReasonChildConflict)
-		g.Expect(meta.FindStatusCondition(rec.Status.Conditions, recbufv1alpha1.ConditionStalled).Message).
-			To(Equal("a Service named taken-recbuf exists that this Record does not manage: delete it, or rename the Record"))
-	}, timeout, poll).Should(Succeed())
-	expectEvent(t, g, rec, corev1.EventTypeWarning, recbufv1alpha1.ReasonChildConflict)
+	for _, tc := range []struct {
+		name  string
+		other func(ns string) client.Object
+		kind  string
+	}{
+		{name: "a Service of the child's name stalls the Record and is not adopted", kind: "Service",
+			other: func(ns string) client.Object {
+				return &corev1.Service{
+					ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "taken-recbuf"},
+					Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}},
+				}
+			}},
+		{name: "a NetworkPolicy of the child's name stalls the Record and is not adopted", kind: "NetworkPolicy",
+			other: func(ns string) client.Object { return networkPolicyOf(ns, "taken") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			ns := newNamespace(t)
+			other := tc.other(ns)
+			create(t, g, other)
+			rec := newRecord(ns, "taken", ringSpec(10))
+			create(t, g, rec)
+			g.Eventually(func(g Gomega) {
+				g.Expect(get(rec)).To(Succeed())
+				expectCondition(g, rec, recbufv1alpha1.ConditionStalled, metav1.ConditionTrue, recbufv1alpha1.ReasonChildConflict)
+				g.Expect(meta.FindStatusCondition(rec.Status.Conditions, recbufv1alpha1.ConditionStalled).Message).
+					To(Equal("a " + tc.kind + " named taken-recbuf exists that this Record does not manage: delete it, or rename the Record"))
+			}, timeout, poll).Should(Succeed())
+			expectEvent(t, g, rec, corev1.EventTypeWarning, recbufv1alpha1.ReasonChildConflict)
 
-	g.Expect(get(other)).To(Succeed())
-	g.Expect(other.OwnerReferences).To(BeEmpty(), "the other Service was adopted")
+			g.Expect(get(other)).To(Succeed())
+			g.Expect(other.GetOwnerReferences()).To(BeEmpty(), "the other %s was adopted", tc.kind)
+		})
+	}
 }
 
 func TestStatusCountersComeFromReports(t *testing.T) {

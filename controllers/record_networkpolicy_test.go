@@ -240,20 +240,3 @@ func TestARefusedNetworkPolicyStallsTheRecord(t *testing.T) {
 		expectCondition(g, rec, recbufv1alpha1.ConditionStalled, metav1.ConditionFalse, recbufv1alpha1.ReasonProgressing)
 	}, timeout, poll).Should(Succeed())
 }
-
-func TestANetworkPolicyNameTakenByAnotherStallsTheRecord(t *testing.T) {
-	g := NewWithT(t)
-	ns := newNamespace(t)
-	foreign := networkPolicyOf(ns, "taken")
-	create(t, g, foreign)
-	rec := newRecord(ns, "taken", ringSpec(8))
-	create(t, g, rec)
-	g.Eventually(func(g Gomega) {
-		g.Expect(get(rec)).To(Succeed())
-		expectCondition(g, rec, recbufv1alpha1.ConditionStalled, metav1.ConditionTrue, recbufv1alpha1.ReasonChildConflict)
-		g.Expect(meta.FindStatusCondition(rec.Status.Conditions, recbufv1alpha1.ConditionStalled).Message).
-			To(Equal("a NetworkPolicy named taken-recbuf exists that this Record does not manage: delete it, or rename the Record"))
-	}, timeout, poll).Should(Succeed())
-	g.Expect(get(foreign)).To(Succeed())
-	g.Expect(foreign.OwnerReferences).To(BeEmpty(), "the other NetworkPolicy was adopted")
-}
