@@ -209,12 +209,19 @@ func setAvailableCondition(rec *recbufv1alpha1.Record, in statusInputs) {
 	counts := fmt.Sprintf("%d of %d buffer pods available", d.Status.AvailableReplicas, ptr.Deref(d.Spec.Replicas, 1))
 	c := deploymentCondition(d, appsv1.DeploymentAvailable)
 	switch {
+	case d.Status.ObservedGeneration < d.Generation:
+		// Its conditions describe the spec before: scaled up from zero, a
+		// Deployment is Available until its controller catches up.
+		set(metav1.ConditionFalse, recbufv1alpha1.ReasonDeploymentUnavailable, fmt.Sprintf("%s: waiting for the Deployment controller to observe generation %d", counts, d.Generation))
 	case c == nil:
 		set(metav1.ConditionFalse, recbufv1alpha1.ReasonDeploymentUnavailable, counts+": the Deployment has not reported availability yet")
-	case c.Status == corev1.ConditionTrue:
-		set(metav1.ConditionTrue, recbufv1alpha1.ReasonMinimumReplicasAvailable, counts)
-	default:
+	case c.Status != corev1.ConditionTrue:
 		set(metav1.ConditionFalse, recbufv1alpha1.ReasonDeploymentUnavailable, counts+": "+c.Message)
+	case d.Status.AvailableReplicas == 0:
+		// Minimum availability may be zero pods; a consumer needs one.
+		set(metav1.ConditionFalse, recbufv1alpha1.ReasonDeploymentUnavailable, counts+": no buffer pod is ready to serve consumers")
+	default:
+		set(metav1.ConditionTrue, recbufv1alpha1.ReasonMinimumReplicasAvailable, counts)
 	}
 }
 

@@ -140,6 +140,24 @@ func TestSetAvailableCondition(t *testing.T) {
 			}),
 			want: wantCond{metav1.ConditionFalse, recbufv1alpha1.ReasonDeploymentUnavailable, "0 of 2 buffer pods available: Deployment does not have minimum availability."},
 		},
+		{
+			name: "a Deployment that has not observed its new spec is not available on the word of its old one",
+			rec:  testRecord(),
+			in: inputs(func(in *statusInputs) {
+				// Scaled up from zero: Available=True still describes zero replicas.
+				in.deployment = deployment(0, dcond(appsv1.DeploymentAvailable, corev1.ConditionTrue, "MinimumReplicasAvailable", ""))
+				in.deployment.Generation = 8
+			}),
+			want: wantCond{metav1.ConditionFalse, recbufv1alpha1.ReasonDeploymentUnavailable, "0 of 2 buffer pods available: waiting for the Deployment controller to observe generation 8"},
+		},
+		{
+			name: "a Deployment without one available pod serves nobody, whatever its condition says",
+			rec:  testRecord(),
+			in: inputs(func(in *statusInputs) {
+				in.deployment = deployment(0, dcond(appsv1.DeploymentAvailable, corev1.ConditionTrue, "MinimumReplicasAvailable", ""))
+			}),
+			want: wantCond{metav1.ConditionFalse, recbufv1alpha1.ReasonDeploymentUnavailable, "0 of 2 buffer pods available: no buffer pod is ready to serve consumers"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -599,6 +599,7 @@ func verifyRecordReady(name string) func(Gomega) {
 	return func(g Gomega) {
 		r := getRecord(g, name)
 		g.Expect(r.condition("Ready")).To(Equal("True"), "Record %s Ready; conditions %+v", name, r.Status.Conditions)
+		g.Expect(r.observed("Ready")).To(Equal(r.Metadata.Generation), "Record %s Ready is about its current spec", name)
 		g.Expect(r.Status.Endpoint).To(Equal(endpoint(name)))
 	}
 }

@@ -134,15 +134,17 @@ func notFound(err error) bool {
 // JSON names of the API.
 type record struct {
 	Metadata struct {
-		Name string `json:"name"`
-		UID  string `json:"uid"`
+		Name       string `json:"name"`
+		UID        string `json:"uid"`
+		Generation int64  `json:"generation"`
 	} `json:"metadata"`
 	Status struct {
 		Conditions []struct {
-			Type    string `json:"type"`
-			Status  string `json:"status"`
-			Reason  string `json:"reason"`
-			Message string `json:"message"`
+			Type               string `json:"type"`
+			Status             string `json:"status"`
+			Reason             string `json:"reason"`
+			Message            string `json:"message"`
+			ObservedGeneration int64  `json:"observedGeneration"`
 		} `json:"conditions"`
 		Endpoint      string `json:"endpoint"`
 		Subject       string `json:"subject"`
@@ -175,6 +177,16 @@ func (r *record) condition(t string) string {
 }
 
 // conditionReason returns "Status/Reason" of condition t ("" when absent).
+// observed returns the generation condition t was computed for (0 when absent).
+func (r *record) observed(t string) int64 {
+	for _, c := range r.Status.Conditions {
+		if c.Type == t {
+			return c.ObservedGeneration
+		}
+	}
+	return 0
+}
+
 func (r *record) conditionReason(t string) string {
 	for _, c := range r.Status.Conditions {
 		if c.Type == t {
