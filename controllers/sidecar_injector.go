@@ -14,10 +14,12 @@ package controllers
 // Record created a moment later is picked up without anyone's help.
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -44,8 +46,14 @@ const (
 	AnnotationRecords = "recbuf.dev/records"
 	// AnnotationPort is the consumer API port of the first Record listed
 	// (default DefaultSidecarPort); the next ones get the ports after it,
-	// in the order listed. The API listens on 127.0.0.1 only.
+	// in the order listed. The API listens on AnnotationListenAddress.
 	AnnotationPort = "recbuf.dev/port"
+	// AnnotationListenAddress is the address the consumer APIs listen on:
+	// a loopback address (default DefaultSidecarListenAddress), so that
+	// only the pod's own containers read its buffers, or every interface
+	// (0.0.0.0 or ::), so that other pods may too. A pod's own IP is not
+	// known at admission, so nothing in between.
+	AnnotationListenAddress = "recbuf.dev/listen-address"
 	// AnnotationMetricsPort is the metrics port of the first Record listed
 	// (default DefaultSidecarMetricsPort), the next ones the ports after
 	// it. It listens on every interface: the kubelet probes it there.
@@ -59,6 +67,8 @@ const (
 	// Record's ports when the pod names none.
 	DefaultSidecarPort        = 8080
 	DefaultSidecarMetricsPort = 9090
+	// DefaultSidecarListenAddress keeps the buffers to the pod itself.
+	DefaultSidecarListenAddress = "127.0.0.1"
 	// SidecarContainerPrefix prefixes the Record's name to name its
 	// sidecar container.
 	SidecarContainerPrefix = "recbuf-"
@@ -74,12 +84,14 @@ const SidecarWebhookPath = "/mutate-v1-pod"
 type sidecarRequest struct {
 	records           []string
 	port, metricsPort int32
+	// listenHost is the consumer APIs' listen address.
+	listenHost string
 }
 
 // parseSidecarRequest reads the pod's annotations. The errors name the
 // annotation.
 func parseSidecarRequest(annotations map[string]string) (sidecarRequest, error) {
-	req := sidecarRequest{port: DefaultSidecarPort, metricsPort: DefaultSidecarMetricsPort}
+	req := sidecarRequest{port: DefaultSidecarPort, metricsPort: DefaultSidecarMetricsPort, listenHost: DefaultSidecarListenAddress}
 	raw, ok := annotations[AnnotationRecords]
 	if !ok || strings.TrimSpace(raw) == "" {
 		return req, fmt.Errorf("annotation %s is missing or empty: it lists the Records whose buffers the pod gets", AnnotationRecords)
@@ -108,7 +120,31 @@ func parseSidecarRequest(annotations map[string]string) (sidecarRequest, error) 
 	if lo, hi := req.port, req.port+int32(len(req.records)); req.metricsPort < hi && lo < req.metricsPort+int32(len(req.records)) {
 		return req, fmt.Errorf("annotations %s=%d and %s=%d: the consumer and metrics ports of %d Records overlap", AnnotationPort, req.port, AnnotationMetricsPort, req.metricsPort, len(req.records))
 	}
+	if raw, ok := annotations[AnnotationListenAddress]; ok {
+		ip, err := netip.ParseAddr(strings.TrimSpace(raw))
+		if err != nil || (!ip.IsLoopback() && !ip.IsUnspecified()) || ip.Zone() != "" {
+			return req, fmt.Errorf("annotation %s: %q is neither a loopback address (127.0.0.1, ::1) nor every interface (0.0.0.0, ::)", AnnotationListenAddress, raw)
+		}
+		req.listenHost = ip.String()
+	}
 	return req, nil
+}
+
+// listensBeyondThePod says whether other pods can reach the consumer APIs.
+func (r sidecarRequest) listensBeyondThePod() bool {
+	return !netip.MustParseAddr(r.listenHost).IsLoopback()
+}
+
+// listenRefusal says why rec's sidecar cannot listen where req asks (""
+// when it can): a Record whose consumers must show a token cannot be read
+// from other pods through a sidecar, which runs as the app's
+// ServiceAccount and so may not review tokens.
+func listenRefusal(rec *recbufv1alpha1.Record, req sidecarRequest) string {
+	if !req.listensBeyondThePod() || !consumerAuthentication(rec) {
+		return ""
+	}
+	return fmt.Sprintf("annotation %s=%s: Record %s/%s asks its consumers for ServiceAccount tokens (spec.consumers.authentication), which its sidecar, running as the app's ServiceAccount, cannot review; listen on %s, or let other pods read the shared service %s",
+		AnnotationListenAddress, req.listenHost, rec.Namespace, rec.Name, DefaultSidecarListenAddress, rec.ChildName())
 }
 
 // parsePort reads the port annotation key: n ports from it on must be
@@ -147,13 +183,14 @@ func portClash(pod *corev1.Pod, req sidecarRequest) string {
 func sidecarLayout(rec *recbufv1alpha1.Record, req sidecarRequest, i int) bufferLayout {
 	return bufferLayout{
 		container:    SidecarContainerPrefix + rec.Name,
-		httpHost:     "127.0.0.1",
+		httpHost:     req.listenHost,
 		httpPort:     req.port + int32(i),
 		metricsPort:  req.metricsPort + int32(i),
 		volumeSuffix: sidecarVolumeSuffix + strconv.Itoa(i),
 		secretMode:   0o444,
-		// Only the pod's own containers reach 127.0.0.1: there is no one
-		// to authenticate (docs/sidecar.md).
+		// On loopback only the pod's own containers reach it: there is no
+		// one to authenticate; beyond the pod, listenRefusal keeps out the
+		// Records that would need it (docs/sidecar.md).
 		consumerAuthentication: false,
 	}
 }
@@ -268,7 +305,7 @@ func (h *SidecarInjector) Handle(ctx context.Context, req admission.Request) adm
 			}
 			return admission.Errored(http.StatusInternalServerError, fmt.Errorf("reading Record %s/%s: %w", req.Namespace, name, err))
 		}
-		if why := sidecarRefusal(rec, h.Config); why != "" {
+		if why := cmp.Or(sidecarRefusal(rec, h.Config), listenRefusal(rec, sreq)); why != "" {
 			return admission.Denied(why)
 		}
 		recs = append(recs, rec)

@@ -58,10 +58,18 @@ func TestParseSidecarRequest(t *testing.T) {
 		want        sidecarRequest
 		wantErr     string
 	}{
-		{"one record gets the default ports", map[string]string{AnnotationRecords: "telemetry"},
-			sidecarRequest{records: []string{"telemetry"}, port: 8080, metricsPort: 9090}, ""},
+		{"one record gets the default ports on localhost", map[string]string{AnnotationRecords: "telemetry"},
+			sidecarRequest{records: []string{"telemetry"}, port: 8080, metricsPort: 9090, listenHost: "127.0.0.1"}, ""},
 		{"a list keeps its order and ignores spaces", map[string]string{AnnotationRecords: " telemetry, state ", AnnotationPort: "7000"},
-			sidecarRequest{records: []string{"telemetry", "state"}, port: 7000, metricsPort: 9090}, ""},
+			sidecarRequest{records: []string{"telemetry", "state"}, port: 7000, metricsPort: 9090, listenHost: "127.0.0.1"}, ""},
+		{"every interface is asked with 0.0.0.0", map[string]string{AnnotationRecords: "telemetry", AnnotationListenAddress: "0.0.0.0"},
+			sidecarRequest{records: []string{"telemetry"}, port: 8080, metricsPort: 9090, listenHost: "0.0.0.0"}, ""},
+		{"IPv6's loopback is a listen address too", map[string]string{AnnotationRecords: "telemetry", AnnotationListenAddress: " ::1 "},
+			sidecarRequest{records: []string{"telemetry"}, port: 8080, metricsPort: 9090, listenHost: "::1"}, ""},
+		{"a pod address is refused, since admission cannot know it", map[string]string{AnnotationRecords: "a", AnnotationListenAddress: "10.0.0.7"}, sidecarRequest{},
+			`annotation recbuf.dev/listen-address: "10.0.0.7" is neither a loopback address (127.0.0.1, ::1) nor every interface (0.0.0.0, ::)`},
+		{"a host name is refused", map[string]string{AnnotationRecords: "a", AnnotationListenAddress: "localhost"}, sidecarRequest{},
+			`annotation recbuf.dev/listen-address: "localhost" is neither`},
 		{"a missing list is refused", map[string]string{}, sidecarRequest{}, "annotation recbuf.dev/records is missing"},
 		{"a Record of another namespace is refused", map[string]string{AnnotationRecords: "other/telemetry"}, sidecarRequest{}, `annotation recbuf.dev/records: Record "other/telemetry": only Records of the pod's own namespace`},
 		{"an empty entry is refused", map[string]string{AnnotationRecords: "a,,b"}, sidecarRequest{}, "empty Record name"},
@@ -216,6 +224,17 @@ func TestWebhookInjectsTheBufferOfEachRecordAsANativeSidecar(t *testing.T) {
 	g.Expect(pod.Annotations).To(HaveKeyWithValue(AnnotationRecordGenerations, "telemetry=1,state=1"))
 }
 
+func TestWebhookListensOnEveryInterfaceOnlyWhenAsked(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	setUpRecord(t, g, newRecord(ns, "telemetry", ringSpec(8)))
+	pod := appPod(ns, map[string]string{AnnotationRecords: "telemetry", AnnotationListenAddress: "0.0.0.0"})
+	create(t, g, pod)
+	g.Expect(pod.Spec.InitContainers).To(HaveLen(1))
+	g.Expect(pod.Spec.InitContainers[0].Args).To(ContainElement("--http-addr=0.0.0.0:8080"))
+	g.Expect(pod.Spec.InitContainers[0].Args).NotTo(ContainElement(HavePrefix("--consumer-auth")), "the Record asks no token")
+}
+
 func TestWebhookLeavesPodsThatDoNotAskAlone(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamespace(t)
@@ -235,6 +254,9 @@ func TestWebhookRefusesBadRequestsNamingTheAnnotationAndTheRecord(t *testing.T) 
 	ns := newNamespace(t)
 	setUpRecord(t, g, newRecord(ns, "telemetry", ringSpec(8)))
 	setUpRecord(t, g, newRecord(ns, "commands", recbufv1alpha1.RecordSpec{Buffer: recbufv1alpha1.BufferSpec{Type: recbufv1alpha1.BufferTypeMailbox}}))
+	guarded := ringSpec(8)
+	guarded.Consumers = &recbufv1alpha1.ConsumersSpec{Authentication: recbufv1alpha1.ConsumerAuthenticationServiceAccountToken}
+	setUpRecord(t, g, newRecord(ns, "guarded", guarded))
 	tests := []struct {
 		name        string
 		annotations map[string]string
@@ -250,6 +272,10 @@ func TestWebhookRefusesBadRequestsNamingTheAnnotationAndTheRecord(t *testing.T) 
 			"annotation recbuf.dev/records: Record " + ns + "/commands is a Mailbox, which cannot be injected"},
 		{"no Record at all", map[string]string{},
 			"annotation recbuf.dev/records is missing or empty"},
+		{"a bad listen address", map[string]string{AnnotationRecords: "telemetry", AnnotationListenAddress: "10.0.0.7"},
+			`annotation recbuf.dev/listen-address: "10.0.0.7" is neither`},
+		{"every interface for a Record whose consumers must show a token", map[string]string{AnnotationRecords: "telemetry,guarded", AnnotationListenAddress: "::"},
+			"annotation recbuf.dev/listen-address=::: Record " + ns + "/guarded asks its consumers for ServiceAccount tokens (spec.consumers.authentication)"},
 		{"a port the app declares", map[string]string{AnnotationRecords: "telemetry", AnnotationMetricsPort: "9000"},
 			`annotation recbuf.dev/metrics-port=9000: port 9000 is container "app"'s own`},
 	}

@@ -93,6 +93,30 @@ func sidecarSpecs() {
 		}).Should(Succeed())
 	})
 
+	It("lets other pods read an app pod's buffer only when the pod asks for every interface", func() {
+		const open, local = "sidecar-open", "sidecar-local"
+		By("creating two app pods with the telemetry sidecar: " + local + " on localhost, the default, and " + open + " annotated recbuf.dev/listen-address=0.0.0.0")
+		for name, address := range map[string]string{open: "0.0.0.0", local: ""} {
+			Expect(kubectlApply(sidecarAppPodListening(name, ringRecord, address))).Error().NotTo(HaveOccurred())
+			DeferCleanup(func() { _, _ = kubectl("delete", "pod", name, "-n", namespace, "--ignore-not-found", "--wait=false") })
+		}
+		ips := map[string]string{}
+		for _, name := range []string{open, local} {
+			Eventually(verifyPodReady(name)).WithTimeout(2 * time.Minute).Should(Succeed())
+			ip, err := kubectl("get", "pod", name, "-n", namespace, "-o", "jsonpath={.status.podIP}")
+			Expect(err).NotTo(HaveOccurred())
+			ips[name] = ip
+		}
+
+		By("reading the Record's info from another pod at each app pod's IP")
+		phase, logs := runOnce("reach-"+open, "get", "http://"+ips[open]+":8080/v1/records/"+ringRecord, "--timeout=20s")
+		Expect(phase).To(Equal("Succeeded"), logs)
+		Expect(logs).To(ContainSubstring(`"status":200`))
+		phase, logs = runOnce("reach-"+local, "get", "http://"+ips[local]+":8080/v1/records/"+ringRecord, "--timeout=20s")
+		Expect(phase).To(Equal("Failed"), "nothing listens on %s's IP: %s", local, logs)
+		Expect(logs).To(ContainSubstring("connection refused"))
+	})
+
 	It("refuses a pod whose annotation names a Record that does not exist, naming the annotation and the Record", func() {
 		out, err := kubectlApply(sidecarAppPod("sidecar-bad", "nosuch"))
 		Expect(err).To(HaveOccurred())
@@ -202,15 +226,25 @@ spec:
 
 // sidecarAppPod is a pod asking for record's sidecar whose app waits.
 func sidecarAppPod(name, record string) string {
+	return sidecarAppPodListening(name, record, "")
+}
+
+// sidecarAppPodListening is sidecarAppPod with its consumer API on
+// address (annotation recbuf.dev/listen-address; "": the default).
+func sidecarAppPodListening(name, record, address string) string {
+	listen := ""
+	if address != "" {
+		listen = fmt.Sprintf(", recbuf.dev/listen-address: %q", address)
+	}
 	return fmt.Sprintf(`apiVersion: v1
 kind: Pod
 metadata:
   name: %s
   namespace: %s
   labels: {app: sidecar-e2e, recbuf.dev/inject: "true"}
-  annotations: {recbuf.dev/records: %s}
+  annotations: {recbuf.dev/records: %s%s}
 spec:
-%s`, name, namespace, record, indent(appPodSpec(record, []string{"stream", "http://localhost:8080/v1/records/" + record, "--duration=10m", "--quiet"}), "  "))
+%s`, name, namespace, record, listen, indent(appPodSpec(record, []string{"stream", "http://localhost:8080/v1/records/" + record, "--duration=10m", "--quiet"}), "  "))
 }
 
 // appPodSpec is the restricted spec of an app pod running recbufctl args.
@@ -271,6 +305,24 @@ func containerSummary(g Gomega, pod, container string) map[string]any {
 	}
 	g.Expect(false).To(BeTrue(), "no summary yet in the logs of %s/%s", pod, container)
 	return nil
+}
+
+// runOnce runs recbufctl ARGS in a consumer pod until it ends, and
+// returns how (Succeeded or Failed) with its logs.
+func runOnce(name string, args ...string) (phase, logs string) {
+	GinkgoHelper()
+	_, _ = kubectl("delete", "pod", name, "-n", namespace, "--ignore-not-found", "--wait")
+	Expect(kubectlApply(consumerPod(name, args...))).Error().NotTo(HaveOccurred())
+	DeferCleanup(func() { _, _ = kubectl("delete", "pod", name, "-n", namespace, "--ignore-not-found", "--wait=false") })
+	Eventually(func(g Gomega) {
+		out, err := kubectl("get", "pod", name, "-n", namespace, "-o", "jsonpath={.status.phase}")
+		g.Expect(err).NotTo(HaveOccurred())
+		phase = out
+		g.Expect(phase).To(BeElementOf("Succeeded", "Failed"), "pod %s has finished", name)
+	}).WithTimeout(2 * time.Minute).Should(Succeed())
+	logs, err := kubectl("logs", name, "-n", namespace)
+	Expect(err).NotTo(HaveOccurred())
+	return phase, logs
 }
 
 // verifyPodReady checks that pod is Ready.
