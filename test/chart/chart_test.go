@@ -1041,6 +1041,42 @@ func TestMetricsRolesMatchConfig(t *testing.T) {
 	}
 }
 
+// TestWebhookMatchesConfig keeps `make deploy`'s sidecar injection webhook
+// (config/webhook) the chart's default one: the same webhook, Service and
+// certificate RBAC.
+func TestWebhookMatchesConfig(t *testing.T) {
+	t.Parallel()
+	chart := mustTemplate(t)
+	var config objects
+	for _, file := range []string{"webhook.yaml", "cert_secret.yaml", "cert_role.yaml"} {
+		raw, err := os.ReadFile(filepath.Join(rootDir, "config", "webhook", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		config = append(config, parseObjects(t, string(raw))...)
+	}
+	const webhook = "recbuf-sidecar-injector"
+	want := get[admissionregistrationv1.MutatingWebhookConfiguration](t, config, "MutatingWebhookConfiguration", webhook)
+	got := get[admissionregistrationv1.MutatingWebhookConfiguration](t, chart, "MutatingWebhookConfiguration", webhook)
+	if diff := cmp.Diff(want.Webhooks, got.Webhooks); diff != "" {
+		t.Errorf("chart webhook differs from config/webhook (-config +chart):\n%s", diff)
+	}
+	// The selectors differ: the chart's pods carry its release's instance label.
+	if diff := cmp.Diff(get[corev1.Service](t, config, "Service", "recbuf-webhook").Spec.Ports,
+		get[corev1.Service](t, chart, "Service", "recbuf-webhook").Spec.Ports); diff != "" {
+		t.Errorf("chart webhook Service differs from config/webhook (-config +chart):\n%s", diff)
+	}
+	get[corev1.Secret](t, config, "Secret", "recbuf-webhook-cert")
+	if diff := cmp.Diff(get[rbacv1.Role](t, config, "Role", "recbuf-webhook-cert").Rules,
+		get[rbacv1.Role](t, chart, "Role", "recbuf-webhook-cert").Rules); diff != "" {
+		t.Errorf("chart webhook Role differs from config/webhook (-config +chart):\n%s", diff)
+	}
+	if diff := cmp.Diff(get[rbacv1.ClusterRole](t, config, "ClusterRole", "recbuf-webhook-cert").Rules,
+		get[rbacv1.ClusterRole](t, chart, "ClusterRole", "recbuf-webhook-cert").Rules); diff != "" {
+		t.Errorf("chart webhook ClusterRole differs from config/webhook (-config +chart):\n%s", diff)
+	}
+}
+
 // TestCRDsMatchConfig checks that the chart ships the CRDs that
 // controller-gen generated (`make chart-crds` copies them).
 func TestCRDsMatchConfig(t *testing.T) {
