@@ -69,6 +69,24 @@ func TestBadRecordsAreRefusedWithAMessageNamingTheField(t *testing.T) {
 			want: `spec.buffer.type: Unsupported value: "Ring"`,
 		},
 		{
+			name: "a consumer stream limit of zero",
+			rec: newRecord(ns, "ring", func() recbufv1alpha1.RecordSpec {
+				s := ringSpec(8)
+				s.Consumers = &recbufv1alpha1.ConsumersSpec{MaxStreams: ptr.To[int32](0)}
+				return s
+			}()),
+			want: "spec.consumers.maxStreams: Invalid value: 0: spec.consumers.maxStreams in body should be greater than or equal to 1",
+		},
+		{
+			name: "a take limit past its maximum",
+			rec: newRecord(ns, "ring", func() recbufv1alpha1.RecordSpec {
+				s := ringSpec(8)
+				s.Consumers = &recbufv1alpha1.ConsumersSpec{MaxTakes: ptr.To[int32](100000)}
+				return s
+			}()),
+			want: "spec.consumers.maxTakes: Invalid value: 100000: spec.consumers.maxTakes in body should be less than or equal to 65536",
+		},
+		{
 			name: "a capacity of zero",
 			rec:  newRecord(ns, "ring", ringSpec(0)),
 			want: "spec.buffer.capacity: Invalid value: 0: spec.buffer.capacity in body should be greater than or equal to 1",

@@ -316,6 +316,15 @@ func sidecarArgs(rec *recbufv1alpha1.Record, cfg Config, l bufferLayout) []strin
 	if l.consumerAuthentication {
 		args = append(args, "--consumer-authentication="+string(recbufv1alpha1.ConsumerAuthenticationServiceAccountToken))
 	}
+	if c := rec.Spec.Consumers; c != nil {
+		// Unset, the buffer process's own defaults apply: one place for them.
+		if c.MaxStreams != nil {
+			args = append(args, "--max-streams="+strconv.Itoa(int(*c.MaxStreams)))
+		}
+		if c.MaxTakes != nil {
+			args = append(args, "--max-takes="+strconv.Itoa(int(*c.MaxTakes)))
+		}
+	}
 	maxBytes := ptr.Deref(rec.Spec.MaxMessageBytes, recbufv1alpha1.DefaultMaxMessageBytes)
 	return append(args,
 		"--max-message-bytes="+strconv.Itoa(int(maxBytes)),

@@ -39,6 +39,9 @@ func declaredMemory(rec *recbufv1alpha1.Record, ceiling int64) sizing.Declared {
 			d.MaxBytes = b.MaxBytes.Value()
 		}
 	}
+	if c := rec.Spec.Consumers; c != nil && c.MaxStreams != nil {
+		d.MaxStreams = int64(*c.MaxStreams)
+	}
 	if r := rec.Spec.Resources; r != nil {
 		if l, ok := r.Limits[corev1.ResourceMemory]; ok {
 			d.Limit = l.Value()

@@ -7,6 +7,7 @@ import (
 	"math"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -820,6 +821,23 @@ func TestSidecarArgsOfAMinimalRecord(t *testing.T) {
 	}
 	if got := sidecarArgs(rec, cfg, deploymentLayout(rec)); !slices.Equal(got, want) {
 		t.Errorf("got %q,\nwant %q", got, want)
+	}
+}
+
+func TestSidecarArgsCarryTheConsumerLimitsOnlyWhenSet(t *testing.T) {
+	rec := newRecord("ns", "door", ringSpec(8))
+	cfg := Config{NATSURL: "nats://nats:4222"}
+	if got := sidecarArgs(rec, cfg, deploymentLayout(rec)); slices.ContainsFunc(got, func(a string) bool {
+		return strings.HasPrefix(a, "--max-streams") || strings.HasPrefix(a, "--max-takes")
+	}) {
+		t.Errorf("got %q: without spec.consumers limits, the buffer process's defaults apply", got)
+	}
+	rec.Spec.Consumers = &recbufv1alpha1.ConsumersSpec{MaxStreams: ptr.To[int32](2000), MaxTakes: ptr.To[int32](5)}
+	got := sidecarArgs(rec, cfg, deploymentLayout(rec))
+	for _, want := range []string{"--max-streams=2000", "--max-takes=5"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("got %q, want %s among them", got, want)
+		}
 	}
 }
 

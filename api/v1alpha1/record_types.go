@@ -291,6 +291,24 @@ type ConsumersSpec struct {
 	// +optional
 	// +kubebuilder:default=None
 	Authentication ConsumerAuthentication `json:"authentication,omitempty"`
+
+	// maxStreams is the most event streams each buffer process serves at
+	// once; one more gets 503 with Retry-After. Unset: the buffer
+	// process's default (256). Each open stream costs memory: raise
+	// spec.resources with it (docs/operations.md#memory).
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65536
+	MaxStreams *int32 `json:"maxStreams,omitempty"`
+
+	// maxTakes is the most take requests each buffer process holds in
+	// progress at once (a take waits for a value up to its timeout); one
+	// more gets 503 with Retry-After. Unset: the buffer process's default
+	// (64).
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65536
+	MaxTakes *int32 `json:"maxTakes,omitempty"`
 }
 
 // ConsumerPeer selects pods allowed to reach a Record's consumer port.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/recbuf/recbuf/internal/sidecar/consumerapi"
 )
 
 // Sizes in bytes.
@@ -23,6 +25,13 @@ const (
 	// resident (19 MiB standalone, with its embedded NATS server); the rest
 	// is room for consumers' connections and the garbage collector's data.
 	ProcessBytes = 32 * MiB
+	// StreamBytes is what one open consumer event stream costs a buffer
+	// process: its connection, goroutines and buffers, 32–33 KiB measured
+	// with 1000 and 3000 idle streams open (docs/operations.md#memory).
+	// ProcessBytes covers consumerapi.DefaultMaxStreams of them; a Record
+	// that raises spec.consumers.maxStreams gets StreamBytes for each one
+	// beyond.
+	StreamBytes = 32 * KiB
 	// SlotBytes is the memory of one ring slot whatever it holds (its lock,
 	// sequence number and message header, about 110 bytes) plus the small
 	// allocations a retained message brings besides its payload: its
@@ -99,6 +108,9 @@ type Declared struct {
 	// Ceiling is the largest default limit (the manager's
 	// --buffer-memory-ceiling); <= 0 means DefaultCeiling.
 	Ceiling int64
+	// MaxStreams is the most event streams the process serves at once
+	// (spec.consumers.maxStreams); 0 unset: the consumer API's default.
+	MaxStreams int64
 }
 
 // Plan is the memory of one buffer process: what it holds at worst, and
@@ -169,7 +181,7 @@ func Size(d Declared) (Plan, error) {
 	p := Plan{
 		Slots:   d.Capacity * SlotBytes,
 		Pending: pendingBytes + int64(msgs)*PendingMessageBytes,
-		Process: ProcessBytes,
+		Process: ProcessBytes + max(0, d.MaxStreams-consumerapi.DefaultMaxStreams)*StreamBytes,
 	}
 	fixed := p.Slots + p.Pending + p.Process
 	ring := d.Capacity > 0

@@ -31,6 +31,18 @@ func TestSize(t *testing.T) {
 			want: Plan{Values: MiB, Pending: queue1MiB, Process: process, Limit: 92 * MiB, Request: 42 * MiB, Default: true},
 		},
 		{
+			name: "a buffer serving more streams than the default gets memory for each one beyond it",
+			in:   Declared{MaxMessageBytes: MiB, MaxStreams: 256 + 1024},
+			// the process part grows by 1024 × 32 KiB = 32 MiB: need 105 MiB,
+			// × 5/4 = 131.25, 132 MiB; steady 65 MiB, × 5/4 = 81.25, 82 MiB
+			want: Plan{Values: MiB, Pending: queue1MiB, Process: process + 32*MiB, Limit: 132 * MiB, Request: 82 * MiB, Default: true},
+		},
+		{
+			name: "a buffer serving fewer streams than the default gets no less",
+			in:   Declared{MaxMessageBytes: MiB, MaxStreams: 10},
+			want: Plan{Values: MiB, Pending: queue1MiB, Process: process, Limit: 92 * MiB, Request: 42 * MiB, Default: true},
+		},
+		{
 			name: "a small ring that fits whole needs no byte budget",
 			in:   Declared{Capacity: 100, MaxMessageBytes: 4 * KiB},
 			// values 400 KiB, slots 50 KiB: need 72.44 MiB, limit 91 MiB;
