@@ -41,6 +41,11 @@ func TestBadRecordsAreRefusedWithAMessageNamingTheField(t *testing.T) {
 		s.Source = &recbufv1alpha1.SourceSpec{NATS: n}
 		return s
 	}
+	ringWithConsumers := func(c recbufv1alpha1.ConsumersSpec) recbufv1alpha1.RecordSpec {
+		s := ringSpec(8)
+		s.Consumers = &c
+		return s
+	}
 	tests := []struct {
 		name string
 		rec  *recbufv1alpha1.Record
@@ -70,20 +75,12 @@ func TestBadRecordsAreRefusedWithAMessageNamingTheField(t *testing.T) {
 		},
 		{
 			name: "a consumer stream limit of zero",
-			rec: newRecord(ns, "ring", func() recbufv1alpha1.RecordSpec {
-				s := ringSpec(8)
-				s.Consumers = &recbufv1alpha1.ConsumersSpec{MaxStreams: ptr.To[int32](0)}
-				return s
-			}()),
+			rec:  newRecord(ns, "ring", ringWithConsumers(recbufv1alpha1.ConsumersSpec{MaxStreams: ptr.To[int32](0)})),
 			want: "spec.consumers.maxStreams: Invalid value: 0: spec.consumers.maxStreams in body should be greater than or equal to 1",
 		},
 		{
 			name: "a take limit past its maximum",
-			rec: newRecord(ns, "ring", func() recbufv1alpha1.RecordSpec {
-				s := ringSpec(8)
-				s.Consumers = &recbufv1alpha1.ConsumersSpec{MaxTakes: ptr.To[int32](100000)}
-				return s
-			}()),
+			rec:  newRecord(ns, "ring", ringWithConsumers(recbufv1alpha1.ConsumersSpec{MaxTakes: ptr.To[int32](100000)})),
 			want: "spec.consumers.maxTakes: Invalid value: 100000: spec.consumers.maxTakes in body should be less than or equal to 65536",
 		},
 		{
