@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -22,10 +21,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -103,31 +100,22 @@ func goleakOptions() []goleak.Option {
 func runSuite(m *testing.M) int {
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true), zap.Level(zapLevel()),
 		zap.StacktraceLevel(zapcore.PanicLevel)))
-	assets, err := envtestAssets()
+	env, err := kubetest.Environment()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		BinaryAssetsDirectory: assets,
-		// The sidecar injection webhook, as the chart installs it, served
-		// by the suite's manager.
-		WebhookInstallOptions: envtest.WebhookInstallOptions{
-			MutatingWebhooks: []*admissionregistrationv1.MutatingWebhookConfiguration{testWebhookConfiguration()},
-		},
+	// The sidecar injection webhook, as the chart installs it, served by
+	// the suite's manager.
+	env.WebhookInstallOptions = envtest.WebhookInstallOptions{
+		MutatingWebhooks: []*admissionregistrationv1.MutatingWebhookConfiguration{testWebhookConfiguration()},
 	}
-	cfg, err := env.Start()
+	cfg, stop, err := kubetest.Start(env)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting envtest:", err)
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer func() {
-		if err := env.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "stopping envtest:", err)
-		}
-	}()
+	defer stop()
 
 	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
 	if err != nil {
@@ -148,16 +136,12 @@ func runSuite(m *testing.M) int {
 	}
 	defer natsConn.Close()
 
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		panic(err)
-	}
-	if err := recbufv1alpha1.AddToScheme(scheme); err != nil {
-		panic(err)
-	}
-	k8s, err = client.New(cfg, client.Options{Scheme: scheme})
+	scheme, err := kubetest.Scheme()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "creating client:", err)
+		panic(err)
+	}
+	if k8s, err = kubetest.Client(cfg); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 
@@ -252,12 +236,6 @@ func zapLevel() zapcore.Level {
 		return -1
 	}
 	return 2
-}
-
-// envtestAssets finds kube-apiserver and etcd: KUBEBUILDER_ASSETS, or the
-// folder hack/envtest-assets.sh builds.
-func envtestAssets() (string, error) {
-	return kubetest.Assets()
 }
 
 // reconcileCounter counts the reconciles that finished, so that a test can

@@ -21,8 +21,6 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -72,10 +70,7 @@ func TestTheManagerServesTheWebhookWithCertificatesItMakesAndRotates(t *testing.
 		t.Fatalf("starting envtest: %v", err)
 	}
 	t.Cleanup(func() { _ = env.Stop() })
-	scheme := runtime.NewScheme()
-	g.Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
-	g.Expect(recbufv1alpha1.AddToScheme(scheme)).To(Succeed())
-	k8s, err := client.New(cfg, client.Options{Scheme: scheme})
+	k8s, err := kubetest.Client(cfg)
 	g.Expect(err).NotTo(HaveOccurred())
 	ctx := context.Background()
 

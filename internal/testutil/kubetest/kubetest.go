@@ -20,12 +20,19 @@ limitations under the License.
 package kubetest
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
 )
 
 // KubernetesVersion is the version of the kube-apiserver and etcd that
@@ -67,4 +74,40 @@ func Environment() (*envtest.Environment, error) {
 		ErrorIfCRDPathMissing: true,
 		BinaryAssetsDirectory: assets,
 	}, nil
+}
+
+// Start starts env. stop stops it, and says on stderr when it cannot: it
+// runs where a test binary ends (a TestMain's defer), with no test to fail.
+func Start(env *envtest.Environment) (cfg *rest.Config, stop func(), err error) {
+	cfg, err = env.Start()
+	if err != nil {
+		return nil, nil, fmt.Errorf("starting envtest: %w", err)
+	}
+	return cfg, func() {
+		if err := env.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "stopping envtest:", err)
+		}
+	}, nil
+}
+
+// Scheme knows the built-in kinds and the project's.
+func Scheme() (*k8sruntime.Scheme, error) {
+	scheme := k8sruntime.NewScheme()
+	if err := errors.Join(clientgoscheme.AddToScheme(scheme), recbufv1alpha1.AddToScheme(scheme)); err != nil {
+		return nil, fmt.Errorf("building the scheme: %w", err)
+	}
+	return scheme, nil
+}
+
+// Client is a client of cfg with Scheme.
+func Client(cfg *rest.Config) (client.Client, error) {
+	scheme, err := Scheme()
+	if err != nil {
+		return nil, err
+	}
+	k8s, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, fmt.Errorf("creating a client: %w", err)
+	}
+	return k8s, nil
 }
