@@ -2,7 +2,6 @@ package buffer
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"sync/atomic"
 )
@@ -61,7 +60,7 @@ func (b *SingleLatest[T]) PushSeq(seq uint64, v T) error {
 	last := b.seq.Load()
 	if seq <= last {
 		b.mu.Unlock()
-		return fmt.Errorf("%w: %d, the newest is %d", ErrSeqNotAfter, seq, last)
+		return seqNotAfter(seq, last)
 	}
 	b.val = v
 	b.gaps.Add(seq - last - 1)

@@ -73,7 +73,7 @@ func (b *Mailbox[T]) PushSeq(seq uint64, v T) error {
 	last := b.seq.Load()
 	if seq <= last {
 		b.mu.Unlock()
-		return fmt.Errorf("%w: %d, the newest is %d", ErrSeqNotAfter, seq, last)
+		return seqNotAfter(seq, last)
 	}
 	if b.pending {
 		b.overwrites.Add(1)

@@ -15,6 +15,12 @@ var ErrUnknownType = errors.New("unknown buffer type")
 // after the newest one pushed: the value is refused.
 var ErrSeqNotAfter = errors.New("sequence number not after the newest")
 
+// seqNotAfter is the ErrSeqNotAfter of a PushSeq(seq) on a buffer whose
+// newest value is number newest.
+func seqNotAfter(seq, newest uint64) error {
+	return fmt.Errorf("%w: %d, the newest is %d", ErrSeqNotAfter, seq, newest)
+}
+
 // ErrNotExternalSeq is returned by PushSeq on a ring created without
 // WithExternalSeq.
 var ErrNotExternalSeq = errors.New("ring numbers its own values")

@@ -250,7 +250,7 @@ func (b *SpmcRing[T]) pushWithin(seq uint64, v T) error {
 	case seq == 0:
 		seq = t + 1
 	case seq <= t:
-		return fmt.Errorf("%w: %d, the newest is %d", ErrSeqNotAfter, seq, t)
+		return seqNotAfter(seq, t)
 	}
 	from := bb.head.Load()
 	head := from
