@@ -79,8 +79,14 @@ func TestTheManagerServesTheWebhookWithCertificatesItMakesAndRotates(t *testing.
 	g.Expect(k8s.Create(ctx, secret)).To(Succeed())
 	certDir := t.TempDir()
 	kubeletCtx, stopKubelet := context.WithCancel(ctx)
-	t.Cleanup(stopKubelet)
-	go mountSecret(kubeletCtx, k8s, client.ObjectKeyFromObject(secret), certDir)
+	kubeletDone := make(chan struct{})
+	// The copying must have stopped before the directory is removed, or a
+	// file it writes then makes the removal fail.
+	t.Cleanup(func() { stopKubelet(); <-kubeletDone })
+	go func() {
+		defer close(kubeletDone)
+		mountSecret(kubeletCtx, k8s, client.ObjectKeyFromObject(secret), certDir)
+	}()
 
 	probeAddr := "127.0.0.1:" + strconv.Itoa(sandbox.FreePort(t))
 	masterKeyFile := filepath.Join(t.TempDir(), "key")

@@ -255,6 +255,11 @@ func TestSlowConsumerErrors(t *testing.T) {
 			if err := sub.SetPendingLimits(1, -1); err != nil {
 				t.Fatal(err)
 			}
+			// The server must know the subscription before the publisher's
+			// messages arrive, or it drops them and nobody is slow.
+			if err := nc.Flush(); err != nil {
+				t.Fatal(err)
+			}
 			pub := ns.Connect()
 			for _, subject := range []string{"slow", "slow", "slow"} {
 				if err := pub.Publish(subject, []byte("x")); err != nil {

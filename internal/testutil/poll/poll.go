@@ -7,7 +7,7 @@ import (
 
 // Timeout is how long Until waits: generous, so that a slow, shared CI
 // machine does not turn into a flaky test; a passing test never waits it out.
-const Timeout = 10 * time.Second
+const Timeout = 30 * time.Second
 
 // Polling starts at minInterval and doubles up to maxInterval: a condition
 // that is nearly true is seen within microseconds (benchmarks time what
