@@ -80,6 +80,13 @@ func serviceAccount(t *testing.T, name string, rules ...rbacv1.PolicyRule) {
 	if _, err := admin.CoreV1().ServiceAccounts(namespace).Create(ctx, sa, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("creating ServiceAccount %s: %v", name, err)
 	}
+	// Deleted afterwards, so that the test can run again (-count) on the
+	// same API server.
+	t.Cleanup(func() {
+		_ = admin.CoreV1().ServiceAccounts(namespace).Delete(ctx, name, metav1.DeleteOptions{})
+		_ = admin.RbacV1().Roles(namespace).Delete(ctx, name, metav1.DeleteOptions{})
+		_ = admin.RbacV1().RoleBindings(namespace).Delete(ctx, name, metav1.DeleteOptions{})
+	})
 	if len(rules) == 0 {
 		return
 	}
@@ -133,6 +140,9 @@ func bufferIdentity(t *testing.T, name string) *rest.Config {
 	if _, err := admin.RbacV1().ClusterRoleBindings().Create(context.Background(), crb, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("creating ClusterRoleBinding: %v", err)
 	}
+	t.Cleanup(func() {
+		_ = admin.RbacV1().ClusterRoleBindings().Delete(context.Background(), crb.Name, metav1.DeleteOptions{})
+	})
 	cfg := rest.AnonymousClientConfig(adminConfig)
 	cfg.BearerToken = token(t, name)
 	return cfg
