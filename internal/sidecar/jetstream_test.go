@@ -59,6 +59,24 @@ func (f *jsFixture) durable(t *testing.T, rc sidecar.RecordConfig) sidecar.Recor
 	return rc
 }
 
+// replace deletes rc's stream and creates it again, as someone replacing
+// it would: the same name, a new stream. The create is retried while the
+// server refuses it: after a delete, nats-server removes the account's
+// (then empty) streams directory in a goroutine (stream.go, stop with
+// deleteFlag), which can pull the directory from under a create that
+// follows at once ("error creating store for stream", seen in CI).
+func (f *jsFixture) replace(t *testing.T, rc sidecar.RecordConfig) {
+	t.Helper()
+	if err := f.js.DeleteStream(context.Background(), rc.Stream); err != nil {
+		t.Fatalf("delete stream %s: %v", rc.Stream, err)
+	}
+	cfg := streamConfigNamed(rc, rc.Stream)
+	eventually(t, func() error {
+		_, err := f.js.CreateStream(context.Background(), cfg)
+		return err
+	}).WithTimeout(waitTimeout).Should(gomega.Succeed(), "create stream %s again", cfg.Name)
+}
+
 // publish publishes "<prefix><i>" for i in [from, to], each acknowledged
 // by JetStream.
 func (f *jsFixture) publish(t *testing.T, subject, prefix string, from, to int) {
@@ -191,10 +209,7 @@ func TestJetStreamResume(t *testing.T) {
 			a := f.startReady(t, rc)
 			old := a.Instance()
 			a.stop(t)
-			if err := f.js.DeleteStream(context.Background(), rc.Stream); err != nil {
-				t.Fatal(err)
-			}
-			f.durable(t, ring("r", 5))
+			f.replace(t, rc)
 			f.publish(t, rc.Subject, "w", 1, 1)
 			b := f.startReady(t, rc)
 			if b.Instance() == old {
@@ -314,10 +329,7 @@ func TestJetStreamStreamReplacedWhileFollowedStopsTheProcess(t *testing.T) {
 	cfg.StreamCheck = 10 * time.Millisecond
 	a := start(t, cfg)
 	eventually(t, a.Ready).Should(gomega.BeTrue())
-	if err := f.js.DeleteStream(context.Background(), rc.Stream); err != nil {
-		t.Fatal(err)
-	}
-	f.durable(t, ring("r", 5))
+	f.replace(t, rc)
 	select {
 	case <-a.Done():
 	case <-time.After(waitTimeout):
