@@ -107,6 +107,24 @@ func TestConformance(t *testing.T) {
 				t.Fatalf("Recv: got (%+v, %v), want value 3", got.it, got.err)
 			}
 		}},
+		{"a value handed out while another goroutine closes the reader is counted once", func(t *testing.T, b Buffer[int]) {
+			// Regression: Close folds the reader's count into the buffer's;
+			// a receive that took its value just before and counted it just
+			// after lost that count (a TestStress failure, 1 in 50000).
+			r := mustSubscribe(t, b, FromOldest())
+			mustPush(t, b, 1)
+			h := hubOf(t, b)
+			h.testHookHandOut = r.Close
+			wantItem(t, r, 1, 1)
+			h.testHookHandOut = nil
+			if st := b.Stats(); st.Delivered != 1 || st.Subscribers != 0 {
+				t.Fatalf("Stats after the receive and the close: got %d delivered, %d subscribers; want 1 and 0", st.Delivered, st.Subscribers)
+			}
+			wantErr(t, r, ErrClosed)
+			if got := b.Stats().Delivered; got != 1 {
+				t.Fatalf("Delivered after a receive on the closed reader: got %d, want 1", got)
+			}
+		}},
 		{"a blocked receive honours context cancellation", func(t *testing.T, b Buffer[int]) {
 			r := mustSubscribe(t, b)
 			ctx, cancel := context.WithCancel(context.Background())

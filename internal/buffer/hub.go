@@ -17,12 +17,17 @@ type readerCore struct {
 	closed atomic.Bool
 	// delivered counts values this reader received. Per reader rather than
 	// per buffer so that readers on different cores do not fight over one
-	// cache line on every receive.
+	// cache line on every receive. Close sets its retiredBit when it folds
+	// the count into the buffer's (see hub.handOut).
 	delivered atomic.Uint64
 	// parked is true while the reader is in its buffer's wait list; it is
 	// guarded by waitList.mu.
 	parked bool
 }
+
+// retiredBit marks a reader's delivered counter as folded into its
+// buffer's retired sum by Close. Counts never come near it.
+const retiredBit = 1 << 63
 
 func newReaderCore() readerCore {
 	return readerCore{notify: make(chan struct{}, 1)}
@@ -121,6 +126,9 @@ type hub struct {
 	// testHookParked, if set, runs in park between joining the wait list
 	// and the last look at the buffer; tests use it to force interleavings.
 	testHookParked func()
+	// testHookHandOut, if set, runs in a receive between taking a value
+	// and counting it; tests use it to close the reader in that window.
+	testHookHandOut func()
 
 	lagEvents    atomic.Uint64
 	laggedValues atomic.Uint64
@@ -158,7 +166,7 @@ func (h *hub) unregister(rc *readerCore) {
 	if _, ok := h.subs[rc]; ok {
 		delete(h.subs, rc)
 		h.nsubs.Add(-1)
-		h.retired.Add(rc.delivered.Load())
+		h.retired.Add(rc.delivered.Or(retiredBit) &^ retiredBit)
 	}
 	h.smu.Unlock()
 }
@@ -185,9 +193,23 @@ func (h *hub) delivered() uint64 {
 	defer h.smu.Unlock()
 	n := h.retired.Load()
 	for rc := range h.subs {
-		n += rc.delivered.Load()
+		n += rc.delivered.Load() &^ retiredBit
 	}
 	return n
+}
+
+// handOut counts a value that rc's receive is handing out. Close may run
+// on another goroutine between the receive's take and this count, and fold
+// the reader's counter before it: the count is then the buffer's to keep.
+// The fold and the add are each one atomic step on the same word, so every
+// value is counted exactly once, on one side or the other.
+func (h *hub) handOut(rc *readerCore) {
+	if h.testHookHandOut != nil {
+		h.testHookHandOut()
+	}
+	if rc.delivered.Add(1)&retiredBit != 0 {
+		h.retired.Add(1)
+	}
 }
 
 // stats fills the counters every type shares.

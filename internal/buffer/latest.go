@@ -151,7 +151,7 @@ func (r *latestReader[T]) recv(ctx context.Context, block bool, it *Item[T]) err
 				b.skipped.Add(gap)
 			}
 			r.last = it.Seq
-			r.core.delivered.Add(1)
+			b.handOut(&r.core)
 			return nil
 		}
 		switch {

@@ -200,7 +200,7 @@ func (r *mailboxReader[T]) recv(ctx context.Context, block bool, it *Item[T]) er
 				// Taken elsewhere: look again for a newer value.
 				continue
 			}
-			r.core.delivered.Add(1)
+			b.handOut(&r.core)
 			return nil
 		}
 		b.mu.Unlock()

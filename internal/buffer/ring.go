@@ -512,7 +512,7 @@ func (r *ringReader[T]) recv(ctx context.Context, block bool, it *Item[T]) error
 			if r.idx == len(r.ring.slots) {
 				r.idx = 0
 			}
-			r.core.delivered.Add(1)
+			r.ring.handOut(&r.core)
 			return nil
 		}
 		s.mu.Unlock()
