@@ -8,6 +8,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/recbuf/recbuf/internal/profiling"
 )
 
 // The files of --metrics-cert-path, as a kubernetes.io/tls Secret mounted
@@ -35,8 +37,16 @@ const (
 //
 // With --metrics-secure=false it is plain HTTP without authentication, for
 // development only.
+//
+// With --profiling it also serves Go's runtime profiles, behind the same
+// filter: controller-runtime wraps extra handlers in it too, and the
+// SubjectAccessReview is for the request's own path, so a token allowed
+// /metrics is not allowed /debug/pprof/ unless a role says so.
 func metricsServerOptions(o options) (metricsserver.Options, *certwatcher.CertWatcher, error) {
 	opts := metricsserver.Options{BindAddress: o.metricsAddr}
+	if o.profiling {
+		opts.ExtraHandlers = profiling.Handlers()
+	}
 	if !o.metricsSecure {
 		return opts, nil, nil
 	}

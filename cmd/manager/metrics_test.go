@@ -122,6 +122,61 @@ func TestTheManagersMetricsNeedAnAuthorizedToken(t *testing.T) {
 		}
 	})
 
+	t.Run("--profiling serves the profiles behind the same authentication, to a role that allows them", func(t *testing.T) {
+		g := NewWithT(t)
+		profiler := createServiceAccount(t, k8s, "default", "profiler")
+		g.Expect(k8s.Create(ctx, &rbacv1.ClusterRole{
+			ObjectMeta: metav1.ObjectMeta{Name: "recbuf-profile-reader"},
+			Rules:      []rbacv1.PolicyRule{{NonResourceURLs: []string{"/debug/pprof", "/debug/pprof/*"}, Verbs: []string{"get"}}},
+		})).To(Succeed())
+		g.Expect(k8s.Create(ctx, &rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "profiler-recbuf-profiles"},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "recbuf-profile-reader"},
+			Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: "default", Name: "profiler"}},
+		})).To(Succeed())
+		t.Cleanup(func() {
+			_ = k8s.Delete(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "profiler-recbuf-profiles"}})
+			_ = k8s.Delete(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "recbuf-profile-reader"}})
+			_ = k8s.Delete(ctx, profiler)
+		})
+		// As for /metrics: the manager caches a refusal for 30 s.
+		g.Eventually(func() (bool, error) {
+			return canGet(ctx, k8s, "system:serviceaccount:default:profiler", "/debug/pprof/heap")
+		}, 10*time.Second, 50*time.Millisecond).Should(BeTrue())
+		profilerToken := createToken(t, k8s, profiler)
+		https := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+		t.Cleanup(https.CloseIdleConnections)
+
+		off := startManager(t, managerCfg, "--leader-elect=false")
+		_, code, err := get(https, "https://"+off+"/debug/pprof/heap", profilerToken)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(code).To(Equal(http.StatusNotFound), "the profiles without --profiling")
+
+		addr := startManager(t, managerCfg, "--profiling", "--leader-elect=false")
+		tests := []struct {
+			name     string
+			token    string
+			wantCode int
+			wantBody string
+		}{
+			{"a request without a token is unauthorized", "", http.StatusUnauthorized, "Unauthorized"},
+			{"a ServiceAccount that may read the metrics may not read the profiles", readerToken, http.StatusForbidden,
+				"Authorization denied for user system:serviceaccount:monitoring:prometheus"},
+			{"a ServiceAccount bound to a role on /debug/pprof/* reads them", profilerToken, http.StatusOK, "heap profile:"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				body, code, err := get(https, "https://"+addr+"/debug/pprof/heap?debug=1", tt.token)
+				if err != nil {
+					t.Fatalf("GET /debug/pprof/heap: %v", err)
+				}
+				if code != tt.wantCode || !strings.Contains(body, tt.wantBody) {
+					t.Errorf("got %d %q, want %d with %q", code, firstLine(body), tt.wantCode, tt.wantBody)
+				}
+			})
+		}
+	})
+
 	t.Run("--metrics-cert-path serves the provided certificate", func(t *testing.T) {
 		g := NewWithT(t)
 		const serverName = "recbuf-manager-metrics.recbuf-system.svc"
@@ -258,9 +313,14 @@ func createToken(t *testing.T, k8s client.Client, sa *corev1.ServiceAccount) str
 
 // canGetMetrics asks the API server whether user may get /metrics.
 func canGetMetrics(ctx context.Context, k8s client.Client, user string) (bool, error) {
+	return canGet(ctx, k8s, user, "/metrics")
+}
+
+// canGet asks the API server whether user may get the non-resource URL path.
+func canGet(ctx context.Context, k8s client.Client, user, path string) (bool, error) {
 	sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
 		User:                  user,
-		NonResourceAttributes: &authorizationv1.NonResourceAttributes{Path: "/metrics", Verb: "get"},
+		NonResourceAttributes: &authorizationv1.NonResourceAttributes{Path: path, Verb: "get"},
 	}}
 	if err := k8s.Create(ctx, sar); err != nil {
 		return false, err

@@ -94,6 +94,11 @@ type Config struct {
 	// and of /metrics, /healthz, /readyz.
 	HTTPAddr    string
 	MetricsAddr string
+	// Profiling serves Go's runtime profiles (net/http/pprof) under
+	// /debug/pprof/ on the metrics listener. Off by default: a profile
+	// shows the process's memory, payloads included, to whoever reaches
+	// that port (docs/operations.md#profiles).
+	Profiling bool
 	// ReportInterval is the time between counter reports (<= 0:
 	// report.DefaultInterval); ReportSubjectPrefix their subject prefix
 	// (empty: report.DefaultPrefix).
@@ -366,6 +371,7 @@ func ParseFlags(args []string, getenv func(string) string, output io.Writer) (Co
 	fs.StringVar(&memLimit, "memory-limit", getenv(sizing.MemoryLimitEnv), "the container's memory limit in bytes, from which the Go runtime's soft limit is set to 90% (default $"+sizing.MemoryLimitEnv+"; empty or 0: none, GOMEMLIMIT or Go's default)")
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", DefaultHTTPAddr, "listen address of the consumer API")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", DefaultMetricsAddr, "listen address of /metrics, /healthz and /readyz")
+	fs.BoolVar(&cfg.Profiling, "profiling", false, "serve Go's runtime profiles (net/http/pprof) under /debug/pprof/ on --metrics-addr; they show the process's memory, payloads included")
 	fs.DurationVar(&cfg.ReportInterval, "report-interval", report.DefaultInterval, "time between counter reports on NATS")
 	fs.StringVar(&cfg.ReportSubjectPrefix, "report-subject-prefix", report.DefaultPrefix, "subject prefix of counter reports")
 	fs.StringVar(&cfg.ReportKeyFile, "report-key-file", "", "file with the Record's report key, which signs the counter reports (unset: unsigned, which the manager ignores)")

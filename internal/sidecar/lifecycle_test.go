@@ -432,3 +432,30 @@ func TestShutdownWhileNATSIsDown(t *testing.T) {
 		t.Errorf("shutdown took %s, more than the grace of %s", took, cfg.ShutdownGrace)
 	}
 }
+
+// TestProfilingIsOffUnlessAsked: the metrics listener serves Go's runtime
+// profiles only with Config.Profiling (--profiling).
+func TestProfilingIsOffUnlessAsked(t *testing.T) {
+	ns := natsServer(t)
+	tests := []struct {
+		name      string
+		profiling bool
+		want      int
+	}{
+		{"by default the metrics listener serves no profiles", false, http.StatusNotFound},
+		{"with profiling on the metrics listener serves the profiles", true, http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig(ns.URL(), ring("r", 10))
+			cfg.Profiling = tt.profiling
+			sc := start(t, cfg)
+			if status, _ := get(t, "http://"+sc.MetricsAddr()+"/debug/pprof/goroutine?debug=1"); status != tt.want {
+				t.Errorf("GET /debug/pprof/goroutine: got %d, want %d", status, tt.want)
+			}
+			if status, _ := get(t, "http://"+sc.HTTPAddr()+"/debug/pprof/"); status == http.StatusOK {
+				t.Errorf("GET /debug/pprof/ on the consumer listener: got 200, want the profiles only on the metrics listener")
+			}
+		})
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/recbuf/recbuf/internal/buffer"
 	"github.com/recbuf/recbuf/internal/logthrottle"
 	"github.com/recbuf/recbuf/internal/natsconn"
+	"github.com/recbuf/recbuf/internal/profiling"
 	"github.com/recbuf/recbuf/internal/report"
 	"github.com/recbuf/recbuf/internal/sidecar/consumerapi"
 	"github.com/recbuf/recbuf/internal/sidecar/consumerauth"
@@ -369,6 +370,9 @@ func (s *Sidecar) startServers() {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
+	if s.cfg.Profiling {
+		profiling.Register(mux)
+	}
 	s.metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	// No WriteTimeout: streams are long-lived; consumerapi bounds each write,
 	// and caps each connection's kernel send buffer. A consumer's request is
