@@ -286,6 +286,47 @@ func TestDefaultsAreApplied(t *testing.T) {
 	g.Expect(d.Spec.Strategy.Type).To(Equal(appsv1.RecreateDeploymentStrategyType), "a Mailbox is never run twice")
 }
 
+// TestBufferPodsSpreadAcrossNodes: replicas of a Record on one node fall
+// together with it, so the pods spread across nodes by default (softly:
+// a one-node cluster still runs them all), and the Record's own
+// spec.scheduling.topologySpreadConstraints replace the default.
+func TestBufferPodsSpreadAcrossNodes(t *testing.T) {
+	ring := recbufv1alpha1.BufferSpec{Type: recbufv1alpha1.BufferTypeSpmcRing, Capacity: ptr.To[int32](10)}
+	byZone := []corev1.TopologySpreadConstraint{{
+		MaxSkew: 1, TopologyKey: "topology.kubernetes.io/zone", WhenUnsatisfiable: corev1.DoNotSchedule,
+		LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app.kubernetes.io/instance": "zoned"}},
+	}}
+	tests := []struct {
+		name string
+		spec recbufv1alpha1.RecordSpec
+		want func(rec string) []corev1.TopologySpreadConstraint
+	}{
+		{"the pods of a Record without scheduling spread across nodes", recbufv1alpha1.RecordSpec{Buffer: ring, Replicas: ptr.To[int32](2)},
+			func(rec string) []corev1.TopologySpreadConstraint {
+				return []corev1.TopologySpreadConstraint{{
+					MaxSkew: 1, TopologyKey: corev1.LabelHostname, WhenUnsatisfiable: corev1.ScheduleAnyway,
+					LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{
+						"app.kubernetes.io/name": "recbuf-buffer", "app.kubernetes.io/instance": rec}},
+					MatchLabelKeys: []string{appsv1.DefaultDeploymentUniqueLabelKey},
+				}}
+			}},
+		{"a Record's own constraints replace the default", recbufv1alpha1.RecordSpec{Buffer: ring, Replicas: ptr.To[int32](2),
+			Scheduling: &recbufv1alpha1.SchedulingSpec{TopologySpreadConstraints: byZone}},
+			func(string) []corev1.TopologySpreadConstraint { return byZone }},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			ns := newNamespace(t)
+			name := []string{"spread", "zoned"}[i]
+			create(t, g, newRecord(ns, name, tt.spec))
+			d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-recbuf"}}
+			g.Eventually(func() error { return get(d) }, timeout, poll).Should(Succeed())
+			g.Expect(d.Spec.Template.Spec.TopologySpreadConstraints).To(Equal(tt.want(name)))
+		})
+	}
+}
+
 func TestAValidRecordYieldsItsDeploymentAndService(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamespace(t)

@@ -121,11 +121,32 @@ func mutateDeployment(d *appsv1.Deployment, rec *recbufv1alpha1.Record, cfg Conf
 	ps.EnableServiceLinks = ptr.To(false)
 	ps.TerminationGracePeriodSeconds = ptr.To[int64](ShutdownGraceSeconds + 5)
 	ps.NodeSelector, ps.Tolerations, ps.Affinity = nil, nil, nil
+	ps.TopologySpreadConstraints = defaultSpread(rec)
 	if sc := rec.Spec.Scheduling; sc != nil {
 		ps.NodeSelector = sc.NodeSelector
 		ps.Tolerations = sc.Tolerations
 		ps.Affinity = sc.Affinity
+		if len(sc.TopologySpreadConstraints) > 0 {
+			ps.TopologySpreadConstraints = sc.TopologySpreadConstraints
+		}
 	}
+}
+
+// defaultSpread spreads a Record's pods across nodes, whatever its
+// replicas: set for one replica too, so that scaling up changes no pod
+// template and rolls nothing. Soft (ScheduleAnyway): a pod that cannot be
+// placed on a node of its own still runs, on a cluster of one node as on a
+// node drained for maintenance. pod-template-hash counts only the pods of
+// the current revision, so a rollout's surge pod is not pushed away by the
+// old pods it is replacing.
+func defaultSpread(rec *recbufv1alpha1.Record) []corev1.TopologySpreadConstraint {
+	return []corev1.TopologySpreadConstraint{{
+		MaxSkew:           1,
+		TopologyKey:       corev1.LabelHostname,
+		WhenUnsatisfiable: corev1.ScheduleAnyway,
+		LabelSelector:     &metav1.LabelSelector{MatchLabels: selectorLabels(rec)},
+		MatchLabelKeys:    []string{appsv1.DefaultDeploymentUniqueLabelKey},
+	}}
 }
 
 // bufferLayout is where one buffer container sits in its pod: alone in a

@@ -444,6 +444,17 @@ type SchedulingSpec struct {
 	// affinity is the pods' node and pod (anti-)affinity.
 	// +optional
 	Affinity *corev1.Affinity `json:"affinity,omitempty"`
+
+	// topologySpreadConstraints say how the pods spread across the
+	// cluster. Unset or empty: across nodes, softly (maxSkew 1 on
+	// kubernetes.io/hostname, ScheduleAnyway, counting the pods of the
+	// current revision only), so that one node going down takes at most
+	// its share of a Record's replicas, and a cluster of one node still
+	// runs them all. Set, they replace that default whole.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=8
+	TopologySpreadConstraints []corev1.TopologySpreadConstraint `json:"topologySpreadConstraints,omitempty"`
 }
 
 // RecordStatus is what the manager observes of a Record: conditions from
