@@ -85,7 +85,7 @@ func ParseAllowedOrigins(origins []string, withAuth bool) ([]string, error) {
 		case !originRE.MatchString(o):
 			return nil, fmt.Errorf("%w: %s is not scheme://host[:port] (http or https, a lowercase host, no path, no trailing slash, no wildcard)", ErrInvalidOrigin, wire.Quote(o))
 		case !validPort(o):
-			return nil, fmt.Errorf("%w: %s has a port outside 1-65535", ErrInvalidOrigin, wire.Quote(o))
+			return nil, fmt.Errorf("%w: %s has a port outside 1-65535, or with a leading zero", ErrInvalidOrigin, wire.Quote(o))
 		case strings.HasPrefix(o, "http://") && strings.HasSuffix(o, ":80"), strings.HasPrefix(o, "https://") && strings.HasSuffix(o, ":443"):
 			// A browser leaves the scheme's own port out of Origin.
 			return nil, fmt.Errorf("%w: %s names its scheme's default port, which a browser leaves out of Origin: drop it", ErrInvalidOrigin, wire.Quote(o))
@@ -98,16 +98,18 @@ func ParseAllowedOrigins(origins []string, withAuth bool) ([]string, error) {
 	return out, nil
 }
 
-// validPort reports whether the origin's port, if it has one, is 1-65535.
-// (An IPv6 host's colons are inside its brackets.)
+// validPort reports whether the origin's port, if it has one, is 1-65535
+// without leading zeros, as a browser writes it. (An IPv6 host's colons
+// are inside its brackets.)
 func validPort(origin string) bool {
 	hostPort := origin[strings.Index(origin, "//")+2:]
 	i := strings.LastIndexByte(hostPort, ':')
 	if i < 0 || strings.HasSuffix(hostPort, "]") {
 		return true
 	}
-	p, err := strconv.Atoi(hostPort[i+1:])
-	return err == nil && p >= 1 && p <= 65535
+	port := hostPort[i+1:]
+	p, err := strconv.Atoi(port)
+	return err == nil && p >= 1 && p <= 65535 && port[0] != '0'
 }
 
 // cors is the CORS policy of a Server: which origins' pages may read its

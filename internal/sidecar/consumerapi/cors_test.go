@@ -290,6 +290,7 @@ func TestParseAllowedOrigins(t *testing.T) {
 		{name: "an empty origin is refused", origins: []string{""}, bad: "is not scheme://host[:port]"},
 		{name: "a port beyond 65535 is refused", origins: []string{"http://localhost:65536"}, bad: "port outside 1-65535"},
 		{name: "port 0 is refused", origins: []string{"http://localhost:0"}, bad: "port outside 1-65535"},
+		{name: "a port with a leading zero, which a browser never sends, is refused", origins: []string{"http://localhost:08080"}, bad: "leading zero"},
 		{name: "https's own port is refused, since a browser leaves it out", origins: []string{"https://dash.example.com:443"}, bad: "default port"},
 		{name: "http's own port is refused, since a browser leaves it out", origins: []string{"http://dash.example.com:80"}, bad: "default port"},
 		{name: "an overlong origin is refused", origins: []string{"https://" + strings.Repeat("a", 300) + ".com"}, bad: "longer than 280"},
