@@ -324,7 +324,7 @@ func manyOrigins(n int) []string {
 	return out
 }
 
-func TestAServerWithAnAuthorizerRefusesEveryOrigin(t *testing.T) {
+func TestAServerWithAnAuthorizerRefusesToAllowEveryOrigin(t *testing.T) {
 	_, err := consumerapi.New(consumerapi.Config{AllowedOrigins: []string{"*"}, Authorizer: tokenAuthorizer("x")})
 	if !errors.Is(err, consumerapi.ErrInvalidOrigin) {
 		t.Errorf("got %v, want ErrInvalidOrigin", err)
