@@ -362,6 +362,28 @@ func TestRecordsWithGoodAllowedOriginsAreAccepted(t *testing.T) {
 	}
 }
 
+func TestARecordsAllowedOriginsReachItsBufferProcess(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	spec := ringSpec(8)
+	spec.Consumers = &recbufv1alpha1.ConsumersSpec{AllowedOrigins: []recbufv1alpha1.Origin{"https://dash.example.com", "http://localhost:8080"}}
+	rec := newRecord(ns, "dash", spec)
+	create(t, g, rec)
+
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "dash-recbuf"}}
+	g.Eventually(func() error { return get(d) }, timeout, poll).Should(Succeed())
+	g.Expect(d.Spec.Template.Spec.Containers[0].Args).To(ContainElement("--allowed-origins=https://dash.example.com,http://localhost:8080"))
+
+	// A change of the list reaches the Deployment too.
+	g.Expect(get(rec)).To(Succeed())
+	rec.Spec.Consumers.AllowedOrigins = []recbufv1alpha1.Origin{"*"}
+	g.Expect(k8s.Update(context.Background(), rec)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(get(d)).To(Succeed())
+		g.Expect(d.Spec.Template.Spec.Containers[0].Args).To(ContainElement("--allowed-origins=*"))
+	}, timeout, poll).Should(Succeed())
+}
+
 func TestDefaultsAreApplied(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamespace(t)
