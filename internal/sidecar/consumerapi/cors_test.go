@@ -91,6 +91,16 @@ func TestCORS(t *testing.T) {
 			vary: true,
 		},
 		{
+			name: "a GET from a sandboxed page, Origin null, is not allowed by a list", origins: []string{dash, local},
+			method: http.MethodGet, path: "/v1/records/latest/latest", hdr: []string{"Origin", "null"}, status: http.StatusOK,
+			vary: true,
+		},
+		{
+			name: "a GET from a sandboxed page, Origin null, is allowed by *", origins: []string{"*"},
+			method: http.MethodGet, path: "/v1/records/latest/latest", hdr: []string{"Origin", "null"}, status: http.StatusOK,
+			want: map[string]string{"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "*any*"}, vary: true,
+		},
+		{
 			name: "a GET without Origin gets Vary: Origin and no CORS header", origins: []string{dash},
 			method: http.MethodGet, path: "/v1/records", status: http.StatusOK, vary: true,
 		},
@@ -288,6 +298,7 @@ func TestParseAllowedOrigins(t *testing.T) {
 		{name: "an origin with a user is refused", origins: []string{"https://me@dash.example.com"}, bad: "is not scheme://host[:port]"},
 		{name: "an origin with a query is refused", origins: []string{"https://dash.example.com?x=1"}, bad: "is not scheme://host[:port]"},
 		{name: "an empty origin is refused", origins: []string{""}, bad: "is not scheme://host[:port]"},
+		{name: "the opaque origin null is refused: every sandboxed page sends it", origins: []string{"null"}, bad: "is not scheme://host[:port]"},
 		{name: "a port beyond 65535 is refused", origins: []string{"http://localhost:65536"}, bad: "port outside 1-65535"},
 		{name: "port 0 is refused", origins: []string{"http://localhost:0"}, bad: "port outside 1-65535"},
 		{name: "a port with a leading zero, which a browser never sends, is refused", origins: []string{"http://localhost:08080"}, bad: "leading zero"},
