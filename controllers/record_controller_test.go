@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -82,6 +83,67 @@ func TestBadRecordsAreRefusedWithAMessageNamingTheField(t *testing.T) {
 			name: "a take limit past its maximum",
 			rec:  newRecord(ns, "ring", ringWithConsumers(recbufv1alpha1.ConsumersSpec{MaxTakes: ptr.To[int32](100000)})),
 			want: "spec.consumers.maxTakes: Invalid value: 100000: spec.consumers.maxTakes in body should be less than or equal to 65536",
+		},
+		{
+			name: "an allowed origin with a path",
+			rec:  newRecord(ns, "ring", ringWithConsumers(recbufv1alpha1.ConsumersSpec{AllowedOrigins: []recbufv1alpha1.Origin{"https://dash.example.com/app"}})),
+			want: "spec.consumers.allowedOrigins[0]: Invalid value: \"string\": spec.consumers.allowedOrigins[] must be '*' or an origin scheme://host[:port]",
+		},
+		{
+			name: "an allowed origin with a trailing slash",
+			rec:  newRecord(ns, "ring", ringWithConsumers(recbufv1alpha1.ConsumersSpec{AllowedOrigins: []recbufv1alpha1.Origin{"http://localhost:8080", "https://dash.example.com/"}})),
+			want: "spec.consumers.allowedOrigins[1]: Invalid value: \"string\": spec.consumers.allowedOrigins[] must be '*' or an origin",
+		},
+		{
+			name: "an allowed origin with a wildcard in its host",
+			rec:  newRecord(ns, "ring", ringWithConsumers(recbufv1alpha1.ConsumersSpec{AllowedOrigins: []recbufv1alpha1.Origin{"https://*.example.com"}})),
+			want: "spec.consumers.allowedOrigins[] must be '*' or an origin scheme://host[:port]",
+		},
+		{
+			name: "an allowed origin without a scheme",
+			rec:  newRecord(ns, "ring", ringWithConsumers(recbufv1alpha1.ConsumersSpec{AllowedOrigins: []recbufv1alpha1.Origin{"dash.example.com"}})),
+			want: "spec.consumers.allowedOrigins[] must be '*' or an origin scheme://host[:port]",
+		},
+		{
+			name: "an allowed origin with an uppercase host",
+			rec:  newRecord(ns, "ring", ringWithConsumers(recbufv1alpha1.ConsumersSpec{AllowedOrigins: []recbufv1alpha1.Origin{"https://Dash.example.com"}})),
+			want: "spec.consumers.allowedOrigins[] must be '*' or an origin scheme://host[:port]",
+		},
+		{
+			name: "an allowed origin with a port beyond 65535",
+			rec:  newRecord(ns, "ring", ringWithConsumers(recbufv1alpha1.ConsumersSpec{AllowedOrigins: []recbufv1alpha1.Origin{"http://localhost:65536"}})),
+			want: "spec.consumers.allowedOrigins[] must have a port between 1 and 65535",
+		},
+		{
+			name: "an allowed origin that names https's default port",
+			rec:  newRecord(ns, "ring", ringWithConsumers(recbufv1alpha1.ConsumersSpec{AllowedOrigins: []recbufv1alpha1.Origin{"https://dash.example.com:443"}})),
+			want: "spec.consumers.allowedOrigins[] must not name its scheme's default port",
+		},
+		{
+			name: "an allowed origin longer than 280 characters",
+			rec:  newRecord(ns, "ring", ringWithConsumers(recbufv1alpha1.ConsumersSpec{AllowedOrigins: []recbufv1alpha1.Origin{recbufv1alpha1.Origin("https://" + strings.Repeat("a", 280) + ".com")}})),
+			want: "spec.consumers.allowedOrigins[0]: Too long: may not be more than 280 bytes",
+		},
+		{
+			name: "more than 32 allowed origins",
+			rec:  newRecord(ns, "ring", ringWithConsumers(recbufv1alpha1.ConsumersSpec{AllowedOrigins: manyOrigins(33)})),
+			want: "spec.consumers.allowedOrigins: Too many: 33: must have at most 32 items",
+		},
+		{
+			name: "an allowed origin listed twice",
+			rec:  newRecord(ns, "ring", ringWithConsumers(recbufv1alpha1.ConsumersSpec{AllowedOrigins: []recbufv1alpha1.Origin{"http://localhost:8080", "http://localhost:8080"}})),
+			want: "spec.consumers.allowedOrigins[1]: Duplicate value",
+		},
+		{
+			name: "every origin beside a listed one",
+			rec:  newRecord(ns, "ring", ringWithConsumers(recbufv1alpha1.ConsumersSpec{AllowedOrigins: []recbufv1alpha1.Origin{"*", "https://dash.example.com"}})),
+			want: "spec.consumers.allowedOrigins: '*' must be the only entry",
+		},
+		{
+			name: "every origin with ServiceAccount tokens",
+			rec: newRecord(ns, "ring", ringWithConsumers(recbufv1alpha1.ConsumersSpec{AllowedOrigins: []recbufv1alpha1.Origin{"*"},
+				Authentication: recbufv1alpha1.ConsumerAuthenticationServiceAccountToken})),
+			want: "spec.consumers.allowedOrigins: '*' is allowed only when spec.consumers.authentication is None",
 		},
 		{
 			name: "a capacity of zero",
@@ -262,6 +324,64 @@ func TestGoodRecordsAreAccepted(t *testing.T) {
 			}
 		})
 	}
+}
+
+// manyOrigins is n distinct allowed origins.
+func manyOrigins(n int) []recbufv1alpha1.Origin {
+	out := make([]recbufv1alpha1.Origin, n)
+	for i := range out {
+		out[i] = recbufv1alpha1.Origin("http://localhost:" + strconv.Itoa(3000+i))
+	}
+	return out
+}
+
+func TestRecordsWithGoodAllowedOriginsAreAccepted(t *testing.T) {
+	ns := newNamespace(t)
+	tests := []struct {
+		name      string
+		consumers recbufv1alpha1.ConsumersSpec
+	}{
+		{"an https origin and an http one with a port", recbufv1alpha1.ConsumersSpec{AllowedOrigins: []recbufv1alpha1.Origin{"https://dash.example.com", "http://localhost:8080"}}},
+		{"an IPv4 address and a bracketed IPv6 one", recbufv1alpha1.ConsumersSpec{AllowedOrigins: []recbufv1alpha1.Origin{"http://127.0.0.1:3000", "http://[::1]:8080"}}},
+		{"the highest port", recbufv1alpha1.ConsumersSpec{AllowedOrigins: []recbufv1alpha1.Origin{"http://localhost:65535"}}},
+		{"32 origins", recbufv1alpha1.ConsumersSpec{AllowedOrigins: manyOrigins(32)}},
+		{"every origin without authentication", recbufv1alpha1.ConsumersSpec{AllowedOrigins: []recbufv1alpha1.Origin{"*"}}},
+		{"every origin with authentication None said outright", recbufv1alpha1.ConsumersSpec{AllowedOrigins: []recbufv1alpha1.Origin{"*"},
+			Authentication: recbufv1alpha1.ConsumerAuthenticationNone}},
+		{"listed origins with ServiceAccount tokens", recbufv1alpha1.ConsumersSpec{AllowedOrigins: []recbufv1alpha1.Origin{"https://dash.example.com"},
+			Authentication: recbufv1alpha1.ConsumerAuthenticationServiceAccountToken}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := ringSpec(8)
+			spec.Consumers = &tt.consumers
+			if err := k8s.Create(context.Background(), newRecord(ns, "origins-"+string(rune('a'+i)), spec)); err != nil {
+				t.Errorf("got %v, want the Record accepted", err)
+			}
+		})
+	}
+}
+
+func TestARecordsAllowedOriginsReachItsBufferProcess(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	spec := ringSpec(8)
+	spec.Consumers = &recbufv1alpha1.ConsumersSpec{AllowedOrigins: []recbufv1alpha1.Origin{"https://dash.example.com", "http://localhost:8080"}}
+	rec := newRecord(ns, "dash", spec)
+	create(t, g, rec)
+
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "dash-recbuf"}}
+	g.Eventually(func() error { return get(d) }, timeout, poll).Should(Succeed())
+	g.Expect(d.Spec.Template.Spec.Containers[0].Args).To(ContainElement("--allowed-origins=https://dash.example.com,http://localhost:8080"))
+
+	// A change of the list reaches the Deployment too.
+	g.Expect(get(rec)).To(Succeed())
+	rec.Spec.Consumers.AllowedOrigins = []recbufv1alpha1.Origin{"*"}
+	g.Expect(k8s.Update(context.Background(), rec)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(get(d)).To(Succeed())
+		g.Expect(d.Spec.Template.Spec.Containers[0].Args).To(ContainElement("--allowed-origins=*"))
+	}, timeout, poll).Should(Succeed())
 }
 
 func TestDefaultsAreApplied(t *testing.T) {

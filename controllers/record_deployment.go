@@ -5,6 +5,7 @@ import (
 	"net"
 	"path"
 	"strconv"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -344,6 +345,14 @@ func sidecarArgs(rec *recbufv1alpha1.Record, cfg Config, l bufferLayout) []strin
 		}
 		if c.MaxTakes != nil {
 			args = append(args, "--max-takes="+strconv.Itoa(int(*c.MaxTakes)))
+		}
+		if len(c.AllowedOrigins) > 0 {
+			// The API server refused the origins a comma could be part of.
+			origins := make([]string, len(c.AllowedOrigins))
+			for i, o := range c.AllowedOrigins {
+				origins[i] = string(o)
+			}
+			args = append(args, "--allowed-origins="+strings.Join(origins, ","))
 		}
 	}
 	maxBytes := ptr.Deref(rec.Spec.MaxMessageBytes, recbufv1alpha1.DefaultMaxMessageBytes)

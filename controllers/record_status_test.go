@@ -841,6 +841,37 @@ func TestSidecarArgsCarryTheConsumerLimitsOnlyWhenSet(t *testing.T) {
 	}
 }
 
+func TestSidecarArgsCarryTheAllowedOriginsOnlyWhenSet(t *testing.T) {
+	cfg := Config{NATSURL: "nats://nats:4222"}
+	cases := []struct {
+		name      string
+		consumers *recbufv1alpha1.ConsumersSpec
+		want      string // the flag, "" for none
+	}{
+		{name: "a Record without spec.consumers allows no origin", consumers: nil},
+		{name: "a Record with an empty list allows no origin", consumers: &recbufv1alpha1.ConsumersSpec{AllowedOrigins: []recbufv1alpha1.Origin{}}},
+		{name: "a Record's origins are passed as one comma-separated flag, in order",
+			consumers: &recbufv1alpha1.ConsumersSpec{AllowedOrigins: []recbufv1alpha1.Origin{"https://dash.example.com", "http://localhost:8080"}},
+			want:      "--allowed-origins=https://dash.example.com,http://localhost:8080"},
+		{name: "a Record that allows every origin passes *",
+			consumers: &recbufv1alpha1.ConsumersSpec{AllowedOrigins: []recbufv1alpha1.Origin{"*"}}, want: "--allowed-origins=*"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := newRecord("ns", "door", ringSpec(8))
+			rec.Spec.Consumers = tc.consumers
+			got := sidecarArgs(rec, cfg, deploymentLayout(rec))
+			flags := slices.DeleteFunc(slices.Clone(got), func(a string) bool { return !strings.HasPrefix(a, "--allowed-origins") })
+			switch {
+			case tc.want == "" && len(flags) > 0:
+				t.Errorf("got %q, want no --allowed-origins", flags)
+			case tc.want != "" && !slices.Equal(flags, []string{tc.want}):
+				t.Errorf("got %q, want [%s]", flags, tc.want)
+			}
+		})
+	}
+}
+
 func TestIsConflictMatchesOnlyForeignOwners(t *testing.T) {
 	if !isConflict(errors.Join(errors.New("x"), &controllerutil.AlreadyOwnedError{Object: &appsv1.Deployment{}})) {
 		t.Error("got false for a wrapped AlreadyOwnedError, want true")

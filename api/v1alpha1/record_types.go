@@ -274,6 +274,9 @@ const (
 const ConsumerAudience = "recbuf.dev"
 
 // ConsumersSpec says who may reach and use a Record's consumer API.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.allowedOrigins) || !('*' in self.allowedOrigins) || size(self.allowedOrigins) == 1",message="spec.consumers.allowedOrigins: '*' must be the only entry"
+// +kubebuilder:validation:XValidation:rule="!has(self.allowedOrigins) || !('*' in self.allowedOrigins) || !has(self.authentication) || self.authentication == 'None'",message="spec.consumers.allowedOrigins: '*' is allowed only when spec.consumers.authentication is None: with a token, list the origins of the pages that may use it"
 type ConsumersSpec struct {
 	// from lists the pods allowed to reach the consumer port, as a
 	// NetworkPolicy's ingress peers: a pod matches a peer when it matches
@@ -309,7 +312,30 @@ type ConsumersSpec struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=65536
 	MaxTakes *int32 `json:"maxTakes,omitempty"`
+
+	// allowedOrigins lists the origins whose web pages may read the
+	// Record from a browser (CORS), each exactly as a browser sends it in
+	// Origin: scheme://host[:port], http or https, a lowercase host, no
+	// path, no trailing slash, no wildcard, without the scheme's default
+	// port (https://dash.example.com, http://localhost:8080). The single
+	// entry '*' allows every origin, only when authentication is None.
+	// When empty, no CORS header is sent: a browser lets only pages served
+	// from the consumer API's own origin read it.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=32
+	AllowedOrigins []Origin `json:"allowedOrigins,omitempty"`
 }
+
+// Origin is a web origin as a browser sends it in the Origin header,
+// scheme://host[:port], or '*' for every origin. The buffer process checks
+// it again with the same rules (consumerapi.ParseAllowedOrigins).
+//
+// +kubebuilder:validation:MaxLength=280
+// +kubebuilder:validation:XValidation:rule="self == '*' || self.matches(r'^https?://([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*|\\[[0-9a-f:.]+\\])(:[0-9]{1,5})?$')",message="spec.consumers.allowedOrigins[] must be '*' or an origin scheme://host[:port]: http or https, a lowercase host, no path, no trailing slash, no wildcard in the host"
+// +kubebuilder:validation:XValidation:rule="!self.matches(r'^https?://[^/]*:[0-9]+$') || self.matches(r':([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$')",message="spec.consumers.allowedOrigins[] must have a port between 1 and 65535, without leading zeros"
+// +kubebuilder:validation:XValidation:rule="!(self.startsWith('https://') && self.endsWith(':443')) && !(self.startsWith('http://') && self.endsWith(':80'))",message="spec.consumers.allowedOrigins[] must not name its scheme's default port (443 for https, 80 for http): a browser leaves it out of Origin"
+type Origin string
 
 // ConsumerPeer selects pods allowed to reach a Record's consumer port.
 //

@@ -139,6 +139,11 @@ type Config struct {
 	// beyond either is refused with 503 and Retry-After.
 	MaxStreams int
 	MaxTakes   int
+	// AllowedOrigins are the origins whose pages may read the records from
+	// a browser (CORS; consumerapi.Config.AllowedOrigins): exact origins
+	// such as https://dash.example.com, or the one entry "*", which is
+	// refused with a ConsumerAuthentication other than None. Empty: none.
+	AllowedOrigins []string
 	// ConsumerAuthentication is how consumers are authenticated:
 	// consumerauth.ModeNone (or empty) asks no credential;
 	// consumerauth.ModeServiceAccountToken asks each request for a
@@ -281,6 +286,11 @@ func (c *Config) Validate() error {
 	default:
 		return invalid("consumer authentication %q is neither %s nor %s", c.ConsumerAuthentication, consumerauth.ModeNone, consumerauth.ModeServiceAccountToken)
 	}
+	origins, err := consumerapi.ParseAllowedOrigins(c.AllowedOrigins, c.ConsumerAuthentication != consumerauth.ModeNone)
+	if err != nil {
+		return fmt.Errorf("%w: --allowed-origins: %w", ErrInvalidConfig, err)
+	}
+	c.AllowedOrigins = origins
 	if c.EmbeddedNATS == "" && c.NATS.URL == "" {
 		return invalid("no NATS URL")
 	}
@@ -354,6 +364,7 @@ func ParseFlags(args []string, getenv func(string) string, output io.Writer) (Co
 		logFormat string
 		maxBytes  int64
 		memLimit  string
+		origins   string
 	)
 	fs.StringVar(&one.Namespace, "record-namespace", "default", "namespace of the Record (reports and metrics)")
 	fs.StringVar(&one.Name, "record-name", "", "name of the Record served (single-record mode)")
@@ -381,6 +392,7 @@ func ParseFlags(args []string, getenv func(string) string, output io.Writer) (Co
 	fs.DurationVar(&cfg.Heartbeat, "heartbeat", consumerapi.DefaultHeartbeat, "idle time after which a stream gets a heartbeat comment")
 	fs.IntVar(&cfg.MaxStreams, "max-streams", consumerapi.DefaultMaxStreams, "most consumer event streams open at once, over all records; more get 503")
 	fs.IntVar(&cfg.MaxTakes, "max-takes", consumerapi.DefaultMaxTakes, "most take requests in progress at once, over all records; more get 503")
+	fs.StringVar(&origins, "allowed-origins", "", "comma-separated origins whose pages may read the records from a browser (CORS), such as https://dash.example.com,http://localhost:8080, or * for every origin (only with --consumer-authentication=None); empty: none")
 	fs.StringVar(&cfg.ConsumerAuthentication, "consumer-authentication", consumerauth.ModeNone, "how consumers are authenticated: None, or ServiceAccountToken (a ServiceAccount token with audience "+consumerauth.Audience+", checked with TokenReview and SubjectAccessReview on the Record; needs the pod's ServiceAccount to be bound to system:auth-delegator)")
 	fs.StringVar(&cfg.EmbeddedNATS, "embedded-nats", "", "standalone: start an in-process NATS server on this host:port and use it")
 	fs.StringVar(&cfg.EmbeddedMQTT, "embedded-mqtt", "", "standalone: with --embedded-nats, also accept MQTT 3.1.1 clients on this host:port (JetStream in a temporary directory)")
@@ -395,6 +407,9 @@ func ParseFlags(args []string, getenv func(string) string, output io.Writer) (Co
 	}
 	if fs.NArg() > 0 {
 		return Config{}, invalid("unexpected arguments %q", fs.Args())
+	}
+	if origins != "" {
+		cfg.AllowedOrigins = strings.Split(origins, ",")
 	}
 	if memLimit != "" {
 		// The downward API writes a plain number of bytes (divisor 1).

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"slices"
 	"testing"
 	"time"
 
@@ -190,6 +191,40 @@ func TestParseFlags(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "no origin is allowed by default",
+			args: []string{"--record-name", "a", "--buffer-type", "Mailbox"},
+			check: func(t *testing.T, c sidecar.Config) {
+				if len(c.AllowedOrigins) != 0 {
+					t.Errorf("got allowed origins %q, want none", c.AllowedOrigins)
+				}
+			},
+		},
+		{
+			name: "--allowed-origins takes a comma-separated list of origins",
+			args: []string{"--record-name", "a", "--buffer-type", "Mailbox", "--allowed-origins", "https://dash.example.com,http://localhost:8080",
+				"--consumer-authentication", "ServiceAccountToken"},
+			check: func(t *testing.T, c sidecar.Config) {
+				if want := []string{"https://dash.example.com", "http://localhost:8080"}; !slices.Equal(c.AllowedOrigins, want) {
+					t.Errorf("got allowed origins %q, want %q", c.AllowedOrigins, want)
+				}
+			},
+		},
+		{
+			name: "--allowed-origins=* allows every origin without authentication",
+			args: []string{"--record", "a=Mailbox@x", "--allowed-origins", "*"},
+			check: func(t *testing.T, c sidecar.Config) {
+				if want := []string{"*"}; !slices.Equal(c.AllowedOrigins, want) {
+					t.Errorf("got allowed origins %q, want %q", c.AllowedOrigins, want)
+				}
+			},
+		},
+		{name: "--allowed-origins=* is refused with authentication",
+			args: []string{"--record-name", "a", "--buffer-type", "Mailbox", "--allowed-origins", "*", "--consumer-authentication", "ServiceAccountToken"}, wantErr: consumerapi.ErrInvalidOrigin},
+		{name: "an allowed origin with a path is refused",
+			args: []string{"--record-name", "a", "--buffer-type", "Mailbox", "--allowed-origins", "https://dash.example.com/app"}, wantErr: sidecar.ErrInvalidConfig},
+		{name: "an empty entry in --allowed-origins is refused",
+			args: []string{"--record-name", "a", "--buffer-type", "Mailbox", "--allowed-origins", "https://dash.example.com,"}, wantErr: consumerapi.ErrInvalidOrigin},
 		{name: "an unknown consumer authentication is refused",
 			args: []string{"--record-name", "a", "--buffer-type", "Mailbox", "--consumer-authentication", "Basic"}, wantErr: sidecar.ErrInvalidConfig},
 		{name: "a wildcard report prefix is refused",

@@ -212,6 +212,7 @@ func (s *Sidecar) newRecords() error {
 	}
 	apiCfg := consumerapi.Config{
 		Heartbeat: s.cfg.Heartbeat, Retry: s.cfg.StreamRetry, MaxStreams: s.cfg.MaxStreams, MaxTakes: s.cfg.MaxTakes, Logger: s.log,
+		AllowedOrigins: s.cfg.AllowedOrigins,
 	}
 	if authz != nil {
 		// Not assigned when nil: a nil *Authorizer in the interface would

@@ -14,6 +14,12 @@
 // 503 with Retry-After when the authorizer cannot decide, each with the
 // API's JSON error body.
 //
+// With Config.AllowedOrigins, pages of those origins may read the records
+// from a browser (CORS): their requests get Access-Control-Allow-Origin and
+// the headers clients read exposed, and their preflights are answered
+// before authorization (a preflight carries no credentials). Other origins
+// get no CORS header, and their preflights 403.
+//
 // A Server is safe for concurrent use. Streams end when the record's buffer
 // is closed (after sending what the buffer still lets them read), when the
 // client goes away, or when a write makes no progress for WriteTimeout,

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -87,6 +88,12 @@ type Config struct {
 	// Retry-After, and counted in Stats.
 	MaxStreams int
 	MaxTakes   int
+	// AllowedOrigins are the origins whose pages may read the records
+	// from a browser (CORS): exact origins, https://dash.example.com, or
+	// the one entry AnyOrigin, which an Authorizer forbids (see
+	// ParseAllowedOrigins). Empty: no CORS header is ever sent, and a
+	// browser lets only pages of the API's own origin read it.
+	AllowedOrigins []string
 	// Authorizer, when set, decides which requests for records are let
 	// in (nil: all). /healthz and the like are not the consumer API's.
 	Authorizer Authorizer
@@ -131,6 +138,8 @@ type Server struct {
 	authFailures *logthrottle.Throttle
 	// instance is Config.Instance until SetInstance changes it.
 	instance atomic.Pointer[string]
+	// cors is nil without Config.AllowedOrigins.
+	cors *cors
 }
 
 // slots counts requests of one kind against a cap.
@@ -182,7 +191,11 @@ func New(cfg Config, records ...Record) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, records: make(map[string]*record, len(records)),
+	origins, err := ParseAllowedOrigins(cfg.AllowedOrigins, cfg.Authorizer != nil)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cors: newCORS(origins), cfg: cfg, log: cfg.Logger, records: make(map[string]*record, len(records)),
 		streams: slots{max: int64(cfg.MaxStreams)}, takes: slots{max: int64(cfg.MaxTakes)},
 		authFailures: logthrottle.New(authFailureLogInterval, nil)}
 	for _, r := range records {
@@ -234,7 +247,16 @@ func (s *Server) SetInstance(id string) error {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	dw := newDeadlineWriter(w, s.cfg.WriteTimeout)
 	dw.Header().Set(wire.HeaderInstance, s.Instance())
+	if s.cors != nil && isRecordPath(r.URL.Path) && s.cors.handle(dw, r) {
+		return // a preflight, answered
+	}
 	s.mux.ServeHTTP(dw, r)
+}
+
+// isRecordPath reports whether path is the record list's or under it:
+// the paths a page of another origin may be allowed to read.
+func isRecordPath(path string) bool {
+	return path == "/v1/records" || strings.HasPrefix(path, "/v1/records/")
 }
 
 // Stats returns the consumer counters of the named record (zero for an
