@@ -18,6 +18,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -1017,6 +1018,55 @@ func TestTheMultiTenantValuesRender(t *testing.T) {
 	crb := get[rbacv1.ClusterRoleBinding](t, objs, "ClusterRoleBinding", "recbuf-metrics-reader")
 	if !cmp.Equal(crb.Subjects, []rbacv1.Subject{{Kind: "ServiceAccount", Name: "prometheus-k8s", Namespace: "monitoring"}}) {
 		t.Errorf("metrics reader subjects %+v: want monitoring/prometheus-k8s", crb.Subjects)
+	}
+}
+
+// TestTheHAValuesRender renders values-ha.yaml: two managers with leader
+// election, apart where the nodes allow, and a disruption budget that
+// selects exactly the manager's pods; without it, one manager and no
+// budget; and more than one manager without leader election is refused.
+func TestTheHAValuesRender(t *testing.T) {
+	t.Parallel()
+	out, err := runHelm(t, "template", release, chartDir, "--namespace", namespace, "--kube-version", kubeVersion,
+		"-f", filepath.Join(chartDir, "values-ha.yaml"))
+	if err != nil {
+		t.Fatalf("helm template -f values-ha.yaml: %v", err)
+	}
+	objs := parseObjects(t, out)
+	d, c := manager(t, objs, "recbuf-manager")
+	if d.Spec.Replicas == nil || *d.Spec.Replicas != 2 {
+		t.Errorf("manager replicas: got %v, want 2", d.Spec.Replicas)
+	}
+	wantArgs(t, c, "--leader-elect=true")
+	aa := d.Spec.Template.Spec.Affinity
+	if aa == nil || aa.PodAntiAffinity == nil || len(aa.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution) != 1 {
+		t.Fatalf("manager affinity %+v: want one preferred pod anti-affinity term", aa)
+	}
+	term := aa.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution[0].PodAffinityTerm
+	if term.TopologyKey != corev1.LabelHostname || !selects(term.LabelSelector.MatchLabels, d.Spec.Template.Labels) {
+		t.Errorf("anti-affinity term %+v: want one on %s that selects the manager's pods", term, corev1.LabelHostname)
+	}
+	pdb := get[policyv1.PodDisruptionBudget](t, objs, "PodDisruptionBudget", "recbuf-manager")
+	if pdb.Spec.MinAvailable == nil || pdb.Spec.MinAvailable.IntValue() != 1 {
+		t.Errorf("budget minAvailable %v: want 1", pdb.Spec.MinAvailable)
+	}
+	if !selects(pdb.Spec.Selector.MatchLabels, d.Spec.Template.Labels) {
+		t.Errorf("budget selector %v does not select the manager's pods %v", pdb.Spec.Selector, d.Spec.Template.Labels)
+	}
+	for _, name := range objs.names() {
+		if strings.HasPrefix(name, "Deployment/") && name != "Deployment/recbuf-manager" {
+			other := get[appsv1.Deployment](t, objs, "Deployment", strings.TrimPrefix(name, "Deployment/"))
+			if selects(pdb.Spec.Selector.MatchLabels, other.Spec.Template.Labels) {
+				t.Errorf("budget selector %v also selects the pods of %s", pdb.Spec.Selector, name)
+			}
+		}
+	}
+
+	if objs := mustTemplate(t); objs.find("PodDisruptionBudget", "recbuf-manager") != nil {
+		t.Errorf("a budget for the default single manager, want none: it would block every drain")
+	}
+	if _, err := template(t, "replicaCount=2", "leaderElection.enabled=false"); err == nil || !strings.Contains(err.Error(), "needs leaderElection.enabled") {
+		t.Errorf("two managers without leader election: got error %v, want one naming leaderElection.enabled", err)
 	}
 }
 
