@@ -462,8 +462,9 @@ type RecordStatus struct {
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
 	// conditions are the Record's conditions: Ready (the summary),
-	// Available, Reconciling, Stalled, NATSConnected, Reporting and, with
-	// spec.persistence, StreamReady.
+	// Available, Reconciling, Stalled, NATSConnected, Reporting, with
+	// spec.persistence StreamReady, and while app pods run the Record's
+	// buffer as an injected sidecar SidecarsCurrent (docs/status.md).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
