@@ -18,7 +18,11 @@ limitations under the License.
 // into a Deployment and a Service running the buffer process (cmd/sidecar),
 // with a ConfigMap of the manager's settings for its pods, and writes the
 // Record's status from what the cluster shows and from the counter reports
-// the buffer processes publish on NATS (package statusagg).
+// the buffer processes publish on NATS (package statusagg). It also holds
+// the SidecarInjector, the mutating admission webhook that injects a
+// Record's buffer process into app pods that ask for it
+// (sidecar_injector.go; the reconciler counts those pods in
+// SidecarsCurrent, record_sidecars.go).
 //
 // Choices worth knowing:
 //   - The pod template holds only what the Record declares and what the
@@ -33,8 +37,10 @@ limitations under the License.
 //     ports, selector) is reverted on the next reconcile. Labels and
 //     annotations others add are kept.
 //   - The manager caches only Deployments, Services, ConfigMaps,
-//     PodDisruptionBudgets, NetworkPolicies and Pods labelled
-//     app.kubernetes.io/managed-by=recbuf-manager (CacheOptions); a child
+//     PodDisruptionBudgets, NetworkPolicies, Pods, ServiceAccounts and
+//     ClusterRoleBindings labelled
+//     app.kubernetes.io/managed-by=recbuf-manager (CacheOptions), and app
+//     pods with sidecars in a cache of their own (SidecarPods); a child
 //     that lost the label is found with a live read and relabelled. An
 //     object that takes a child's name without being the Record's is
 //     reported as Stalled/ChildConflict and left alone.
@@ -65,13 +71,26 @@ limitations under the License.
 //     admin allows, and not plaintext ones other than the manager's own;
 //     otherwise it is Stalled and its Deployment is neither created nor
 //     updated (record_policy.go).
+//   - A Record with spec.persistence has a JetStream stream: one the
+//     manager creates and configures (named by streams.Name; a finalizer
+//     deletes it with the Record unless deletionPolicy is Retain), or one
+//     the user manages and the Record adopts (spec.persistence.stream).
+//     The manager passes the stream's name to the buffer process, which
+//     restores from it and follows it (record_stream.go, StreamReady).
+//   - With consumer authentication the Record's buffer pods run as a
+//     ServiceAccount of their own, bound to system:auth-delegator so that
+//     they can review consumers' tokens (record_consumerauth.go).
 //   - Events are emitted for condition transitions (Ready, Stalled,
-//     NATSConnected, Reporting) with the condition's reason and message.
+//     NATSConnected, Reporting, StreamReady) with the condition's reason
+//     and message (record_events.go).
 //
 // Concurrency: a RecordReconciler is driven by controller-runtime, which
 // never reconciles the same Record in two goroutines at once; different
 // Records may be reconciled concurrently, so the reconciler keeps no
-// per-Record state outside the objects it reads, but for a memo of the
-// report key Secrets it created lately (record_reportkey.go, behind a
-// mutex; it only saves create calls).
+// per-Record state outside the objects it reads, but for two memos, each
+// behind a mutex and forgotten with the Record: the report key Secrets it
+// created lately (record_reportkey.go; it only saves create calls), and
+// when each Record's status.stream was last written (streamSamples in
+// record_stream.go; it bounds how often that is rewritten). The
+// SidecarInjector keeps no state and is safe for concurrent use.
 package controllers

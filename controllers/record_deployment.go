@@ -333,7 +333,7 @@ func sidecarArgs(rec *recbufv1alpha1.Record, cfg Config, l bufferLayout) []strin
 	if rec.Persistent() {
 		// Restore from and follow the stream instead of subscribing to
 		// the subject (record_stream.go).
-		args = append(args, "--jetstream-stream="+rec.StreamName())
+		args = append(args, "--jetstream-stream="+streamName(rec))
 	}
 	if l.consumerAuthentication {
 		args = append(args, "--consumer-authentication="+string(recbufv1alpha1.ConsumerAuthenticationServiceAccountToken))

@@ -109,7 +109,7 @@ func (r *RecordReconciler) reconcileStream(ctx context.Context, s *recordScope) 
 		}
 		return nil
 	}
-	name := rec.StreamName()
+	name := streamName(rec)
 	s.stream = &streamObservation{name: name}
 	if r.JetStream == nil {
 		s.stream.err = &streamError{reason: recbufv1alpha1.ReasonNATSUnavailable, message: "the manager has no JetStream connection"}
@@ -348,6 +348,21 @@ func (r *RecordReconciler) setStreamFinalizer(ctx context.Context, s *recordScop
 	rec.Status = *status
 	s.before.ObjectMeta = *rec.ObjectMeta.DeepCopy()
 	return nil
+}
+
+// streamName is the Record's stream: the adopted one, or the one the
+// manager owns (streams.Name); "" without spec.persistence. The manager
+// hands it to the buffer process (--jetstream-stream), which never derives
+// it.
+func streamName(rec *recbufv1alpha1.Record) string {
+	switch {
+	case !rec.Persistent():
+		return ""
+	case rec.AdoptsStream():
+		return rec.Spec.Persistence.Stream
+	default:
+		return streams.Name(rec.Namespace, rec.Name)
+	}
 }
 
 // finalizeStream deletes the stream of a Record that carries

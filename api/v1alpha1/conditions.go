@@ -34,13 +34,14 @@ const (
 	// failed for a reason expected to pass (reason ReconcileError).
 	ConditionReconciling = "Reconciling"
 	// ConditionStalled is True when the rollout cannot make progress
-	// without a change by someone: the Deployment exceeded its progress
-	// deadline, pods cannot be created, the Deployment, Service or report
-	// key Secret was refused by the API server, the Record's NATS
-	// credentials would go to a server the cluster admin does not allow,
-	// the Record does not fit in its memory limit, or its JetStream stream
-	// cannot be had (the StreamReady reasons other than StreamReady and
-	// NATSUnavailable).
+	// without a change by someone: the Record's NATS credentials would go
+	// to a server the cluster admin does not allow, the name of one of its
+	// children is taken by an object it does not manage, it does not fit
+	// in its memory limit, the API server refused one of its children, its
+	// JetStream stream cannot be had (the StreamReady reasons other than
+	// StreamReady and NATSUnavailable), the Deployment exceeded its
+	// progress deadline, or pods cannot be created. When several hold, the
+	// reason is the first in that order.
 	ConditionStalled = "Stalled"
 	// ConditionNATSConnected is True when the buffer pods report and no
 	// running one has gone silent; False naming the running pods that sent
@@ -134,8 +135,10 @@ const (
 	// ReasonDeploymentUnavailable means the Deployment has fewer ready pods than
 	// it requires.
 	ReasonDeploymentUnavailable = "DeploymentUnavailable"
-	// ReasonDeploymentNotFound means the Deployment does not exist (yet), or has
-	// not reported its status.
+	// ReasonDeploymentNotFound means the Record's Deployment does not exist
+	// (yet), or the Deployment of its name is not the Record's (then
+	// Stalled says ChildConflict). A Deployment that exists but has not
+	// reported its availability is DeploymentUnavailable.
 	ReasonDeploymentNotFound = "DeploymentNotFound"
 	// ReasonScaledToZero means spec.replicas is 0, so nothing serves consumers.
 	ReasonScaledToZero = "ScaledToZero"
@@ -148,11 +151,15 @@ const (
 	ReasonRollingOut = "RollingOut"
 	// ReasonUpToDate means every replica runs the current pod template.
 	ReasonUpToDate = "UpToDate"
-	// ReasonReconcileError means creating or updating the Deployment or
-	// Service failed for a reason that is not a refusal or a conflict (the
-	// API server timed out or was unreachable, an optimistic-lock conflict,
-	// a webhook did not answer). The manager retries with backoff; the
-	// message carries the error. Ready is then False with this reason.
+	// ReasonReconcileError means creating, updating or deleting one of the
+	// Record's children (its ConfigMap, Deployment, Service,
+	// PodDisruptionBudget, NetworkPolicy, report key Secret and, with
+	// consumer authentication, its ServiceAccount and ClusterRoleBinding)
+	// failed for a reason that is not a refusal or a conflict (the API
+	// server timed out or was unreachable, an optimistic-lock conflict, a
+	// webhook did not answer). The manager retries with backoff; the
+	// message names the child and carries the error. Ready is then False
+	// with this reason unless the Record is also Stalled.
 	ReasonReconcileError = "ReconcileError"
 )
 
@@ -164,12 +171,19 @@ const (
 	// ReasonReplicaFailure means pods cannot be created, for example because of
 	// a quota or a pod security admission refusal.
 	ReasonReplicaFailure = "ReplicaFailure"
-	// ReasonChildRefused means the API server refused the Deployment or Service
-	// the manager built (for example resources whose requests exceed
-	// their limits); the message carries its answer.
+	// ReasonChildRefused means the API server refused one of the children
+	// the manager built for the Record (ConfigMap, Deployment, Service,
+	// PodDisruptionBudget, NetworkPolicy, report key Secret, ServiceAccount
+	// or ClusterRoleBinding) as invalid, forbidden or malformed, for
+	// example resources whose requests exceed their limits; retrying the
+	// same object cannot help. The message names the child and carries the
+	// API server's answer.
 	ReasonChildRefused = "ChildRefused"
-	// ReasonChildConflict means an object with the Deployment's or Service's
-	// name exists and belongs to another controller.
+	// ReasonChildConflict means an object with the name of one of the
+	// Record's children (of any kind the manager creates for it but the
+	// report key Secret, which is left alone when it exists) exists that
+	// the Record does not manage: another controller owns it, or nobody
+	// does. The manager leaves it alone; the message names its kind.
 	ReasonChildConflict = "ChildConflict"
 	// ReasonInsufficientMemory means the worst case of what the Record
 	// declares (its buffer's values, the ring's slots, the intake queue and

@@ -20,9 +20,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"github.com/recbuf/recbuf/internal/streams"
-	"github.com/recbuf/recbuf/internal/wire"
 )
 
 // BufferType names the semantics of a Record's buffer. The values are the
@@ -52,11 +49,13 @@ const (
 	// ChildNameSuffix is appended to a Record's name to name its
 	// Deployment and Service.
 	ChildNameSuffix = "-recbuf"
-	// DefaultMaxMessageBytes is spec.maxMessageBytes when unset: the
-	// buffer process's own default, wire.DefaultMaxMessageBytes (1 MiB).
-	// The field's +kubebuilder:default marker must repeat it as a literal;
-	// a test checks that the two agree.
-	DefaultMaxMessageBytes = wire.DefaultMaxMessageBytes
+	// DefaultMaxMessageBytes is spec.maxMessageBytes when unset: 1 MiB,
+	// NATS's own default max_payload. The field's +kubebuilder:default
+	// marker must repeat it as a literal, and the standalone buffer
+	// process's default (wire.DefaultMaxMessageBytes) is the same number:
+	// this package imports nothing else of the module, so a test here
+	// checks the marker and one in controllers checks the buffer's.
+	DefaultMaxMessageBytes = 1 << 20
 )
 
 // Record declares how one record published on NATS is buffered and served:
@@ -500,8 +499,9 @@ type RecordStatus struct {
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
 	// conditions are the Record's conditions: Ready (the summary),
-	// Available, Reconciling, Stalled, NATSConnected, Reporting and, with
-	// spec.persistence, StreamReady.
+	// Available, Reconciling, Stalled, NATSConnected, Reporting, with
+	// spec.persistence StreamReady, and while app pods run the Record's
+	// buffer as an injected sidecar SidecarsCurrent (docs/status.md).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -684,8 +684,11 @@ type RecordList struct {
 func (r *Record) ChildName() string { return r.Name + ChildNameSuffix }
 
 // DefaultSubject is the subject a Record reads when spec.source.nats.subject
-// is unset: records.<namespace>.<name> (wire.DefaultSubject).
-func (r *Record) DefaultSubject() string { return wire.DefaultSubject(r.Namespace, r.Name) }
+// is unset: records.<namespace>.<name>. The standalone buffer process
+// derives the same subject for --record-name without --nats-subject; a
+// test in controllers, which passes it to the buffer process, checks that
+// the two agree.
+func (r *Record) DefaultSubject() string { return "records." + r.Namespace + "." + r.Name }
 
 // EffectiveSubject is the subject the Record's buffer subscribes to.
 func (r *Record) EffectiveSubject() string {
@@ -700,19 +703,6 @@ func (r *Record) Persistent() bool { return r.Spec.Persistence != nil }
 
 // AdoptsStream says whether the Record reads a stream the user manages.
 func (r *Record) AdoptsStream() bool { return r.Persistent() && r.Spec.Persistence.Stream != "" }
-
-// StreamName is the Record's stream: the adopted one, or the one the
-// manager owns (streams.Name); "" without spec.persistence.
-func (r *Record) StreamName() string {
-	switch {
-	case !r.Persistent():
-		return ""
-	case r.AdoptsStream():
-		return r.Spec.Persistence.Stream
-	default:
-		return streams.Name(r.Namespace, r.Name)
-	}
-}
 
 // StreamDeletionPolicy is spec.persistence.deletionPolicy with its
 // default; an adopted stream is always retained.

@@ -229,73 +229,12 @@ func ParseRecordSpec(spec string) (RecordConfig, error) {
 	return rc, nil
 }
 
-// Validate checks the configuration and fills in defaults.
-func (c *Config) Validate() error {
-	if len(c.Records) == 0 {
-		return invalid("no record: set --record-name and --buffer-type, or --record")
-	}
-	seen := map[string]bool{}
-	for i := range c.Records {
-		r := &c.Records[i]
-		if !nameRE.MatchString(r.Name) {
-			return invalid("record name %q: want letters, digits, '.', '_' or '-'", r.Name)
-		}
-		if seen[r.Name] {
-			return invalid("record %q is declared twice", r.Name)
-		}
-		seen[r.Name] = true
-		if _, err := buffer.ParseType(string(r.Type)); err != nil {
-			return fmt.Errorf("%w: record %q: %w", ErrInvalidConfig, r.Name, err)
-		}
-		if r.Type == buffer.TypeSpmcRing && r.Capacity < 1 {
-			return invalid("record %q: SpmcRing capacity %d, want at least 1", r.Name, r.Capacity)
-		}
-		if r.MaxBytes != 0 && r.Type != buffer.TypeSpmcRing {
-			return invalid("record %q: a byte budget is only for SpmcRing", r.Name)
-		}
-		if r.Subject == "" {
-			return invalid("record %q: no NATS subject", r.Name)
-		}
-		if strings.ContainsAny(r.Subject, " \t\r\n") {
-			return invalid("record %q: subject %q contains white space", r.Name, r.Subject)
-		}
-		if r.Stream != "" {
-			switch {
-			case len(c.Records) != 1:
-				// The stream names the consumer API's one instance.
-				return invalid("record %q: a JetStream stream is for a process of one record, not %d", r.Name, len(c.Records))
-			case r.QueueGroup != "":
-				return invalid("record %q: a JetStream stream and a queue group exclude each other (every replica follows the whole stream)", r.Name)
-			case strings.ContainsAny(r.Stream, " \t\r\n.*>"):
-				return invalid("record %q: JetStream stream name %q contains white space, '.', '*' or '>'", r.Name, r.Stream)
-			}
-		}
-	}
-	switch c.ConsumerAuthentication {
-	case "":
+// Complete fills in the defaults of the fields left zero (or, where their
+// documentation says so, negative). It never fails: what it cannot make
+// right is Validate's to report. Start calls it.
+func (c *Config) Complete() {
+	if c.ConsumerAuthentication == "" {
 		c.ConsumerAuthentication = consumerauth.ModeNone
-	case consumerauth.ModeNone:
-	case consumerauth.ModeServiceAccountToken:
-		// Records are authorized as Records of one namespace: the one of
-		// --record-namespace, which every record of a command line shares.
-		for _, r := range c.Records {
-			if r.Namespace != c.Records[0].Namespace {
-				return invalid("consumer authentication %s: records %q and %q are in different namespaces", c.ConsumerAuthentication, c.Records[0].Name, r.Name)
-			}
-		}
-	default:
-		return invalid("consumer authentication %q is neither %s nor %s", c.ConsumerAuthentication, consumerauth.ModeNone, consumerauth.ModeServiceAccountToken)
-	}
-	origins, err := consumerapi.ParseAllowedOrigins(c.AllowedOrigins, c.ConsumerAuthentication != consumerauth.ModeNone)
-	if err != nil {
-		return fmt.Errorf("%w: --allowed-origins: %w", ErrInvalidConfig, err)
-	}
-	c.AllowedOrigins = origins
-	if c.EmbeddedNATS == "" && c.NATS.URL == "" {
-		return invalid("no NATS URL")
-	}
-	if c.EmbeddedMQTT != "" && c.EmbeddedNATS == "" {
-		return invalid("an embedded MQTT listener needs the embedded NATS server (--embedded-nats)")
 	}
 	if c.HTTPAddr == "" {
 		c.HTTPAddr = DefaultHTTPAddr
@@ -306,22 +245,11 @@ func (c *Config) Validate() error {
 	if c.MaxMessageBytes <= 0 {
 		c.MaxMessageBytes = wire.DefaultMaxMessageBytes
 	}
-	for _, r := range c.Records {
-		if r.MaxBytes != 0 && r.MaxBytes < int64(c.MaxMessageBytes) {
-			return invalid("record %q: byte budget %d is less than --max-message-bytes %d: the largest message would not fit", r.Name, r.MaxBytes, c.MaxMessageBytes)
-		}
-	}
-	if c.MemoryLimit < 0 {
-		return invalid("memory limit %d, want a number of bytes", c.MemoryLimit)
-	}
 	if c.ReportInterval <= 0 {
 		c.ReportInterval = report.DefaultInterval
 	}
 	if c.ReportSubjectPrefix == "" {
 		c.ReportSubjectPrefix = report.DefaultPrefix
-	}
-	if err := report.ValidPrefix(c.ReportSubjectPrefix); err != nil {
-		return invalid("%v", err)
 	}
 	if c.SettingsPoll <= 0 {
 		c.SettingsPoll = DefaultSettingsPoll
@@ -344,7 +272,99 @@ func (c *Config) Validate() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	return nil
+}
+
+// Validate checks the configuration without changing it, and reports every
+// problem at once, each naming its flag, so that a command line is fixed in
+// one go: the error wraps ErrInvalidConfig and each problem's own error
+// (errors.Is finds buffer.ErrUnknownType, say). A field Complete would fill
+// in is valid left zero.
+func (c Config) Validate() error {
+	var errs []error
+	problem := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if len(c.Records) == 0 {
+		problem("no record: set --record-name and --buffer-type, or --record")
+	}
+	maxMessageBytes := c.MaxMessageBytes
+	if maxMessageBytes <= 0 {
+		maxMessageBytes = wire.DefaultMaxMessageBytes
+	}
+	seen := map[string]bool{}
+	for _, r := range c.Records {
+		if !nameRE.MatchString(r.Name) {
+			problem("record name %q (--record-name or --record): want letters, digits, '.', '_' or '-'", r.Name)
+		}
+		if seen[r.Name] {
+			problem("record %q is declared twice (--record)", r.Name)
+		}
+		seen[r.Name] = true
+		if _, err := buffer.ParseType(string(r.Type)); err != nil {
+			problem("record %q: --buffer-type: %w", r.Name, err)
+		}
+		if r.Type == buffer.TypeSpmcRing && r.Capacity < 1 {
+			problem("record %q: --capacity %d: SpmcRing wants at least 1", r.Name, r.Capacity)
+		}
+		switch {
+		case r.MaxBytes != 0 && r.Type != buffer.TypeSpmcRing:
+			problem("record %q: --buffer-max-bytes: a byte budget is only for SpmcRing", r.Name)
+		case r.MaxBytes != 0 && r.MaxBytes < int64(maxMessageBytes):
+			problem("record %q: --buffer-max-bytes %d is less than --max-message-bytes %d: the largest message would not fit", r.Name, r.MaxBytes, maxMessageBytes)
+		}
+		if r.Subject == "" {
+			problem("record %q: no NATS subject (--nats-subject)", r.Name)
+		}
+		if strings.ContainsAny(r.Subject, " \t\r\n") {
+			problem("record %q: --nats-subject %q contains white space", r.Name, r.Subject)
+		}
+		if r.Stream != "" {
+			if len(c.Records) != 1 {
+				// The stream names the consumer API's one instance.
+				problem("record %q: --jetstream-stream is for a process of one record, not %d", r.Name, len(c.Records))
+			}
+			if r.QueueGroup != "" {
+				problem("record %q: --jetstream-stream and --nats-queue-group exclude each other (every replica follows the whole stream)", r.Name)
+			}
+			if strings.ContainsAny(r.Stream, " \t\r\n.*>") {
+				problem("record %q: --jetstream-stream %q contains white space, '.', '*' or '>'", r.Name, r.Stream)
+			}
+		}
+	}
+	switch c.ConsumerAuthentication {
+	case "", consumerauth.ModeNone:
+	case consumerauth.ModeServiceAccountToken:
+		// Records are authorized as Records of one namespace: the one of
+		// --record-namespace, which every record of a command line shares.
+		for _, r := range c.Records {
+			if r.Namespace != c.Records[0].Namespace {
+				problem("--consumer-authentication %s: records %q and %q are in different namespaces", c.ConsumerAuthentication, c.Records[0].Name, r.Name)
+				break
+			}
+		}
+	default:
+		problem("--consumer-authentication %q is neither %s nor %s", c.ConsumerAuthentication, consumerauth.ModeNone, consumerauth.ModeServiceAccountToken)
+	}
+	withAuth := c.ConsumerAuthentication != "" && c.ConsumerAuthentication != consumerauth.ModeNone
+	if _, err := consumerapi.ParseAllowedOrigins(c.AllowedOrigins, withAuth); err != nil {
+		problem("--allowed-origins: %w", err)
+	}
+	if c.EmbeddedNATS == "" && c.NATS.URL == "" {
+		problem("no NATS URL: set --nats-url, or --embedded-nats")
+	}
+	if c.EmbeddedMQTT != "" && c.EmbeddedNATS == "" {
+		problem("--embedded-mqtt needs the embedded NATS server (--embedded-nats)")
+	}
+	if c.MemoryLimit < 0 {
+		problem("--memory-limit %d: want a number of bytes", c.MemoryLimit)
+	}
+	if c.ReportSubjectPrefix != "" {
+		if err := report.ValidPrefix(c.ReportSubjectPrefix); err != nil {
+			problem("--report-subject-prefix: %w", err)
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrInvalidConfig, errors.Join(errs...))
 }
 
 // ParseFlags reads a Config from the command line (args without the
@@ -467,6 +487,7 @@ func ParseFlags(args []string, getenv func(string) string, output io.Writer) (Co
 	default:
 		return Config{}, invalid("log format %q is neither json nor text", logFormat)
 	}
+	cfg.Complete()
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err
 	}

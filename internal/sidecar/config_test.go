@@ -5,6 +5,7 @@ import (
 	"flag"
 	"io"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -288,5 +289,73 @@ func TestValidateBufferTypes(t *testing.T) {
 				t.Fatalf("got %v, want none", err)
 			}
 		})
+	}
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	ring := sidecar.RecordConfig{Name: "a", Type: buffer.TypeSpmcRing, Subject: "s"} // no capacity
+	cases := []struct {
+		name  string
+		check func() error
+		want  []string
+	}{
+		{
+			name: "a config with three mistakes reports all three, each naming its flag",
+			check: func() error {
+				return sidecar.Config{
+					Records: []sidecar.RecordConfig{ring}, NATS: sidecar.NATSConfig{URL: "nats://127.0.0.1:4222"},
+					ConsumerAuthentication: "Basic", ReportSubjectPrefix: "recbuf.>",
+				}.Validate()
+			},
+			want: []string{"--capacity 0", `--consumer-authentication "Basic"`, "--report-subject-prefix"},
+		},
+		{
+			name: "a command line with three mistakes reports all three",
+			check: func() error {
+				_, err := sidecar.ParseFlags([]string{"--record-name", "a", "--buffer-type", "SpmcRing",
+					"--nats-subject", "a b", "--embedded-mqtt", "127.0.0.1:0"}, func(string) string { return "" }, io.Discard)
+				return err
+			},
+			want: []string{"--capacity 0", `--nats-subject "a b"`, "--embedded-mqtt needs"},
+		},
+		{
+			name: "mistakes in two records are reported for each",
+			check: func() error {
+				b := ring
+				b.Name = "b"
+				return sidecar.Config{Records: []sidecar.RecordConfig{ring, b}, EmbeddedNATS: "127.0.0.1:0"}.Validate()
+			},
+			want: []string{`record "a": --capacity 0`, `record "b": --capacity 0`},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.check()
+			if !errors.Is(err, sidecar.ErrInvalidConfig) {
+				t.Fatalf("got %v, want an error wrapping ErrInvalidConfig", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("got %q, want it to report %q", err, w)
+				}
+			}
+			if got := len(strings.Split(err.Error(), "\n")); got != len(tc.want) {
+				t.Errorf("got %d problems in %q, want %d", got, err, len(tc.want))
+			}
+		})
+	}
+}
+
+func TestCompleteFillsInWhatValidateLeavesZero(t *testing.T) {
+	c := sidecar.Config{Records: []sidecar.RecordConfig{{Name: "a", Type: buffer.TypeMailbox, Subject: "s"}}, EmbeddedNATS: "127.0.0.1:0"}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("got %v for a config with its defaults left zero, want none", err)
+	}
+	c.Complete()
+	if err := c.Validate(); err != nil {
+		t.Fatalf("got %v after Complete, want none", err)
+	}
+	if c.HTTPAddr != sidecar.DefaultHTTPAddr || c.ConsumerAuthentication != consumerauth.ModeNone || c.ShutdownGrace != sidecar.DefaultShutdownGrace || c.Logger == nil {
+		t.Errorf("got %+v, want the defaults filled in", c)
 	}
 }

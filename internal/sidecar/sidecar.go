@@ -134,6 +134,7 @@ func Run(ctx context.Context, cfg Config) error {
 // a process started while NATS is down connects when NATS comes up). The
 // process shuts down gracefully when ctx ends; Wait waits for that.
 func Start(ctx context.Context, cfg Config) (_ *Sidecar, err error) {
+	cfg.Complete()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

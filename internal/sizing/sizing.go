@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/recbuf/recbuf/internal/sidecar/consumerapi"
+	"github.com/recbuf/recbuf/internal/wire"
 )
 
 // Sizes in bytes.
@@ -28,7 +28,7 @@ const (
 	// StreamBytes is what one open consumer event stream costs a buffer
 	// process: its connection, goroutines and buffers, 32–33 KiB measured
 	// with 1000 and 3000 idle streams open (docs/operations.md#memory).
-	// ProcessBytes covers consumerapi.DefaultMaxStreams of them; a Record
+	// ProcessBytes covers wire.DefaultMaxStreams of them; a Record
 	// that raises spec.consumers.maxStreams gets StreamBytes for each one
 	// beyond.
 	StreamBytes = 32 * KiB
@@ -181,7 +181,7 @@ func Size(d Declared) (Plan, error) {
 	p := Plan{
 		Slots:   d.Capacity * SlotBytes,
 		Pending: pendingBytes + int64(msgs)*PendingMessageBytes,
-		Process: ProcessBytes + max(0, d.MaxStreams-consumerapi.DefaultMaxStreams)*StreamBytes,
+		Process: ProcessBytes + max(0, d.MaxStreams-wire.DefaultMaxStreams)*StreamBytes,
 	}
 	fixed := p.Slots + p.Pending + p.Process
 	ring := d.Capacity > 0

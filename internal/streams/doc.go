@@ -1,12 +1,14 @@
-// Package streams holds the names and limits shared by the manager and the
-// buffer process for a Record kept in NATS JetStream (spec.persistence):
-// the stream's deterministic name, and the metadata keys by which the
-// manager recognises a stream as its own.
+// Package streams holds the manager's names and limits for the stream of a
+// Record kept in NATS JetStream (spec.persistence): the stream's
+// deterministic name, the metadata keys by which the manager recognises a
+// stream as its own, and the message limit of a single-value stream.
 //
 // The manager creates, updates and deletes the stream (controllers,
-// record_stream.go); the buffer process restores from it and follows it
-// (cmd/sidecar --jetstream-stream). Both derive the name with Name, so they
-// agree without a lookup.
+// record_stream.go). Only the manager derives the name, with Name: it
+// passes it to the buffer process (cmd/sidecar --jetstream-stream), which
+// restores from the stream and follows it without knowing how the name
+// was made, and so reads an adopted stream (spec.persistence.stream) the
+// same way.
 //
 // Concurrency: the package holds no state; its functions are safe for
 // concurrent use.

@@ -235,37 +235,13 @@ type streamState struct {
 func (s *streamState) once(parent context.Context) (connected bool, err error) {
 	connCtx, cancel := context.WithCancel(parent)
 	defer cancel()
-	u := s.c.base + "/events"
-	switch {
-	case s.haveSeq:
-	case s.cfg.last > 0:
-		u += "?last=" + formatSeq(s.cfg.last)
-	case s.cfg.oldest:
-		u += "?from=oldest"
-	}
-	req, err := http.NewRequestWithContext(connCtx, http.MethodGet, u, nil)
+	req, err := s.request(connCtx)
 	if err != nil {
-		return false, fmt.Errorf("new request: %w", err)
-	}
-	req.Header.Set("Accept", "text/event-stream")
-	if err := s.c.authorize(req); err != nil {
 		return false, err
-	}
-	if s.haveSeq {
-		id := s.lastID
-		if id == "" {
-			// A bare number with the header: what every server version
-			// reads as a position of that instance.
-			id = formatSeq(s.lastSeq)
-		}
-		req.Header.Set("Last-Event-ID", id)
-		if s.posInstance != "" {
-			req.Header.Set(wire.HeaderInstance, s.posInstance)
-		}
 	}
 	resp, err := s.c.hc.Do(req)
 	if err != nil {
-		return false, fmt.Errorf("GET %s: %w", u, err)
+		return false, fmt.Errorf("GET %s: %w", req.URL, err)
 	}
 	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
@@ -314,51 +290,98 @@ func (s *streamState) once(parent context.Context) (connected bool, err error) {
 			}
 			return true, fmt.Errorf("read stream: %w", err)
 		}
-		switch ev.Type {
-		case wire.EventValue:
-			var env wire.Envelope
-			if err := json.Unmarshal(ev.Data, &env); err != nil {
-				return true, fmt.Errorf("decode value event: %w", err)
-			}
-			s.haveSeq, s.lastSeq, s.lastID, s.posInstance = true, env.Seq, "", connInstance
-			// A server that names the instance in the id says who numbered
-			// the value; an earlier one sent a bare number and the header.
-			if inst, seq, err := wire.ParseEventID(ev.ID); err == nil && inst != "" && seq == env.Seq {
-				s.lastID, s.posInstance = ev.ID, inst
-			}
-			v := valueFromEnvelope(&env)
-			v.Instance = s.posInstance
-			if err := s.h.HandleValue(parent, v); err != nil {
-				return true, &handlerError{err}
-			}
-		case wire.EventLag:
-			var lag wire.LagData
-			if err := json.Unmarshal(ev.Data, &lag); err != nil {
-				return true, fmt.Errorf("decode lag event: %w", err)
-			}
-			if s.cfg.onLag != nil {
-				s.cfg.onLag(lag.Missed)
-			}
-		case wire.EventReset:
-			var r wire.ResetData
-			if err := json.Unmarshal(ev.Data, &r); err != nil {
-				return true, fmt.Errorf("decode reset event: %w", err)
-			}
-			if s.cfg.onReset != nil {
-				s.cfg.onReset(Reset(r))
-			}
-		case wire.EventBackfill:
-			var b wire.BackfillData
-			if err := json.Unmarshal(ev.Data, &b); err != nil {
-				return true, fmt.Errorf("decode backfill event: %w", err)
-			}
-			if s.cfg.onBackfill != nil {
-				s.cfg.onBackfill(Backfill(b))
-			}
-		case wire.EventEnd:
-			return true, errStreamEnded
+		if err := s.handle(parent, ev, connInstance); err != nil {
+			return true, err
 		}
 	}
+}
+
+// request is the GET that opens (or resumes) the stream: from the position
+// held, else from what the options ask for.
+func (s *streamState) request(ctx context.Context) (*http.Request, error) {
+	u := s.c.base + "/events"
+	switch {
+	case s.haveSeq:
+	case s.cfg.last > 0:
+		u += "?last=" + formatSeq(s.cfg.last)
+	case s.cfg.oldest:
+		u += "?from=oldest"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, fmt.Errorf("new request: %w", err)
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	if err := s.c.authorize(req); err != nil {
+		return nil, err
+	}
+	if s.haveSeq {
+		id := s.lastID
+		if id == "" {
+			// A bare number with the header: what every server version
+			// reads as a position of that instance.
+			id = formatSeq(s.lastSeq)
+		}
+		req.Header.Set("Last-Event-ID", id)
+		if s.posInstance != "" {
+			req.Header.Set(wire.HeaderInstance, s.posInstance)
+		}
+	}
+	return req, nil
+}
+
+// handle acts on one event of a connection to instance connInstance: a
+// value moves the position and goes to the handler, the others go to
+// their callbacks. A non-nil error ends the connection: the handler's
+// (wrapped in handlerError), an event that does not decode, or
+// errStreamEnded. Events of other types are ignored, for servers newer
+// than this client.
+func (s *streamState) handle(ctx context.Context, ev wire.Event, connInstance string) error {
+	switch ev.Type {
+	case wire.EventValue:
+		var env wire.Envelope
+		if err := json.Unmarshal(ev.Data, &env); err != nil {
+			return fmt.Errorf("decode value event: %w", err)
+		}
+		s.haveSeq, s.lastSeq, s.lastID, s.posInstance = true, env.Seq, "", connInstance
+		// A server that names the instance in the id says who numbered
+		// the value; an earlier one sent a bare number and the header.
+		if inst, seq, err := wire.ParseEventID(ev.ID); err == nil && inst != "" && seq == env.Seq {
+			s.lastID, s.posInstance = ev.ID, inst
+		}
+		v := valueFromEnvelope(&env)
+		v.Instance = s.posInstance
+		if err := s.h.HandleValue(ctx, v); err != nil {
+			return &handlerError{err}
+		}
+	case wire.EventLag:
+		var lag wire.LagData
+		if err := json.Unmarshal(ev.Data, &lag); err != nil {
+			return fmt.Errorf("decode lag event: %w", err)
+		}
+		if s.cfg.onLag != nil {
+			s.cfg.onLag(lag.Missed)
+		}
+	case wire.EventReset:
+		var r wire.ResetData
+		if err := json.Unmarshal(ev.Data, &r); err != nil {
+			return fmt.Errorf("decode reset event: %w", err)
+		}
+		if s.cfg.onReset != nil {
+			s.cfg.onReset(Reset(r))
+		}
+	case wire.EventBackfill:
+		var b wire.BackfillData
+		if err := json.Unmarshal(ev.Data, &b); err != nil {
+			return fmt.Errorf("decode backfill event: %w", err)
+		}
+		if s.cfg.onBackfill != nil {
+			s.cfg.onBackfill(Backfill(b))
+		}
+	case wire.EventEnd:
+		return errStreamEnded
+	}
+	return nil
 }
 
 // watchdog cancels a connection that stays silent for too long while it

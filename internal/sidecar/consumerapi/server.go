@@ -34,8 +34,9 @@ const (
 // SendBufferBytes (256 KiB) of socket memory: 256 streams stay under
 // 100 MiB however hostile their clients, and are more than a record's
 // consumers need. A take is meant to have one taker per Mailbox.
+// DefaultMaxStreams is wire's, which the manager's sizing reads too.
 const (
-	DefaultMaxStreams = 256
+	DefaultMaxStreams = wire.DefaultMaxStreams
 	DefaultMaxTakes   = 64
 )
 
