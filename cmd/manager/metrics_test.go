@@ -91,12 +91,7 @@ func TestTheManagersMetricsNeedAnAuthorizedToken(t *testing.T) {
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(code).To(Equal(http.StatusBadRequest), "plain HTTP to the HTTPS endpoint")
 
-		tests := []struct {
-			name     string
-			token    string
-			wantCode int
-			wantBody string
-		}{
+		tests := []tokenCase{
 			{"a request without a token is unauthorized", "", http.StatusUnauthorized, "Unauthorized"},
 			// controller-runtime's filter turns the TokenReview's "not
 			// authenticated, because: invalid token" into an error, and
@@ -109,17 +104,7 @@ func TestTheManagersMetricsNeedAnAuthorizedToken(t *testing.T) {
 			{"a ServiceAccount bound to recbuf-metrics-reader reads the metrics", readerToken, http.StatusOK,
 				`controller_runtime_reconcile_total{controller="record"`},
 		}
-		for _, tt := range tests {
-			t.Run(tt.name, func(t *testing.T) {
-				body, code, err := get(https, "https://"+addr+"/metrics", tt.token)
-				if err != nil {
-					t.Fatalf("GET /metrics: %v", err)
-				}
-				if code != tt.wantCode || !strings.Contains(body, tt.wantBody) {
-					t.Errorf("got %d %q, want %d with %q", code, firstLine(body), tt.wantCode, tt.wantBody)
-				}
-			})
-		}
+		expectAnswers(t, https, "https://"+addr+"/metrics", tests)
 	})
 
 	t.Run("--profiling serves the profiles behind the same authentication, to a role that allows them", func(t *testing.T) {
@@ -153,28 +138,13 @@ func TestTheManagersMetricsNeedAnAuthorizedToken(t *testing.T) {
 		g.Expect(code).To(Equal(http.StatusNotFound), "the profiles without --profiling")
 
 		addr := startManager(t, managerCfg, "--profiling", "--leader-elect=false")
-		tests := []struct {
-			name     string
-			token    string
-			wantCode int
-			wantBody string
-		}{
+		tests := []tokenCase{
 			{"a request without a token is unauthorized", "", http.StatusUnauthorized, "Unauthorized"},
 			{"a ServiceAccount that may read the metrics may not read the profiles", readerToken, http.StatusForbidden,
 				"Authorization denied for user system:serviceaccount:monitoring:prometheus"},
 			{"a ServiceAccount bound to a role on /debug/pprof/* reads them", profilerToken, http.StatusOK, "heap profile:"},
 		}
-		for _, tt := range tests {
-			t.Run(tt.name, func(t *testing.T) {
-				body, code, err := get(https, "https://"+addr+"/debug/pprof/heap?debug=1", tt.token)
-				if err != nil {
-					t.Fatalf("GET /debug/pprof/heap: %v", err)
-				}
-				if code != tt.wantCode || !strings.Contains(body, tt.wantBody) {
-					t.Errorf("got %d %q, want %d with %q", code, firstLine(body), tt.wantCode, tt.wantBody)
-				}
-			})
-		}
+		expectAnswers(t, https, "https://"+addr+"/debug/pprof/heap?debug=1", tests)
 	})
 
 	t.Run("--metrics-cert-path serves the provided certificate", func(t *testing.T) {
@@ -309,6 +279,30 @@ func createToken(t *testing.T, k8s client.Client, sa *corev1.ServiceAccount) str
 		t.Fatalf("token of %s/%s: %v", sa.Namespace, sa.Name, err)
 	}
 	return req.Status.Token
+}
+
+// tokenCase is a request with a bearer token and the answer it must get.
+type tokenCase struct {
+	name     string
+	token    string
+	wantCode int
+	wantBody string
+}
+
+// expectAnswers GETs url once per case, each a subtest.
+func expectAnswers(t *testing.T, c *http.Client, url string, cases []tokenCase) {
+	t.Helper()
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			body, code, err := get(c, url, tt.token)
+			if err != nil {
+				t.Fatalf("GET %s: %v", url, err)
+			}
+			if code != tt.wantCode || !strings.Contains(body, tt.wantBody) {
+				t.Errorf("got %d %q, want %d with %q", code, firstLine(body), tt.wantCode, tt.wantBody)
+			}
+		})
+	}
 }
 
 // canGetMetrics asks the API server whether user may get /metrics.
