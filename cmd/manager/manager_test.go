@@ -142,6 +142,18 @@ func TestParseFlags(t *testing.T) {
 			wantErr: `--sidecar-image-pull-policy "Sometimes": want Always, IfNotPresent or Never`},
 		{name: "a stale-after no longer than the interval is refused", args: []string{"--report-interval=10s", "--report-stale-after=10s"},
 			wantErr: "--report-stale-after 10s: want more than --report-interval (10s)"},
+		{name: "the report clock skew is two report intervals by default", check: func(t *testing.T, o options) {
+			if o.reportMaxClockSkew != 10*time.Second {
+				t.Errorf("got --report-max-clock-skew %s, want 10s", o.reportMaxClockSkew)
+			}
+		}},
+		{name: "a report clock skew is read", args: []string{"--report-max-clock-skew=1m"}, check: func(t *testing.T, o options) {
+			if o.reportMaxClockSkew != time.Minute {
+				t.Errorf("got --report-max-clock-skew %s, want 1m", o.reportMaxClockSkew)
+			}
+		}},
+		{name: "a report clock skew that is not positive is refused", args: []string{"--report-max-clock-skew=0s"},
+			wantErr: "--report-max-clock-skew 0s: want a positive duration"},
 		{name: "an empty NATS URL is refused", args: []string{"--nats-url="}, wantErr: "--nats-url is required"},
 		{name: "a memory ceiling that is no quantity is refused", args: []string{"--buffer-memory-ceiling=lots"},
 			wantErr: `invalid value "lots" for flag -buffer-memory-ceiling: not a quantity`},

@@ -34,6 +34,7 @@ type options struct {
 	reportSubjectPrefix     string
 	reportInterval          time.Duration
 	reportStaleAfter        time.Duration
+	reportMaxClockSkew      time.Duration
 	reportMasterKeyFile     string
 	bufferMemoryCeiling     resource.Quantity
 	networkPolicies         bool
@@ -98,6 +99,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (options, error) {
 	fs.StringVar(&o.reportSubjectPrefix, "report-subject-prefix", report.DefaultPrefix, "Subject prefix buffer processes publish their counter reports under.")
 	fs.DurationVar(&o.reportInterval, "report-interval", report.DefaultInterval, "How often buffer processes report, and at most how often a Record's status counters are written.")
 	fs.DurationVar(&o.reportStaleAfter, "report-stale-after", report.DefaultStaleAfter, "A Record whose pods sent no report for this long is marked stale (Reporting=False). Several report intervals.")
+	fs.DurationVar(&o.reportMaxClockSkew, "report-max-clock-skew", report.DefaultMaxClockSkew, "A report whose own time is further than this from the manager's clock, either way, is refused (recbuf_reports_rejected_total{reason=\"clock_skew\"}): how far nodes' clocks may disagree, and how late a captured report can be replayed to a manager that has just started. Two report intervals by default.")
 	fs.StringVar(&o.reportMasterKeyFile, "report-master-key-file", "", "File with the master key (at least 32 bytes, random; a mounted Secret) every Record's report key is derived from. Required in a cluster; without it, outside one, an ephemeral key is generated and reports from buffer pods another manager process started are refused.")
 	o.bufferMemoryCeiling = *resource.NewQuantity(sizing.DefaultCeiling, resource.BinarySI)
 	fs.Var(quantityFlag{&o.bufferMemoryCeiling}, "buffer-memory-ceiling", "Largest memory limit a buffer container gets by default, a quantity such as 1Gi; a Record whose declared worst case needs more, and that sets no resources of its own, is Stalled (InsufficientMemory).")
@@ -208,6 +210,9 @@ func (o options) validate() error {
 	}
 	if o.reportStaleAfter <= o.reportInterval {
 		errs = append(errs, fmt.Errorf("--report-stale-after %s: want more than --report-interval (%s), or every Record looks stale between two reports", o.reportStaleAfter, o.reportInterval))
+	}
+	if o.reportMaxClockSkew <= 0 {
+		errs = append(errs, fmt.Errorf("--report-max-clock-skew %s: want a positive duration", o.reportMaxClockSkew))
 	}
 	// Below what any buffer process needs, every Record without resources
 	// of its own would be Stalled.
