@@ -210,7 +210,8 @@ func (s *Sidecar) newRecords() error {
 		return err
 	}
 	apiCfg := consumerapi.Config{
-		Heartbeat: s.cfg.Heartbeat, Retry: s.cfg.StreamRetry, MaxStreams: s.cfg.MaxStreams, MaxTakes: s.cfg.MaxTakes, Logger: s.log,
+		Heartbeat: s.cfg.Heartbeat, Retry: s.cfg.StreamRetry, MaxStreams: s.cfg.MaxStreams, MaxTakes: s.cfg.MaxTakes,
+		MaxRequests: s.cfg.MaxRequests, MaxRequestsPerClient: s.cfg.MaxRequestsPerClient, Logger: s.log,
 	}
 	if authz != nil {
 		// Not assigned when nil: a nil *Authorizer in the interface would
