@@ -251,9 +251,8 @@ func TestTemplate(t *testing.T) {
 					"--sidecar-image=recbuf/sidecar:dev", "--sidecar-image-pull-policy=IfNotPresent",
 					"--report-subject-prefix=recbuf.stats", "--report-interval=5s", "--report-stale-after=30s",
 					"--buffer-memory-ceiling=1Gi")
-				if a, ok := argWithPrefix(c, "--nats-url"); ok {
-					t.Errorf("manager got %q, want the manager's default NATS URL (no flag)", a)
-				}
+				// Fully qualified: every buffer pod resolves it in its own namespace.
+				wantArgs(t, c, "--nats-url=nats://nats.recbuf-system.svc:4222")
 				// The volumes are the report master key and the webhook's
 				// certificates (their own test cases).
 				if a, ok := argWithPrefix(c, "--nats-credentials-dir"); ok || len(d.Spec.Template.Spec.Volumes) != 2 ||
