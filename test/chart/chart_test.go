@@ -902,8 +902,8 @@ func TestSubjectPolicy(t *testing.T) {
 			}
 		}
 		validations, _, _ := unstructured.NestedSlice(vap.Object, "spec", "validations")
-		if len(validations) != 2 {
-			t.Fatalf("policy validations %v: want the reserved subjects and the namespace's allowed subjects", validations)
+		if len(validations) != 4 {
+			t.Fatalf("policy validations %v: want the reserved report subjects, the reserved NATS system subjects, the queue group and the namespace's allowed subjects", validations)
 		}
 		message, _ = validations[0].(map[string]any)["messageExpression"].(string)
 		b := objs.find("ValidatingAdmissionPolicyBinding", "recbuf-record-subjects")
