@@ -13,6 +13,12 @@ package controllers
 //   - with credentials, a plaintext (nats://, ws://) server other than the
 //     manager's own is refused unless Config.AllowPlaintextNATSCredentials.
 //
+// Servers are compared in the form the pods resolve them to
+// (natsconn.Server.Qualified): a bare Service name in a Record is that
+// Service of the Record's namespace, never the manager's server of the same
+// name. The manager's own lists hold no bare names (cmd/manager refuses
+// them).
+//
 // A refused Record is Stalled with a reason that says which rule and which
 // server. Its Deployment is not created; an existing one (the Record was
 // edited to point elsewhere) is left as it was, neither updated nor
@@ -50,32 +56,47 @@ func checkNATSSource(rec *recbufv1alpha1.Record, cfg Config) natsRefusal {
 	}
 	// The manager validated both lists at start (cmd/manager).
 	defaults, _ := natsconn.ParseServers(cfg.NATSURL)
+	defaults = qualified(defaults, "")
 	allowed := defaults
 	if len(cfg.AllowedNATSServers) > 0 {
 		allowed = nil
 		for _, a := range cfg.AllowedNATSServers {
 			s, _ := natsconn.ParseServers(a)
-			allowed = append(allowed, s...)
+			allowed = append(allowed, qualified(s, "")...)
 		}
 	}
 	for _, s := range servers {
-		if !hasAddr(allowed, s.Addr) {
+		q := s.Qualified(rec.Namespace)
+		if !hasAddr(allowed, q.Addr) {
+			name := s.Addr
+			if q.Addr != s.Addr {
+				name = fmt.Sprintf("%s (%s from the Record's namespace)", s.Addr, q.Addr)
+			}
 			return natsRefusal{recbufv1alpha1.ReasonNATSServerNotAllowed, fmt.Sprintf(
 				"spec.source.nats.url names %s, which is not among the NATS servers the cluster admin allows a Record's credentials to go to (the manager's --allowed-nats-servers): no buffer pod is created or updated with it",
-				s.Addr)}
+				name)}
 		}
 	}
 	if cfg.AllowPlaintextNATSCredentials {
 		return natsRefusal{}
 	}
 	for _, s := range servers {
-		if s.Plaintext() && !hasAddr(defaults, s.Addr) {
+		if s.Plaintext() && !hasAddr(defaults, s.Qualified(rec.Namespace).Addr) {
 			return natsRefusal{recbufv1alpha1.ReasonPlaintextNATSCredentials, fmt.Sprintf(
 				"spec.source.nats.url would send the credentials of spec.source.nats.credentialsSecretRef over plaintext %s:// to %s, which is not the manager's own NATS server: use tls:// or wss:// (or the cluster admin allows it with --allow-plaintext-nats-credentials); no buffer pod is created or updated with it",
 				s.Scheme, s.Addr)}
 		}
 	}
 	return natsRefusal{}
+}
+
+// qualified is each of servers Qualified in namespace.
+func qualified(servers []natsconn.Server, namespace string) []natsconn.Server {
+	out := make([]natsconn.Server, len(servers))
+	for i, s := range servers {
+		out[i] = s.Qualified(namespace)
+	}
+	return out
 }
 
 func hasAddr(servers []natsconn.Server, addr string) bool {

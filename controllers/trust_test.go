@@ -164,6 +164,16 @@ func TestCredentialsGoOnlyToAllowedServers(t *testing.T) {
 			recbufv1alpha1.NATSSource{URL: "tls://nats.example:4222,tls://nats.attacker.example", CredentialsSecretRef: creds},
 			recbufv1alpha1.ReasonNATSServerNotAllowed,
 			"spec.source.nats.url names nats.attacker.example:4222, which is not among"},
+		// The Record's pods resolve a bare Service name in the Record's
+		// namespace: nats.example is allowed, nats.<this namespace> not.
+		{"a bare Service name is the Record's namespace's server, not an allowed one",
+			recbufv1alpha1.NATSSource{URL: "tls://nats:4222", CredentialsSecretRef: creds},
+			recbufv1alpha1.ReasonNATSServerNotAllowed,
+			"spec.source.nats.url names nats:4222 (nats." + ns + ".svc:4222 from the Record's namespace), which is not among"},
+		{"an allowed server in its fully qualified form is allowed as it is",
+			recbufv1alpha1.NATSSource{URL: "tls://nats.example.svc.cluster.local:4222,nats://nats.attacker.example", CredentialsSecretRef: creds},
+			recbufv1alpha1.ReasonNATSServerNotAllowed,
+			"spec.source.nats.url names nats.attacker.example:4222, which is not among"},
 		{"an allowed server other than the manager's own over plaintext is refused",
 			recbufv1alpha1.NATSSource{URL: "nats://nats.example:4222", CredentialsSecretRef: creds},
 			recbufv1alpha1.ReasonPlaintextNATSCredentials,

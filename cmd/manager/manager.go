@@ -76,12 +76,13 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 	}
 
 	collector := statusagg.New(statusagg.Options{
-		URL:         o.natsURL,
-		NATSOptions: natsOpts,
-		Prefix:      o.reportSubjectPrefix,
-		Interval:    o.reportInterval,
-		StaleAfter:  o.reportStaleAfter,
-		Logger:      ctrl.Log.WithName("statusagg"),
+		URL:          o.natsURL,
+		NATSOptions:  natsOpts,
+		Prefix:       o.reportSubjectPrefix,
+		Interval:     o.reportInterval,
+		StaleAfter:   o.reportStaleAfter,
+		MaxClockSkew: o.reportMaxClockSkew,
+		Logger:       ctrl.Log.WithName("statusagg"),
 	})
 	if err := mgr.Add(collector); err != nil {
 		return fmt.Errorf("adding the status collector: %w", err)

@@ -76,7 +76,7 @@ func TestParseFlags(t *testing.T) {
 				got := []string{o.sidecarImage, o.sidecarImagePullPolicy, o.natsURL, o.reportSubjectPrefix,
 					o.reportInterval.String(), o.reportStaleAfter.String(), o.metricsAddr, strconv.FormatBool(o.metricsSecure), o.probeAddr,
 					strconv.FormatBool(o.leaderElect), o.bufferMemoryCeiling.String()}
-				want := []string{"recbuf/sidecar:dev", "IfNotPresent", "nats://nats:4222", "recbuf.stats",
+				want := []string{"recbuf/sidecar:dev", "IfNotPresent", "nats://nats.recbuf-system.svc:4222", "recbuf.stats",
 					"5s", "30s", ":8443", "true", ":8081", "true", "1Gi"}
 				if strings.Join(got, " ") != strings.Join(want, " ") || o.metricsCertPath != "" {
 					t.Errorf("got %q and --metrics-cert-path %q, want %q and none", got, o.metricsCertPath, want)
@@ -85,12 +85,12 @@ func TestParseFlags(t *testing.T) {
 		},
 		{
 			name: "every flag is read",
-			args: []string{"--sidecar-image=r/s:1", "--sidecar-image-pull-policy=Never", "--nats-url=tls://n:4222",
+			args: []string{"--sidecar-image=r/s:1", "--sidecar-image-pull-policy=Never", "--nats-url=tls://n.ns:4222",
 				"--report-subject-prefix=s", "--report-interval=1s", "--report-stale-after=3s", "--metrics-bind-address=0", "--metrics-secure=false",
 				"--health-probe-bind-address=:9", "--leader-elect=false", "--leader-election-namespace=ops", "--zap-log-level=debug",
 				"--nats-credentials-dir=/etc/recbuf/nats", "--report-master-key-file=/etc/recbuf/report-master-key/key", "--buffer-memory-ceiling=512Mi"},
 			check: func(t *testing.T, o options) {
-				if o.sidecarImage != "r/s:1" || o.sidecarImagePullPolicy != "Never" || o.natsURL != "tls://n:4222" ||
+				if o.sidecarImage != "r/s:1" || o.sidecarImagePullPolicy != "Never" || o.natsURL != "tls://n.ns:4222" ||
 					o.reportSubjectPrefix != "s" || o.reportInterval != time.Second || o.reportStaleAfter != 3*time.Second ||
 					o.metricsAddr != "0" || o.metricsSecure || o.probeAddr != ":9" || o.leaderElect || o.leaderElectionNS != "ops" ||
 					o.natsCredentialsDir != "/etc/recbuf/nats" || o.reportMasterKeyFile != "/etc/recbuf/report-master-key/key" ||
@@ -142,6 +142,27 @@ func TestParseFlags(t *testing.T) {
 			wantErr: `--sidecar-image-pull-policy "Sometimes": want Always, IfNotPresent or Never`},
 		{name: "a stale-after no longer than the interval is refused", args: []string{"--report-interval=10s", "--report-stale-after=10s"},
 			wantErr: "--report-stale-after 10s: want more than --report-interval (10s)"},
+		{name: "the report clock skew is two report intervals by default", check: func(t *testing.T, o options) {
+			if o.reportMaxClockSkew != 10*time.Second {
+				t.Errorf("got --report-max-clock-skew %s, want 10s", o.reportMaxClockSkew)
+			}
+		}},
+		{name: "a report clock skew is read", args: []string{"--report-max-clock-skew=1m"}, check: func(t *testing.T, o options) {
+			if o.reportMaxClockSkew != time.Minute {
+				t.Errorf("got --report-max-clock-skew %s, want 1m", o.reportMaxClockSkew)
+			}
+		}},
+		{name: "a report clock skew that is not positive is refused", args: []string{"--report-max-clock-skew=0s"},
+			wantErr: "--report-max-clock-skew 0s: want a positive duration"},
+		{name: "a NATS URL naming a bare Service is refused: every buffer pod would resolve it in its own namespace", args: []string{"--nats-url=nats://nats:4222"},
+			wantErr: "--nats-url names nats:4222, a bare Service name"},
+		{name: "allowed NATS servers naming a bare Service are refused", args: []string{"--allowed-nats-servers=tls://nats.nats.svc:4222,tls://nats"},
+			wantErr: "--allowed-nats-servers names nats:4222, a bare Service name"},
+		{name: "a NATS URL of a Service and its namespace is taken", args: []string{"--nats-url=nats://nats.nats:4222"}, check: func(t *testing.T, o options) {
+			if o.natsURL != "nats://nats.nats:4222" {
+				t.Errorf("got --nats-url %q, want nats://nats.nats:4222", o.natsURL)
+			}
+		}},
 		{name: "an empty NATS URL is refused", args: []string{"--nats-url="}, wantErr: "--nats-url is required"},
 		{name: "a memory ceiling that is no quantity is refused", args: []string{"--buffer-memory-ceiling=lots"},
 			wantErr: `invalid value "lots" for flag -buffer-memory-ceiling: not a quantity`},

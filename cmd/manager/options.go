@@ -34,6 +34,7 @@ type options struct {
 	reportSubjectPrefix     string
 	reportInterval          time.Duration
 	reportStaleAfter        time.Duration
+	reportMaxClockSkew      time.Duration
 	reportMasterKeyFile     string
 	bufferMemoryCeiling     resource.Quantity
 	networkPolicies         bool
@@ -92,13 +93,14 @@ func parseFlags(fs *flag.FlagSet, args []string) (options, error) {
 	o := options{inCluster: runningInCluster}
 	fs.StringVar(&o.sidecarImage, "sidecar-image", "recbuf/sidecar:dev", "Image of the buffer process (cmd/sidecar) run for each Record.")
 	fs.StringVar(&o.sidecarImagePullPolicy, "sidecar-image-pull-policy", string(corev1.PullIfNotPresent), "Pull policy of the buffer process image: Always, IfNotPresent or Never.")
-	fs.StringVar(&o.natsURL, "nats-url", "nats://nats:4222", "NATS server(s) of Records that name none, and of the manager's own report subscription.")
+	fs.StringVar(&o.natsURL, "nats-url", DefaultNATSURL, "NATS server(s) of Records that name none, and of the manager's own report subscription. Every buffer pod connects to it from its own namespace: a bare Service name (nats://nats:4222) is refused.")
 	fs.StringVar(&o.natsCredentialsDir, "nats-credentials-dir", "", "Directory (a mounted Secret) with any of creds, token, username, password, ca.crt, tls.crt, tls.key for the manager's own NATS connection; the buffer processes' --nats-credentials-dir conventions.")
 	fs.StringVar(&o.allowedNATSServers, "allowed-nats-servers", "", "Comma-separated NATS servers (URLs or host:port) that a Record naming spec.source.nats.credentialsSecretRef may connect to; others make it Stalled (NATSServerNotAllowed). Empty: the servers of --nats-url only.")
 	fs.BoolVar(&o.allowPlaintextNATSCreds, "allow-plaintext-nats-credentials", false, "Let a Record send its credentials over plaintext nats:// or ws:// to an allowed server other than --nats-url's; otherwise it is Stalled (PlaintextNATSCredentials).")
 	fs.StringVar(&o.reportSubjectPrefix, "report-subject-prefix", report.DefaultPrefix, "Subject prefix buffer processes publish their counter reports under.")
 	fs.DurationVar(&o.reportInterval, "report-interval", report.DefaultInterval, "How often buffer processes report, and at most how often a Record's status counters are written.")
 	fs.DurationVar(&o.reportStaleAfter, "report-stale-after", report.DefaultStaleAfter, "A Record whose pods sent no report for this long is marked stale (Reporting=False). Several report intervals.")
+	fs.DurationVar(&o.reportMaxClockSkew, "report-max-clock-skew", report.DefaultMaxClockSkew, "A report whose own time is further than this from the manager's clock, either way, is refused (recbuf_reports_rejected_total{reason=\"clock_skew\"}): how far nodes' clocks may disagree, and how late a captured report can be replayed to a manager that has just started. Two report intervals by default.")
 	fs.StringVar(&o.reportMasterKeyFile, "report-master-key-file", "", "File with the master key (at least 32 bytes, random; a mounted Secret) every Record's report key is derived from. Required in a cluster; without it, outside one, an ephemeral key is generated and reports from buffer pods another manager process started are refused.")
 	o.bufferMemoryCeiling = *resource.NewQuantity(sizing.DefaultCeiling, resource.BinarySI)
 	fs.Var(quantityFlag{&o.bufferMemoryCeiling}, "buffer-memory-ceiling", "Largest memory limit a buffer container gets by default, a quantity such as 1Gi; a Record whose declared worst case needs more, and that sets no resources of its own, is Stalled (InsufficientMemory).")
@@ -193,10 +195,14 @@ func (o options) validate() error {
 		errs = append(errs, fmt.Errorf("--nats-url %w: put them in a directory and pass --nats-credentials-dir", err))
 	} else if err != nil {
 		errs = append(errs, fmt.Errorf("--nats-url: %w", err))
+	} else if err := noRelativeServers("--nats-url", o.natsURL); err != nil {
+		errs = append(errs, err)
 	}
 	if o.allowedNATSServers != "" {
 		if _, err := natsconn.ParseServers(o.allowedNATSServers); err != nil {
 			errs = append(errs, fmt.Errorf("--allowed-nats-servers %w", err))
+		} else if err := noRelativeServers("--allowed-nats-servers", o.allowedNATSServers); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if o.metricsCertPath != "" && !o.metricsSecure {
@@ -210,6 +216,9 @@ func (o options) validate() error {
 	}
 	if o.reportStaleAfter <= o.reportInterval {
 		errs = append(errs, fmt.Errorf("--report-stale-after %s: want more than --report-interval (%s), or every Record looks stale between two reports", o.reportStaleAfter, o.reportInterval))
+	}
+	if o.reportMaxClockSkew <= 0 {
+		errs = append(errs, fmt.Errorf("--report-max-clock-skew %s: want a positive duration", o.reportMaxClockSkew))
 	}
 	// Below what any buffer process needs, every Record without resources
 	// of its own would be Stalled.
@@ -242,6 +251,24 @@ func (o options) networkPolicyConfig() controllers.NetworkPolicyConfig {
 		}
 	}
 	return controllers.NetworkPolicyConfig{Enabled: o.networkPolicies, MetricsFrom: sel}
+}
+
+// DefaultNATSURL is --nats-url's default: the Service nats of the
+// namespace config/ installs the manager in, fully qualified. The chart
+// passes its own (the release namespace's).
+const DefaultNATSURL = "nats://nats.recbuf-system.svc:4222"
+
+// noRelativeServers refuses a list (parsed before) naming a bare Service:
+// the manager would resolve it in its own namespace, each buffer pod in
+// the Record's, so that it names another server in every namespace, and a
+// Record naming it would pass for the manager's own server.
+func noRelativeServers(flag, list string) error {
+	servers, _ := natsconn.ParseServers(list)
+	if s, ok := natsconn.FirstRelative(servers); ok {
+		host, _, _ := strings.Cut(s.Addr, ":")
+		return fmt.Errorf("%s names %s, a bare Service name, which each buffer pod resolves in its own namespace: name it with its namespace, as %s.<namespace>.svc", flag, s.Addr, host)
+	}
+	return nil
 }
 
 // runningInCluster reports whether the process runs in a Kubernetes pod:

@@ -69,3 +69,46 @@ func ParseServers(list string) ([]Server, error) {
 	}
 	return out, nil
 }
+
+// Qualified returns s with its host in the form a pod of namespace
+// resolves it to, so that two names of one server compare equal and one
+// name of two servers does not. Kubernetes resolves a bare Service name
+// in the pod's own namespace: nats:4222 is nats.<namespace>.svc:4222, a
+// different server in every namespace. "svc.namespace" is that
+// namespace's Service, and the cluster domain (.cluster.local) and a
+// trailing dot change nothing. IP addresses, localhost and names of three
+// labels or more that do not end in .svc stay as they are.
+func (s Server) Qualified(namespace string) Server {
+	host, port, err := net.SplitHostPort(s.Addr)
+	if err != nil || net.ParseIP(host) != nil || host == "localhost" {
+		return s
+	}
+	host = strings.TrimSuffix(host, ".")
+	if h, ok := strings.CutSuffix(host, ".svc.cluster.local"); ok {
+		host = h + ".svc"
+	}
+	switch strings.Count(host, ".") {
+	case 0:
+		if namespace != "" {
+			host += "." + namespace + ".svc"
+		}
+	case 1:
+		host += ".svc"
+	}
+	s.Addr = net.JoinHostPort(host, port)
+	return s
+}
+
+// FirstRelative returns the first of servers whose host is a bare name
+// (no dot, neither an IP address nor localhost), which each pod resolves
+// in its own namespace, so that it names a different server in every
+// namespace.
+func FirstRelative(servers []Server) (Server, bool) {
+	for _, s := range servers {
+		host, _, err := net.SplitHostPort(s.Addr)
+		if err == nil && !strings.Contains(host, ".") && net.ParseIP(host) == nil && host != "localhost" {
+			return s, true
+		}
+	}
+	return Server{}, false
+}

@@ -117,6 +117,14 @@ const DefaultInterval = 5 * time.Second
 // does not make a Record look stale.
 const DefaultStaleAfter = 30 * time.Second
 
+// DefaultMaxClockSkew is how far a report's own time may be from the
+// manager's clock, either way, for the manager to accept it: two default
+// intervals. A genuine report arrives within milliseconds of being taken,
+// so this covers the nodes' clocks disagreeing; a report captured off NATS
+// and sent again later than this is refused, whatever the manager still
+// remembers of its pod.
+const DefaultMaxClockSkew = 2 * DefaultInterval
+
 // Report is one buffer process's snapshot of its counters.
 type Report struct {
 	// Namespace and Record name the Record this process serves.

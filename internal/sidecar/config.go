@@ -144,6 +144,14 @@ type Config struct {
 	// such as https://dash.example.com, or the one entry "*", which is
 	// refused with a ConsumerAuthentication other than None. Empty: none.
 	AllowedOrigins []string
+	// MaxRequests caps the consumer API's requests in progress of every
+	// kind (streams, takes, latest, info, list), over all records (<= 0:
+	// MaxStreams + MaxTakes + consumerapi.DefaultMaxQuickRequests);
+	// MaxRequestsPerClient those from one
+	// client IP address (<= 0: consumerapi.DefaultMaxRequestsPerClient). A
+	// request beyond either is refused with 503 and Retry-After.
+	MaxRequests          int
+	MaxRequestsPerClient int
 	// ConsumerAuthentication is how consumers are authenticated:
 	// consumerauth.ModeNone (or empty) asks no credential;
 	// consumerauth.ModeServiceAccountToken asks each request for a
@@ -413,6 +421,8 @@ func ParseFlags(args []string, getenv func(string) string, output io.Writer) (Co
 	fs.IntVar(&cfg.MaxStreams, "max-streams", consumerapi.DefaultMaxStreams, "most consumer event streams open at once, over all records; more get 503")
 	fs.IntVar(&cfg.MaxTakes, "max-takes", consumerapi.DefaultMaxTakes, "most take requests in progress at once, over all records; more get 503")
 	fs.StringVar(&origins, "allowed-origins", "", "comma-separated origins whose pages may read the records from a browser (CORS), such as https://dash.example.com,http://localhost:8080, or * for every origin (only with --consumer-authentication=None); empty: none")
+	fs.IntVar(&cfg.MaxRequests, "max-requests", 0, "most consumer requests of every kind (streams, takes, latest, info, list) in progress at once, over all records; more get 503 (0: --max-streams + --max-takes + "+strconv.Itoa(consumerapi.DefaultMaxQuickRequests)+")")
+	fs.IntVar(&cfg.MaxRequestsPerClient, "max-requests-per-client", consumerapi.DefaultMaxRequestsPerClient, "most consumer requests in progress at once from one client IP address; more get 503")
 	fs.StringVar(&cfg.ConsumerAuthentication, "consumer-authentication", consumerauth.ModeNone, "how consumers are authenticated: None, or ServiceAccountToken (a ServiceAccount token with audience "+consumerauth.Audience+", checked with TokenReview and SubjectAccessReview on the Record; needs the pod's ServiceAccount to be bound to system:auth-delegator)")
 	fs.StringVar(&cfg.EmbeddedNATS, "embedded-nats", "", "standalone: start an in-process NATS server on this host:port and use it")
 	fs.StringVar(&cfg.EmbeddedMQTT, "embedded-mqtt", "", "standalone: with --embedded-nats, also accept MQTT 3.1.1 clients on this host:port (JetStream in a temporary directory)")

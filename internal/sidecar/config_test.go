@@ -165,6 +165,25 @@ func TestParseFlags(t *testing.T) {
 			},
 		},
 		{
+			name: "the request caps default to the consumer API's",
+			args: []string{"--record-name", "a", "--buffer-type", "Mailbox"},
+			check: func(t *testing.T, c sidecar.Config) {
+				// 0: derived from the stream and take caps by the consumer API.
+				if c.MaxRequests != 0 || c.MaxRequestsPerClient != consumerapi.DefaultMaxRequestsPerClient {
+					t.Errorf("got caps %d requests, %d per client, want 0 and %d", c.MaxRequests, c.MaxRequestsPerClient, consumerapi.DefaultMaxRequestsPerClient)
+				}
+			},
+		},
+		{
+			name: "--max-requests and --max-requests-per-client set the request caps",
+			args: []string{"--record-name", "a", "--buffer-type", "Mailbox", "--max-requests", "100", "--max-requests-per-client", "7"},
+			check: func(t *testing.T, c sidecar.Config) {
+				if c.MaxRequests != 100 || c.MaxRequestsPerClient != 7 {
+					t.Errorf("got caps %d requests, %d per client, want 100 and 7", c.MaxRequests, c.MaxRequestsPerClient)
+				}
+			},
+		},
+		{
 			name: "the report settings file and its poll are taken",
 			args: []string{"--record-name", "a", "--buffer-type", "Mailbox",
 				"--report-settings-file", "/etc/recbuf/settings/reports.json", "--settings-poll", "2s"},

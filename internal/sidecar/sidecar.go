@@ -212,7 +212,8 @@ func (s *Sidecar) newRecords() error {
 		return err
 	}
 	apiCfg := consumerapi.Config{
-		Heartbeat: s.cfg.Heartbeat, Retry: s.cfg.StreamRetry, MaxStreams: s.cfg.MaxStreams, MaxTakes: s.cfg.MaxTakes, Logger: s.log,
+		Heartbeat: s.cfg.Heartbeat, Retry: s.cfg.StreamRetry, MaxStreams: s.cfg.MaxStreams, MaxTakes: s.cfg.MaxTakes,
+		MaxRequests: s.cfg.MaxRequests, MaxRequestsPerClient: s.cfg.MaxRequestsPerClient, Logger: s.log,
 		AllowedOrigins: s.cfg.AllowedOrigins,
 	}
 	if authz != nil {

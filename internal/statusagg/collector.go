@@ -26,6 +26,8 @@ import (
 const (
 	DefaultInterval   = report.DefaultInterval
 	DefaultStaleAfter = report.DefaultStaleAfter
+	// DefaultMaxClockSkew is report.DefaultMaxClockSkew.
+	DefaultMaxClockSkew = report.DefaultMaxClockSkew
 	// changesBuffer bounds the Changes channel. When it is full (the
 	// controller is not started yet, or is far behind) a change stays
 	// pending and is offered again at the next tick: nothing is lost, and
@@ -50,6 +52,12 @@ type Options struct {
 	// StaleAfter is how long a pod's report counts after its receipt
 	// (DefaultStaleAfter). It should be several report intervals.
 	StaleAfter time.Duration
+	// MaxClockSkew is how far a report's own time may be from the
+	// manager's clock, either way (DefaultMaxClockSkew). It bounds how long
+	// after its capture a report can be replayed to a manager that does not
+	// remember the pod (one that has just started): the high-water mark of
+	// each pod's report times refuses the other replays.
+	MaxClockSkew time.Duration
 	// ReconnectWait and MaxReconnectWait bound the jittered exponential
 	// backoff between connection attempts (natsconn.DefaultReconnectWait
 	// and natsconn.DefaultMaxReconnectWait; see natsconn.Policy).
@@ -146,7 +154,13 @@ type Collector struct {
 	// Records only, so its size is bounded by theirs and their pods.
 	known   map[types.NamespacedName]admitted
 	records map[types.NamespacedName]*recordEntry
-	state   State
+	// highWater is the time of the newest report accepted of each current
+	// pod of each admitted Record. Unlike records, it is kept while the pod
+	// is silent: a report replayed after the pod's entry went stale must
+	// still be refused. It is pruned with the pods (Admit) and Records
+	// (Forget), so it is bounded by them as records is.
+	highWater map[types.NamespacedName]map[string]time.Time
+	state     State
 	// conn and subscribed make up state.Connected: the Collector listens
 	// only once its connection is up and its subscription is in place.
 	conn, subscribed bool
@@ -184,16 +198,20 @@ func New(opts Options) *Collector {
 	if opts.StaleAfter <= 0 {
 		opts.StaleAfter = DefaultStaleAfter
 	}
+	if opts.MaxClockSkew <= 0 {
+		opts.MaxClockSkew = DefaultMaxClockSkew
+	}
 	if opts.Logger.GetSink() == nil {
 		opts.Logger = logr.Discard()
 	}
 	c := &Collector{
-		opts:    opts,
-		now:     time.Now,
-		changes: make(chan event.TypedGenericEvent[Change], changesBuffer),
-		known:   map[types.NamespacedName]admitted{},
-		records: map[types.NamespacedName]*recordEntry{},
-		state:   State{URL: natsconn.RedactURL(opts.URL)},
+		opts:      opts,
+		now:       time.Now,
+		changes:   make(chan event.TypedGenericEvent[Change], changesBuffer),
+		known:     map[types.NamespacedName]admitted{},
+		records:   map[types.NamespacedName]*recordEntry{},
+		highWater: map[types.NamespacedName]map[string]time.Time{},
+		state:     State{URL: natsconn.RedactURL(opts.URL)},
 	}
 	c.rejected = logthrottle.New(opts.Interval, func() time.Time { return c.now() })
 	return c
@@ -211,7 +229,20 @@ func (c *Collector) Admit(key types.NamespacedName, id Identity) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	prev, wasKnown := c.known[key]
 	c.known[key] = a
+	if hw := c.highWater[key]; hw != nil {
+		if !wasKnown || prev.uid != a.uid {
+			// Another incarnation: its pods' reports carry another UID.
+			delete(c.highWater, key)
+		} else {
+			for pod := range hw {
+				if _, ok := a.pods[pod]; !ok {
+					delete(hw, pod)
+				}
+			}
+		}
+	}
 	e := c.records[key]
 	if e == nil {
 		return
@@ -231,6 +262,7 @@ func (c *Collector) Forget(key types.NamespacedName) {
 	defer c.mu.Unlock()
 	delete(c.known, key)
 	delete(c.records, key)
+	delete(c.highWater, key)
 }
 
 // StaleAfter is how long a report counts after its receipt.
@@ -392,24 +424,43 @@ func (c *Collector) accept(m *nats.Msg) RejectReason {
 	if _, ok := id.pods[r.Pod]; !ok {
 		return RejectUnknownPod
 	}
+	// A signed report cannot be forged, but it can be captured and sent
+	// again. Freshness is judged by the receipt time, so a replay would
+	// keep a silent pod looking connected. Its own time bounds how late it
+	// may come (this check), and must be newer than the pod's last (the
+	// high-water mark below); the first holds even when the manager has
+	// just started and remembers nothing.
+	if skew := now.Sub(r.Time); r.Time.IsZero() || skew > c.opts.MaxClockSkew || skew < -c.opts.MaxClockSkew {
+		return RejectClockSkew
+	}
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if cur, ok := c.known[key]; !ok || cur.uid != id.uid {
+	cur, ok := c.known[key]
+	if !ok || cur.uid != id.uid {
 		// Forgotten or replaced while the message was checked.
 		return RejectUnknownRecord
 	}
+	if _, ok := cur.pods[r.Pod]; !ok {
+		// The pod left while the message was checked: keeping anything of
+		// it would outlive Admit's pruning.
+		return RejectUnknownPod
+	}
+	hw := c.highWater[key]
+	if last, seen := hw[r.Pod]; seen && !r.Time.After(last) {
+		return RejectReplayed
+	}
+	if hw == nil {
+		hw = map[string]time.Time{}
+		c.highWater[key] = hw
+	}
+	hw[r.Pod] = r.Time
 	e := c.records[key]
 	if e == nil {
 		e = &recordEntry{pods: map[string]podEntry{}}
 		c.records[key] = e
 	}
 	prev, seen := e.pods[r.Pod]
-	if seen && !r.Time.After(prev.report.Time) {
-		// A signed report cannot be forged, but it can be sent again:
-		// an old report replayed would keep a silent pod looking connected.
-		return RejectReplayed
-	}
 	// A pod's reports are identical while its record is idle; only a
 	// different one changes the aggregate (receipt time alone does not,
 	// until the report expires, which tick notices).

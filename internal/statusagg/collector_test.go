@@ -269,16 +269,16 @@ func TestAPodWhoseReportsStopLeavesTheAggregate(t *testing.T) {
 	nc := srv.Connect()
 	poll.Until(t, "the collector to connect", func() bool { return c.State().Connected })
 
-	publish(t, nc, rep(recA, "u", "p1", 1))
+	publish(t, nc, repAt(recA, "p1", 1, clock.now()))
 	poll.Until(t, "the first report", func() bool { return c.Aggregate(recA, "u").Pods == 1 })
 	clock.advance(20 * time.Second)
-	publish(t, nc, rep(recA, "u", "p2", 2))
+	publish(t, nc, repAt(recA, "p2", 2, clock.now()))
 	poll.Until(t, "the second report", func() bool { return c.Aggregate(recA, "u").Pods == 2 })
 	if got, want := c.Aggregate(recA, "u").NextExpiry, time.Unix(1_000_030, 0); !got.Equal(want) {
 		t.Errorf("got next expiry %v, want %v (p1's)", got, want)
 	}
 	// Consume A's changes so far: B is announced after them.
-	publish(t, nc, rep(recB, "u", "p", 1))
+	publish(t, nc, repAt(recB, "p", 1, clock.now()))
 	waitChange(t, c, recB)
 
 	clock.advance(10 * time.Second) // p1's report is 30s old now

@@ -11,15 +11,17 @@
 // and a report is kept only when its subject is the one its body names,
 // it is signed with that Record's key (report.Sign), it carries the
 // Record's UID, its pod is one of the Record's current pods with a name a
-// status can hold, and it is newer than that pod's last report. Every other
+// status can hold, its own time is within Options.MaxClockSkew of the
+// manager's clock, and it is newer than that pod's last report (a
+// high-water mark kept for as long as the pod is the Record's). Every other
 // report is ignored and counted in the manager metric
 // recbuf_reports_rejected_total{reason} (a log line at most once per
 // interval, never one per message). A report of a Record not admitted is
 // dropped before anything is decoded or stored, so the Collector's memory
 // is bounded by the admitted Records and their pods, whatever arrives.
 // Freshness is judged by the manager's clock at receipt, never by the
-// report's own time, so clock skew between nodes does not make a Record
-// stale.
+// report's own time, so clock skew between nodes within MaxClockSkew does
+// not make a Record stale.
 //
 // This holds on a NATS without any authentication: whoever may publish
 // under the prefix, without a Record's key, changes no Record's status.

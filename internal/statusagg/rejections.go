@@ -32,13 +32,17 @@ const (
 	RejectInvalidName RejectReason = "invalid_name"
 	// RejectUnknownPod: the pod is not one of the Record's current pods.
 	RejectUnknownPod RejectReason = "unknown_pod"
+	// RejectClockSkew: the report's time is further from the manager's
+	// clock than Options.MaxClockSkew (or it has none): a report captured
+	// and sent again later, or a pod whose clock is far off.
+	RejectClockSkew RejectReason = "clock_skew"
 	// RejectReplayed: the report is not newer than the pod's last one.
 	RejectReplayed RejectReason = "replayed"
 )
 
 var rejectReasons = []RejectReason{
 	RejectSubject, RejectUnknownRecord, RejectUnsigned, RejectBadSignature, RejectMalformed,
-	RejectRecordUID, RejectInvalidName, RejectUnknownPod, RejectReplayed,
+	RejectRecordUID, RejectInvalidName, RejectUnknownPod, RejectClockSkew, RejectReplayed,
 }
 
 // reportsRejected counts the ignored reports by reason. It is a manager
@@ -47,7 +51,7 @@ var rejectReasons = []RejectReason{
 // alert on its rate needs no absent().
 var reportsRejected = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Name: "recbuf_reports_rejected_total",
-	Help: "Counter reports the manager ignored, by reason: not signed with the live Record's report key, subject and body disagreeing, another incarnation's recordUID, a pod that is not the Record's, a name no status can hold, or a replay.",
+	Help: "Counter reports the manager ignored, by reason: not signed with the live Record's report key, subject and body disagreeing, another incarnation's recordUID, a pod that is not the Record's, a name no status can hold, a time too far from the manager's clock, or a replay.",
 }, []string{"reason"})
 
 // Metrics are the Collector's metrics, registered with controller-runtime's

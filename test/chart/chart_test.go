@@ -252,9 +252,8 @@ func TestTemplate(t *testing.T) {
 					"--sidecar-image=recbuf/sidecar:dev", "--sidecar-image-pull-policy=IfNotPresent",
 					"--report-subject-prefix=recbuf.stats", "--report-interval=5s", "--report-stale-after=30s",
 					"--buffer-memory-ceiling=1Gi")
-				if a, ok := argWithPrefix(c, "--nats-url"); ok {
-					t.Errorf("manager got %q, want the manager's default NATS URL (no flag)", a)
-				}
+				// Fully qualified: every buffer pod resolves it in its own namespace.
+				wantArgs(t, c, "--nats-url=nats://nats.recbuf-system.svc:4222")
 				// The volumes are the report master key and the webhook's
 				// certificates (their own test cases).
 				if a, ok := argWithPrefix(c, "--nats-credentials-dir"); ok || len(d.Spec.Template.Spec.Volumes) != 2 ||
@@ -904,8 +903,8 @@ func TestSubjectPolicy(t *testing.T) {
 			}
 		}
 		validations, _, _ := unstructured.NestedSlice(vap.Object, "spec", "validations")
-		if len(validations) != 2 {
-			t.Fatalf("policy validations %v: want the reserved subjects and the namespace's allowed subjects", validations)
+		if len(validations) != 4 {
+			t.Fatalf("policy validations %v: want the reserved report subjects, the reserved NATS system subjects, the queue group and the namespace's allowed subjects", validations)
 		}
 		message, _ = validations[0].(map[string]any)["messageExpression"].(string)
 		b := objs.find("ValidatingAdmissionPolicyBinding", "recbuf-record-subjects")

@@ -15,6 +15,7 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -104,6 +105,13 @@ func installPolicy(t *testing.T) {
 		if err := k8s.Create(context.Background(), obj); err != nil {
 			t.Fatalf("create %s: %v", meta.Kind, err)
 		}
+		// Deleted again, so that the test can run again on one API
+		// server (-count).
+		t.Cleanup(func() {
+			if err := k8s.Delete(context.Background(), obj); err != nil {
+				t.Errorf("delete %s: %v", meta.Kind, err)
+			}
+		})
 		created++
 	}
 	if created != 2 {
@@ -115,17 +123,27 @@ func installPolicy(t *testing.T) {
 func createNamespace(t *testing.T, name string, annotations map[string]string) string {
 	t.Helper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: annotations}}
-	if err := k8s.Create(context.Background(), ns); err != nil {
+	// envtest runs no namespace controller, so a namespace is never gone:
+	// one left by an earlier run (-count) has the same annotations.
+	if err := k8s.Create(context.Background(), ns); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatalf("create namespace %s: %v", name, err)
 	}
 	return name
 }
 
-// record is a valid Record; an empty subject leaves spec.source unset.
-func record(namespace, name, subject string) *unstructured.Unstructured {
+// record is a valid Record; an empty subject leaves spec.source unset,
+// an empty queueGroup spec.source.nats.queueGroup.
+func record(namespace, name, subject, queueGroup string) *unstructured.Unstructured {
 	spec := map[string]any{"buffer": map[string]any{"type": "SingleLatest"}}
+	nats := map[string]any{}
 	if subject != "" {
-		spec["source"] = map[string]any{"nats": map[string]any{"subject": subject}}
+		nats["subject"] = subject
+	}
+	if queueGroup != "" {
+		nats["queueGroup"] = queueGroup
+	}
+	if len(nats) > 0 {
+		spec["source"] = map[string]any{"nats": nats}
 	}
 	u := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "recbuf.dev/v1alpha1",
@@ -140,7 +158,13 @@ func record(namespace, name, subject string) *unstructured.Unstructured {
 // names can be reused. It returns the admission error.
 func create(t *testing.T, namespace, name, subject string) error {
 	t.Helper()
-	r := record(namespace, name, subject)
+	return createInGroup(t, namespace, name, subject, "")
+}
+
+// createInGroup is create with a queue group.
+func createInGroup(t *testing.T, namespace, name, subject, queueGroup string) error {
+	t.Helper()
+	r := record(namespace, name, subject, queueGroup)
 	err := k8s.Create(context.Background(), r)
 	if err == nil {
 		if err := k8s.Delete(context.Background(), r); err != nil {
@@ -185,10 +209,55 @@ func TestSubjectPolicy(t *testing.T) {
 			}
 		}
 		for _, subject := range []string{"recbuf.statsx.a", "devices.>", "recbuf.stats", "recbuf.stats.a.b.c.d",
-			"recbuf.stats.a.b.c.>", "recbuf.*.a", "other.stats.a.b.c", "*.*.*.*"} {
+			"recbuf.stats.a.b.c.>", "recbuf.*.a", "other.stats.a.b.c", "JS.API.x", "x.$JS.y", "_INBOXES.a"} {
 			if err := create(t, open, "free", subject); err != nil {
 				t.Errorf("Record on %q: got %v, want it admitted (no report subject matches it)", subject, err)
 			}
+		}
+	})
+
+	// NATS's own subjects: the JetStream API and its advisories, the
+	// system account's, MQTT's and the KV and object stores' streams, and
+	// request-reply inboxes (whoever reads another client's _INBOX reads
+	// its replies).
+	t.Run("NATS system subjects are reserved", func(t *testing.T) {
+		const system = `overlaps the reserved NATS system subjects $JS.>, $SYS.>, $MQTT.>, $KV.>, $O.>, _INBOX.>`
+		for _, subject := range []string{"$JS.API.>", "$JS.API.STREAM.INFO.s", "$SYS.>", "$SYS.ACCOUNT.x.CONNECT", "$MQTT.sess.>",
+			"$KV.bucket.key", "$O.store.>", "_INBOX.>", "_INBOX.abc.def", "*.API.>", "*.*.*.*"} {
+			err := create(t, open, "system", subject)
+			if want := fmt.Sprintf(`spec.source.nats.subject %q %s`, subject, system); err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("Record on %q: got %v, want a refusal containing %q", subject, err, want)
+			}
+		}
+	})
+
+	t.Run("a queue group is within the Record's namespace", func(t *testing.T) {
+		tests := []struct {
+			name       string
+			queueGroup string
+			admitted   bool
+		}{
+			{"the namespace itself is admitted", "open", true},
+			{"a group under the namespace is admitted", "open.telemetry", true},
+			{"another namespace's group is refused", "victim", false},
+			{"a group under another namespace is refused", "victim.telemetry", false},
+			{"a group that only starts with the namespace's letters is refused", "openx.telemetry", false},
+			{"a group without a namespace is refused", "workers", false},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				err := createInGroup(t, open, "grouped", "devices.telemetry", tt.queueGroup)
+				if tt.admitted {
+					if err != nil {
+						t.Errorf("got %v, want it admitted", err)
+					}
+					return
+				}
+				want := fmt.Sprintf(`spec.source.nats.queueGroup %q is not within namespace open: it must be "open" or start with "open."`, tt.queueGroup)
+				if err == nil || !strings.Contains(err.Error(), want) {
+					t.Errorf("got %v, want a refusal containing %q", err, want)
+				}
+			})
 		}
 	})
 

@@ -87,14 +87,17 @@ recbuf.labelSelector renders a map of labels as a label selector string,
 
 {{/*
 recbuf.natsURL is the manager's --nats-url: natsURL when set, else the
-in-chart NATS Service (fully qualified, because buffer pods in every
-namespace use it) when nats.enabled, else empty (the manager's default).
+in-chart NATS Service when nats.enabled, else the Service nats of the
+release namespace. Fully qualified, because buffer pods in every namespace
+use it: a bare nats://nats:4222 would be another server in each.
 */}}
 {{- define "recbuf.natsURL" -}}
 {{- if .Values.natsURL }}
 {{- .Values.natsURL }}
 {{- else if .Values.nats.enabled }}
 {{- printf "nats://%s-nats.%s.svc:%d" (include "recbuf.fullname" .) .Release.Namespace (int .Values.nats.port) }}
+{{- else }}
+{{- printf "nats://nats.%s.svc:4222" .Release.Namespace }}
 {{- end }}
 {{- end }}
 

@@ -51,7 +51,9 @@ func TestClientsThatNeverReadAreLetGoWithinTheWriteTimeout(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t, consumerapi.Config{WriteTimeout: writeTimeout})
+			// Caps above the clients: this test is about the write timeout
+			// (TestOneCapHoldsEveryConsumerRequest is about the caps).
+			f := newFixture(t, consumerapi.Config{WriteTimeout: writeTimeout, MaxRequests: 2 * clients, MaxRequestsPerClient: 2 * clients})
 			// Not JSON: the envelope carries it in base64, 1.4 MiB.
 			if err := f.ring.Push(wire.Message{Data: bytes.Repeat([]byte{0xff}, 1<<20), Subject: "s"}); err != nil {
 				t.Fatal(err)

@@ -81,7 +81,9 @@ type Config struct {
 	// WriteTimeout bounds each write of every answer, streams and others,
 	// so that a client that stopped reading is let go: a write of up to
 	// wire.PieceBytes that makes no progress for WriteTimeout fails and
-	// ends the request (<= 0: DefaultWriteTimeout).
+	// ends the request (<= 0: DefaultWriteTimeout). An answer that is no
+	// event stream must moreover be written whole within WriteTimeout of
+	// its request's start (a take: after up to MaxTakeTimeout of waiting).
 	WriteTimeout time.Duration
 	// MaxStreams caps the event streams open at once, over all records
 	// (<= 0: DefaultMaxStreams); MaxTakes the take requests in progress
@@ -95,6 +97,13 @@ type Config struct {
 	// ParseAllowedOrigins). Empty: no CORS header is ever sent, and a
 	// browser lets only pages of the API's own origin read it.
 	AllowedOrigins []string
+	// MaxRequests caps the consumer requests in progress, of every kind
+	// (streams, takes, latest, info, list), over all records (<= 0:
+	// MaxStreams + MaxTakes + DefaultMaxQuickRequests); MaxRequestsPerClient those from one client IP
+	// address (<= 0: DefaultMaxRequestsPerClient). One more is refused
+	// with 503 and Retry-After, and counted in Stats.
+	MaxRequests          int
+	MaxRequestsPerClient int
 	// Authorizer, when set, decides which requests for records are let
 	// in (nil: all). /healthz and the like are not the consumer API's.
 	Authorizer Authorizer
@@ -116,6 +125,13 @@ type Stats struct {
 	// process served as many as Config.MaxStreams or Config.MaxTakes.
 	StreamsRefused uint64
 	TakesRefused   uint64
+	// RequestsRefused and ClientRefused count requests refused because the
+	// process served as many as Config.MaxRequests, or as many from their
+	// client address as Config.MaxRequestsPerClient. They are the
+	// process's, whatever the record (a list names none): the same in
+	// every record's Stats.
+	RequestsRefused uint64
+	ClientRefused   uint64
 }
 
 type record struct {
@@ -135,6 +151,10 @@ type Server struct {
 	// streams and takes are this process's, for its caps; each record
 	// counts its own too, for Stats.
 	streams, takes slots
+	// admission caps the requests of every kind; requestsRefused and
+	// clientRefused count its refusals.
+	admission                      *admission
+	requestsRefused, clientRefused atomic.Uint64
 	// authFailures throttles the log lines of failed authorizations.
 	authFailures *logthrottle.Throttle
 	// instance is Config.Instance until SetInstance changes it.
@@ -189,6 +209,12 @@ func New(cfg Config, records ...Record) (*Server, error) {
 	if cfg.MaxTakes <= 0 {
 		cfg.MaxTakes = DefaultMaxTakes
 	}
+	if cfg.MaxRequests <= 0 {
+		cfg.MaxRequests = cfg.MaxStreams + cfg.MaxTakes + DefaultMaxQuickRequests
+	}
+	if cfg.MaxRequestsPerClient <= 0 {
+		cfg.MaxRequestsPerClient = DefaultMaxRequestsPerClient
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -196,7 +222,7 @@ func New(cfg Config, records ...Record) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cors: newCORS(origins), cfg: cfg, log: cfg.Logger, records: make(map[string]*record, len(records)),
+	s := &Server{cors: newCORS(origins), admission: newAdmission(cfg.MaxRequests, cfg.MaxRequestsPerClient), cfg: cfg, log: cfg.Logger, records: make(map[string]*record, len(records)),
 		streams: slots{max: int64(cfg.MaxStreams)}, takes: slots{max: int64(cfg.MaxTakes)},
 		authFailures: logthrottle.New(authFailureLogInterval, nil)}
 	for _, r := range records {
@@ -244,13 +270,20 @@ func (s *Server) SetInstance(id string) error {
 }
 
 // ServeHTTP serves the consumer API. Every write of every answer has a
-// deadline (see deadlineWriter).
+// deadline, and every answer but a stream a deadline for the whole (see
+// deadlineWriter); every request counts against the caps of admitRequest.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	dw := newDeadlineWriter(w, s.cfg.WriteTimeout)
+	now := time.Now()
+	dw := newDeadlineWriter(w, s.cfg.WriteTimeout, s.answerDeadline(r, now))
 	dw.Header().Set(wire.HeaderInstance, s.Instance())
 	if s.cors != nil && isRecordPath(r.URL.Path) && s.cors.handle(dw, r) {
 		return // a preflight, answered
 	}
+	release, ok := s.admitRequest(dw, r)
+	if !ok {
+		return
+	}
+	defer release()
 	s.mux.ServeHTTP(dw, r)
 }
 
@@ -275,6 +308,9 @@ func (s *Server) Stats(name string) Stats {
 		LatestTotal:    rec.latestTotal.Load(),
 		StreamsRefused: rec.streamsRefused.Load(),
 		TakesRefused:   rec.takesRefused.Load(),
+		// The process's: see Stats.
+		RequestsRefused: s.requestsRefused.Load(),
+		ClientRefused:   s.clientRefused.Load(),
 	}
 }
 

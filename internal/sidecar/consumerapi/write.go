@@ -22,23 +22,36 @@ import (
 // handler returns. The deadline does not outlive the answer: net/http
 // clears it once the response is finished, before the connection waits
 // for its next request.
+//
+// An answer that is no stream has, besides, a deadline for the whole
+// (until): a client that reads a large answer a little at a time makes
+// progress on every write, and would otherwise hold its handler for as
+// long as it likes. No write's deadline goes beyond until.
 type deadlineWriter struct {
 	http.ResponseWriter
 	rc      *http.ResponseController
 	timeout time.Duration
+	until   time.Time
 }
 
-func newDeadlineWriter(w http.ResponseWriter, timeout time.Duration) *deadlineWriter {
-	dw := &deadlineWriter{ResponseWriter: w, rc: http.NewResponseController(w), timeout: timeout}
+// newDeadlineWriter returns w with a deadline of timeout per write, and
+// one for the whole answer at until (zero: none).
+func newDeadlineWriter(w http.ResponseWriter, timeout time.Duration, until time.Time) *deadlineWriter {
+	dw := &deadlineWriter{ResponseWriter: w, rc: http.NewResponseController(w), timeout: timeout, until: until}
 	dw.extend()
 	return dw
 }
 
-// extend moves the deadline to timeout from now. ErrNotSupported (a
-// ResponseWriter that is no connection, as httptest.ResponseRecorder) only
-// loses the protection against stuck clients.
+// extend moves the deadline to timeout from now, or to until if sooner.
+// ErrNotSupported (a ResponseWriter that is no connection, as
+// httptest.ResponseRecorder) only loses the protection against stuck
+// clients.
 func (w *deadlineWriter) extend() {
-	_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
+	d := time.Now().Add(w.timeout)
+	if !w.until.IsZero() && w.until.Before(d) {
+		d = w.until
+	}
+	_ = w.rc.SetWriteDeadline(d)
 }
 
 func (w *deadlineWriter) WriteHeader(status int) {

@@ -77,7 +77,7 @@ var (
 	streams  = desc("consumer_streams", "Open event streams.")
 	takes    = desc("consumer_takes_waiting", "Take requests waiting for a value.")
 	requests = desc("consumer_requests_total", "Consumer requests served, by kind (stream, take, latest).", "kind")
-	refused  = desc("consumer_refused_total", "Consumer requests refused (503) because the process served as many as its cap, by kind (stream, take).", "kind")
+	refused  = desc("consumer_refused_total", "Consumer requests refused (503) because the process served as many as its cap, by kind (stream, take; request: requests of every kind, client: from one client address; these two are the process's, the same for each of its records).", "kind")
 
 	natsConnected  = prometheus.NewDesc("recbuf_nats_connected", "1 while the NATS connection is up.", nil, nil)
 	natsReconnects = prometheus.NewDesc("recbuf_nats_reconnects_total", "Times the NATS connection was re-established.", nil, nil)
@@ -210,6 +210,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			counter(requests, cs.LatestTotal, "latest")
 			counter(refused, cs.StreamsRefused, "stream")
 			counter(refused, cs.TakesRefused, "take")
+			counter(refused, cs.RequestsRefused, "request")
+			counter(refused, cs.ClientRefused, "client")
 		}
 	}
 }

@@ -55,7 +55,7 @@ func TestCollectorReportsOneSnapshotPerRecord(t *testing.T) {
 				PendingMessages: 3, PendingBytes: 300, PendingLimitMessages: 16384, PendingLimitBytes: 8 << 20}
 		},
 		Consumers: func() consumerapi.Stats {
-			return consumerapi.Stats{Streams: 2, StreamsTotal: 4, LatestTotal: 1, StreamsRefused: 6, TakesRefused: 7}
+			return consumerapi.Stats{Streams: 2, StreamsTotal: 4, LatestTotal: 1, StreamsRefused: 6, TakesRefused: 7, RequestsRefused: 8, ClientRefused: 9}
 		},
 	})
 	mfs, err := metrics.NewRegistry(c).Gather()
@@ -85,6 +85,8 @@ func TestCollectorReportsOneSnapshotPerRecord(t *testing.T) {
 		"recbuf_consumer_requests_total{kind=latest,namespace=ns,record=r}":       1,
 		"recbuf_consumer_refused_total{kind=stream,namespace=ns,record=r}":        6,
 		"recbuf_consumer_refused_total{kind=take,namespace=ns,record=r}":          7,
+		"recbuf_consumer_refused_total{kind=request,namespace=ns,record=r}":       8,
+		"recbuf_consumer_refused_total{kind=client,namespace=ns,record=r}":        9,
 		"recbuf_nats_connected{}":                                                 1,
 		"recbuf_nats_reconnects_total{}":                                          3,
 		"recbuf_report_interval_seconds{}":                                        2.5,
