@@ -251,7 +251,7 @@ func TestTemplate(t *testing.T) {
 				wantArgs(t, c, "--leader-elect=true", "--health-probe-bind-address=:8081", "--metrics-bind-address=:8443", "--metrics-secure=true",
 					"--sidecar-image=recbuf/sidecar:dev", "--sidecar-image-pull-policy=IfNotPresent",
 					"--report-subject-prefix=recbuf.stats", "--report-interval=5s", "--report-stale-after=30s",
-					"--buffer-memory-ceiling=1Gi")
+					"--report-max-clock-skew=10s", "--buffer-memory-ceiling=1Gi")
 				// Fully qualified: every buffer pod resolves it in its own namespace.
 				wantArgs(t, c, "--nats-url=nats://nats.recbuf-system.svc:4222")
 				// The volumes are the report master key and the webhook's
@@ -458,11 +458,11 @@ func TestTemplate(t *testing.T) {
 		},
 		{
 			name: "manager settings become its flags, extraArgs last",
-			set: []string{"leaderElection.enabled=false", "reports.interval=2s", "reports.staleAfter=1m", "reports.subjectPrefix=stats.recbuf",
+			set: []string{"leaderElection.enabled=false", "reports.interval=2s", "reports.staleAfter=1m", "reports.maxClockSkew=20s", "reports.subjectPrefix=stats.recbuf",
 				"metrics.port=9443", "healthProbePort=9440", "extraArgs={--zap-log-level=debug}"},
 			check: func(t *testing.T, objs objects) {
 				_, c := manager(t, objs, "recbuf-manager")
-				wantArgs(t, c, "--leader-elect=false", "--report-interval=2s", "--report-stale-after=1m",
+				wantArgs(t, c, "--leader-elect=false", "--report-interval=2s", "--report-stale-after=1m", "--report-max-clock-skew=20s",
 					"--report-subject-prefix=stats.recbuf", "--metrics-bind-address=:9443", "--health-probe-bind-address=:9440")
 				if got, want := c.Args[len(c.Args)-1], "--zap-log-level=debug"; got != want {
 					t.Errorf("last manager arg: got %q, want %q", got, want)
