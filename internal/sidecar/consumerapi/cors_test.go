@@ -117,35 +117,17 @@ func TestCORS(t *testing.T) {
 		{
 			name: "a preflight of take's POST from an allowed origin is answered 204 with the methods, headers and max age", origins: []string{dash},
 			method: http.MethodOptions, path: "/v1/records/mailbox/take", hdr: preflight(dash, "POST", ""), status: http.StatusNoContent,
-			want: map[string]string{
-				"Access-Control-Allow-Origin":  dash,
-				"Access-Control-Allow-Methods": "GET, POST",
-				"Access-Control-Allow-Headers": "Authorization, Last-Event-ID, Content-Type",
-				"Access-Control-Max-Age":       "600",
-			},
-			vary: true,
+			want: preflightAnswer(dash), vary: true,
 		},
 		{
 			name: "a preflight of a stream that sends Authorization and Last-Event-ID is answered 204", origins: []string{dash},
 			method: http.MethodOptions, path: "/v1/records/ring/events", hdr: preflight(dash, "GET", "authorization,last-event-id"), status: http.StatusNoContent,
-			want: map[string]string{
-				"Access-Control-Allow-Origin":  dash,
-				"Access-Control-Allow-Methods": "GET, POST",
-				"Access-Control-Allow-Headers": "Authorization, Last-Event-ID, Content-Type",
-				"Access-Control-Max-Age":       "600",
-			},
-			vary: true,
+			want: preflightAnswer(dash), vary: true,
 		},
 		{
 			name: "a preflight for a record that does not exist is answered as for one that does", origins: []string{dash},
 			method: http.MethodOptions, path: "/v1/records/nope/events", hdr: preflight(dash, "GET", ""), status: http.StatusNoContent,
-			want: map[string]string{
-				"Access-Control-Allow-Origin":  dash,
-				"Access-Control-Allow-Methods": "GET, POST",
-				"Access-Control-Allow-Headers": "Authorization, Last-Event-ID, Content-Type",
-				"Access-Control-Max-Age":       "600",
-			},
-			vary: true,
+			want: preflightAnswer(dash), vary: true,
 		},
 		{
 			name: "a preflight from an origin not listed gets 403 and no CORS header", origins: []string{dash},
@@ -339,5 +321,15 @@ func TestAServerWithAnAuthorizerRefusesToAllowEveryOrigin(t *testing.T) {
 	_, err := consumerapi.New(consumerapi.Config{AllowedOrigins: []string{"*"}, Authorizer: tokenAuthorizer("x")})
 	if !errors.Is(err, consumerapi.ErrInvalidOrigin) {
 		t.Errorf("got %v, want ErrInvalidOrigin", err)
+	}
+}
+
+// preflightAnswer is the CORS headers of a preflight answered for origin.
+func preflightAnswer(origin string) map[string]string {
+	return map[string]string{
+		"Access-Control-Allow-Origin":  origin,
+		"Access-Control-Allow-Methods": "GET, POST",
+		"Access-Control-Allow-Headers": "Authorization, Last-Event-ID, Content-Type",
+		"Access-Control-Max-Age":       "600",
 	}
 }
