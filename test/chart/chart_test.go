@@ -457,6 +457,24 @@ func TestTemplate(t *testing.T) {
 			},
 		},
 		{
+			name: "image pull secrets are taken as a pod spec takes them, and as bare names still",
+			set:  []string{"imagePullSecrets[0].name=regcred"},
+			check: func(t *testing.T, objs objects) {
+				d, _ := manager(t, objs, "recbuf-manager")
+				if got, want := d.Spec.Template.Spec.ImagePullSecrets, []corev1.LocalObjectReference{{Name: "regcred"}}; !cmp.Equal(got, want) {
+					t.Errorf("imagePullSecrets: got %v, want %v", got, want)
+				}
+				old, err := template(t, "imagePullSecrets={regcred}")
+				if err != nil {
+					t.Fatalf("a bare name (deprecated): %v", err)
+				}
+				d, _ = manager(t, old, "recbuf-manager")
+				if got, want := d.Spec.Template.Spec.ImagePullSecrets, []corev1.LocalObjectReference{{Name: "regcred"}}; !cmp.Equal(got, want) {
+					t.Errorf("imagePullSecrets from a bare name: got %v, want %v", got, want)
+				}
+			},
+		},
+		{
 			name: "manager settings become its flags, extraArgs last",
 			set: []string{"leaderElection.enabled=false", "reports.interval=2s", "reports.staleAfter=1m", "reports.maxClockSkew=20s", "reports.subjectPrefix=stats.recbuf",
 				"metrics.port=9443", "healthProbePort=9440", "extraArgs={--zap-log-level=debug}"},
