@@ -116,6 +116,18 @@ DEPLOY_MANIFESTS = manifests="$$(kubectl kustomize config/default | sed \
 		{ echo "found no recbuf/manager image or --sidecar-image flag to set in config/default" >&2; exit 1; }; \
 	printf '%s\n' "$$manifests"
 
+.PHONY: install
+install: manifests ## Install the CRDs into the cluster in the current kubeconfig (server-side: the Record CRD is too large for a client-side apply's annotation).
+	kubectl apply --server-side -k config/crd
+
+.PHONY: uninstall
+uninstall: ## Remove the CRDs from the cluster in the current kubeconfig (and with them every Record).
+	kubectl delete -k config/crd --ignore-not-found
+
+.PHONY: run
+run: manifests generate ## Run the manager on this machine against the cluster in the current kubeconfig (make install first); ARGS are its flags, e.g. ARGS=--nats-url=nats://127.0.0.1:4222.
+	go run ./cmd/manager --leader-elect=false --metrics-secure=false --metrics-bind-address=127.0.0.1:8443 --health-probe-bind-address=127.0.0.1:8081 $(ARGS)
+
 .PHONY: deploy-manifests
 deploy-manifests: ## Print what `make deploy` applies: config/default running MANAGER_IMG and SIDECAR_IMG.
 	@$(DEPLOY_MANIFESTS)
