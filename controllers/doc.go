@@ -18,11 +18,10 @@ limitations under the License.
 // into a Deployment and a Service running the buffer process (cmd/sidecar),
 // with a ConfigMap of the manager's settings for its pods, and writes the
 // Record's status from what the cluster shows and from the counter reports
-// the buffer processes publish on NATS (package statusagg). It also holds
-// the SidecarInjector, the mutating admission webhook that injects a
-// Record's buffer process into app pods that ask for it
-// (sidecar_injector.go; the reconciler counts those pods in
-// SidecarsCurrent, record_sidecars.go).
+// the buffer processes publish on NATS (package statusagg). The buffer
+// container itself is built by package bufferpod, which the injection
+// webhook (package webhook) shares; the reconciler counts the app pods the
+// webhook injected into in SidecarsCurrent (record_sidecars.go).
 //
 // Choices worth knowing:
 //   - The pod template holds only what the Record declares and what the
@@ -70,9 +69,9 @@ limitations under the License.
 //   - A Record with a credentials Secret may only name NATS servers the
 //     admin allows, and not plaintext ones other than the manager's own;
 //     otherwise it is Stalled and its Deployment is neither created nor
-//     updated (record_policy.go).
+//     updated (record_policy.go; package natspolicy holds the rules).
 //   - A Record with spec.persistence has a JetStream stream: one the
-//     manager creates and configures (named by streams.Name; a finalizer
+//     manager creates and configures (named by bufferpod.StreamName; a finalizer
 //     deletes it with the Record unless deletionPolicy is Retain), or one
 //     the user manages and the Record adopts (spec.persistence.stream).
 //     The manager passes the stream's name to the buffer process, which
@@ -91,6 +90,5 @@ limitations under the License.
 // behind a mutex and forgotten with the Record: the report key Secrets it
 // created lately (record_reportkey.go; it only saves create calls), and
 // when each Record's status.stream was last written (streamSamples in
-// record_stream.go; it bounds how often that is rewritten). The
-// SidecarInjector keeps no state and is safe for concurrent use.
+// record_stream.go; it bounds how often that is rewritten).
 package controllers

@@ -164,7 +164,7 @@ func (r *RecordReconciler) childError(ctx context.Context, rec *recbufv1alpha1.R
 // SidecarPods: the pods that asked for sidecars, and nothing else.
 func SidecarPodsCacheOptions(scheme *runtime.Scheme) cache.Options {
 	return cache.Options{Scheme: scheme, ByObject: map[client.Object]cache.ByObject{
-		&corev1.Pod{}: {Label: labels.SelectorFromSet(labels.Set{LabelInject: "true"})},
+		&corev1.Pod{}: {Label: labels.SelectorFromSet(labels.Set{recbufv1alpha1.LabelInject: "true"})},
 	}}
 }
 

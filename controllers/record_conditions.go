@@ -46,7 +46,7 @@ var stalledChecks = []stalledCheck{natsSourceRefused, childConflict, insufficien
 // natsSourceRefused: the Record's NATS credentials would go where the
 // cluster admin does not allow (record_policy.go).
 func natsSourceRefused(_ *recbufv1alpha1.Record, in statusInputs) (string, string, bool) {
-	return in.natsRefusal.reason, in.natsRefusal.message, in.natsRefusal.reason != ""
+	return in.natsRefusal.Reason, in.natsRefusal.Message, in.natsRefusal.Refused()
 }
 
 // childErr is the error reconciling one kind of child met.

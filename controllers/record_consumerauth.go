@@ -42,6 +42,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
+	"github.com/recbuf/recbuf/internal/bufferpod"
 )
 
 // AuthDelegatorRole is the built-in ClusterRole the buffer pods of a
@@ -52,12 +53,6 @@ const AuthDelegatorRole = "system:auth-delegator"
 // holds the Record's namespace (its name is in LabelInstance): cluster-scoped, the binding
 // has none of its own.
 const LabelRecordNamespace = "recbuf.dev/record-namespace"
-
-// consumerAuthentication reports whether the Record's buffer pods
-// authenticate their consumers.
-func consumerAuthentication(rec *recbufv1alpha1.Record) bool {
-	return rec.ConsumerAuthenticationMode() == recbufv1alpha1.ConsumerAuthenticationServiceAccountToken
-}
 
 // bufferServiceAccountName is the ServiceAccount of the Record's buffer
 // pods when they authenticate consumers: NAME-recbuf, as the other
@@ -74,13 +69,13 @@ func authDelegatorBindingName(key types.NamespacedName) string {
 // and its binding when the Record authenticates consumers. It runs before
 // the Deployment, whose pods need both to start serving.
 func (r *RecordReconciler) reconcileConsumerIdentity(ctx context.Context, s *recordScope) error {
-	if !consumerAuthentication(s.record) {
+	if !bufferpod.ConsumerAuthentication(s.record) {
 		return nil
 	}
 	sa := &corev1.ServiceAccount{ObjectMeta: childMeta(s.record)}
 	_, statusErr, err := r.reconcileChild(ctx, s, "ServiceAccount", sa, func() {
 		sa.Labels = mergeLabels(sa.Labels, childLabels(s.record))
-		// The pods ask for the token themselves (record_deployment.go): no
+		// The pods ask for the token themselves (bufferpod.MutateContainer): no
 		// other pod that runs as this account gets one by default.
 		sa.AutomountServiceAccountToken = ptr.To(false)
 	})
@@ -96,7 +91,7 @@ func (r *RecordReconciler) reconcileConsumerIdentity(ctx context.Context, s *rec
 // Record that no longer authenticates consumers. It runs after the
 // Deployment, so that the pods' template no longer names the account.
 func (r *RecordReconciler) retireConsumerIdentity(ctx context.Context, s *recordScope) error {
-	if consumerAuthentication(s.record) {
+	if bufferpod.ConsumerAuthentication(s.record) {
 		return nil
 	}
 	var err error

@@ -30,6 +30,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
+	"github.com/recbuf/recbuf/internal/bufferpod"
+	"github.com/recbuf/recbuf/internal/natspolicy"
 	"github.com/recbuf/recbuf/internal/report"
 	"github.com/recbuf/recbuf/internal/statusagg"
 )
@@ -183,7 +185,7 @@ type recordScope struct {
 	reportKey []byte
 	// natsRefusal says why the Record's NATS source is refused (zero: it
 	// is not); the Deployment is then neither created nor updated.
-	natsRefusal natsRefusal
+	natsRefusal natspolicy.Refusal
 	// pods are the Record's buffer pods as the cache has them;
 	// podsObserved says whether they could be listed.
 	pods         []corev1.Pod
@@ -304,7 +306,7 @@ func (r *RecordReconciler) setupWithManager(mgr ctrl.Manager, rec reconcile.Reco
 // sidecarRecords maps an app pod to the Records injected into it.
 func sidecarRecords(_ context.Context, pod *corev1.Pod) []reconcile.Request {
 	var reqs []reconcile.Request
-	for name := range injectedGenerations(pod) {
+	for name := range bufferpod.InjectedGenerations(pod) {
 		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: pod.Namespace, Name: name}})
 	}
 	return reqs

@@ -10,6 +10,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
+	"github.com/recbuf/recbuf/internal/bufferpod"
 )
 
 // NetworkPolicyConfig is what the manager's NetworkPolicies allow
@@ -59,12 +60,12 @@ func mutateNetworkPolicy(np *networkingv1.NetworkPolicy, rec *recbufv1alpha1.Rec
 // NetworkPolicy let a node reach its own pods.
 func desiredNetworkPolicySpec(rec *recbufv1alpha1.Record, cfg NetworkPolicyConfig) networkingv1.NetworkPolicySpec {
 	ingress := []networkingv1.NetworkPolicyIngressRule{{
-		Ports: []networkingv1.NetworkPolicyPort{tcpPort(HTTPPort)},
+		Ports: []networkingv1.NetworkPolicyPort{tcpPort(bufferpod.HTTPPort)},
 		From:  consumerPeers(rec),
 	}}
 	if cfg.MetricsFrom != nil {
 		ingress = append(ingress, networkingv1.NetworkPolicyIngressRule{
-			Ports: []networkingv1.NetworkPolicyPort{tcpPort(MetricsPort)},
+			Ports: []networkingv1.NetworkPolicyPort{tcpPort(bufferpod.MetricsPort)},
 			From:  []networkingv1.NetworkPolicyPeer{{NamespaceSelector: cfg.MetricsFrom.DeepCopy()}},
 		})
 	}

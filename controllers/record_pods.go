@@ -24,6 +24,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
+	"github.com/recbuf/recbuf/internal/bufferpod"
 	"github.com/recbuf/recbuf/internal/report"
 	"github.com/recbuf/recbuf/internal/statusagg"
 )
@@ -41,12 +43,12 @@ func (r *RecordReconciler) observePods(ctx context.Context, s *recordScope) erro
 		return nil
 	}
 	var apps corev1.PodList
-	if err := r.SidecarPods.List(ctx, &apps, client.InNamespace(s.record.Namespace), client.MatchingLabels{LabelInject: "true"}); err != nil {
+	if err := r.SidecarPods.List(ctx, &apps, client.InNamespace(s.record.Namespace), client.MatchingLabels{recbufv1alpha1.LabelInject: "true"}); err != nil {
 		s.podsObserved = false
 		return fmt.Errorf("listing the app pods with sidecars of Record %s: %w", client.ObjectKeyFromObject(s.record), err)
 	}
 	for _, pod := range apps.Items {
-		if _, ok := injectedGenerations(&pod)[s.record.Name]; ok {
+		if _, ok := bufferpod.InjectedGenerations(&pod)[s.record.Name]; ok {
 			s.sidecarPods = append(s.sidecarPods, pod)
 		}
 	}
@@ -182,12 +184,12 @@ func bufferStarted(pod *corev1.Pod, record string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	for _, cs := range pod.Status.ContainerStatuses {
-		if cs.Name == ContainerName && cs.State.Running != nil {
+		if cs.Name == bufferpod.ContainerName && cs.State.Running != nil {
 			return cs.State.Running.StartedAt.Time, true
 		}
 	}
 	for _, cs := range pod.Status.InitContainerStatuses {
-		if cs.Name == SidecarContainerPrefix+record && cs.State.Running != nil {
+		if cs.Name == bufferpod.InjectedContainerPrefix+record && cs.State.Running != nil {
 			return cs.State.Running.StartedAt.Time, true
 		}
 	}

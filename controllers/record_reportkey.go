@@ -54,15 +54,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
+	"github.com/recbuf/recbuf/internal/bufferpod"
 	"github.com/recbuf/recbuf/internal/report"
 	"github.com/recbuf/recbuf/internal/statusagg"
 )
-
-// ReportKeyDir is where the report key Secret is mounted in the buffer
-// pods; the key is the file report.KeyFile in it.
-const ReportKeyDir = "/etc/recbuf/report-key"
-
-const reportKeyVolume = "report-key"
 
 // reportKeyRecheck is how long the manager trusts that a Record's report
 // key Secret exists after it created it or found the name taken, before it
@@ -75,9 +70,9 @@ const (
 )
 
 // reportKeySecretName is the name of rec's report key Secret under the
-// master key cfg.ReportMasterKey: <record>-recbuf-report-key-<fingerprint>.
+// master key cfg.ReportMasterKey (bufferpod.ReportKeySecretName).
 func reportKeySecretName(rec *recbufv1alpha1.Record, cfg Config) string {
-	return rec.ChildName() + "-report-key-" + report.MasterKeyFingerprint(cfg.ReportMasterKey)
+	return bufferpod.ReportKeySecretName(rec, report.MasterKeyFingerprint(cfg.ReportMasterKey))
 }
 
 // derivedReportKey is rec's report key under cfg.ReportMasterKey.

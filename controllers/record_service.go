@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
+	"github.com/recbuf/recbuf/internal/bufferpod"
 )
 
 // reconcileService creates or updates the Record's Service: the consumer
@@ -29,8 +30,8 @@ func mutateService(svc *corev1.Service, rec *recbufv1alpha1.Record) {
 	svc.Spec.Type = corev1.ServiceTypeClusterIP
 	svc.Spec.Selector = selectorLabels(rec)
 	svc.Spec.Ports = []corev1.ServicePort{
-		{Name: "http", Port: HTTPPort, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP},
-		{Name: "metrics", Port: MetricsPort, TargetPort: intstr.FromString("metrics"), Protocol: corev1.ProtocolTCP},
+		{Name: "http", Port: bufferpod.HTTPPort, TargetPort: intstr.FromString("http"), Protocol: corev1.ProtocolTCP},
+		{Name: "metrics", Port: bufferpod.MetricsPort, TargetPort: intstr.FromString("metrics"), Protocol: corev1.ProtocolTCP},
 	}
 	// Replicas number their values independently: a consumer that
 	// reconnects to resume by sequence must reach the same replica.
@@ -39,5 +40,5 @@ func mutateService(svc *corev1.Service, rec *recbufv1alpha1.Record) {
 
 // endpoint is the consumer API URL of rec, served by its Service.
 func endpoint(rec *recbufv1alpha1.Record) string {
-	return "http://" + rec.ChildName() + "." + rec.Namespace + ".svc:" + strconv.Itoa(HTTPPort) + "/v1/records/" + rec.Name
+	return "http://" + rec.ChildName() + "." + rec.Namespace + ".svc:" + strconv.Itoa(bufferpod.HTTPPort) + "/v1/records/" + rec.Name
 }

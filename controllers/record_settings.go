@@ -15,24 +15,18 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/utils/ptr"
 
 	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
 	"github.com/recbuf/recbuf/internal/report"
 )
 
 const (
-	// SettingsDir is where the Record's ConfigMap is mounted in its buffer
-	// pods; the settings file is SettingsDir/report.SettingsKey.
-	SettingsDir = "/etc/recbuf/settings"
 	// AnnotationSettingsChanged is the annotation of the Record's ConfigMap
 	// that says when the manager last changed the settings in it (RFC
 	// 3339). Until the change can have reached the pods
 	// (settingsPropagation), a pod silent since then is not judged
 	// disconnected (record_pods.go).
 	AnnotationSettingsChanged = "recbuf.dev/settings-changed"
-
-	settingsVolume = "settings"
 )
 
 // reconcileSettings creates or updates the Record's ConfigMap.
@@ -84,15 +78,4 @@ func settingsChanged(cm *corev1.ConfigMap) time.Time {
 		return time.Time{}
 	}
 	return t
-}
-
-// settingsVolumeSource mounts the Record's ConfigMap. It is optional, so
-// that a pod starts even if the ConfigMap is gone (the buffer process then
-// keeps its command line's settings, and the manager recreates it).
-func settingsVolumeSource(rec *recbufv1alpha1.Record) corev1.VolumeSource {
-	return corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
-		LocalObjectReference: corev1.LocalObjectReference{Name: rec.ChildName()},
-		DefaultMode:          ptr.To[int32](0o444),
-		Optional:             ptr.To(true),
-	}}
 }

@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
+	"github.com/recbuf/recbuf/internal/bufferpod"
 )
 
 // setSidecars counts the app pods running the Record's injected buffer and
@@ -26,7 +27,7 @@ func setSidecars(rec *recbufv1alpha1.Record, in statusInputs) {
 			continue
 		}
 		running++
-		if injectedGenerations(pod)[rec.Name] < rec.Generation {
+		if bufferpod.InjectedGenerations(pod)[rec.Name] < rec.Generation {
 			outdated++
 		}
 	}

@@ -19,7 +19,7 @@ func TestSetSidecars(t *testing.T) {
 	earlier := metav1.NewTime(now.Add(-time.Hour).Truncate(time.Second))
 	app := func(name, gens string, phase corev1.PodPhase) corev1.Pod {
 		return corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: map[string]string{AnnotationRecordGenerations: gens}},
+			ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: map[string]string{recbufv1alpha1.AnnotationRecordGenerations: gens}},
 			Status:     corev1.PodStatus{Phase: phase},
 		}
 	}
@@ -95,7 +95,7 @@ func TestSetSidecars(t *testing.T) {
 // and inputs, whenever they run, write the same status.
 func TestSetSidecarsIsAFunctionOfItsInputs(t *testing.T) {
 	in := statusInputs{now: time.Date(2026, 12, 7, 16, 0, 0, 0, time.UTC), sidecarPods: []corev1.Pod{{
-		ObjectMeta: metav1.ObjectMeta{Name: "a", Annotations: map[string]string{AnnotationRecordGenerations: "telemetry=1"}},
+		ObjectMeta: metav1.ObjectMeta{Name: "a", Annotations: map[string]string{recbufv1alpha1.AnnotationRecordGenerations: "telemetry=1"}},
 		Status:     corev1.PodStatus{Phase: corev1.PodRunning},
 	}}}
 	first, second := newRecord("ns", "telemetry", ringSpec(8)), newRecord("ns", "telemetry", ringSpec(8))
@@ -109,7 +109,7 @@ func TestSetSidecarsIsAFunctionOfItsInputs(t *testing.T) {
 }
 
 func TestAnAppPodMapsToTheRecordsInjectedIntoIt(t *testing.T) {
-	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Annotations: map[string]string{AnnotationRecordGenerations: "telemetry=1,state=4"}}}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Annotations: map[string]string{recbufv1alpha1.AnnotationRecordGenerations: "telemetry=1,state=4"}}}
 	var got []string
 	for _, r := range sidecarRecords(t.Context(), pod) {
 		got = append(got, r.String())

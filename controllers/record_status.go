@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
+	"github.com/recbuf/recbuf/internal/natspolicy"
 	"github.com/recbuf/recbuf/internal/statusagg"
 )
 
@@ -49,7 +50,7 @@ type statusInputs struct {
 	// consumer authentication's ServiceAccount and ClusterRoleBinding met.
 	serviceAccountErr, bindingErr error
 	// natsRefusal says why the Record's NATS source is refused (zero: not).
-	natsRefusal natsRefusal
+	natsRefusal natspolicy.Refusal
 	// record is the Record's name: its sidecar containers are named after
 	// it (bufferStarted).
 	record string

@@ -7,7 +7,6 @@ import (
 	"math"
 	"reflect"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
+	"github.com/recbuf/recbuf/internal/bufferpod"
 	"github.com/recbuf/recbuf/internal/report"
 	"github.com/recbuf/recbuf/internal/statusagg"
 )
@@ -301,7 +301,7 @@ func runningPod(name string, started time.Time) corev1.Pod {
 	return corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns"},
 		Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
-			Name: ContainerName, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(started)}},
+			Name: bufferpod.ContainerName, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(started)}},
 		}}},
 	}
 }
@@ -804,69 +804,6 @@ func TestRecheckAfter(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := recheckAfter(tt.rec, tt.in); got != tt.want {
 				t.Errorf("got %v, want %v", got, tt.want)
-			}
-		})
-	}
-}
-
-func TestSidecarArgsOfAMinimalRecord(t *testing.T) {
-	rec := newRecord("ns", "door", recbufv1alpha1.RecordSpec{Buffer: recbufv1alpha1.BufferSpec{Type: recbufv1alpha1.BufferTypeMailbox}})
-	rec.UID = "u"
-	cfg := Config{NATSURL: "nats://nats:4222", ReportSubjectPrefix: "recbuf.stats", ReportInterval: 5 * time.Second}
-	want := []string{
-		"--record-namespace=ns", "--record-name=door", "--record-uid=u", "--buffer-type=Mailbox",
-		"--nats-url=nats://nats:4222", "--nats-subject=records.ns.door", "--max-message-bytes=1048576",
-		"--http-addr=:8080", "--metrics-addr=:9090", "--report-settings-file=/etc/recbuf/settings/reports.json",
-		"--report-key-file=/etc/recbuf/report-key/key", "--shutdown-grace=10s",
-	}
-	if got := sidecarArgs(rec, cfg, deploymentLayout(rec)); !slices.Equal(got, want) {
-		t.Errorf("got %q,\nwant %q", got, want)
-	}
-}
-
-func TestSidecarArgsCarryTheConsumerLimitsOnlyWhenSet(t *testing.T) {
-	rec := newRecord("ns", "door", ringSpec(8))
-	cfg := Config{NATSURL: "nats://nats:4222"}
-	if got := sidecarArgs(rec, cfg, deploymentLayout(rec)); slices.ContainsFunc(got, func(a string) bool {
-		return strings.HasPrefix(a, "--max-streams") || strings.HasPrefix(a, "--max-takes")
-	}) {
-		t.Errorf("got %q: without spec.consumers limits, the buffer process's defaults apply", got)
-	}
-	rec.Spec.Consumers = &recbufv1alpha1.ConsumersSpec{MaxStreams: ptr.To[int32](2000), MaxTakes: ptr.To[int32](5)}
-	got := sidecarArgs(rec, cfg, deploymentLayout(rec))
-	for _, want := range []string{"--max-streams=2000", "--max-takes=5"} {
-		if !slices.Contains(got, want) {
-			t.Errorf("got %q, want %s among them", got, want)
-		}
-	}
-}
-
-func TestSidecarArgsCarryTheAllowedOriginsOnlyWhenSet(t *testing.T) {
-	cfg := Config{NATSURL: "nats://nats:4222"}
-	cases := []struct {
-		name      string
-		consumers *recbufv1alpha1.ConsumersSpec
-		want      string // the flag, "" for none
-	}{
-		{name: "a Record without spec.consumers allows no origin", consumers: nil},
-		{name: "a Record with an empty list allows no origin", consumers: &recbufv1alpha1.ConsumersSpec{AllowedOrigins: []recbufv1alpha1.Origin{}}},
-		{name: "a Record's origins are passed as one comma-separated flag, in order",
-			consumers: &recbufv1alpha1.ConsumersSpec{AllowedOrigins: []recbufv1alpha1.Origin{"https://dash.example.com", "http://localhost:8080"}},
-			want:      "--allowed-origins=https://dash.example.com,http://localhost:8080"},
-		{name: "a Record that allows every origin passes *",
-			consumers: &recbufv1alpha1.ConsumersSpec{AllowedOrigins: []recbufv1alpha1.Origin{"*"}}, want: "--allowed-origins=*"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			rec := newRecord("ns", "door", ringSpec(8))
-			rec.Spec.Consumers = tc.consumers
-			got := sidecarArgs(rec, cfg, deploymentLayout(rec))
-			flags := slices.DeleteFunc(slices.Clone(got), func(a string) bool { return !strings.HasPrefix(a, "--allowed-origins") })
-			switch {
-			case tc.want == "" && len(flags) > 0:
-				t.Errorf("got %q, want no --allowed-origins", flags)
-			case tc.want != "" && !slices.Equal(flags, []string{tc.want}):
-				t.Errorf("got %q, want [%s]", flags, tc.want)
 			}
 		})
 	}

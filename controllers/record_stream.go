@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
+	"github.com/recbuf/recbuf/internal/bufferpod"
 	"github.com/recbuf/recbuf/internal/streams"
 )
 
@@ -109,7 +110,7 @@ func (r *RecordReconciler) reconcileStream(ctx context.Context, s *recordScope) 
 		}
 		return nil
 	}
-	name := streamName(rec)
+	name := bufferpod.StreamName(rec)
 	s.stream = &streamObservation{name: name}
 	if r.JetStream == nil {
 		s.stream.err = &streamError{reason: recbufv1alpha1.ReasonNATSUnavailable, message: "the manager has no JetStream connection"}
@@ -297,7 +298,7 @@ func streamLimits(rec *recbufv1alpha1.Record, cfg Config) (maxMsgs, maxBytes int
 		maxBytes = b.MaxBytes.Value()
 		// The budget the buffer process is given, when the Record fits:
 		// the stream then holds what the ring restored from it can.
-		if plan, err := bufferMemory(rec, cfg); err == nil && plan.MaxBytes > 0 {
+		if plan, err := bufferpod.Memory(rec, cfg.BufferPod()); err == nil && plan.MaxBytes > 0 {
 			maxBytes = plan.MaxBytes
 		}
 	}
@@ -348,21 +349,6 @@ func (r *RecordReconciler) setStreamFinalizer(ctx context.Context, s *recordScop
 	rec.Status = *status
 	s.before.ObjectMeta = *rec.ObjectMeta.DeepCopy()
 	return nil
-}
-
-// streamName is the Record's stream: the adopted one, or the one the
-// manager owns (streams.Name); "" without spec.persistence. The manager
-// hands it to the buffer process (--jetstream-stream), which never derives
-// it.
-func streamName(rec *recbufv1alpha1.Record) string {
-	switch {
-	case !rec.Persistent():
-		return ""
-	case rec.AdoptsStream():
-		return rec.Spec.Persistence.Stream
-	default:
-		return streams.Name(rec.Namespace, rec.Name)
-	}
 }
 
 // finalizeStream deletes the stream of a Record that carries

@@ -19,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
+	"github.com/recbuf/recbuf/internal/bufferpod"
 	"github.com/recbuf/recbuf/internal/report"
 	"github.com/recbuf/recbuf/internal/sidecar"
 	"github.com/recbuf/recbuf/internal/testutil/netcut"
@@ -194,7 +195,7 @@ func runPodOf(t *testing.T, g Gomega, rec *recbufv1alpha1.Record) *corev1.Pod {
 	t.Helper()
 	pod := createPodOf(t, g, rec)
 	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
-		Name: ContainerName, Image: testImage, Ready: true,
+		Name: bufferpod.ContainerName, Image: testImage, Ready: true,
 		State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}},
 	}}}
 	g.Expect(k8s.Status().Update(context.Background(), pod)).To(Succeed())

@@ -38,6 +38,7 @@ import (
 	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
 	"github.com/recbuf/recbuf/internal/report"
 	"github.com/recbuf/recbuf/internal/statusagg"
+	recbufwebhook "github.com/recbuf/recbuf/internal/webhook"
 )
 
 // The suite runs one API server (envtest), one NATS server and one manager
@@ -211,10 +212,10 @@ func runSuite(m *testing.M) int {
 		return 1
 	}
 
-	mgr.GetWebhookServer().Register(SidecarWebhookPath, &webhook.Admission{Handler: &SidecarInjector{
+	mgr.GetWebhookServer().Register(recbufwebhook.Path, &webhook.Admission{Handler: &recbufwebhook.Injector{
 		Client:  mgr.GetClient(),
 		Decoder: admission.NewDecoder(scheme),
-		Config:  testConfig,
+		Config:  recbufwebhook.Config{BufferPod: testConfig.BufferPod(), NATSPolicy: testConfig.NATSPolicy()},
 	}})
 
 	ctx, cancel := context.WithCancel(context.Background())

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/recbuf/recbuf/controllers"
+	recbufwebhook "github.com/recbuf/recbuf/internal/webhook"
 )
 
 // The sidecar injection webhook's certificates: either the manager makes
@@ -67,10 +68,10 @@ func setupSidecarInjection(mgr ctrl.Manager, o options, cfg controllers.Config) 
 		close(ready)
 	}
 	srv := webhook.NewServer(webhook.Options{Port: o.webhookPort, CertDir: o.webhookCertDir})
-	srv.Register(controllers.SidecarWebhookPath, &webhook.Admission{Handler: &controllers.SidecarInjector{
+	srv.Register(recbufwebhook.Path, &webhook.Admission{Handler: &recbufwebhook.Injector{
 		Client:  mgr.GetClient(),
 		Decoder: admission.NewDecoder(mgr.GetScheme()),
-		Config:  cfg,
+		Config:  recbufwebhook.Config{BufferPod: cfg.BufferPod(), NATSPolicy: cfg.NATSPolicy()},
 	}})
 	if err := mgr.Add(&afterCerts{server: srv, ready: ready}); err != nil {
 		return fmt.Errorf("adding the webhook server: %w", err)

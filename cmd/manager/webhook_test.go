@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	recbufwebhook "github.com/recbuf/recbuf/internal/webhook"
+
 	"github.com/recbuf/recbuf/internal/testutil/kubetest"
 
 	. "github.com/onsi/gomega"
@@ -26,7 +28,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
-	"github.com/recbuf/recbuf/controllers"
 	"github.com/recbuf/recbuf/internal/testutil/sandbox"
 )
 
@@ -52,13 +53,13 @@ func TestTheManagerServesTheWebhookWithCertificatesItMakesAndRotates(t *testing.
 			Webhooks: []admissionregistrationv1.MutatingWebhook{{
 				Name: "sidecar.recbuf.dev",
 				ClientConfig: admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{
-					Namespace: "default", Name: "recbuf-webhook", Path: ptr.To(controllers.SidecarWebhookPath),
+					Namespace: "default", Name: "recbuf-webhook", Path: ptr.To(recbufwebhook.Path),
 				}},
 				Rules: []admissionregistrationv1.RuleWithOperations{{
 					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
 					Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}},
 				}},
-				ObjectSelector:          &metav1.LabelSelector{MatchLabels: map[string]string{controllers.LabelInject: "true"}},
+				ObjectSelector:          &metav1.LabelSelector{MatchLabels: map[string]string{recbufv1alpha1.LabelInject: "true"}},
 				FailurePolicy:           ptr.To(admissionregistrationv1.Fail),
 				SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
 				AdmissionReviewVersions: []string{"v1"},
@@ -141,8 +142,8 @@ func TestTheManagerServesTheWebhookWithCertificatesItMakesAndRotates(t *testing.
 		pod := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{
 				Namespace: "default", GenerateName: "app-",
-				Labels:      map[string]string{controllers.LabelInject: "true"},
-				Annotations: map[string]string{controllers.AnnotationRecords: "telemetry"},
+				Labels:      map[string]string{recbufv1alpha1.LabelInject: "true"},
+				Annotations: map[string]string{recbufv1alpha1.AnnotationRecords: "telemetry"},
 			},
 			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "example.com/app"}}},
 		}

@@ -12,6 +12,9 @@ import (
 	"strings"
 	"testing"
 
+	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
+	recbufwebhook "github.com/recbuf/recbuf/internal/webhook"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/nats-io/nats-server/v2/server"
 	"go.yaml.in/yaml/v3"
@@ -1279,8 +1282,8 @@ func TestSidecarInjectionWebhook(t *testing.T) {
 			t.Fatalf("got %d webhooks, want 1", len(mwc.Webhooks))
 		}
 		wh := mwc.Webhooks[0]
-		if got := wh.ObjectSelector.MatchLabels; got[controllers.LabelInject] != "true" {
-			t.Errorf("objectSelector %v: want %s=true", got, controllers.LabelInject)
+		if got := wh.ObjectSelector.MatchLabels; got[recbufv1alpha1.LabelInject] != "true" {
+			t.Errorf("objectSelector %v: want %s=true", got, recbufv1alpha1.LabelInject)
 		}
 		if wh.FailurePolicy == nil || *wh.FailurePolicy != admissionregistrationv1.Fail || wh.SideEffects == nil || *wh.SideEffects != admissionregistrationv1.SideEffectClassNone {
 			t.Errorf("failurePolicy %v, sideEffects %v: want Fail and None", wh.FailurePolicy, wh.SideEffects)
@@ -1292,8 +1295,8 @@ func TestSidecarInjectionWebhook(t *testing.T) {
 		if !excluded {
 			t.Errorf("namespaceSelector %+v: want kube-system and %s excluded", wh.NamespaceSelector, namespace)
 		}
-		if svc := wh.ClientConfig.Service; svc == nil || svc.Name != "recbuf-webhook" || svc.Path == nil || *svc.Path != controllers.SidecarWebhookPath {
-			t.Errorf("clientConfig %+v: want the Service recbuf-webhook at %s", wh.ClientConfig, controllers.SidecarWebhookPath)
+		if svc := wh.ClientConfig.Service; svc == nil || svc.Name != "recbuf-webhook" || svc.Path == nil || *svc.Path != recbufwebhook.Path {
+			t.Errorf("clientConfig %+v: want the Service recbuf-webhook at %s", wh.ClientConfig, recbufwebhook.Path)
 		}
 		if len(wh.ClientConfig.CABundle) != 0 || len(mwc.Annotations) != 0 {
 			t.Errorf("caBundle %q, annotations %v: want neither, the manager writes the caBundle", wh.ClientConfig.CABundle, mwc.Annotations)

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/recbuf/recbuf/internal/bufferpod"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
@@ -728,8 +730,8 @@ func TestMonitoringValues(t *testing.T) {
 			set:  []string{"prometheusRule.enabled=true"},
 			check: func(t *testing.T, objs objects) {
 				expr, _ := alertsOf(t, objs)["RecbufBufferPodRestarted"]["expr"].(string)
-				if !strings.Contains(expr, fmt.Sprintf("container=%q", controllers.ContainerName)) {
-					t.Errorf("expr %q does not select container %q", expr, controllers.ContainerName)
+				if !strings.Contains(expr, fmt.Sprintf("container=%q", bufferpod.ContainerName)) {
+					t.Errorf("expr %q does not select container %q", expr, bufferpod.ContainerName)
 				}
 			},
 		},

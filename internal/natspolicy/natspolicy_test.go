@@ -1,4 +1,4 @@
-package controllers
+package natspolicy
 
 import (
 	"testing"
@@ -36,9 +36,9 @@ func TestServersAreComparedAsTheRecordsPodsResolveThem(t *testing.T) {
 					URL: tt.recordURL, CredentialsSecretRef: &recbufv1alpha1.SecretReference{Name: "creds"},
 				}}},
 			}
-			got := checkNATSSource(rec, Config{NATSURL: tt.managerURL, AllowedNATSServers: tt.allowed})
-			if got.reason != tt.wantReason {
-				t.Errorf("got reason %q (%s), want %q", got.reason, got.message, tt.wantReason)
+			got := Check(rec, Policy{DefaultURL: tt.managerURL, Allowed: tt.allowed})
+			if got.Reason != tt.wantReason {
+				t.Errorf("got reason %q (%s), want %q", got.Reason, got.Message, tt.wantReason)
 			}
 		})
 	}

@@ -6,11 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	. "github.com/onsi/gomega"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -18,9 +16,15 @@ import (
 	"k8s.io/utils/ptr"
 
 	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
+	"github.com/recbuf/recbuf/internal/bufferpod"
 	"github.com/recbuf/recbuf/internal/report"
 	"github.com/recbuf/recbuf/internal/sidecar"
+	recbufwebhook "github.com/recbuf/recbuf/internal/webhook"
 )
+
+// This file tests the injection webhook (internal/webhook) as the API
+// server calls it, with the reconciler that sets the Records up and counts
+// the injected buffers in their status: both run in this suite's manager.
 
 // testWebhookConfiguration is the chart's MutatingWebhookConfiguration
 // (charts/recbuf/templates/webhook.yaml) as envtest installs it: envtest
@@ -32,7 +36,7 @@ func testWebhookConfiguration() *admissionregistrationv1.MutatingWebhookConfigur
 		Webhooks: []admissionregistrationv1.MutatingWebhook{{
 			Name: "sidecar.recbuf.dev",
 			ClientConfig: admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{
-				Namespace: "recbuf-system", Name: "recbuf-webhook", Path: ptr.To(SidecarWebhookPath),
+				Namespace: "recbuf-system", Name: "recbuf-webhook", Path: ptr.To(recbufwebhook.Path),
 			}},
 			Rules: []admissionregistrationv1.RuleWithOperations{{
 				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
@@ -41,112 +45,13 @@ func testWebhookConfiguration() *admissionregistrationv1.MutatingWebhookConfigur
 					Scope: ptr.To(admissionregistrationv1.NamespacedScope),
 				},
 			}},
-			ObjectSelector:          &metav1.LabelSelector{MatchLabels: map[string]string{LabelInject: "true"}},
+			ObjectSelector:          &metav1.LabelSelector{MatchLabels: map[string]string{recbufv1alpha1.LabelInject: "true"}},
 			FailurePolicy:           ptr.To(admissionregistrationv1.Fail),
 			SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
 			AdmissionReviewVersions: []string{"v1"},
 			TimeoutSeconds:          ptr.To[int32](10),
 			ReinvocationPolicy:      ptr.To(admissionregistrationv1.NeverReinvocationPolicy),
 		}},
-	}
-}
-
-func TestParseSidecarRequest(t *testing.T) {
-	tests := []struct {
-		name        string
-		annotations map[string]string
-		want        sidecarRequest
-		wantErr     string
-	}{
-		{"one record gets the default ports on localhost", map[string]string{AnnotationRecords: "telemetry"},
-			sidecarRequest{records: []string{"telemetry"}, port: 8080, metricsPort: 9090, listenHost: "127.0.0.1"}, ""},
-		{"a list keeps its order and ignores spaces", map[string]string{AnnotationRecords: " telemetry, state ", AnnotationPort: "7000"},
-			sidecarRequest{records: []string{"telemetry", "state"}, port: 7000, metricsPort: 9090, listenHost: "127.0.0.1"}, ""},
-		{"every interface is asked with 0.0.0.0", map[string]string{AnnotationRecords: "telemetry", AnnotationListenAddress: "0.0.0.0"},
-			sidecarRequest{records: []string{"telemetry"}, port: 8080, metricsPort: 9090, listenHost: "0.0.0.0"}, ""},
-		{"IPv6's loopback is a listen address too", map[string]string{AnnotationRecords: "telemetry", AnnotationListenAddress: " ::1 "},
-			sidecarRequest{records: []string{"telemetry"}, port: 8080, metricsPort: 9090, listenHost: "::1"}, ""},
-		{"a pod address is refused, since admission cannot know it", map[string]string{AnnotationRecords: "a", AnnotationListenAddress: "10.0.0.7"}, sidecarRequest{},
-			`annotation recbuf.dev/listen-address: "10.0.0.7" is neither a loopback address (127.0.0.1, ::1) nor every interface (0.0.0.0, ::)`},
-		{"a host name is refused", map[string]string{AnnotationRecords: "a", AnnotationListenAddress: "localhost"}, sidecarRequest{},
-			`annotation recbuf.dev/listen-address: "localhost" is neither`},
-		{"a missing list is refused", map[string]string{}, sidecarRequest{}, "annotation recbuf.dev/records is missing"},
-		{"a Record of another namespace is refused", map[string]string{AnnotationRecords: "other/telemetry"}, sidecarRequest{}, `annotation recbuf.dev/records: Record "other/telemetry": only Records of the pod's own namespace`},
-		{"an empty entry is refused", map[string]string{AnnotationRecords: "a,,b"}, sidecarRequest{}, "empty Record name"},
-		{"a Record listed twice is refused", map[string]string{AnnotationRecords: "a,a"}, sidecarRequest{}, `Record "a" is listed twice`},
-		{"a port that is not a number is refused", map[string]string{AnnotationRecords: "a", AnnotationPort: "http"}, sidecarRequest{}, `annotation recbuf.dev/port: "http" is not a port`},
-		{"a port out of range is refused", map[string]string{AnnotationRecords: "a", AnnotationPort: "70000"}, sidecarRequest{}, "annotation recbuf.dev/port"},
-		{"a port range past 65535 is refused", map[string]string{AnnotationRecords: "a,b", AnnotationPort: "65535"}, sidecarRequest{}, "from 1 to 65534"},
-		{"overlapping consumer and metrics ports are refused", map[string]string{AnnotationRecords: "a,b", AnnotationPort: "9000", AnnotationMetricsPort: "9001"}, sidecarRequest{}, "overlap"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseSidecarRequest(tt.annotations)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("got error %v, want one containing %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(sidecarRequest{})); diff != "" {
-				t.Errorf("got other than wanted (-want +got):\n%s", diff)
-			}
-		})
-	}
-}
-
-func FuzzParseSidecarRequest(f *testing.F) {
-	f.Add("telemetry,state", "8080", "9090")
-	f.Add("a/b", "x", "")
-	f.Fuzz(func(t *testing.T, records, port, metrics string) {
-		req, err := parseSidecarRequest(map[string]string{AnnotationRecords: records, AnnotationPort: port, AnnotationMetricsPort: metrics})
-		if err != nil {
-			return
-		}
-		if len(req.records) == 0 || req.port < 1 || int(req.port)+len(req.records)-1 > 65535 {
-			t.Errorf("accepted %q, %q: %+v", records, port, req)
-		}
-	})
-}
-
-func TestSidecarRefusal(t *testing.T) {
-	set := func(mutate func(*recbufv1alpha1.Record)) *recbufv1alpha1.Record {
-		rec := newRecord("ns", "telemetry", ringSpec(8))
-		rec.Status.ObservedGeneration = 1
-		mutate(rec)
-		return rec
-	}
-	cfg := Config{NATSURL: "nats://nats:4222"}
-	tests := []struct {
-		name string
-		rec  *recbufv1alpha1.Record
-		want string
-	}{
-		{"a set-up ring is injected", set(func(*recbufv1alpha1.Record) {}), ""},
-		{"a Record that is not Ready is injected all the same", set(func(r *recbufv1alpha1.Record) {
-			r.Status.Conditions = []metav1.Condition{{Type: recbufv1alpha1.ConditionReady, Status: metav1.ConditionFalse}}
-		}), ""},
-		{"a Mailbox is refused", set(func(r *recbufv1alpha1.Record) {
-			r.Spec = recbufv1alpha1.RecordSpec{Buffer: recbufv1alpha1.BufferSpec{Type: recbufv1alpha1.BufferTypeMailbox}}
-		}), "annotation recbuf.dev/records: Record ns/telemetry is a Mailbox"},
-		{"a Record the manager has not set up is refused", set(func(r *recbufv1alpha1.Record) { r.Status.ObservedGeneration = 0 }), "not set up by the manager yet"},
-		{"a Record being deleted is refused", set(func(r *recbufv1alpha1.Record) { r.DeletionTimestamp = &metav1.Time{Time: time.Now()} }), "is being deleted"},
-		{"credentials for a server the admin does not allow are refused", set(func(r *recbufv1alpha1.Record) {
-			r.Spec.Source = &recbufv1alpha1.SourceSpec{NATS: recbufv1alpha1.NATSSource{
-				URL: "tls://elsewhere:4222", CredentialsSecretRef: &recbufv1alpha1.SecretReference{Name: "creds"},
-			}}
-		}), "not among the NATS servers"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := sidecarRefusal(tt.rec, cfg)
-			if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
-				t.Errorf("got %q, want %q", got, tt.want)
-			}
-		})
 	}
 }
 
@@ -166,7 +71,7 @@ func appPod(ns string, annotations map[string]string) *corev1.Pod {
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: ns, GenerateName: "app-",
-			Labels:      map[string]string{LabelInject: "true", "app": "consumer"},
+			Labels:      map[string]string{recbufv1alpha1.LabelInject: "true", "app": "consumer"},
 			Annotations: annotations,
 		},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "example.com/app"}}},
@@ -181,7 +86,7 @@ func TestWebhookInjectsTheBufferOfEachRecordAsANativeSidecar(t *testing.T) {
 	setUpRecord(t, g, tele)
 	setUpRecord(t, g, state)
 
-	pod := appPod(ns, map[string]string{AnnotationRecords: "telemetry,state", AnnotationPort: "7000"})
+	pod := appPod(ns, map[string]string{recbufv1alpha1.AnnotationRecords: "telemetry,state", recbufv1alpha1.AnnotationPort: "7000"})
 	create(t, g, pod)
 
 	g.Expect(pod.Spec.Containers).To(HaveLen(1), "the app's containers are left alone")
@@ -199,14 +104,14 @@ func TestWebhookInjectsTheBufferOfEachRecordAsANativeSidecar(t *testing.T) {
 		"--shutdown-grace=10s",
 	}))
 	g.Expect(c.SecurityContext).To(Equal(&corev1.SecurityContext{
-		RunAsNonRoot: ptr.To(true), RunAsUser: ptr.To[int64](RunAsID), RunAsGroup: ptr.To[int64](RunAsID),
+		RunAsNonRoot: ptr.To(true), RunAsUser: ptr.To[int64](bufferpod.RunAsID), RunAsGroup: ptr.To[int64](bufferpod.RunAsID),
 		AllowPrivilegeEscalation: ptr.To(false), ReadOnlyRootFilesystem: ptr.To(true),
 		Capabilities:   &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 		SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 	}))
 	g.Expect(c.VolumeMounts).To(Equal([]corev1.VolumeMount{
-		{Name: "settings-recbuf-0", MountPath: SettingsDir, ReadOnly: true},
-		{Name: "report-key-recbuf-0", MountPath: ReportKeyDir, ReadOnly: true},
+		{Name: "settings-recbuf-0", MountPath: bufferpod.SettingsDir, ReadOnly: true},
+		{Name: "report-key-recbuf-0", MountPath: bufferpod.ReportKeyDir, ReadOnly: true},
 	}))
 	g.Expect(c.Resources.Limits.Memory().IsZero()).To(BeFalse(), "the Record's resource defaults apply")
 	g.Expect(c.StartupProbe).NotTo(BeNil())
@@ -221,14 +126,14 @@ func TestWebhookInjectsTheBufferOfEachRecordAsANativeSidecar(t *testing.T) {
 	}
 	g.Expect(vols).To(ContainElements("settings-recbuf-0", "report-key-recbuf-0", "settings-recbuf-1", "report-key-recbuf-1"))
 	g.Expect(pod.Spec.Volumes).To(ContainElement(HaveField("Secret.SecretName", reportKeySecretName(tele, testConfig))))
-	g.Expect(pod.Annotations).To(HaveKeyWithValue(AnnotationRecordGenerations, "telemetry=1,state=1"))
+	g.Expect(pod.Annotations).To(HaveKeyWithValue(recbufv1alpha1.AnnotationRecordGenerations, "telemetry=1,state=1"))
 }
 
 func TestWebhookListensOnEveryInterfaceOnlyWhenAsked(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamespace(t)
 	setUpRecord(t, g, newRecord(ns, "telemetry", ringSpec(8)))
-	pod := appPod(ns, map[string]string{AnnotationRecords: "telemetry", AnnotationListenAddress: "0.0.0.0"})
+	pod := appPod(ns, map[string]string{recbufv1alpha1.AnnotationRecords: "telemetry", recbufv1alpha1.AnnotationListenAddress: "0.0.0.0"})
 	create(t, g, pod)
 	g.Expect(pod.Spec.InitContainers).To(HaveLen(1))
 	g.Expect(pod.Spec.InitContainers[0].Args).To(ContainElement("--http-addr=0.0.0.0:8080"))
@@ -241,12 +146,12 @@ func TestWebhookLeavesPodsThatDoNotAskAlone(t *testing.T) {
 	setUpRecord(t, g, newRecord(ns, "telemetry", ringSpec(8)))
 	// The annotation without the label: the API server does not call the
 	// webhook at all.
-	pod := appPod(ns, map[string]string{AnnotationRecords: "telemetry"})
-	delete(pod.Labels, LabelInject)
+	pod := appPod(ns, map[string]string{recbufv1alpha1.AnnotationRecords: "telemetry"})
+	delete(pod.Labels, recbufv1alpha1.LabelInject)
 	create(t, g, pod)
 	g.Expect(pod.Spec.InitContainers).To(BeEmpty())
 	g.Expect(pod.Spec.Volumes).To(BeEmpty())
-	g.Expect(pod.Annotations).NotTo(HaveKey(AnnotationRecordGenerations))
+	g.Expect(pod.Annotations).NotTo(HaveKey(recbufv1alpha1.AnnotationRecordGenerations))
 }
 
 func TestWebhookRefusesBadRequestsNamingTheAnnotationAndTheRecord(t *testing.T) {
@@ -262,21 +167,21 @@ func TestWebhookRefusesBadRequestsNamingTheAnnotationAndTheRecord(t *testing.T) 
 		annotations map[string]string
 		want        string
 	}{
-		{"a Record that does not exist", map[string]string{AnnotationRecords: "telemetry,nosuch"},
+		{"a Record that does not exist", map[string]string{recbufv1alpha1.AnnotationRecords: "telemetry,nosuch"},
 			"annotation recbuf.dev/records: Record " + ns + "/nosuch does not exist"},
-		{"a Record of another namespace", map[string]string{AnnotationRecords: "default/telemetry"},
+		{"a Record of another namespace", map[string]string{recbufv1alpha1.AnnotationRecords: "default/telemetry"},
 			`annotation recbuf.dev/records: Record "default/telemetry": only Records of the pod's own namespace`},
-		{"a bad port", map[string]string{AnnotationRecords: "telemetry", AnnotationPort: "0"},
+		{"a bad port", map[string]string{recbufv1alpha1.AnnotationRecords: "telemetry", recbufv1alpha1.AnnotationPort: "0"},
 			`annotation recbuf.dev/port: "0" is not a port`},
-		{"a Mailbox", map[string]string{AnnotationRecords: "commands"},
+		{"a Mailbox", map[string]string{recbufv1alpha1.AnnotationRecords: "commands"},
 			"annotation recbuf.dev/records: Record " + ns + "/commands is a Mailbox, which cannot be injected"},
 		{"no Record at all", map[string]string{},
 			"annotation recbuf.dev/records is missing or empty"},
-		{"a bad listen address", map[string]string{AnnotationRecords: "telemetry", AnnotationListenAddress: "10.0.0.7"},
+		{"a bad listen address", map[string]string{recbufv1alpha1.AnnotationRecords: "telemetry", recbufv1alpha1.AnnotationListenAddress: "10.0.0.7"},
 			`annotation recbuf.dev/listen-address: "10.0.0.7" is neither`},
-		{"every interface for a Record whose consumers must show a token", map[string]string{AnnotationRecords: "telemetry,guarded", AnnotationListenAddress: "::"},
+		{"every interface for a Record whose consumers must show a token", map[string]string{recbufv1alpha1.AnnotationRecords: "telemetry,guarded", recbufv1alpha1.AnnotationListenAddress: "::"},
 			"annotation recbuf.dev/listen-address=::: Record " + ns + "/guarded asks its consumers for ServiceAccount tokens (spec.consumers.authentication)"},
-		{"a port the app declares", map[string]string{AnnotationRecords: "telemetry", AnnotationMetricsPort: "9000"},
+		{"a port the app declares", map[string]string{recbufv1alpha1.AnnotationRecords: "telemetry", recbufv1alpha1.AnnotationMetricsPort: "9000"},
 			`annotation recbuf.dev/metrics-port=9000: port 9000 is container "app"'s own`},
 	}
 	for _, tt := range tests {
@@ -300,7 +205,7 @@ func TestInjectedSidecarsReportAndAreCountedInTheStatus(t *testing.T) {
 	ns := newNamespace(t)
 	rec := newRecord(ns, "telemetry", ringSpec(16))
 	setUpRecord(t, g, rec)
-	pod := appPod(ns, map[string]string{AnnotationRecords: "telemetry"})
+	pod := appPod(ns, map[string]string{recbufv1alpha1.AnnotationRecords: "telemetry"})
 	create(t, g, pod)
 	sc := pod.Spec.InitContainers[0]
 	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, InitContainerStatuses: []corev1.ContainerStatus{{
