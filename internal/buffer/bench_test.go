@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -119,6 +120,9 @@ func BenchmarkPushRecv(b *testing.B) {
 				}
 			}
 		})
+		if n == 1 {
+			benchSlots(b)
+		}
 		b.Run(fmt.Sprintf("type=chanShared/readers=%d", n), func(b *testing.B) {
 			// With one goroutine, which reader takes makes no difference to
 			// a channel: this is one send and one receive.
@@ -133,6 +137,91 @@ func BenchmarkPushRecv(b *testing.B) {
 			}
 		})
 	}
+}
+
+// mutexSlot is the simplest Mailbox: one value behind a mutex, taken by a
+// receive, with no sequence number, counter, wake-up or interface. It is
+// the floor the issue measures the Mailbox against.
+type mutexSlot struct {
+	mu  sync.Mutex
+	has bool
+	v   payload
+}
+
+func (s *mutexSlot) put(v payload) {
+	s.mu.Lock()
+	s.v, s.has = v, true
+	s.mu.Unlock()
+}
+
+func (s *mutexSlot) take() (v payload, ok bool) {
+	s.mu.Lock()
+	v, ok = s.v, s.has
+	s.has = false
+	s.mu.Unlock()
+	return v, ok
+}
+
+// ifaceFloor is a Buffer and a Reader with no synchronisation at all (not
+// safe for concurrent use; the lockstep benchmark has one goroutine): a
+// push stores the value and a receive returns it, through the same Buffer
+// and Reader interfaces and the same Item[payload] result as the real
+// buffers. Its time is what the API's shape costs before any atomic: two
+// dynamic calls and the copies of a 40-byte Item.
+type ifaceFloor struct{ it Item[payload] }
+
+func (f *ifaceFloor) Push(v payload) error                        { f.it.Seq++; f.it.Value = v; return nil }
+func (f *ifaceFloor) Recv(context.Context) (Item[payload], error) { return f.it, nil }
+
+// newIfaceFloor hides the concrete type, as New does, so that the
+// compiler cannot devirtualise the calls.
+//
+//go:noinline
+func newIfaceFloor() (interface{ Push(payload) error }, interface {
+	Recv(context.Context) (Item[payload], error)
+}) {
+	f := &ifaceFloor{}
+	return f, f
+}
+
+// benchSlots runs the one-reader baselines beside the channels: the mutex
+// slot, a slot in one atomic.Pointer swapped in and out (the values live
+// in payloads, so it allocates nothing), and the interface floor.
+func benchSlots(b *testing.B) {
+	b.Run("type=mutexSlot/readers=1", func(b *testing.B) {
+		var s mutexSlot
+		b.ReportAllocs()
+		defer reportCPU(b, cpuTime())
+		for i := 0; b.Loop(); i++ {
+			s.put(payloads[byte(i)])
+			if got, ok := s.take(); !ok || got[0] != byte(i) {
+				b.Fatalf("take: got (%v, %v)", got[0], ok)
+			}
+		}
+	})
+	b.Run("type=swapSlot/readers=1", func(b *testing.B) {
+		var s atomic.Pointer[payload]
+		b.ReportAllocs()
+		defer reportCPU(b, cpuTime())
+		for i := 0; b.Loop(); i++ {
+			s.Swap(&payloads[byte(i)])
+			if got := s.Swap(nil); got == nil || got[0] != byte(i) {
+				b.Fatalf("take: got %v", got)
+			}
+		}
+	})
+	b.Run("type=ifaceFloor/readers=1", func(b *testing.B) {
+		p, r := newIfaceFloor()
+		ctx := context.Background()
+		b.ReportAllocs()
+		defer reportCPU(b, cpuTime())
+		for i := 0; b.Loop(); i++ {
+			_ = p.Push(payloads[byte(i)])
+			if it, err := r.Recv(ctx); err != nil || it.Value[0] != byte(i) {
+				b.Fatalf("Recv: got (%v, %v)", it.Value[0], err)
+			}
+		}
+	})
 }
 
 // burst is how many values the concurrent benchmark's producer pushes
