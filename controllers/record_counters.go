@@ -12,6 +12,7 @@ import (
 
 	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
 	"github.com/recbuf/recbuf/internal/report"
+	"github.com/recbuf/recbuf/internal/statusagg"
 )
 
 // setCounters copies the aggregate's sums and the pods' detail into the
@@ -28,13 +29,44 @@ func setCounters(rec *recbufv1alpha1.Record, in statusInputs, pods []podState) {
 	}
 	next := *st
 	next.ReportingPods = int32(min(a.Pods, math.MaxInt32))
-	next.RecordCounters = statusCounters(a.Counters)
+	next.RecordCounters = statusCounters(recordCounters(rec, a.PodReports))
 	next.Pods = podStatuses(pods)
 	if equality.Semantic.DeepEqual(*st, next) {
 		return
 	}
 	next.LastReportTime = metaTime(a.LastReport)
 	*st = next
+}
+
+// recordCounters are the Record's counters from its pods' fresh reports:
+// what a person looking at the Record means by them, however many copies
+// of it run.
+//
+// Without a queue group, every buffer pod (of the Record's Deployment or
+// an app's pod it is injected into) holds a whole copy of the Record and
+// takes in every value. What happens to the values themselves (produced,
+// dropped, evicted, overwrites, lastMessageTime) is then the most any copy
+// counts: their sum would count each value once per copy. With a queue
+// group the pods split the values between them, and those add up. What
+// consumers do (delivered, subscribers, lagEvents, laggedValues, skipped)
+// happens on the one pod each consumer reads from, and adds up either way.
+// status.pods keeps each pod's own figures.
+func recordCounters(rec *recbufv1alpha1.Record, pods []statusagg.PodReport) report.Counters {
+	var sum report.Counters
+	for _, p := range pods {
+		sum = sum.Add(p.Counters)
+	}
+	if s := rec.Spec.Source; s != nil && s.NATS.QueueGroup != "" {
+		return sum
+	}
+	sum.Produced, sum.Dropped, sum.Evicted, sum.Overwrites = 0, 0, 0, 0
+	for _, p := range pods {
+		sum.Produced = max(sum.Produced, p.Counters.Produced)
+		sum.Dropped = max(sum.Dropped, p.Counters.Dropped)
+		sum.Evicted = max(sum.Evicted, p.Counters.Evicted)
+		sum.Overwrites = max(sum.Overwrites, p.Counters.Overwrites)
+	}
+	return sum
 }
 
 // statusCounters is the one conversion of the counters from what the

@@ -539,15 +539,15 @@ func TestSetCounters(t *testing.T) {
 	lastMsg := t0.Add(-time.Minute + 300*time.Millisecond)
 	agg := statusagg.Aggregate{
 		Pods: 2, LastReport: t0.Add(-time.Second),
-		Counters: report.Counters{Produced: 10, Delivered: 20, Subscribers: 3, LagEvents: 1, LaggedValues: 5,
-			Skipped: 6, Overwrites: 7, Dropped: 8, LastMessageTime: lastMsg},
 		PodReports: []statusagg.PodReport{
-			{Pod: "door-recbuf-a", Counters: report.Counters{Produced: 4, Subscribers: 1, Dropped: 8}},
-			{Pod: "door-recbuf-b", Counters: report.Counters{Produced: 6, Subscribers: 2}},
+			{Pod: "door-recbuf-a", Counters: report.Counters{Produced: 4, Delivered: 8, Subscribers: 1, LagEvents: 1, LaggedValues: 5,
+				Skipped: 2, Overwrites: 7, Dropped: 8, LastMessageTime: lastMsg}},
+			{Pod: "door-recbuf-b", Counters: report.Counters{Produced: 10, Delivered: 12, Subscribers: 2, Skipped: 4,
+				LastMessageTime: lastMsg.Add(-time.Minute)}},
 		},
 	}
 
-	t.Run("the sums are copied with times at the API's precision", func(t *testing.T) {
+	t.Run("the counters are copied with times at the API's precision", func(t *testing.T) {
 		rec := testRecord()
 		setCountersFrom(rec, inputs(func(in *statusInputs) { in.aggregate = agg }))
 		st := rec.Status
@@ -568,7 +568,7 @@ func TestSetCounters(t *testing.T) {
 		setCountersFrom(rec, inputs(func(in *statusInputs) { in.aggregate = agg }))
 		want := []recbufv1alpha1.RecordPodStatus{
 			{Name: "door-recbuf-a", Connected: true, Produced: 4, Subscribers: 1, Dropped: 8},
-			{Name: "door-recbuf-b", Connected: true, Produced: 6, Subscribers: 2},
+			{Name: "door-recbuf-b", Connected: true, Produced: 10, Subscribers: 2},
 		}
 		if !slices.Equal(rec.Status.Pods, want) {
 			t.Errorf("got pods %+v, want %+v", rec.Status.Pods, want)
@@ -626,12 +626,55 @@ func TestSetCounters(t *testing.T) {
 	t.Run("a sum past the API's int64 saturates", func(t *testing.T) {
 		rec := testRecord()
 		huge := agg
-		huge.Counters.Produced = math.MaxUint64
+		huge.PodReports = slices.Clone(agg.PodReports)
+		huge.PodReports[0].Counters.Delivered = math.MaxUint64
 		setCountersFrom(rec, inputs(func(in *statusInputs) { in.aggregate = huge }))
-		if rec.Status.Produced != math.MaxInt64 {
-			t.Errorf("got produced %d, want %d", rec.Status.Produced, int64(math.MaxInt64))
+		if rec.Status.Delivered != math.MaxInt64 {
+			t.Errorf("got delivered %d, want %d", rec.Status.Delivered, int64(math.MaxInt64))
 		}
 	})
+}
+
+// TestTheRecordsCountersCountEachValueOnceHoweverManyCopiesRun: two
+// replicas and an app pod with the buffer injected each take in the 1100
+// values the devices published; the Record took in 1100, not 3300.
+func TestTheRecordsCountersCountEachValueOnceHoweverManyCopiesRun(t *testing.T) {
+	copies := []statusagg.PodReport{
+		{Pod: "telemetry-recbuf-a", Counters: report.Counters{Produced: 1100, Delivered: 1100, Subscribers: 1, Evicted: 76, Dropped: 2}},
+		{Pod: "telemetry-recbuf-b", Counters: report.Counters{Produced: 1100, Delivered: 2200, Subscribers: 2, Evicted: 76, Dropped: 2, LaggedValues: 3}},
+		{Pod: "dashboard-7f9c", Counters: report.Counters{Produced: 1040, Delivered: 1040, Subscribers: 1, Evicted: 16, Dropped: 2}},
+	}
+	queued := []statusagg.PodReport{
+		{Pod: "telemetry-recbuf-a", Counters: report.Counters{Produced: 600, Delivered: 600, Subscribers: 1, Dropped: 1}},
+		{Pod: "telemetry-recbuf-b", Counters: report.Counters{Produced: 500, Delivered: 500, Subscribers: 1, Dropped: 1}},
+	}
+	tests := []struct {
+		name       string
+		queueGroup string
+		pods       []statusagg.PodReport
+		want       [7]int64 // produced, evicted, dropped, delivered, subscribers, laggedValues, overwrites
+	}{
+		{"copies that each take in every value count each value once, consumers add up", "", copies,
+			[7]int64{1100, 76, 2, 4340, 4, 3, 0}},
+		{"pods of a queue group split the values, so everything adds up", "telemetry", queued,
+			[7]int64{1100, 0, 2, 1100, 2, 0, 0}},
+		{"a single pod's counters are the Record's", "", copies[:1],
+			[7]int64{1100, 76, 2, 1100, 1, 0, 0}},
+		{"no pod, no counts", "", nil, [7]int64{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := testRecord()
+			if tt.queueGroup != "" {
+				rec.Spec.Source = &recbufv1alpha1.SourceSpec{NATS: recbufv1alpha1.NATSSource{QueueGroup: tt.queueGroup}}
+			}
+			c := statusCounters(recordCounters(rec, tt.pods))
+			got := [7]int64{c.Produced, c.Evicted, c.Dropped, c.Delivered, c.Subscribers, c.LaggedValues, c.Overwrites}
+			if got != tt.want {
+				t.Errorf("got produced, evicted, dropped, delivered, subscribers, laggedValues, overwrites = %v, want %v", got, tt.want)
+			}
+		})
+	}
 }
 
 func TestSetReadyCondition(t *testing.T) {

@@ -68,7 +68,7 @@ const (
 // +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.spec.buffer.type`
 // +kubebuilder:printcolumn:name="Capacity",type=integer,JSONPath=`.spec.buffer.capacity`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
-// +kubebuilder:printcolumn:name="Produced",type=integer,JSONPath=`.status.produced`
+// +kubebuilder:printcolumn:name="Produced",type=integer,JSONPath=`.status.produced`,description="Values the Record took in, each once however many of its pods hold a copy"
 // +kubebuilder:printcolumn:name="Lag",type=integer,JSONPath=`.status.laggedValues`,description="Values evicted before a consumer read them (SpmcRing), summed over consumers"
 // +kubebuilder:printcolumn:name="Overwrites",type=integer,JSONPath=`.status.overwrites`
 // +kubebuilder:printcolumn:name="Sidecars",type=integer,JSONPath=`.status.sidecars`,priority=1,description="Running app pods with this Record's buffer injected"
@@ -588,11 +588,18 @@ type StreamStatus struct {
 	LastSequence int64 `json:"lastSequence,omitempty"`
 }
 
-// RecordCounters are a Record's counters, as the buffer processes report
-// them (internal/report.Counters) summed over the reporting pods. They are
-// inline in the status: status.produced, status.delivered and so on.
+// RecordCounters are a Record's counters, from what its buffer processes
+// report (internal/report.Counters). They are inline in the status:
+// status.produced, status.delivered and so on. Every buffer pod without a
+// queue group holds a whole copy of the Record, so the counters of what
+// happens to the values (produced, evicted, overwrites, dropped) are the
+// most any reporting pod counts, not their sum; with a queue group the
+// pods split the values and those counters are summed. The consumers'
+// counters (delivered, subscribers, lagEvents, laggedValues, skipped) are
+// summed over the pods. status.pods holds each pod's own figures.
 type RecordCounters struct {
-	// produced counts values taken into the buffers.
+	// produced counts values the Record took in, each once however many
+	// of its pods hold a copy.
 	// +optional
 	Produced int64 `json:"produced,omitempty"`
 

@@ -161,6 +161,7 @@ type record struct {
 		Pods          []struct {
 			Name        string `json:"name"`
 			Connected   bool   `json:"connected"`
+			Produced    int64  `json:"produced"`
 			Subscribers int64  `json:"subscribers"`
 		} `json:"pods"`
 	} `json:"status"`
