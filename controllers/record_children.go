@@ -48,11 +48,54 @@ func childMeta(rec *recbufv1alpha1.Record) metav1.ObjectMeta {
 	return metav1.ObjectMeta{Name: rec.ChildName(), Namespace: rec.Namespace}
 }
 
-// reconcileChild creates or updates obj, the child of s.record called kind,
-// with mutate. observed says whether obj now holds the child as the API
-// server returned it; statusErr is the error the status reports (none when
-// the cache merely lags); err is what Reconcile returns.
-func (r *RecordReconciler) reconcileChild(ctx context.Context, s *recordScope, kind string, obj client.Object, mutate func()) (observed bool, statusErr, err error) {
+// childKind is a kind of child, as the status names it.
+type childKind string
+
+// The children a Record may have. A new child is one more kind here, in
+// children, and the phase that reconciles it.
+const (
+	kindConfigMap          childKind = "ConfigMap"
+	kindDeployment         childKind = "Deployment"
+	kindService            childKind = "Service"
+	kindDisruptionBudget   childKind = "PodDisruptionBudget"
+	kindNetworkPolicy      childKind = "NetworkPolicy"
+	kindReportKeySecret    childKind = "Secret"
+	kindServiceAccount     childKind = "ServiceAccount"
+	kindClusterRoleBinding childKind = "ClusterRoleBinding"
+)
+
+// children is the order in which the children's errors are reported.
+var children = []childKind{
+	kindConfigMap, kindDeployment, kindService, kindDisruptionBudget,
+	kindNetworkPolicy, kindReportKeySecret, kindServiceAccount, kindClusterRoleBinding,
+}
+
+// childErrors are the errors reconciling the children met, by kind, as
+// the status reports them (none when the cache merely lags).
+type childErrors map[childKind]error
+
+// childErr is the error reconciling one kind of child met.
+type childErr struct {
+	kind childKind
+	err  error
+}
+
+// inOrder are the errors met, in the order of children.
+func (e childErrors) inOrder() []childErr {
+	var out []childErr
+	for _, k := range children {
+		if err := e[k]; err != nil {
+			out = append(out, childErr{k, err})
+		}
+	}
+	return out
+}
+
+// reconcileChild creates or updates obj, the child of s.record of kind,
+// with mutate, and records in s the error the status reports. observed
+// says whether obj now holds the child as the API server returned it; err
+// is what Reconcile returns.
+func (r *RecordReconciler) reconcileChild(ctx context.Context, s *recordScope, kind childKind, obj client.Object, mutate func()) (observed bool, err error) {
 	op, err := controllerutil.CreateOrUpdate(ctx, r.Client, obj, func() error {
 		if err := controllerutil.SetControllerReference(s.record, obj, r.Scheme); err != nil {
 			return err
@@ -63,38 +106,40 @@ func (r *RecordReconciler) reconcileChild(ctx context.Context, s *recordScope, k
 	observed = obj.GetUID() != "" && !isConflict(err)
 	if err != nil {
 		if err = r.childError(ctx, s.record, obj, err); !errors.Is(err, errCacheLag) {
-			statusErr = err
+			s.childErrs[kind] = err
 		}
-		return observed, statusErr, fmt.Errorf("reconciling %s %s: %w", kind, obj.GetName(), err)
+		return observed, fmt.Errorf("reconciling %s %s: %w", kind, obj.GetName(), err)
 	}
 	if op != controllerutil.OperationResultNone {
 		s.log.Info("Child reconciled", "kind", kind, "child", klog.KObj(obj), "operation", op)
 	}
-	return observed, nil, nil
+	return observed, nil
 }
 
-// deleteChild deletes obj, the child of s.record called kind, when the
-// cache holds it and it is the Record's: a child the Record no longer
-// needs (a PodDisruptionBudget once it runs one pod). An object of that
-// name that is not the Record's is left alone. statusErr and err are as
+// deleteChild deletes obj, the child of s.record of kind, when the cache
+// holds it and it is the Record's: a child the Record no longer needs (a
+// PodDisruptionBudget once it runs one pod). An object of that name that
+// is not the Record's is left alone. Errors are recorded and returned as
 // reconcileChild's.
-func (r *RecordReconciler) deleteChild(ctx context.Context, s *recordScope, kind string, obj client.Object) (statusErr, err error) {
+func (r *RecordReconciler) deleteChild(ctx context.Context, s *recordScope, kind childKind, obj client.Object) error {
 	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, nil
+			return nil
 		}
-		return err, fmt.Errorf("reading %s %s: %w", kind, obj.GetName(), err)
+		s.childErrs[kind] = err
+		return fmt.Errorf("reading %s %s: %w", kind, obj.GetName(), err)
 	}
 	if !metav1.IsControlledBy(obj, s.record) {
-		return nil, nil
+		return nil
 	}
 	// The precondition keeps a newer object of that name from being
 	// deleted in its place.
 	if err := r.Client.Delete(ctx, obj, client.Preconditions{UID: ptr.To(obj.GetUID())}); client.IgnoreNotFound(err) != nil {
-		return err, fmt.Errorf("deleting %s %s: %w", kind, obj.GetName(), err)
+		s.childErrs[kind] = err
+		return fmt.Errorf("deleting %s %s: %w", kind, obj.GetName(), err)
 	}
 	s.log.Info("Child deleted", "kind", kind, "child", klog.KObj(obj))
-	return nil, nil
+	return nil
 }
 
 // isConflict reports whether err says the child's name is taken by an

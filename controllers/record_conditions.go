@@ -49,25 +49,9 @@ func natsSourceRefused(_ *recbufv1alpha1.Record, in statusInputs) (string, strin
 	return in.natsRefusal.Reason, in.natsRefusal.Message, in.natsRefusal.Refused()
 }
 
-// childErr is the error reconciling one kind of child met.
-type childErr struct {
-	kind string
-	err  error
-}
-
-// childErrs are the children's errors, in the order they are reported.
-func childErrs(in statusInputs) []childErr {
-	return []childErr{
-		{"ConfigMap", in.settingsErr}, {"Deployment", in.deploymentErr},
-		{"Service", in.serviceErr}, {"PodDisruptionBudget", in.disruptionBudgetErr},
-		{"NetworkPolicy", in.networkPolicyErr}, {"Secret", in.reportKeyErr},
-		{"ServiceAccount", in.serviceAccountErr}, {"ClusterRoleBinding", in.bindingErr},
-	}
-}
-
 // childConflict: the child's name is taken by an object that is not ours.
 func childConflict(rec *recbufv1alpha1.Record, in statusInputs) (string, string, bool) {
-	for _, c := range childErrs(in) {
+	for _, c := range in.childErrs.inOrder() {
 		if isChildConflict(c.err) {
 			// Secrets do not conflict: a report key
 			// Secret that exists is left alone (record_reportkey.go).
@@ -81,7 +65,7 @@ func childConflict(rec *recbufv1alpha1.Record, in statusInputs) (string, string,
 
 // childRefused: the API server refused the child as built.
 func childRefused(_ *recbufv1alpha1.Record, in statusInputs) (string, string, bool) {
-	for _, c := range childErrs(in) {
+	for _, c := range in.childErrs.inOrder() {
 		if isChildRefusal(c.err) {
 			return recbufv1alpha1.ReasonChildRefused, fmt.Sprintf("the API server refused the %s: %v", c.kind, c.err), true
 		}
@@ -144,8 +128,8 @@ func setStalledCondition(rec *recbufv1alpha1.Record, in statusInputs) {
 
 // transientChildErr is the first child error that no stalled check
 // explains: one the manager retries and expects to pass.
-func transientChildErr(in statusInputs) (kind string, err error) {
-	for _, c := range childErrs(in) {
+func transientChildErr(in statusInputs) (kind childKind, err error) {
+	for _, c := range in.childErrs.inOrder() {
 		if c.err != nil && !isChildConflict(c.err) && !isChildRefusal(c.err) {
 			return c.kind, c.err
 		}

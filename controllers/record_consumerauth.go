@@ -73,17 +73,19 @@ func (r *RecordReconciler) reconcileConsumerIdentity(ctx context.Context, s *rec
 		return nil
 	}
 	sa := &corev1.ServiceAccount{ObjectMeta: childMeta(s.record)}
-	_, statusErr, err := r.reconcileChild(ctx, s, "ServiceAccount", sa, func() {
+	_, err := r.reconcileChild(ctx, s, kindServiceAccount, sa, func() {
 		sa.Labels = mergeLabels(sa.Labels, childLabels(s.record))
 		// The pods ask for the token themselves (bufferpod.MutateContainer): no
 		// other pod that runs as this account gets one by default.
 		sa.AutomountServiceAccountToken = ptr.To(false)
 	})
-	s.serviceAccountErr = statusErr
 	if err != nil {
 		return err
 	}
-	s.bindingErr, err = r.ensureAuthDelegatorBinding(ctx, s)
+	statusErr, err := r.ensureAuthDelegatorBinding(ctx, s)
+	if statusErr != nil {
+		s.childErrs[kindClusterRoleBinding] = statusErr
+	}
 	return err
 }
 
@@ -94,12 +96,11 @@ func (r *RecordReconciler) retireConsumerIdentity(ctx context.Context, s *record
 	if bufferpod.ConsumerAuthentication(s.record) {
 		return nil
 	}
-	var err error
-	if s.serviceAccountErr, err = r.deleteChild(ctx, s, "ServiceAccount", &corev1.ServiceAccount{ObjectMeta: childMeta(s.record)}); err != nil {
+	if err := r.deleteChild(ctx, s, kindServiceAccount, &corev1.ServiceAccount{ObjectMeta: childMeta(s.record)}); err != nil {
 		return err
 	}
 	if err := r.deleteAuthDelegatorBinding(ctx, client.ObjectKeyFromObject(s.record)); err != nil {
-		s.bindingErr = err
+		s.childErrs[kindClusterRoleBinding] = err
 		return err
 	}
 	return nil

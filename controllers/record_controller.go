@@ -176,11 +176,8 @@ type recordScope struct {
 	settings   *corev1.ConfigMap
 	deployment *appsv1.Deployment
 	service    *corev1.Service
-	// settingsErr, deploymentErr, serviceErr, disruptionBudgetErr,
-	// networkPolicyErr, reportKeyErr, serviceAccountErr and bindingErr are
-	// the errors reconciling the children met.
-	settingsErr, deploymentErr, serviceErr, disruptionBudgetErr, networkPolicyErr, reportKeyErr error
-	serviceAccountErr, bindingErr                                                               error
+	// childErrs are the errors reconciling the children met.
+	childErrs childErrors
 	// reportKey is the Record's report key, derived from the master key.
 	reportKey []byte
 	// natsRefusal says why the Record's NATS source is refused (zero: it
@@ -209,7 +206,7 @@ func (r *RecordReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 		}
 		return ctrl.Result{}, err
 	}
-	s := &recordScope{log: ctrl.LoggerFrom(ctx), record: rec, before: rec.DeepCopy()}
+	s := &recordScope{log: ctrl.LoggerFrom(ctx), record: rec, before: rec.DeepCopy(), childErrs: childErrors{}}
 	if !rec.DeletionTimestamp.IsZero() {
 		// The garbage collector deletes the children; the manager the ones
 		// it cannot: the cluster-scoped binding (record_consumerauth.go) and
@@ -243,7 +240,7 @@ func (r *RecordReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 		r.reconcileStream,
 		r.reconcileNetworkPolicy,
 		r.reconcileConsumerIdentity,
-		r.reconcileDeploymentWithinPolicy,
+		r.reconcileDeployment,
 		r.retireConsumerIdentity,
 		r.reconcileService,
 		r.reconcileDisruptionBudget,

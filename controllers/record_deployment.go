@@ -2,35 +2,66 @@ package controllers
 
 import (
 	"context"
+	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
 	"github.com/recbuf/recbuf/internal/bufferpod"
+	"github.com/recbuf/recbuf/internal/natspolicy"
 	"github.com/recbuf/recbuf/internal/report"
 )
 
-// reconcileDeployment creates or updates the Record's Deployment. Only the
-// fields recbuf sets are written, so the API server's defaults stay and an
-// unchanged Deployment is not updated; any edit of those fields by someone
-// else is reverted.
+// reconcileDeployment creates or updates the Record's Deployment, unless a
+// gate holds its rollout (rolloutHeld): then it only observes an existing
+// Deployment of the Record's, for the status, and leaves it as it is. Only
+// the fields recbuf sets are written, so the API server's defaults stay and
+// an unchanged Deployment is not updated; any edit of those fields by
+// someone else is reverted.
 func (r *RecordReconciler) reconcileDeployment(ctx context.Context, s *recordScope) error {
-	if _, err := bufferpod.Memory(s.record, r.Config.BufferPod()); err != nil {
-		// Stalled (insufficientMemory): pods that cannot hold what the
-		// Record declares are not rolled out.
+	s.natsRefusal = natspolicy.Check(s.record, r.Config.NATSPolicy())
+	if r.rolloutHeld(s) {
 		return r.observeDeployment(ctx, s)
 	}
 	d := &appsv1.Deployment{ObjectMeta: childMeta(s.record)}
-	observed, statusErr, err := r.reconcileChild(ctx, s, "Deployment", d, func() { mutateDeployment(d, s.record, r.Config) })
+	observed, err := r.reconcileChild(ctx, s, kindDeployment, d, func() { mutateDeployment(d, s.record, r.Config) })
 	if observed {
 		s.deployment = d
 	}
-	s.deploymentErr = statusErr
 	return err
+}
+
+// rolloutHeld says whether the Record's pods are to stay as they are: the
+// gates that hold a rollout, each also a reason of the Stalled condition.
+// Pods already running keep serving consumers until the spec is fixed.
+func (r *RecordReconciler) rolloutHeld(s *recordScope) bool {
+	_, doesNotFit := bufferpod.Memory(s.record, r.Config.BufferPod())
+	return s.natsRefusal.Refused() || // the credentials would go where the admin does not allow (record_policy.go)
+		adoptedStreamUnvetted(s.stream) || // no new pod waits for a stream the manager has not checked (record_stream.go)
+		doesNotFit != nil // pods that cannot hold what the Record declares (record_memory.go)
+}
+
+// observeDeployment reads the Record's Deployment without changing it, so
+// that the status still describes the pods that run.
+func (r *RecordReconciler) observeDeployment(ctx context.Context, s *recordScope) error {
+	d := &appsv1.Deployment{}
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: s.record.Namespace, Name: s.record.ChildName()}, d)
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil
+	case err != nil:
+		return fmt.Errorf("reading Deployment %s: %w", s.record.ChildName(), err)
+	}
+	if metav1.IsControlledBy(d, s.record) {
+		s.deployment = d
+	}
+	return nil
 }
 
 // mutateDeployment sets the fields recbuf owns on d, which is either new or

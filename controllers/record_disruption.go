@@ -21,12 +21,10 @@ import (
 // collected with the Record.
 func (r *RecordReconciler) reconcileDisruptionBudget(ctx context.Context, s *recordScope) error {
 	pdb := &policyv1.PodDisruptionBudget{ObjectMeta: childMeta(s.record)}
-	var err error
 	if ptr.Deref(s.record.Spec.Replicas, 1) <= 1 {
-		s.disruptionBudgetErr, err = r.deleteChild(ctx, s, "PodDisruptionBudget", pdb)
-		return err
+		return r.deleteChild(ctx, s, kindDisruptionBudget, pdb)
 	}
-	_, s.disruptionBudgetErr, err = r.reconcileChild(ctx, s, "PodDisruptionBudget", pdb, func() { mutateDisruptionBudget(pdb, s.record) })
+	_, err := r.reconcileChild(ctx, s, kindDisruptionBudget, pdb, func() { mutateDisruptionBudget(pdb, s.record) })
 	return err
 }
 

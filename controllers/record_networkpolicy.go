@@ -33,12 +33,10 @@ type NetworkPolicyConfig struct {
 // is the network plugin's business (docs/security.md#network-policies).
 func (r *RecordReconciler) reconcileNetworkPolicy(ctx context.Context, s *recordScope) error {
 	np := &networkingv1.NetworkPolicy{ObjectMeta: childMeta(s.record)}
-	var err error
 	if !r.Config.NetworkPolicies.Enabled {
-		s.networkPolicyErr, err = r.deleteChild(ctx, s, "NetworkPolicy", np)
-		return err
+		return r.deleteChild(ctx, s, kindNetworkPolicy, np)
 	}
-	_, s.networkPolicyErr, err = r.reconcileChild(ctx, s, "NetworkPolicy", np, func() {
+	_, err := r.reconcileChild(ctx, s, kindNetworkPolicy, np, func() {
 		mutateNetworkPolicy(np, s.record, r.Config.NetworkPolicies)
 	})
 	return err

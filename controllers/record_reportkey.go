@@ -111,7 +111,7 @@ func (r *RecordReconciler) reconcileReportKey(ctx context.Context, s *recordScop
 			recheck = reportKeyRecheckYoung
 		}
 	default:
-		s.reportKeyErr = err
+		s.childErrs[kindReportKeySecret] = err
 		return fmt.Errorf("reconciling Secret %s: %w", name, err)
 	}
 	r.reportKeys.remember(client.ObjectKeyFromObject(rec), rec.UID, name, now.Add(recheck))

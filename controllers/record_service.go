@@ -15,11 +15,10 @@ import (
 // API and the metrics of its buffer pods, under a stable name.
 func (r *RecordReconciler) reconcileService(ctx context.Context, s *recordScope) error {
 	svc := &corev1.Service{ObjectMeta: childMeta(s.record)}
-	observed, statusErr, err := r.reconcileChild(ctx, s, "Service", svc, func() { mutateService(svc, s.record) })
+	observed, err := r.reconcileChild(ctx, s, kindService, svc, func() { mutateService(svc, s.record) })
 	if observed {
 		s.service = svc
 	}
-	s.serviceErr = statusErr
 	return err
 }
 

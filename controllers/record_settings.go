@@ -33,11 +33,10 @@ const (
 func (r *RecordReconciler) reconcileSettings(ctx context.Context, s *recordScope) error {
 	cm := &corev1.ConfigMap{ObjectMeta: childMeta(s.record)}
 	now := r.clock()
-	observed, statusErr, err := r.reconcileChild(ctx, s, "ConfigMap", cm, func() { mutateSettings(cm, s.record, r.Config, now) })
+	observed, err := r.reconcileChild(ctx, s, kindConfigMap, cm, func() { mutateSettings(cm, s.record, r.Config, now) })
 	if observed {
 		s.settings = cm
 	}
-	s.settingsErr = statusErr
 	return err
 }
 

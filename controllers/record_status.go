@@ -42,13 +42,8 @@ type statusInputs struct {
 	// deployment and service are the children (nil: absent or not ours).
 	deployment *appsv1.Deployment
 	service    *corev1.Service
-	// settingsErr, deploymentErr, serviceErr, disruptionBudgetErr,
-	// networkPolicyErr and reportKeyErr are the errors reconciling the
-	// children met.
-	settingsErr, deploymentErr, serviceErr, disruptionBudgetErr, networkPolicyErr, reportKeyErr error
-	// serviceAccountErr and bindingErr are the errors reconciling the
-	// consumer authentication's ServiceAccount and ClusterRoleBinding met.
-	serviceAccountErr, bindingErr error
+	// childErrs are the errors reconciling the children met.
+	childErrs childErrors
 	// natsRefusal says why the Record's NATS source is refused (zero: not).
 	natsRefusal natspolicy.Refusal
 	// record is the Record's name: its sidecar containers are named after
@@ -92,14 +87,7 @@ func (r *RecordReconciler) reconcileStatus(ctx context.Context, s *recordScope) 
 		settingsChanged:     settingsChanged(s.settings),
 		deployment:          s.deployment,
 		service:             s.service,
-		settingsErr:         s.settingsErr,
-		deploymentErr:       s.deploymentErr,
-		serviceErr:          s.serviceErr,
-		disruptionBudgetErr: s.disruptionBudgetErr,
-		networkPolicyErr:    s.networkPolicyErr,
-		reportKeyErr:        s.reportKeyErr,
-		serviceAccountErr:   s.serviceAccountErr,
-		bindingErr:          s.bindingErr,
+		childErrs:           s.childErrs,
 		natsRefusal:         s.natsRefusal,
 		record:              s.record.Name,
 		pods:                s.pods,

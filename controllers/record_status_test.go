@@ -184,27 +184,27 @@ func TestSetStalledCondition(t *testing.T) {
 		{
 			name: "a Deployment owned by another controller stalls",
 			in: inputs(func(in *statusInputs) {
-				in.deploymentErr = &controllerutil.AlreadyOwnedError{Object: &appsv1.Deployment{}}
+				in.childErrs = childErrors{kindDeployment: &controllerutil.AlreadyOwnedError{Object: &appsv1.Deployment{}}}
 			}),
 			want: wantCond{metav1.ConditionTrue, recbufv1alpha1.ReasonChildConflict, "a Deployment named rec-recbuf exists that this Record does not manage: delete it, or rename the Record"},
 		},
 		{
 			name: "a Service that exists unmanaged stalls",
 			in: inputs(func(in *statusInputs) {
-				in.serviceErr = apierrors.NewAlreadyExists(schema.GroupResource{Resource: "services"}, "rec-recbuf")
+				in.childErrs = childErrors{kindService: apierrors.NewAlreadyExists(schema.GroupResource{Resource: "services"}, "rec-recbuf")}
 			}),
 			want: wantCond{metav1.ConditionTrue, recbufv1alpha1.ReasonChildConflict, "a Service named rec-recbuf exists that this Record does not manage: delete it, or rename the Record"},
 		},
 		{
 			name: "a Deployment the API server refuses stalls with its answer",
-			in:   inputs(func(in *statusInputs) { in.deploymentErr = invalid }),
+			in:   inputs(func(in *statusInputs) { in.childErrs = childErrors{kindDeployment: invalid} }),
 			want: wantCond{metav1.ConditionTrue, recbufv1alpha1.ReasonChildRefused, "the API server refused the Deployment: " + invalid.Error()},
 		},
 		{
 			name: "a transient error does not stall",
 			in: inputs(func(in *statusInputs) {
 				in.deployment = deployment(2)
-				in.deploymentErr = apierrors.NewServerTimeout(schema.GroupResource{Resource: "deployments"}, "update", 1)
+				in.childErrs = childErrors{kindDeployment: apierrors.NewServerTimeout(schema.GroupResource{Resource: "deployments"}, "update", 1)}
 			}),
 			want: wantCond{metav1.ConditionFalse, recbufv1alpha1.ReasonProgressing, ""},
 		},
@@ -226,7 +226,7 @@ func TestSetStalledCondition(t *testing.T) {
 			name: "a conflict is reported before the Deployment's own failures",
 			in: inputs(func(in *statusInputs) {
 				in.deployment = deployment(0, dcond(appsv1.DeploymentReplicaFailure, corev1.ConditionTrue, "FailedCreate", "exceeded quota"))
-				in.serviceErr = apierrors.NewAlreadyExists(schema.GroupResource{Resource: "services"}, "rec-recbuf")
+				in.childErrs = childErrors{kindService: apierrors.NewAlreadyExists(schema.GroupResource{Resource: "services"}, "rec-recbuf")}
 			}),
 			want: wantCond{metav1.ConditionTrue, recbufv1alpha1.ReasonChildConflict, ""},
 		},
@@ -273,14 +273,14 @@ func TestSetReconcilingCondition(t *testing.T) {
 		{"a stalled rollout is not reconciling", true, inputs(),
 			wantCond{metav1.ConditionFalse, recbufv1alpha1.ReasonReplicaFailure, "the rollout is stalled: exceeded quota"}},
 		{"a Deployment update that timed out is retried and says why", false,
-			inputs(rolled(func(*appsv1.Deployment) {}), func(in *statusInputs) { in.deploymentErr = timeout }),
+			inputs(rolled(func(*appsv1.Deployment) {}), func(in *statusInputs) { in.childErrs = childErrors{kindDeployment: timeout} }),
 			wantCond{metav1.ConditionTrue, recbufv1alpha1.ReasonReconcileError, "reconciling the Deployment failed, retrying: " + timeout.Error()}},
 		{"a Service that could not be written is retried although the Deployment rolled out", false,
-			inputs(rolled(func(*appsv1.Deployment) {}), func(in *statusInputs) { in.serviceErr = errors.New("connection refused") }),
+			inputs(rolled(func(*appsv1.Deployment) {}), func(in *statusInputs) { in.childErrs = childErrors{kindService: errors.New("connection refused")} }),
 			wantCond{metav1.ConditionTrue, recbufv1alpha1.ReasonReconcileError, "reconciling the Service failed, retrying: connection refused"}},
 		{"a refusal is left to Stalled, not reported as a retry", false,
 			inputs(rolled(func(*appsv1.Deployment) {}), func(in *statusInputs) {
-				in.serviceErr = apierrors.NewForbidden(schema.GroupResource{Resource: "services"}, "rec-recbuf", errors.New("no"))
+				in.childErrs = childErrors{kindService: apierrors.NewForbidden(schema.GroupResource{Resource: "services"}, "rec-recbuf", errors.New("no"))}
 			}),
 			wantCond{metav1.ConditionFalse, recbufv1alpha1.ReasonUpToDate, ""}},
 	}
@@ -727,7 +727,7 @@ func TestSetReadyCondition(t *testing.T) {
 func TestATransientErrorSurfacesInReady(t *testing.T) {
 	rec := testRecord()
 	computeStatus(rec, inputs(func(in *statusInputs) {
-		in.deploymentErr = apierrors.NewTooManyRequests("slow down", 1)
+		in.childErrs = childErrors{kindDeployment: apierrors.NewTooManyRequests("slow down", 1)}
 	}))
 	want := "reconciling the Deployment failed, retrying: slow down"
 	checkCondition(t, rec, recbufv1alpha1.ConditionStalled, wantCond{metav1.ConditionFalse, recbufv1alpha1.ReasonProgressing, ""})
