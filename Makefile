@@ -102,7 +102,7 @@ docker-build: ## Build the images from host-compiled binaries (BASE_IMAGE=scratc
 ##@ Deployment
 
 # DEPLOY_MANIFESTS prints config/default with the images set: the manager's
-# and the buffer processes' (its --sidecar-image flag). kubectl's built-in
+# and the buffer processes' (its --buffer-image flag). kubectl's built-in
 # kustomize has no `kustomize edit set image`, and an `images:` entry in a
 # temporary kustomization would need MANAGER_IMG split into name and tag,
 # which a registry port ("host:5000/manager") makes ambiguous; so sed sets
@@ -110,10 +110,10 @@ docker-build: ## Build the images from host-compiled binaries (BASE_IMAGE=scratc
 # that a changed config/ fails here rather than deploying other images.
 DEPLOY_MANIFESTS = manifests="$$(kubectl kustomize config/default | sed \
 		-e 's|^\([[:space:]]*image:[[:space:]]*\)recbuf/manager:.*$$|\1$(MANAGER_IMG)|' \
-		-e 's|^\([[:space:]]*- --sidecar-image=\).*$$|\1$(SIDECAR_IMG)|')"; \
+		-e 's|^\([[:space:]]*- --buffer-image=\).*$$|\1$(SIDECAR_IMG)|')"; \
 	lines="$$(sed 's/^[[:space:]]*//' <<<"$$manifests")"; \
-	grep -qxF -- 'image: $(MANAGER_IMG)' <<<"$$lines" && grep -qxF -- '- --sidecar-image=$(SIDECAR_IMG)' <<<"$$lines" || \
-		{ echo "found no recbuf/manager image or --sidecar-image flag to set in config/default" >&2; exit 1; }; \
+	grep -qxF -- 'image: $(MANAGER_IMG)' <<<"$$lines" && grep -qxF -- '- --buffer-image=$(SIDECAR_IMG)' <<<"$$lines" || \
+		{ echo "found no recbuf/manager image or --buffer-image flag to set in config/default" >&2; exit 1; }; \
 	printf '%s\n' "$$manifests"
 
 .PHONY: install

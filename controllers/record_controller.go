@@ -39,9 +39,10 @@ import (
 // Config is the manager-wide configuration the reconciler builds the
 // children from (the manager's flags).
 type Config struct {
-	// SidecarImage and SidecarImagePullPolicy run the buffer process.
-	SidecarImage           string
-	SidecarImagePullPolicy corev1.PullPolicy
+	// BufferImage and BufferImagePullPolicy run the buffer process, in the
+	// Record's own pods and injected as a sidecar.
+	BufferImage           string
+	BufferImagePullPolicy corev1.PullPolicy
 	// NATSURL is the server of Records that name none.
 	NATSURL string
 	// ReportSubjectPrefix is the subject prefix buffer processes report on.

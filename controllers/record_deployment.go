@@ -155,8 +155,8 @@ func defaultSpread(rec *recbufv1alpha1.Record) []corev1.TopologySpreadConstraint
 // BufferPod is what the manager sets for every buffer container.
 func (c Config) BufferPod() bufferpod.Config {
 	return bufferpod.Config{
-		Image:                c.SidecarImage,
-		ImagePullPolicy:      c.SidecarImagePullPolicy,
+		Image:                c.BufferImage,
+		ImagePullPolicy:      c.BufferImagePullPolicy,
 		NATSURL:              c.NATSURL,
 		MemoryCeiling:        c.BufferMemoryCeiling,
 		ReportKeyFingerprint: report.MasterKeyFingerprint(c.ReportMasterKey),

@@ -177,11 +177,11 @@ func runSuite(m *testing.M) int {
 		panic(err)
 	}
 	testConfig = Config{
-		SidecarImage:           testImage,
-		SidecarImagePullPolicy: corev1.PullNever,
-		NATSURL:                ns.ClientURL(),
-		ReportSubjectPrefix:    testPrefix,
-		ReportInterval:         time.Second,
+		BufferImage:           testImage,
+		BufferImagePullPolicy: corev1.PullNever,
+		NATSURL:               ns.ClientURL(),
+		ReportSubjectPrefix:   testPrefix,
+		ReportInterval:        time.Second,
 		// The suite's own server is the default; nats.example is a server
 		// the admin allows too, for the Records that name one.
 		AllowedNATSServers: []string{ns.ClientURL(), "tls://nats.example:4222"},

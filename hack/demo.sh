@@ -49,7 +49,7 @@ up() {
   # shellcheck disable=SC2046 # image_values prints separate flags
   "$HELM" --kube-context "$ctx" upgrade --install recbuf charts/recbuf \
     --namespace recbuf-system --create-namespace --set nats.enabled=true \
-    $(image_values image "$MANAGER_IMG") $(image_values sidecarImage "$SIDECAR_IMG") \
+    $(image_values image "$MANAGER_IMG") $(image_values bufferImage "$SIDECAR_IMG") \
     $(image_values nats.image "$NATS_IMG") --wait --timeout 5m >/dev/null
 
   log "sample Records and the edge simulator, in namespace $NS"

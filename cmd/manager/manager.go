@@ -105,8 +105,8 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 	}
 
 	ctrlCfg := controllers.Config{
-		SidecarImage:                  o.sidecarImage,
-		SidecarImagePullPolicy:        corev1.PullPolicy(o.sidecarImagePullPolicy),
+		BufferImage:                   o.bufferImage,
+		BufferImagePullPolicy:         corev1.PullPolicy(o.bufferImagePullPolicy),
 		NATSURL:                       o.natsURL,
 		ReportSubjectPrefix:           o.reportSubjectPrefix,
 		ReportInterval:                o.reportInterval,
@@ -149,7 +149,7 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 		return fmt.Errorf("adding the readiness check: %w", err)
 	}
 
-	log.Info("Starting manager", "sidecarImage", o.sidecarImage, "natsURL", natsconn.RedactURL(o.natsURL), "natsCredentialsDir", o.natsCredentialsDir,
+	log.Info("Starting manager", "bufferImage", o.bufferImage, "natsURL", natsconn.RedactURL(o.natsURL), "natsCredentialsDir", o.natsCredentialsDir,
 		"allowedNATSServers", natsconn.RedactURL(o.allowedNATSServers), "allowPlaintextNATSCredentials", o.allowPlaintextNATSCreds, "leaderElection", o.leaderElect,
 		"metricsBindAddress", o.metricsAddr, "metricsSecure", o.metricsSecure, "metricsCertPath", o.metricsCertPath,
 		"networkPolicies", o.networkPolicies, "sidecarInjection", o.sidecarInjection, "webhookCerts", o.webhookCerts, "metricsFromNamespaceSelector", o.metricsFrom,

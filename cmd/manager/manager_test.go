@@ -73,7 +73,7 @@ func TestParseFlags(t *testing.T) {
 		{
 			name: "no flags give the documented defaults",
 			check: func(t *testing.T, o options) {
-				got := []string{o.sidecarImage, o.sidecarImagePullPolicy, o.natsURL, o.reportSubjectPrefix,
+				got := []string{o.bufferImage, o.bufferImagePullPolicy, o.natsURL, o.reportSubjectPrefix,
 					o.reportInterval.String(), o.reportStaleAfter.String(), o.metricsAddr, strconv.FormatBool(o.metricsSecure), o.probeAddr,
 					strconv.FormatBool(o.leaderElect), o.bufferMemoryCeiling.String()}
 				want := []string{"recbuf/sidecar:dev", "IfNotPresent", "nats://nats.recbuf-system.svc:4222", "recbuf.stats",
@@ -85,12 +85,12 @@ func TestParseFlags(t *testing.T) {
 		},
 		{
 			name: "every flag is read",
-			args: []string{"--sidecar-image=r/s:1", "--sidecar-image-pull-policy=Never", "--nats-url=tls://n.ns:4222",
+			args: []string{"--buffer-image=r/s:1", "--buffer-image-pull-policy=Never", "--nats-url=tls://n.ns:4222",
 				"--report-subject-prefix=s", "--report-interval=1s", "--report-stale-after=3s", "--metrics-bind-address=0", "--metrics-secure=false",
 				"--health-probe-bind-address=:9", "--leader-elect=false", "--leader-election-namespace=ops", "--zap-log-level=debug",
 				"--nats-credentials-dir=/etc/recbuf/nats", "--report-master-key-file=/etc/recbuf/report-master-key/key", "--buffer-memory-ceiling=512Mi"},
 			check: func(t *testing.T, o options) {
-				if o.sidecarImage != "r/s:1" || o.sidecarImagePullPolicy != "Never" || o.natsURL != "tls://n.ns:4222" ||
+				if o.bufferImage != "r/s:1" || o.bufferImagePullPolicy != "Never" || o.natsURL != "tls://n.ns:4222" ||
 					o.reportSubjectPrefix != "s" || o.reportInterval != time.Second || o.reportStaleAfter != 3*time.Second ||
 					o.metricsAddr != "0" || o.metricsSecure || o.probeAddr != ":9" || o.leaderElect || o.leaderElectionNS != "ops" ||
 					o.natsCredentialsDir != "/etc/recbuf/nats" || o.reportMasterKeyFile != "/etc/recbuf/report-master-key/key" ||
@@ -138,8 +138,8 @@ func TestParseFlags(t *testing.T) {
 		},
 		{name: "a metrics namespace selector that does not parse is refused", args: []string{"--metrics-from-namespace-selector=a in b"},
 			wantErr: `--metrics-from-namespace-selector "a in b": `},
-		{name: "an unknown pull policy is refused", args: []string{"--sidecar-image-pull-policy=Sometimes"},
-			wantErr: `--sidecar-image-pull-policy "Sometimes": want Always, IfNotPresent or Never`},
+		{name: "an unknown pull policy is refused", args: []string{"--buffer-image-pull-policy=Sometimes"},
+			wantErr: `--buffer-image-pull-policy "Sometimes": want Always, IfNotPresent or Never`},
 		{name: "a stale-after no longer than the interval is refused", args: []string{"--report-interval=10s", "--report-stale-after=10s"},
 			wantErr: "--report-stale-after 10s: want more than --report-interval (10s)"},
 		{name: "the report clock skew is two report intervals by default", check: func(t *testing.T, o options) {
@@ -205,7 +205,7 @@ func TestParseFlags(t *testing.T) {
 	}
 }
 
-// TestDeprecatedFlags checks that the old names of the report flags still
+// TestDeprecatedFlags checks that the old names of renamed flags still
 // work for this release, and that each use logs a line naming the new flag.
 func TestDeprecatedFlags(t *testing.T) {
 	tests := []struct {
@@ -238,6 +238,12 @@ func TestDeprecatedFlags(t *testing.T) {
 			check: func(o options) bool { return o.reportInterval == 3*time.Second && o.reportStaleAfter == 8*time.Second },
 			wantLogs: []string{`"flag"="--stale-after" "use"="--report-stale-after"`,
 				`"flag"="--status-interval" "use"="--report-interval"`},
+		},
+		{
+			name:     "--sidecar-image and --sidecar-image-pull-policy still set the buffer image",
+			args:     []string{"--sidecar-image=r/b:2", "--sidecar-image-pull-policy=Always"},
+			check:    func(o options) bool { return o.bufferImage == "r/b:2" && o.bufferImagePullPolicy == "Always" },
+			wantLogs: []string{`"flag"="--sidecar-image" "use"="--buffer-image"`, `"flag"="--sidecar-image-pull-policy" "use"="--buffer-image-pull-policy"`},
 		},
 		{
 			name:  "the new names log nothing",
@@ -281,7 +287,7 @@ func TestUsageHidesDeprecatedFlags(t *testing.T) {
 	}
 	usage := out.String()
 	for _, want := range []string{"Usage of manager:", "-report-subject-prefix string", "-report-interval duration",
-		"-report-stale-after duration", "(default 30s)", "-sidecar-image string", "-zap-log-level"} {
+		"-report-stale-after duration", "(default 30s)", "-buffer-image string", "-zap-log-level"} {
 		if !strings.Contains(usage, want) {
 			t.Errorf("got usage without %q:\n%s", want, usage)
 		}

@@ -25,8 +25,8 @@ import (
 
 // options are the manager's flags.
 type options struct {
-	sidecarImage            string
-	sidecarImagePullPolicy  string
+	bufferImage             string
+	bufferImagePullPolicy   string
 	natsURL                 string
 	natsCredentialsDir      string
 	allowedNATSServers      string
@@ -85,14 +85,18 @@ var deprecatedFlags = map[string]string{
 	"stats-subject-prefix": "report-subject-prefix",
 	"status-interval":      "report-interval",
 	"stale-after":          "report-stale-after",
+	// "sidecar" names the buffer process injected into an app's pod only
+	// (README's glossary); the image runs in both placements.
+	"sidecar-image":             "buffer-image",
+	"sidecar-image-pull-policy": "buffer-image-pull-policy",
 }
 
 // parseFlags registers the manager's flags (and zap's logging flags) on fs
 // and parses args.
 func parseFlags(fs *flag.FlagSet, args []string) (options, error) {
 	o := options{inCluster: runningInCluster}
-	fs.StringVar(&o.sidecarImage, "sidecar-image", "recbuf/sidecar:dev", "Image of the buffer process (cmd/sidecar) run for each Record.")
-	fs.StringVar(&o.sidecarImagePullPolicy, "sidecar-image-pull-policy", string(corev1.PullIfNotPresent), "Pull policy of the buffer process image: Always, IfNotPresent or Never.")
+	fs.StringVar(&o.bufferImage, "buffer-image", "recbuf/sidecar:dev", "Image of the buffer process (cmd/sidecar) run for each Record, in its own pods and as an injected sidecar.")
+	fs.StringVar(&o.bufferImagePullPolicy, "buffer-image-pull-policy", string(corev1.PullIfNotPresent), "Pull policy of the buffer process image: Always, IfNotPresent or Never.")
 	fs.StringVar(&o.natsURL, "nats-url", DefaultNATSURL, "NATS server(s) of Records that name none, and of the manager's own report subscription. Every buffer pod connects to it from its own namespace: a bare Service name (nats://nats:4222) is refused.")
 	fs.StringVar(&o.natsCredentialsDir, "nats-credentials-dir", "", "Directory (a mounted Secret) with any of creds, token, username, password, ca.crt, tls.crt, tls.key for the manager's own NATS connection; the buffer processes' --nats-credentials-dir conventions.")
 	fs.StringVar(&o.allowedNATSServers, "allowed-nats-servers", "", "Comma-separated NATS servers (URLs or host:port) that a Record naming spec.source.nats.credentialsSecretRef may connect to; others make it Stalled (NATSServerNotAllowed). Empty: the servers of --nats-url only.")
@@ -179,13 +183,13 @@ func (o options) logDeprecated(log logr.Logger) {
 
 func (o options) validate() error {
 	var errs []error
-	switch corev1.PullPolicy(o.sidecarImagePullPolicy) {
+	switch corev1.PullPolicy(o.bufferImagePullPolicy) {
 	case corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
 	default:
-		errs = append(errs, fmt.Errorf("--sidecar-image-pull-policy %q: want Always, IfNotPresent or Never", o.sidecarImagePullPolicy))
+		errs = append(errs, fmt.Errorf("--buffer-image-pull-policy %q: want Always, IfNotPresent or Never", o.bufferImagePullPolicy))
 	}
-	if o.sidecarImage == "" {
-		errs = append(errs, errors.New("--sidecar-image is required"))
+	if o.bufferImage == "" {
+		errs = append(errs, errors.New("--buffer-image is required"))
 	}
 	if o.natsURL == "" {
 		errs = append(errs, errors.New("--nats-url is required"))

@@ -18,8 +18,8 @@ func TestTheManagerReportsEveryMistakeAtOnce(t *testing.T) {
 	}{
 		{
 			name: "a command line with three mistakes reports all three",
-			args: []string{"--sidecar-image-pull-policy=Sometimes", "--report-interval=0s", "--metrics-secure=false", "--metrics-cert-path=/certs"},
-			want: []string{`--sidecar-image-pull-policy "Sometimes"`, "--report-interval 0s", "--metrics-cert-path needs --metrics-secure"},
+			args: []string{"--buffer-image-pull-policy=Sometimes", "--report-interval=0s", "--metrics-secure=false", "--metrics-cert-path=/certs"},
+			want: []string{`--buffer-image-pull-policy "Sometimes"`, "--report-interval 0s", "--metrics-cert-path needs --metrics-secure"},
 		},
 	}
 	for _, tt := range tests {

@@ -83,7 +83,7 @@ var _ = Describe("recbuf", Ordered, func() {
 			"--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.bufferServiceMonitor.enabled=true",
 			"--set", "metrics.reader.serviceAccount.name=" + metricsScraper, "--set", "metrics.reader.serviceAccount.namespace=" + namespace}
 		args = append(args, imageValues("image", managerImage)...)
-		args = append(args, imageValues("sidecarImage", sidecarImage)...)
+		args = append(args, imageValues("bufferImage", sidecarImage)...)
 		args = append(args, imageValues("nats.image", natsImage)...)
 		Expect(helm(args...)).Error().NotTo(HaveOccurred())
 

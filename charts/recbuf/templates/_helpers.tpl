@@ -67,6 +67,14 @@ recbuf.serviceAccountName is the manager's ServiceAccount.
 recbuf.image renders "repository:tag" of an image value, the tag defaulting
 to the chart's appVersion. Call with (list .Values.image $).
 */}}
+{{/*
+recbuf.bufferImage is the buffer process's image values: bufferImage, with
+the fields of the deprecated sidecarImage over them.
+*/}}
+{{- define "recbuf.bufferImage" -}}
+{{- toYaml (mergeOverwrite (deepCopy .Values.bufferImage) (default (dict) .Values.sidecarImage)) }}
+{{- end }}
+
 {{- define "recbuf.image" -}}
 {{- $image := index . 0 }}
 {{- $root := index . 1 }}
