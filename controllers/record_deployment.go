@@ -9,6 +9,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -26,7 +27,10 @@ import (
 // someone else is reverted.
 func (r *RecordReconciler) reconcileDeployment(ctx context.Context, s *recordScope) error {
 	s.natsRefusal = natspolicy.Check(s.record, r.Config.NATSPolicy())
-	if r.rolloutHeld(s) {
+	switch {
+	case adoptedStreamRefused(s.stream):
+		return r.stopDeployment(ctx, s)
+	case r.rolloutHeld(s):
 		return r.observeDeployment(ctx, s)
 	}
 	d := &appsv1.Deployment{ObjectMeta: childMeta(s.record)}
@@ -45,6 +49,25 @@ func (r *RecordReconciler) rolloutHeld(s *recordScope) bool {
 	return s.natsRefusal.Refused() || // the credentials would go where the admin does not allow (record_policy.go)
 		adoptedStreamUnvetted(s.stream) || // no new pod waits for a stream the manager has not checked (record_stream.go)
 		doesNotFit != nil // pods that cannot hold what the Record declares (record_memory.go)
+}
+
+// stopDeployment scales the Record's Deployment, if it has one, to zero
+// without changing anything else: its pods read a stream that a later
+// check refused (adoptedStreamRefused). The next pass that accepts the
+// stream rolls them out again, at spec.replicas.
+func (r *RecordReconciler) stopDeployment(ctx context.Context, s *recordScope) error {
+	if err := r.observeDeployment(ctx, s); err != nil || s.deployment == nil || ptr.Deref(s.deployment.Spec.Replicas, 1) == 0 {
+		return err
+	}
+	// An update, not a patch: the manager's role has no patch on
+	// Deployments, and a conflict is retried like any other.
+	s.deployment.Spec.Replicas = ptr.To[int32](0)
+	if err := r.Client.Update(ctx, s.deployment); err != nil {
+		s.childErrs[kindDeployment] = err
+		return fmt.Errorf("scaling Deployment %s to 0: %w", s.deployment.Name, err)
+	}
+	s.log.Info("Buffer pods stopped: the adopted stream is refused", "child", klog.KObj(s.deployment))
+	return nil
 }
 
 // observeDeployment reads the Record's Deployment without changing it, so

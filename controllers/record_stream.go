@@ -159,9 +159,16 @@ func (r *RecordReconciler) observeAdoptedStream(ctx context.Context, rec *recbuf
 		return nil, classifyStreamErr(name, err)
 	}
 	info := st.CachedInfo()
+	if owner, ok := info.Config.Metadata[streams.MetadataRecord]; ok && owner != streams.RecordKey(rec.Namespace, rec.Name) {
+		// Another Record's stream, made by the manager: its values, its
+		// deletion policy and its numbering are that Record's.
+		return nil, &streamError{recbufv1alpha1.ReasonStreamNotAllowed, fmt.Sprintf(
+			"stream %s named by spec.persistence.stream belongs to Record %s (its metadata %s): a Record adopts only a stream no other Record owns; no buffer pod reads it",
+			name, owner, streams.MetadataRecord), nil}
+	}
 	if why := adoptedStreamScope(info.Config, rec.EffectiveSubject()); why != "" {
 		return nil, &streamError{recbufv1alpha1.ReasonStreamNotAllowed, fmt.Sprintf(
-			"stream %s named by spec.persistence.stream %s, so its buffer pods could read values outside the Record's subject %s: no Deployment is created or updated for it",
+			"stream %s named by spec.persistence.stream %s, so its buffer pods could read values outside the Record's subject %s: no buffer pod reads it",
 			name, why, rec.EffectiveSubject()), nil}
 	}
 	return ptr.To(info.State), nil
@@ -211,9 +218,22 @@ func subjectWithin(sub, pattern string) bool {
 // the stream they were given: NATS's permissions of their user are what
 // holds them to their subjects for good; docs/persistence.md.)
 func adoptedStreamUnvetted(o *streamObservation) bool {
+	return adoptedStreamRefused(o) || streamReason(o) == recbufv1alpha1.ReasonStreamNotFound
+}
+
+// adoptedStreamRefused says whether the phase refused the adopted stream
+// (StreamNotAllowed): its pods, running or not, must not read it.
+func adoptedStreamRefused(o *streamObservation) bool {
+	return streamReason(o) == recbufv1alpha1.ReasonStreamNotAllowed
+}
+
+// streamReason is the reason of the stream phase's error, "" for none.
+func streamReason(o *streamObservation) string {
 	var se *streamError
-	return o != nil && errors.As(o.err, &se) &&
-		(se.reason == recbufv1alpha1.ReasonStreamNotAllowed || se.reason == recbufv1alpha1.ReasonStreamNotFound)
+	if o == nil || !errors.As(o.err, &se) {
+		return ""
+	}
+	return se.reason
 }
 
 // ensureStream creates the Record's stream, or updates the fields the

@@ -631,3 +631,63 @@ func TestARetainedStreamIsTakenBackByARecordOfTheSameName(t *testing.T) {
 		g.Expect(streamInfo(g, js, streams.Name(ns, "durable")).Config.Metadata).To(HaveKeyWithValue(streams.MetadataRecordUID, string(second.UID)))
 	}, timeout, poll).Should(Succeed())
 }
+
+func TestAnAdoptedStreamMarkedAsAnotherRecordsIsRefused(t *testing.T) {
+	g := NewWithT(t)
+	js := startStreamManager(t, g, natstest.Start(t, natstest.WithJetStream(t)))
+	ns := newNamespace(t)
+	// A stream the manager made for another Record, whose subject is the
+	// adopting Record's: its values are the other Record's.
+	_, err := js.CreateStream(context.Background(), jetstream.StreamConfig{
+		Name: "THEIRS", Subjects: []string{"records." + ns + ".mine"},
+		Metadata: map[string]string{streams.MetadataRecord: streams.RecordKey(ns, "theirs")},
+	})
+	g.Expect(err).NotTo(HaveOccurred())
+	rec := newRecord(ns, "mine", persistent(ringSpec(8), recbufv1alpha1.PersistenceSpec{Stream: "THEIRS"}))
+	createOwned(t, g, rec)
+	waitStreamReason(g, rec, recbufv1alpha1.ReasonStreamNotAllowed, recbufv1alpha1.ReasonStreamNotAllowed)
+	g.Expect(meta.FindStatusCondition(rec.Status.Conditions, recbufv1alpha1.ConditionStreamReady).Message).To(
+		ContainSubstring("stream THEIRS named by spec.persistence.stream belongs to Record " + ns + "/theirs"))
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: rec.ChildName()}}
+	g.Consistently(func() bool { return apierrors.IsNotFound(get(d)) }, time.Second, poll).Should(BeTrue(), "no buffer pod reads the stream")
+}
+
+func TestTheBufferPodsStopWhenALaterCheckRefusesTheAdoptedStream(t *testing.T) {
+	g := NewWithT(t)
+	js := startStreamManager(t, g, natstest.Start(t, natstest.WithJetStream(t)))
+	ns := newNamespace(t)
+	cfg := jetstream.StreamConfig{Name: "ORDERS", Subjects: []string{"orders.us"}}
+	_, err := js.CreateStream(context.Background(), cfg)
+	g.Expect(err).NotTo(HaveOccurred())
+	spec := persistent(ringSpec(8), recbufv1alpha1.PersistenceSpec{Stream: "ORDERS"})
+	spec.Source = &recbufv1alpha1.SourceSpec{NATS: recbufv1alpha1.NATSSource{Subject: "orders.>"}}
+	spec.Replicas = ptr.To[int32](2)
+	rec := newRecord(ns, "orders", spec)
+	createOwned(t, g, rec)
+	waitStreamReason(g, rec, recbufv1alpha1.ReasonStreamReady, recbufv1alpha1.ReasonProgressing)
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: rec.ChildName()}}
+	g.Eventually(func(g Gomega) {
+		g.Expect(get(d)).To(Succeed())
+		g.Expect(d.Spec.Replicas).To(Equal(ptr.To[int32](2)))
+	}, timeout, poll).Should(Succeed())
+
+	// The stream's owner widens it beyond the Record's subject.
+	cfg.Subjects = append(cfg.Subjects, "payments.>")
+	_, err = js.UpdateStream(context.Background(), cfg)
+	g.Expect(err).NotTo(HaveOccurred())
+	waitStreamReason(g, rec, recbufv1alpha1.ReasonStreamNotAllowed, recbufv1alpha1.ReasonStreamNotAllowed)
+	g.Eventually(func(g Gomega) {
+		g.Expect(get(d)).To(Succeed())
+		g.Expect(d.Spec.Replicas).To(Equal(ptr.To[int32](0)), "the running pods stop reading the stream")
+	}, timeout, poll).Should(Succeed())
+
+	// Put right, the Record runs its pods again.
+	cfg.Subjects = []string{"orders.us"}
+	_, err = js.UpdateStream(context.Background(), cfg)
+	g.Expect(err).NotTo(HaveOccurred())
+	waitStreamReason(g, rec, recbufv1alpha1.ReasonStreamReady, recbufv1alpha1.ReasonProgressing)
+	g.Eventually(func(g Gomega) {
+		g.Expect(get(d)).To(Succeed())
+		g.Expect(d.Spec.Replicas).To(Equal(ptr.To[int32](2)))
+	}, timeout, poll).Should(Succeed())
+}
