@@ -375,9 +375,7 @@ func TestARecordsAllowedOriginsReachItsBufferProcess(t *testing.T) {
 	g.Expect(d.Spec.Template.Spec.Containers[0].Args).To(ContainElement("--allowed-origins=https://dash.example.com,http://localhost:8080"))
 
 	// A change of the list reaches the Deployment too.
-	g.Expect(get(rec)).To(Succeed())
-	rec.Spec.Consumers.AllowedOrigins = []recbufv1alpha1.Origin{"*"}
-	g.Expect(k8s.Update(context.Background(), rec)).To(Succeed())
+	update(g, rec, func(rec *recbufv1alpha1.Record) { rec.Spec.Consumers.AllowedOrigins = []recbufv1alpha1.Origin{"*"} })
 	g.Eventually(func(g Gomega) {
 		g.Expect(get(d)).To(Succeed())
 		g.Expect(d.Spec.Template.Spec.Containers[0].Args).To(ContainElement("--allowed-origins=*"))
