@@ -68,6 +68,11 @@ type Config struct {
 	// buffer container gets by default (<= 0: sizing.DefaultCeiling); a
 	// Record's own spec.resources are not held to it.
 	BufferMemoryCeiling int64
+	// StreamMaxBytes is max_bytes of the stream of a durable SpmcRing
+	// without a byte budget (<= 0: streams.DefaultRingMaxBytes); every
+	// other stream the manager creates is bounded by what its buffer
+	// holds (streamLimits).
+	StreamMaxBytes int64
 	// NetworkPolicies says whether each Record gets a NetworkPolicy, and
 	// whom it lets reach the metrics port (record_networkpolicy.go).
 	NetworkPolicies NetworkPolicyConfig

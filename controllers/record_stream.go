@@ -279,10 +279,13 @@ func (r *RecordReconciler) ensureStream(ctx context.Context, rec *recbufv1alpha1
 // (see docs/persistence.md):
 //
 //	SpmcRing      max_msgs capacity, max_bytes the ring's byte budget
-//	              when spec.buffer.maxBytes is set, discard old
-//	SingleLatest  max_msgs 1, discard old: the newest value only
-//	Mailbox       max_msgs 1, discard old: a new value overwrites the
-//	              pending one; a take deletes it (the buffer process)
+//	              when spec.buffer.maxBytes is set, else the manager's
+//	              --stream-max-bytes; discard old
+//	SingleLatest  max_msgs 1, max_bytes one largest message; discard
+//	              old: the newest value only
+//	Mailbox       max_msgs 1, max_bytes one largest message; discard
+//	              old: a new value overwrites the pending one; a take
+//	              deletes it (the buffer process)
 func mutateStreamConfig(c *jetstream.StreamConfig, rec *recbufv1alpha1.Record, cfg Config) {
 	p := rec.Spec.Persistence
 	c.Description = "recbuf Record " + streams.RecordKey(rec.Namespace, rec.Name)
@@ -306,14 +309,20 @@ func mutateStreamConfig(c *jetstream.StreamConfig, rec *recbufv1alpha1.Record, c
 	c.Metadata[streams.MetadataRecordUID] = string(rec.UID)
 }
 
-// streamLimits are max_msgs and max_bytes (-1: none) of the Record's
-// stream.
+// streamLimits are max_msgs and max_bytes of the Record's stream. Both
+// are always set: a standalone nats-server reserves max_bytes from its
+// store for the stream, so one tenant's full stream discards its own
+// oldest values instead of taking the space of another's
+// (streams.DefaultRingMaxBytes).
 func streamLimits(rec *recbufv1alpha1.Record, cfg Config) (maxMsgs, maxBytes int64) {
 	b := rec.Spec.Buffer
 	if b.Type != recbufv1alpha1.BufferTypeSpmcRing {
-		return streams.SingleValueMaxMsgs, -1
+		return streams.SingleValueMaxMsgs, streams.SingleValueMaxBytes(ptr.Deref(rec.Spec.MaxMessageBytes, recbufv1alpha1.DefaultMaxMessageBytes))
 	}
-	maxMsgs, maxBytes = int64(ptr.Deref(b.Capacity, 1)), -1
+	maxMsgs, maxBytes = int64(ptr.Deref(b.Capacity, 1)), cfg.StreamMaxBytes
+	if maxBytes <= 0 {
+		maxBytes = streams.DefaultRingMaxBytes
+	}
 	if b.MaxBytes != nil {
 		maxBytes = b.MaxBytes.Value()
 		// The budget the buffer process is given, when the Record fits:

@@ -223,7 +223,13 @@ func TestStreamErrorsAreClassifiedByWhatTheyMean(t *testing.T) {
 // for the test to look with.
 func startStreamManager(t *testing.T, g Gomega, srv *natstest.Server) jetstream.JetStream {
 	t.Helper()
-	cfg := testConfig
+	return startStreamManagerWith(t, g, srv, testConfig)
+}
+
+// startStreamManagerWith is startStreamManager with cfg for the manager's
+// configuration (its NATS URL and allowed servers are srv's).
+func startStreamManagerWith(t *testing.T, g Gomega, srv *natstest.Server, cfg Config) jetstream.JetStream {
+	t.Helper()
 	cfg.NATSURL = srv.URL()
 	cfg.AllowedNATSServers = []string{srv.URL()}
 	managerJS, err := jetstream.New(srv.Connect())
@@ -291,12 +297,14 @@ func TestThePersistentRecordsStreamFollowsItsBuffer(t *testing.T) {
 			s := persistent(latestSpec, recbufv1alpha1.PersistenceSpec{Storage: recbufv1alpha1.StreamStorageMemory, MaxAge: &metav1.Duration{Duration: time.Minute}})
 			s.MaxMessageBytes = ptr.To[int32](4096)
 			return s
-		}(), maxMsgs: 1, maxBytes: -1, storage: jetstream.MemoryStorage, maxAge: time.Minute, wantMaxMessageBytes: 4096},
+		}(), maxMsgs: 1, maxBytes: 4096 + 4130, storage: jetstream.MemoryStorage, maxAge: time.Minute, wantMaxMessageBytes: 4096},
 		{name: "a Mailbox of two replicas holds one value and rolls out without a gap", spec: func() recbufv1alpha1.RecordSpec {
 			s := persistent(mailboxSpec, recbufv1alpha1.PersistenceSpec{})
 			s.Replicas = ptr.To[int32](2)
 			return s
-		}(), maxMsgs: 1, maxBytes: -1, storage: jetstream.FileStorage, wantRollingMailbox: true, wantMaxMessageBytes: 1 << 20},
+		}(), maxMsgs: 1, maxBytes: 1<<20 + 4130, storage: jetstream.FileStorage, wantRollingMailbox: true, wantMaxMessageBytes: 1 << 20},
+		{name: "a ring without a byte budget holds at most the manager's default stream bytes", spec: persistent(ringSpec(8), recbufv1alpha1.PersistenceSpec{}),
+			maxMsgs: 8, maxBytes: streams.DefaultRingMaxBytes, storage: jetstream.FileStorage, wantMaxMessageBytes: 1 << 20},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -586,7 +594,9 @@ func TestJetStreamRefusalsSayWhy(t *testing.T) {
 	g := NewWithT(t)
 	// A server with 1 MiB of file store, not clustered.
 	srv := natstest.Start(t, natstest.WithJetStream(t), natstest.WithOptions(func(o *server.Options) { o.JetStreamMaxStore = 1 << 20 }))
-	startStreamManager(t, g, srv)
+	cfg := testConfig
+	cfg.StreamMaxBytes = 512 << 10 // a ring without a byte budget fits
+	startStreamManagerWith(t, g, srv, cfg)
 	ns := newNamespace(t)
 	tests := []struct {
 		name   string
@@ -694,4 +704,33 @@ func TestTheBufferPodsStopWhenALaterCheckRefusesTheAdoptedStream(t *testing.T) {
 		g.Expect(get(d)).To(Succeed())
 		g.Expect(d.Spec.Replicas).To(Equal(ptr.To[int32](2)))
 	}, timeout, poll).Should(Succeed())
+}
+
+func TestATenantWhoseStreamIsFullLeavesTheOthersTheirRoom(t *testing.T) {
+	g := NewWithT(t)
+	// A store of 4 MiB, which tenant A's values alone would fill.
+	srv := natstest.Start(t, natstest.WithJetStream(t), natstest.WithOptions(func(o *server.Options) { o.JetStreamMaxStore = 4 << 20 }))
+	cfg := testConfig
+	cfg.StreamMaxBytes = 1 << 20
+	js := startStreamManagerWith(t, g, srv, cfg)
+	nsA, nsB := newNamespace(t), newNamespace(t)
+	big := persistent(ringSpec(64), recbufv1alpha1.PersistenceSpec{})
+	big.MaxMessageBytes = ptr.To[int32](256 << 10)
+	a := newRecord(nsA, "flood", big)
+	b := newRecord(nsB, "commands", persistent(mailboxSpec, recbufv1alpha1.PersistenceSpec{}))
+	b.Spec.MaxMessageBytes = ptr.To[int32](64 << 10)
+	createOwned(t, g, a)
+	createOwned(t, g, b)
+	waitStreamReason(g, a, recbufv1alpha1.ReasonStreamReady, recbufv1alpha1.ReasonProgressing)
+	waitStreamReason(g, b, recbufv1alpha1.ReasonStreamReady, recbufv1alpha1.ReasonProgressing)
+
+	value := make([]byte, 200<<10)
+	for i := range 24 { // 4.7 MiB: more than the whole store
+		_, err := js.Publish(context.Background(), a.DefaultSubject(), value)
+		g.Expect(err).NotTo(HaveOccurred(), "tenant A's publish %d: its stream discards its own oldest values", i)
+	}
+	g.Expect(streamInfo(g, js, streams.Name(nsA, a.Name)).State.Bytes).To(BeNumerically("<=", 1<<20), "tenant A's stream keeps within its max_bytes")
+	_, err := js.Publish(context.Background(), b.DefaultSubject(), []byte("open the valve"))
+	g.Expect(err).NotTo(HaveOccurred(), "tenant B's durable Record still stores")
+	g.Expect(streamInfo(g, js, streams.Name(nsB, b.Name)).State.Msgs).To(Equal(uint64(1)))
 }

@@ -114,6 +114,7 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 		AllowPlaintextNATSCredentials: o.allowPlaintextNATSCreds,
 		ReportMasterKey:               masterKey,
 		BufferMemoryCeiling:           o.bufferMemoryCeiling.Value(),
+		StreamMaxBytes:                o.streamMaxBytes.Value(),
 		NetworkPolicies:               o.networkPolicyConfig(),
 	}
 	sidecarPods, err := newSidecarPodsCache(mgr)

@@ -21,6 +21,7 @@ import (
 	"github.com/recbuf/recbuf/internal/natsconn"
 	"github.com/recbuf/recbuf/internal/report"
 	"github.com/recbuf/recbuf/internal/sizing"
+	"github.com/recbuf/recbuf/internal/streams"
 )
 
 // options are the manager's flags.
@@ -37,6 +38,7 @@ type options struct {
 	reportMaxClockSkew      time.Duration
 	reportMasterKeyFile     string
 	bufferMemoryCeiling     resource.Quantity
+	streamMaxBytes          resource.Quantity
 	networkPolicies         bool
 	metricsFrom             string
 	metricsAddr             string
@@ -108,6 +110,8 @@ func parseFlags(fs *flag.FlagSet, args []string) (options, error) {
 	fs.StringVar(&o.reportMasterKeyFile, "report-master-key-file", "", "File with the master key (at least 32 bytes, random; a mounted Secret) every Record's report key is derived from. Required in a cluster; without it, outside one, an ephemeral key is generated and reports from buffer pods another manager process started are refused.")
 	o.bufferMemoryCeiling = *resource.NewQuantity(sizing.DefaultCeiling, resource.BinarySI)
 	fs.Var(quantityFlag{&o.bufferMemoryCeiling}, "buffer-memory-ceiling", "Largest memory limit a buffer container gets by default, a quantity such as 1Gi; a Record whose declared worst case needs more, and that sets no resources of its own, is Stalled (InsufficientMemory).")
+	o.streamMaxBytes = *resource.NewQuantity(streams.DefaultRingMaxBytes, resource.BinarySI)
+	fs.Var(quantityFlag{&o.streamMaxBytes}, "stream-max-bytes", "max_bytes of the JetStream stream of a durable SpmcRing without spec.buffer.maxBytes, a quantity such as 8Mi: a standalone NATS server reserves it from its store, and the stream discards its own oldest values beyond it (docs/persistence.md).")
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8443", "Address of the manager's Prometheus metrics endpoint (\"0\" disables it).")
 	fs.BoolVar(&o.metricsSecure, "metrics-secure", true, "Serve the metrics endpoint over HTTPS to bearer tokens whose user may get the non-resource URL /metrics (TokenReview and SubjectAccessReview); false serves plain HTTP to anyone, for development only.")
 	fs.StringVar(&o.metricsCertPath, "metrics-cert-path", "", "Directory with the metrics endpoint's certificate, "+metricsCertFile+" and "+metricsKeyFile+" (a mounted kubernetes.io/tls Secret), reloaded when they change. Empty: a self-signed certificate made at start.")
@@ -228,6 +232,9 @@ func (o options) validate() error {
 	// of its own would be Stalled.
 	if least := sizing.MinLimit(); o.bufferMemoryCeiling.Value() < least {
 		errs = append(errs, fmt.Errorf("--buffer-memory-ceiling %s: want at least %s, what a buffer process needs before it holds a value", o.bufferMemoryCeiling.String(), sizing.Format(least)))
+	}
+	if o.streamMaxBytes.Value() <= 0 {
+		errs = append(errs, fmt.Errorf("--stream-max-bytes %s: want a positive quantity, or a durable ring's stream could fill the NATS store for every tenant", o.streamMaxBytes.String()))
 	}
 	if err := o.validateWebhook(); err != nil {
 		errs = append(errs, err)

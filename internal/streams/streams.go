@@ -40,3 +40,26 @@ func Name(namespace, record string) string {
 
 // RecordKey is the value of MetadataRecord for the Record namespace/name.
 func RecordKey(namespace, name string) string { return namespace + "/" + name }
+
+// DefaultRingMaxBytes is max_bytes of the stream of a durable SpmcRing
+// without a byte budget (spec.buffer.maxBytes), unless the manager is
+// told otherwise (--stream-max-bytes). Every stream the manager creates
+// has a max_bytes: a standalone nats-server reserves it from its store
+// when the stream is created, so a stream that fills up discards its own
+// oldest values and never takes another tenant's space; a stream without
+// one (-1) reserves nothing and can fill the store for everyone.
+const DefaultRingMaxBytes = 8 << 20
+
+// perMessageOverhead is the most a stored message takes beyond its
+// headers and payload (which max_msg_size bounds together): its subject,
+// no longer than a NATS control line (4096 bytes), and the file store's
+// record framing, 34 bytes (the memory store's is 16).
+const perMessageOverhead = 4096 + 34
+
+// SingleValueMaxBytes is max_bytes of the stream of a SingleLatest or a
+// Mailbox whose largest message is maxMsgSize bytes: room for exactly the
+// one value it holds (SingleValueMaxMsgs), so the limit never discards a
+// value the buffer would keep.
+func SingleValueMaxBytes(maxMsgSize int32) int64 {
+	return SingleValueMaxMsgs * (int64(maxMsgSize) + perMessageOverhead)
+}

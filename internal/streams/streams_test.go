@@ -18,3 +18,21 @@ func TestName(t *testing.T) {
 		})
 	}
 }
+
+func TestSingleValueMaxBytesHoldsTheLargestValueWithItsSubject(t *testing.T) {
+	tests := []struct {
+		name       string
+		maxMsgSize int32
+		want       int64
+	}{
+		{"the default 1 MiB message with the longest subject", 1 << 20, 1<<20 + 4130},
+		{"a one-byte message still has room for its subject and framing", 1, 4131},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := SingleValueMaxBytes(tt.maxMsgSize); got != tt.want {
+				t.Errorf("SingleValueMaxBytes(%d) = %d, want %d", tt.maxMsgSize, got, tt.want)
+			}
+		})
+	}
+}
