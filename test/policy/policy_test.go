@@ -72,11 +72,16 @@ func helm(t *testing.T) string {
 }
 
 // installPolicy renders the chart's subject policy and binding with the
-// default values and creates them.
-func installPolicy(t *testing.T) {
+// default values, and helm's --set flags in set, and creates them. The
+// release is the policy's name, so that two tests' policies never clash.
+func installPolicy(t *testing.T, release string, set ...string) {
 	t.Helper()
-	cmd := exec.Command(helm(t), "template", "recbuf", chartDir, "--namespace", "recbuf-system",
-		"--kube-version", "1.34.4", "--show-only", "templates/subject-policy.yaml")
+	args := []string{"template", release, chartDir, "--namespace", "recbuf-system",
+		"--kube-version", "1.34.4", "--show-only", "templates/subject-policy.yaml"}
+	for _, s := range set {
+		args = append(args, "--set", s)
+	}
+	cmd := exec.Command(helm(t), args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -192,7 +197,7 @@ func waitRefused(t *testing.T, namespace, subject string) error {
 }
 
 func TestSubjectPolicy(t *testing.T) {
-	installPolicy(t)
+	installPolicy(t, "recbuf")
 	open := createNamespace(t, "open", nil)
 	const reserved = `overlaps the reserved report subjects recbuf.stats.>`
 	err := waitRefused(t, open, "recbuf.stats.>")
@@ -298,6 +303,57 @@ func TestSubjectPolicy(t *testing.T) {
 		err := create(t, open, "invalid", "a..b")
 		if want := "spec.source.nats.subject must be dot-separated non-empty tokens"; err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Record on %q: got %v, want the CRD's message %q", "a..b", err, want)
+		}
+	})
+}
+
+// TestDenyByDefault is the multi-tenant mode (values-multitenant.yaml): a
+// namespace the admin has not annotated admits Records only on its own
+// subjects records.<namespace>.>, which no other namespace's default
+// subjects overlap; the annotation grants more.
+func TestDenyByDefault(t *testing.T) {
+	installPolicy(t, "strict", "subjectPolicy.denyByDefault=true")
+	ns := createNamespace(t, "unannotated", nil)
+	err := waitRefused(t, ns, "devices.telemetry")
+	want := `spec.source.nats.subject "devices.telemetry" is not within the subjects that namespace unannotated allows ` +
+		`(it has no annotation recbuf.dev/allowed-subjects, so only its own records.unannotated.>)`
+	if !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %q, want a message containing %q", err, want)
+	}
+
+	tests := []struct {
+		name     string
+		subject  string
+		admitted bool
+	}{
+		{"the default subject is admitted", "", true},
+		{"a subject under the namespace's own records is admitted", "records.unannotated.telemetry.eu", true},
+		{"all of the namespace's own records is admitted", "records.unannotated.>", true},
+		{"another namespace's records are refused", "records.victim.commands", false},
+		{"a namespace whose name only starts with this one's is refused", "records.unannotatedx.a", false},
+		{"every namespace's records are refused", "records.*.commands", false},
+		{"the whole records tree is refused", "records.>", false},
+		{"a device subject is refused", "devices.>", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := create(t, ns, "probe", tt.subject)
+			switch {
+			case tt.admitted && err != nil:
+				t.Errorf("Record on %q: got %v, want it admitted", tt.subject, err)
+			case !tt.admitted && (err == nil || !strings.Contains(err.Error(), "is not within the subjects that namespace unannotated allows")):
+				t.Errorf("Record on %q: got %v, want it refused as outside the namespace's subjects", tt.subject, err)
+			}
+		})
+	}
+
+	t.Run("an annotated namespace admits what its annotation names, and nothing else", func(t *testing.T) {
+		ns := createNamespace(t, "devices-team", map[string]string{"recbuf.dev/allowed-subjects": "devices.>"})
+		if err := create(t, ns, "devices", "devices.telemetry"); err != nil {
+			t.Errorf("Record on devices.telemetry: got %v, want it admitted", err)
+		}
+		if err := create(t, ns, "unset", ""); err == nil {
+			t.Error("Record on its default subject: admitted, want it refused (the annotation replaces the default)")
 		}
 	})
 }
