@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -67,7 +68,12 @@ func setupSidecarInjection(mgr ctrl.Manager, o options, cfg controllers.Config) 
 	} else {
 		close(ready)
 	}
-	srv := webhook.NewServer(webhook.Options{Port: o.webhookPort, CertDir: o.webhookCertDir})
+	srv := webhook.NewServer(webhook.Options{Port: o.webhookPort, CertDir: o.webhookCertDir,
+		// HTTP/1.1 only, as kubebuilder's scaffold and the metrics
+		// endpoint: HTTP/2's stream multiplexing let one client keep a
+		// server busy (CVE-2023-44487, CVE-2023-39325), and the API
+		// server calls webhooks over HTTP/1.1 as well.
+		TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }}})
 	srv.Register(recbufwebhook.Path, &webhook.Admission{Handler: &recbufwebhook.Injector{
 		Client:  mgr.GetClient(),
 		Decoder: admission.NewDecoder(mgr.GetScheme()),

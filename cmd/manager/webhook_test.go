@@ -128,6 +128,10 @@ func TestTheManagerServesTheWebhookWithCertificatesItMakesAndRotates(t *testing.
 	g.Expect(mwc.Webhooks[0].ClientConfig.CABundle).To(Equal(secret.Data["ca.crt"]), "the caBundle is the manager's CA")
 	g.Expect(mwc.Webhooks[0].ClientConfig.CABundle).NotTo(Equal(env.WebhookInstallOptions.LocalServingCAData))
 	first := notAfter(t, secret.Data["tls.crt"])
+	// HTTP/2 is off, as on the metrics endpoint: its stream multiplexing
+	// lets one client hold the server busy (CVE-2023-44487, CVE-2023-39325),
+	// and the API server speaks HTTP/1.1 to webhooks just as well.
+	g.Expect(negotiatedProtocol(env.WebhookInstallOptions.LocalServingPort)).To(Equal("http/1.1"), "a client offering h2 gets HTTP/1.1")
 
 	rec := &recbufv1alpha1.Record{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "telemetry"},
@@ -203,6 +207,20 @@ func servedCert(port int) ([]byte, error) {
 	}
 	defer func() { _ = conn.Close() }()
 	return conn.ConnectionState().PeerCertificates[0].Raw, nil
+}
+
+// negotiatedProtocol is the ALPN protocol the webhook server on port
+// picks for a client that offers HTTP/2 first.
+func negotiatedProtocol(port int) (string, error) {
+	conn, err := tls.Dial("tcp", net.JoinHostPort("localhost", strconv.Itoa(port)), &tls.Config{
+		InsecureSkipVerify: true, //nolint:gosec // only the protocol is read, nothing is sent
+		NextProtos:         []string{"h2", "http/1.1"},
+	})
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = conn.Close() }()
+	return conn.ConnectionState().NegotiatedProtocol, nil
 }
 
 // notAfter is the end of the PEM certificate's validity.
