@@ -68,8 +68,7 @@ type Connection struct {
 type StreamOption func(*streamConfig)
 
 type streamConfig struct {
-	oldest        bool
-	last          uint64
+	start         Start
 	afterSet      bool
 	after         uint64
 	afterInstance string
@@ -82,18 +81,6 @@ type streamConfig struct {
 	maxBackoff    time.Duration
 	idleTimeout   time.Duration
 }
-
-// FromOldest starts a ring stream at the oldest value the buffer still
-// holds instead of the next one pushed.
-func FromOldest() StreamOption { return func(c *streamConfig) { c.oldest = true } }
-
-// Last starts a ring stream with the newest n values the buffer holds
-// (all of them when it holds fewer), then goes on with the live ones;
-// OnBackfill tells how many came. Once a value arrived, a reconnect
-// resumes after it instead. n = 0 is the default start. Only SpmcRing
-// records backfill: the others refuse a stream with Last (a *StatusError
-// 409), since their streams begin with the one value they hold anyway.
-func Last(n uint64) StreamOption { return func(c *streamConfig) { c.last = n } }
 
 // After starts the stream right after the value with sequence number seq,
 // as a reconnect does: without loss if the buffer still holds seq's
@@ -302,9 +289,9 @@ func (s *streamState) request(ctx context.Context) (*http.Request, error) {
 	u := s.c.base + "/events"
 	switch {
 	case s.haveSeq:
-	case s.cfg.last > 0:
-		u += "?last=" + formatSeq(s.cfg.last)
-	case s.cfg.oldest:
+	case s.cfg.start.Last() > 0:
+		u += "?last=" + formatSeq(s.cfg.start.Last())
+	case s.cfg.start.Oldest():
 		u += "?from=oldest"
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
