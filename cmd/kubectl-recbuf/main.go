@@ -1,5 +1,6 @@
 // Command kubectl-recbuf is the kubectl plugin of recbuf: with it on the
-// PATH, `kubectl recbuf tail|latest|take|status|publish RECORD` reads a
+// PATH, `kubectl recbuf stream|latest|take|status|publish RECORD` (tail is
+// stream's other name) reads a
 // Record from a terminal, through the API server and with the user's
 // kubeconfig (see internal/kubectlplugin and the README's "From your
 // terminal"). Install it with

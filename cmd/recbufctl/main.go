@@ -3,7 +3,7 @@
 // values from a Mailbox record. It ships in the edgesim image, so that demos
 // and the e2e suite can consume from pods:
 //
-//	recbufctl stream URL [--from-oldest] [--count N] [--duration D] [--delay D] [--stall D] [--until-lag N] [--quiet]
+//	recbufctl stream URL [--from next|oldest|last=N] [--count N] [--duration D] [--delay D] [--stall D] [--until-lag N] [--quiet]
 //	recbufctl latest URL
 //	recbufctl take URL [--count N] [--timeout D] [--interval D] [--quiet]
 //	recbufctl get URL [--timeout D]
@@ -14,8 +14,18 @@
 // authenticate: the file's token is sent as Authorization: Bearer, read
 // again for each request (a projected token is rotated by the kubelet).
 //
+// --from is where a stream starts, spelled as the kubectl plugin spells it
+// (client.ParseStart reads it for both): next (the default: values pushed
+// from now on), oldest (all a ring holds) or last=N (the newest N a ring
+// holds, then live). --from-oldest, from before there was a --from, is a
+// deprecated alias of --from=oldest. tail is an alias of stream, the
+// plugin's former verb: both tools take both.
+//
 // Output is JSON lines on standard output: {"event":"value",...} per value,
-// {"event":"lag","missed":N} when a stream fell behind, and a final
+// {"event":"lag","missed":N} when a stream fell behind,
+// {"event":"backfill","count":N,"lastSeq":S} before the values of --from
+// last=N, {"event":"reset",...} when a resume reached another buffer
+// process, and a final
 // {"event":"summary",...} that checks order: on a stream, sequence numbers
 // must grow, each device's sequence numbers too, and every jump in sequence
 // numbers must be announced by a lag event carrying its exact size.
@@ -67,7 +77,7 @@ func runWithSignals() int {
 }
 
 const usage = `usage:
-  recbufctl stream URL [flags]   stream values (Server-Sent Events)
+  recbufctl stream URL [flags]   stream values (Server-Sent Events); tail is the same
   recbufctl latest URL           print the current value
   recbufctl take URL [flags]     take values from a Mailbox record
   recbufctl get URL [flags]      GET another URL of a buffer process (/metrics)
@@ -80,6 +90,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	cmds := map[string]func(context.Context, []string, *json.Encoder, io.Writer) error{
 		"stream": stream,
+		// The kubectl plugin's verb until both took stream.
+		"tail":   stream,
 		"latest": latest,
 		"take":   take,
 		"get":    get,
@@ -142,93 +154,14 @@ func newClient(fs *flag.FlagSet, args []string) (*client.Client, error) {
 	return c, nil
 }
 
-// streamSummary is the last line of `stream`.
-type streamSummary struct {
-	Event     string `json:"event"`
-	Values    uint64 `json:"values"`
-	FirstSeq  uint64 `json:"firstSeq"`
-	LastSeq   uint64 `json:"lastSeq"`
-	LagEvents uint64 `json:"lagEvents"`
-	Missed    uint64 `json:"missed"`
-	// OutOfOrder counts values whose sequence number did not grow.
-	OutOfOrder uint64 `json:"outOfOrder"`
-	// DeviceOutOfOrder counts values whose device's sequence number did not
-	// grow (meaningful with one publisher per device).
-	DeviceOutOfOrder uint64 `json:"deviceOutOfOrder"`
-	// Unannounced counts jumps in sequence numbers that no lag event (of
-	// that exact size) announced.
-	Unannounced uint64 `json:"unannounced"`
-	Resets      uint64 `json:"resets"`
-	Reconnects  uint64 `json:"reconnects"`
-	// Ordered is true when OutOfOrder, DeviceOutOfOrder and Unannounced are 0.
-	Ordered bool   `json:"ordered"`
-	Error   string `json:"error,omitempty"`
-}
-
-func (s *streamSummary) ordered() bool {
-	return s.OutOfOrder == 0 && s.DeviceOutOfOrder == 0 && s.Unannounced == 0
-}
-
-// orderCheck follows a stream's values and lag events into a summary,
-// counting whatever breaks the stream's order.
-type orderCheck struct {
-	s *streamSummary
-	// pendingMissed was announced by lag events and not yet seen as a jump.
-	pendingMissed uint64
-	// restarted is set when the next value may start a new numbering.
-	restarted bool
-	deviceSeq map[string]uint64
-}
-
-func newOrderCheck(s *streamSummary) *orderCheck {
-	return &orderCheck{s: s, deviceSeq: map[string]uint64{}}
-}
-
-// lag records a lag event: the next value may be missed values further on.
-func (c *orderCheck) lag(missed uint64) {
-	c.s.LagEvents++
-	c.s.Missed += missed
-	c.pendingMissed += missed
-}
-
-// restart records that the stream restarted on another buffer process,
-// which numbers its values afresh.
-func (c *orderCheck) restart() {
-	c.s.Resets++
-	c.restarted = true
-}
-
-// value checks v against the values and lag events before it.
-func (c *orderCheck) value(v client.Value) {
-	s := c.s
-	switch {
-	case s.Values == 0:
-		s.FirstSeq = v.Seq
-	case c.restarted:
-		// Nothing to compare this one with.
-	case v.Seq <= s.LastSeq:
-		s.OutOfOrder++
-	case v.Seq-s.LastSeq-1 != c.pendingMissed:
-		s.Unannounced++
-	}
-	c.restarted, c.pendingMissed = false, 0
-	if v.Device != "" {
-		if last, ok := c.deviceSeq[v.Device]; ok && v.DeviceSeq <= last {
-			s.DeviceOutOfOrder++
-		}
-		c.deviceSeq[v.Device] = v.DeviceSeq
-	}
-	s.Values++
-	s.LastSeq = v.Seq
-}
-
 // errEnough ends a stream that received what it was asked for.
 var errEnough = errors.New("enough values")
 
 func stream(ctx context.Context, args []string, out *json.Encoder, stderr io.Writer) error {
 	fs := flag.NewFlagSet("stream", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	oldest := fs.Bool("from-oldest", false, "start at the oldest value the buffer holds (SpmcRing), not the next one")
+	from := fs.String("from", "next", "where the stream starts: next (values from now on), oldest (all the ring holds) or last=N (the newest N it holds, then live)")
+	oldest := fs.Bool("from-oldest", false, "deprecated: use --from=oldest")
 	count := fs.Uint64("count", 0, "stop after this many values (0: no limit)")
 	duration := fs.Duration("duration", 0, "stop after this long (0: no limit)")
 	delay := fs.Duration("delay", 0, "wait this long after each value: a deliberately slow consumer")
@@ -237,6 +170,10 @@ func stream(ctx context.Context, args []string, out *json.Encoder, stderr io.Wri
 	stall := fs.Duration("stall", 0, "stop reading this long once, after --stall-after values: a consumer that falls behind")
 	stallAfter := fs.Uint64("stall-after", 1, "values read before the stall")
 	c, err := newClient(fs, args)
+	if err != nil {
+		return err
+	}
+	start, err := streamStart(fs, *from, *oldest, stderr)
 	if err != nil {
 		return err
 	}
@@ -257,6 +194,9 @@ func stream(ctx context.Context, args []string, out *json.Encoder, stderr io.Wri
 	onReset := func(r client.Reset) {
 		check.restart()
 		_ = out.Encode(map[string]any{"event": "reset", "after": r.After, "lastSeq": r.LastSeq, "reason": r.Reason})
+	}
+	onBackfill := func(b client.Backfill) {
+		_ = out.Encode(map[string]any{"event": "backfill", "count": b.Count, "lastSeq": b.LastSeq})
 	}
 	onConnect := func(conn client.Connection) {
 		if conn.Resumed {
@@ -287,10 +227,8 @@ func stream(ctx context.Context, args []string, out *json.Encoder, stderr io.Wri
 		sleep(cmdCtx, pause)
 		return nil
 	}
-	opts := []client.StreamOption{client.OnLag(onLag), client.OnReset(onReset), client.OnConnect(onConnect)}
-	if *oldest {
-		opts = append(opts, client.FromOldest())
-	}
+	opts := []client.StreamOption{client.From(start), client.OnLag(onLag), client.OnReset(onReset),
+		client.OnBackfill(onBackfill), client.OnConnect(onConnect)}
 	err = c.Stream(ctx, client.HandlerFunc(handle), opts...)
 	if errors.Is(err, errEnough) || ctx.Err() != nil {
 		err = nil
@@ -303,6 +241,31 @@ func stream(ctx context.Context, args []string, out *json.Encoder, stderr io.Wri
 		err = fmt.Errorf("write: %w", encErr)
 	}
 	return err
+}
+
+// streamStart is where a stream starts: --from, or the deprecated
+// --from-oldest, which still works for the scripts and pods that give it.
+// It warns on stderr when given. --from-oldest=false asks for nothing (it
+// never meant more than the default), and --from-oldest with a --from
+// other than oldest is refused rather than one silently beating the other.
+func streamStart(fs *flag.FlagSet, from string, oldest bool, stderr io.Writer) (client.Start, error) {
+	start, err := client.ParseStart(from)
+	if err != nil {
+		return client.Start{}, fmt.Errorf("%w: --from %w", errUsage, err)
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if !set["from-oldest"] {
+		return start, nil
+	}
+	_, _ = fmt.Fprintln(stderr, "recbufctl: --from-oldest is deprecated: use --from=oldest")
+	switch {
+	case !oldest:
+		return start, nil
+	case set["from"] && start != client.StartOldest:
+		return client.Start{}, fmt.Errorf("%w: --from-oldest contradicts --from %s: give --from only", errUsage, start)
+	}
+	return client.StartOldest, nil
 }
 
 func latest(ctx context.Context, args []string, out *json.Encoder, stderr io.Writer) error {

@@ -13,6 +13,7 @@ import (
 
 	recbufv1 "github.com/recbuf/recbuf/api/v1alpha1"
 	"github.com/recbuf/recbuf/internal/valueout"
+	"github.com/recbuf/recbuf/pkg/client"
 )
 
 func TestParse(t *testing.T) {
@@ -23,15 +24,17 @@ func TestParse(t *testing.T) {
 		// wantErr is a substring of the usage error; "" wants none.
 		wantErr string
 	}{
-		{name: "tail takes a record, a namespace and last=N",
-			args: []string{"tail", "telemetry", "-n", "e2e", "--from", "last=5"},
-			want: invocation{name: "tail", record: "telemetry", kube: kubeFlags{namespace: "e2e"}, from: from{last: 5}, output: valueout.Text}},
-		{name: "tail's flags may come before the record, and json output",
-			args: []string{"tail", "--from=oldest", "-o", "json", "--count", "3", "telemetry", "--context", "kind-x", "--kubeconfig", "/k"},
-			want: invocation{name: "tail", record: "telemetry", kube: kubeFlags{context: "kind-x", kubeconfig: "/k"}, from: from{oldest: true},
+		{name: "stream takes a record, a namespace and last=N",
+			args: []string{"stream", "telemetry", "-n", "e2e", "--from", "last=5"},
+			want: invocation{name: "stream", record: "telemetry", kube: kubeFlags{namespace: "e2e"}, from: client.StartLast(5), output: valueout.Text}},
+		{name: "stream's flags may come before the record, and json output",
+			args: []string{"stream", "--from=oldest", "-o", "json", "--count", "3", "telemetry", "--context", "kind-x", "--kubeconfig", "/k"},
+			want: invocation{name: "stream", record: "telemetry", kube: kubeFlags{context: "kind-x", kubeconfig: "/k"}, from: client.StartOldest,
 				output: valueout.JSON, count: 3}},
-		{name: "tail starts at the next value by default",
-			args: []string{"tail", "telemetry"}, want: invocation{name: "tail", record: "telemetry", output: valueout.Text}},
+		{name: "stream starts at the next value by default",
+			args: []string{"stream", "telemetry"}, want: invocation{name: "stream", record: "telemetry", output: valueout.Text}},
+		{name: "--from next is the default start",
+			args: []string{"stream", "telemetry", "--from=next"}, want: invocation{name: "stream", record: "telemetry", output: valueout.Text}},
 		{name: "take waits 5s by default", args: []string{"take", "commands"},
 			want: invocation{name: "take", record: "commands", output: valueout.Text, timeout: 5 * time.Second}},
 		{name: "take sends the token of a token file", args: []string{"take", "commands", "--token-file", "/t/token"},
@@ -41,9 +44,9 @@ func TestParse(t *testing.T) {
 		{name: "publish takes a record, data and headers",
 			args: []string{"publish", "commands", `{"command":"reboot"}`, "--header", "Recbuf-Device=gw-1", "--subject", "devices.x"},
 			want: invocation{name: "publish", record: "commands", args: []string{`{"command":"reboot"}`}, headers: []string{"Recbuf-Device=gw-1"}, subject: "devices.x"}},
-		{name: "last zero is refused", args: []string{"tail", "t", "--from", "last=0"}, wantErr: "--from: last=0: want a number of values of at least 1"},
-		{name: "a last that is not a number is refused", args: []string{"tail", "t", "--from", "last=ten"}, wantErr: "last=ten: want a number"},
-		{name: "an unknown start is refused", args: []string{"tail", "t", "--from", "middle"}, wantErr: `"middle" is none of next, oldest, last=N`},
+		{name: "last=0 is refused with a reason", args: []string{"stream", "t", "--from", "last=0"}, wantErr: `--from "last=0": N must be a positive integer`},
+		{name: "a last that is not a number is refused with a reason", args: []string{"stream", "t", "--from", "last=ten"}, wantErr: `--from "last=ten": N must be a positive integer`},
+		{name: "an unknown start is refused with the grammar", args: []string{"stream", "t", "--from", "middle"}, wantErr: `--from "middle": want next, oldest or last=N`},
 		{name: "an unknown output is refused", args: []string{"latest", "t", "-o", "yaml"}, wantErr: `output "yaml" is neither json nor text`},
 		{name: "a command without its record is refused", args: []string{"latest"}, wantErr: "want RECORD, got 0 arguments"},
 		{name: "publish without data is refused", args: []string{"publish", "commands"}, wantErr: "want RECORD DATA, got 1 arguments"},
@@ -71,7 +74,7 @@ func TestParse(t *testing.T) {
 			if tc.want.args == nil {
 				tc.want.args = []string{}
 			}
-			if diff := cmp.Diff(tc.want, *inv, cmp.AllowUnexported(invocation{}, kubeFlags{}, from{})); diff != "" {
+			if diff := cmp.Diff(tc.want, *inv, cmp.AllowUnexported(invocation{}, kubeFlags{}, client.Start{})); diff != "" {
 				t.Errorf("parse (-want +got):\n%s", diff)
 			}
 		})
@@ -85,11 +88,14 @@ func TestRunExitStatus(t *testing.T) {
 		wantStatus int
 		wantStderr string
 	}{
-		{name: "no command prints the usage and fails", args: nil, wantStatus: exitUsage, wantStderr: "kubectl recbuf tail RECORD"},
+		{name: "no command prints the usage and fails", args: nil, wantStatus: exitUsage, wantStderr: "kubectl recbuf stream RECORD"},
 		{name: "help prints the usage", args: []string{"--help"}, wantStatus: exitOK, wantStderr: "Usage:"},
 		{name: "an unknown command fails with the usage", args: []string{"tial", "x"}, wantStatus: exitUsage, wantStderr: `unknown command "tial"`},
-		{name: "a command's help is no failure", args: []string{"tail", "--help"}, wantStatus: exitOK, wantStderr: "--from string"},
-		{name: "a bad flag is a usage failure", args: []string{"tail", "t", "--from", "x"}, wantStatus: exitUsage, wantStderr: "kubectl recbuf tail: usage: --from"},
+		{name: "a command's help is no failure", args: []string{"stream", "--help"}, wantStatus: exitOK, wantStderr: "--from string"},
+		{name: "tail is another name for stream", args: []string{"tail", "--help"}, wantStatus: exitOK, wantStderr: "kubectl recbuf stream"},
+		{name: "a bad flag is a usage failure", args: []string{"stream", "t", "--from", "x"}, wantStatus: exitUsage, wantStderr: `kubectl recbuf stream: usage: --from "x": want`},
+		{name: "a usage failure names the command as typed", args: []string{"tail", "t", "--from", "last=0"}, wantStatus: exitUsage,
+			wantStderr: `kubectl recbuf tail: usage: --from "last=0": N must be a positive integer`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -80,26 +80,26 @@ func checkType(cmd string, rec *recbufv1.Record, types ...recbufv1.BufferType) e
 	hint := ""
 	switch cmd {
 	case "take":
-		hint = ": read it with latest or tail"
-	case "tail":
+		hint = ": read it with latest or stream"
+	case "stream":
 		hint = ": its stream starts with the one value it holds anyway, so use --from next"
 	}
 	return fmt.Errorf("%s is for %s records; record %s is a %s%s", what(cmd), types[0], rec.Name, rec.Spec.Buffer.Type, hint)
 }
 
 func what(cmd string) string {
-	if cmd == "tail" {
-		return "tail --from last=N"
+	if cmd == "stream" {
+		return "stream --from last=N"
 	}
 	return cmd
 }
 
-// errEnough ends a tail that printed what it was asked for.
+// errEnough ends a stream that printed what it was asked for.
 var errEnough = errors.New("enough values")
 
-func tail(ctx context.Context, inv *invocation) error {
+func stream(ctx context.Context, inv *invocation) error {
 	var types []recbufv1.BufferType
-	if inv.from.last > 0 {
+	if inv.from.Last() > 0 {
 		types = []recbufv1.BufferType{recbufv1.BufferTypeSpmcRing}
 	}
 	s, err := open(ctx, inv, types...)
@@ -120,7 +120,7 @@ func tail(ctx context.Context, inv *invocation) error {
 	}()
 	p := inv.printer()
 	var n uint64
-	opts := append(inv.from.streamOptions(),
+	opts := append([]client.StreamOption{client.From(inv.from)},
 		client.OnLag(func(missed uint64) { _ = p.Lag(missed) }),
 		client.OnReset(func(r client.Reset) { _ = p.Reset(r) }),
 		client.OnBackfill(func(b client.Backfill) { _ = p.Backfill(b) }),

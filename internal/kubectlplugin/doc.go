@@ -1,6 +1,6 @@
 // Package kubectlplugin is the logic of kubectl-recbuf, the kubectl plugin
-// that reads a Record from a user's terminal: `kubectl recbuf tail`,
-// `latest`, `take`, `status` and `publish`.
+// that reads a Record from a user's terminal: `kubectl recbuf stream`
+// (also `tail`), `latest`, `take`, `status` and `publish`.
 //
 // It uses the user's kubeconfig (and --kubeconfig, --context, -n) and so
 // the user's own permissions: it reads the Record, its Service and pods,

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -19,13 +17,14 @@ import (
 const usage = `kubectl recbuf reads recbuf Records from your terminal, through the API server.
 
 Usage:
-  kubectl recbuf tail RECORD [--from oldest|next|last=N] [-o json|text] [--count N]
+  kubectl recbuf stream RECORD [--from next|oldest|last=N] [-o json|text] [--count N]
   kubectl recbuf latest RECORD [-o json|text]
   kubectl recbuf take RECORD [--timeout 5s] [-o json|text]
   kubectl recbuf status RECORD [--rate-window 10s]
   kubectl recbuf publish RECORD DATA [--subject S] [--header K=V]
 
-Every command takes -n/--namespace, --context and --kubeconfig, as kubectl does.
+tail is another name for stream. Every command takes -n/--namespace, --context
+and --kubeconfig, as kubectl does.
 Run "kubectl recbuf COMMAND --help" for a command's flags.
 `
 
@@ -50,19 +49,20 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	cmds := map[string]func(context.Context, *invocation) error{
-		"tail":    tail,
+		"stream":  stream,
 		"latest":  latest,
 		"take":    take,
 		"status":  status,
 		"publish": publish,
 	}
+	// Messages name the command as typed; the invocation has its one name.
 	name := args[0]
-	cmd, ok := cmds[name]
+	cmd, ok := cmds[canonical(name)]
 	if !ok {
 		_, _ = fmt.Fprintf(stderr, "kubectl recbuf: unknown command %q\n\n%s", name, usage)
 		return exitUsage
 	}
-	inv := &invocation{name: name, stdout: stdout, stderr: stderr, start: time.Now()}
+	inv := &invocation{name: canonical(name), stdout: stdout, stderr: stderr, start: time.Now()}
 	err := inv.parse(args[1:])
 	if err == nil {
 		err = cmd(ctx, inv)
@@ -74,12 +74,25 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		_, _ = fmt.Fprintf(stderr, "kubectl recbuf %s: %v\n", name, err)
 		return exitUsage
 	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
-		// Ctrl-C ends a tail: not a failure.
+		// Ctrl-C ends a stream: not a failure.
 		return exitOK
 	default:
 		_, _ = fmt.Fprintf(stderr, "kubectl recbuf %s: %v\n", name, err)
 		return exitError
 	}
+}
+
+// aliases are other names of commands: tail was stream's name until
+// recbufctl and this plugin took the same verb, and stays for the hands
+// and scripts that type it.
+var aliases = map[string]string{"tail": "stream"}
+
+// canonical is the command that name names.
+func canonical(name string) string {
+	if c, ok := aliases[name]; ok {
+		return c
+	}
+	return name
 }
 
 // invocation is one parsed command line.
@@ -92,7 +105,7 @@ type invocation struct {
 	record string
 	args   []string // positional arguments after RECORD
 
-	from       from
+	from       client.Start
 	output     valueout.Format
 	count      uint64
 	timeout    time.Duration
@@ -103,7 +116,7 @@ type invocation struct {
 }
 
 // positional is how many arguments each command takes, RECORD included.
-var positional = map[string]int{"tail": 1, "latest": 1, "take": 1, "status": 1, "publish": 2}
+var positional = map[string]int{"stream": 1, "latest": 1, "take": 1, "status": 1, "publish": 2}
 
 func (inv *invocation) parse(args []string) error {
 	fs := pflag.NewFlagSet("kubectl recbuf "+inv.name, pflag.ContinueOnError)
@@ -113,8 +126,8 @@ func (inv *invocation) parse(args []string) error {
 	fs.StringVar(&inv.kube.kubeconfig, "kubeconfig", "", "the kubeconfig file to use (default: $KUBECONFIG, else ~/.kube/config)")
 	var fromFlag, output string
 	switch inv.name {
-	case "tail":
-		fs.StringVar(&fromFlag, "from", "next", "where the stream starts: next (values from now on), oldest (all the ring holds) or last=N (the newest N it holds)")
+	case "stream":
+		fs.StringVar(&fromFlag, "from", "next", "where the stream starts: next (values from now on), oldest (all the ring holds) or last=N (the newest N it holds, then live)")
 		fs.Uint64Var(&inv.count, "count", 0, "stop after this many values (0: until interrupted)")
 	case "take":
 		fs.DurationVar(&inv.timeout, "timeout", 5*time.Second, "how long to wait for a value (the server caps it at 60s)")
@@ -124,7 +137,7 @@ func (inv *invocation) parse(args []string) error {
 		fs.StringVar(&inv.subject, "subject", "", "the subject to publish on (default: the Record's, which must then have no wildcard)")
 		fs.StringArrayVar(&inv.headers, "header", nil, "a NATS header K=V, e.g. Recbuf-Device=gw-1 (repeatable)")
 	}
-	if inv.name == "tail" || inv.name == "latest" || inv.name == "take" {
+	if inv.name == "stream" || inv.name == "latest" || inv.name == "take" {
 		fs.StringVar(&inv.tokenFile, "token-file", "", "a file holding a ServiceAccount token with audience "+recbufv1.ConsumerAudience+
 			", for Records with spec.consumers.authentication ServiceAccountToken (e.g. from `kubectl create token SA --audience "+recbufv1.ConsumerAudience+"`); re-read on every request")
 		fs.StringVarP(&output, "output", "o", "text", "text (SEQ PAYLOAD per line, events on stderr) or json (one object per line)")
@@ -144,49 +157,15 @@ func (inv *invocation) parse(args []string) error {
 	}
 	inv.record, inv.args = fs.Arg(0), fs.Args()[1:]
 	var err error
-	if inv.name == "tail" {
-		if inv.from, err = parseFrom(fromFlag); err != nil {
-			return fmt.Errorf("%w: --from: %w", errUsage, err)
+	if inv.name == "stream" {
+		if inv.from, err = client.ParseStart(fromFlag); err != nil {
+			return fmt.Errorf("%w: --from %w", errUsage, err)
 		}
 	}
 	if output != "" {
 		if inv.output, err = valueout.ParseFormat(output); err != nil {
 			return fmt.Errorf("%w: --output: %w", errUsage, err)
 		}
-	}
-	return nil
-}
-
-// from is where a tail starts.
-type from struct {
-	oldest bool
-	last   uint64 // 0: not last=N
-}
-
-func parseFrom(s string) (from, error) {
-	switch s {
-	case "next":
-		return from{}, nil
-	case "oldest":
-		return from{oldest: true}, nil
-	}
-	if v, ok := strings.CutPrefix(s, "last="); ok {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil || n == 0 {
-			return from{}, fmt.Errorf("last=%s: want a number of values of at least 1", v)
-		}
-		return from{last: n}, nil
-	}
-	return from{}, fmt.Errorf("%q is none of next, oldest, last=N", s)
-}
-
-// streamOptions are f's options for client.Stream.
-func (f from) streamOptions() []client.StreamOption {
-	switch {
-	case f.last > 0:
-		return []client.StreamOption{client.Last(f.last)}
-	case f.oldest:
-		return []client.StreamOption{client.FromOldest()}
 	}
 	return nil
 }

@@ -134,3 +134,21 @@ func ExampleClient_Take() {
 	// took "reboot" (JSON: false)
 	// mailbox empty
 }
+
+// A command line's --from, parsed once: the Start goes to Stream with
+// From, and prints back as it was typed.
+func ExampleParseStart() {
+	for _, flag := range []string{"oldest", "last=5", "last=0"} {
+		start, err := client.ParseStart(flag)
+		if err != nil {
+			fmt.Println("--from", err)
+			continue
+		}
+		_ = client.From(start) // an option for Client.Stream
+		fmt.Println(start, start.Oldest(), start.Last())
+	}
+	// Output:
+	// oldest true 0
+	// last=5 false 5
+	// --from "last=0": N must be a positive integer
+}

@@ -68,8 +68,7 @@ type Connection struct {
 type StreamOption func(*streamConfig)
 
 type streamConfig struct {
-	oldest        bool
-	last          uint64
+	start         Start
 	afterSet      bool
 	after         uint64
 	afterInstance string
@@ -82,18 +81,6 @@ type streamConfig struct {
 	maxBackoff    time.Duration
 	idleTimeout   time.Duration
 }
-
-// FromOldest starts a ring stream at the oldest value the buffer still
-// holds instead of the next one pushed.
-func FromOldest() StreamOption { return func(c *streamConfig) { c.oldest = true } }
-
-// Last starts a ring stream with the newest n values the buffer holds
-// (all of them when it holds fewer), then goes on with the live ones;
-// OnBackfill tells how many came. Once a value arrived, a reconnect
-// resumes after it instead. n = 0 is the default start. Only SpmcRing
-// records backfill: the others refuse a stream with Last (a *StatusError
-// 409), since their streams begin with the one value they hold anyway.
-func Last(n uint64) StreamOption { return func(c *streamConfig) { c.last = n } }
 
 // After starts the stream right after the value with sequence number seq,
 // as a reconnect does: without loss if the buffer still holds seq's
@@ -235,18 +222,11 @@ type streamState struct {
 func (s *streamState) once(parent context.Context) (connected bool, err error) {
 	connCtx, cancel := context.WithCancel(parent)
 	defer cancel()
-	req, err := s.request(connCtx)
+	resp, err := s.connect(connCtx)
 	if err != nil {
 		return false, err
 	}
-	resp, err := s.c.hc.Do(req)
-	if err != nil {
-		return false, fmt.Errorf("GET %s: %w", req.URL, err)
-	}
 	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode != http.StatusOK {
-		return false, statusError(resp)
-	}
 	connInstance := resp.Header.Get(wire.HeaderInstance)
 	if s.cfg.onConnect != nil {
 		s.cfg.onConnect(Connection{
@@ -256,15 +236,39 @@ func (s *streamState) once(parent context.Context) (connected bool, err error) {
 			After:      s.lastSeq,
 		})
 	}
+	return true, s.read(parent, connCtx, cancel, resp.Body, connInstance)
+}
 
-	body := io.Reader(resp.Body)
+// connect sends the request of a connection and returns its response once
+// the server accepted the stream; any other answer is a *StatusError.
+func (s *streamState) connect(ctx context.Context) (*http.Response, error) {
+	req, err := s.request(ctx)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := s.c.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", req.URL, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer func() { _ = resp.Body.Close() }()
+		return nil, statusError(resp)
+	}
+	return resp, nil
+}
+
+// read hands the events of an established connection to handle until one
+// of them, the connection or the caller ends it. connCtx is the
+// connection's context, which cancel ends when the idle watchdog fires;
+// parent is the caller's. The error is never nil.
+func (s *streamState) read(parent, connCtx context.Context, cancel context.CancelFunc, r io.Reader, connInstance string) error {
 	var w *watchdog
 	if s.cfg.idleTimeout > 0 {
 		w = newWatchdog(s.cfg.idleTimeout, cancel)
 		defer w.disarm()
-		body = &watchedReader{r: resp.Body, w: w}
+		r = &watchedReader{r: r, w: w}
 	}
-	er := wire.NewEventReader(body, 0)
+	er := wire.NewEventReader(r, 0)
 	for {
 		// The watchdog only runs while Stream waits for the connection:
 		// time spent in the handler says nothing about the connection,
@@ -279,7 +283,7 @@ func (s *streamState) once(parent context.Context) (connected bool, err error) {
 		// already read; nor once the watchdog gave up on the connection,
 		// which the next connection resumes from.
 		if parent.Err() != nil {
-			return true, parent.Err()
+			return parent.Err()
 		}
 		if connCtx.Err() != nil {
 			err = errIdle
@@ -288,10 +292,10 @@ func (s *streamState) once(parent context.Context) (connected bool, err error) {
 			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
 			}
-			return true, fmt.Errorf("read stream: %w", err)
+			return fmt.Errorf("read stream: %w", err)
 		}
 		if err := s.handle(parent, ev, connInstance); err != nil {
-			return true, err
+			return err
 		}
 	}
 }
@@ -302,9 +306,9 @@ func (s *streamState) request(ctx context.Context) (*http.Request, error) {
 	u := s.c.base + "/events"
 	switch {
 	case s.haveSeq:
-	case s.cfg.last > 0:
-		u += "?last=" + formatSeq(s.cfg.last)
-	case s.cfg.oldest:
+	case s.cfg.start.Last() > 0:
+		u += "?last=" + formatSeq(s.cfg.start.Last())
+	case s.cfg.start.Oldest():
 		u += "?from=oldest"
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
@@ -339,47 +343,51 @@ func (s *streamState) request(ctx context.Context) (*http.Request, error) {
 func (s *streamState) handle(ctx context.Context, ev wire.Event, connInstance string) error {
 	switch ev.Type {
 	case wire.EventValue:
-		var env wire.Envelope
-		if err := json.Unmarshal(ev.Data, &env); err != nil {
-			return fmt.Errorf("decode value event: %w", err)
-		}
-		s.haveSeq, s.lastSeq, s.lastID, s.posInstance = true, env.Seq, "", connInstance
-		// A server that names the instance in the id says who numbered
-		// the value; an earlier one sent a bare number and the header.
-		if inst, seq, err := wire.ParseEventID(ev.ID); err == nil && inst != "" && seq == env.Seq {
-			s.lastID, s.posInstance = ev.ID, inst
-		}
-		v := valueFromEnvelope(&env)
-		v.Instance = s.posInstance
-		if err := s.h.HandleValue(ctx, v); err != nil {
-			return &handlerError{err}
-		}
+		return s.value(ctx, ev, connInstance)
 	case wire.EventLag:
-		var lag wire.LagData
-		if err := json.Unmarshal(ev.Data, &lag); err != nil {
-			return fmt.Errorf("decode lag event: %w", err)
-		}
-		if s.cfg.onLag != nil {
-			s.cfg.onLag(lag.Missed)
-		}
+		return notify(ev, "lag", s.cfg.onLag, func(l wire.LagData) uint64 { return l.Missed })
 	case wire.EventReset:
-		var r wire.ResetData
-		if err := json.Unmarshal(ev.Data, &r); err != nil {
-			return fmt.Errorf("decode reset event: %w", err)
-		}
-		if s.cfg.onReset != nil {
-			s.cfg.onReset(Reset(r))
-		}
+		return notify(ev, "reset", s.cfg.onReset, func(r wire.ResetData) Reset { return Reset(r) })
 	case wire.EventBackfill:
-		var b wire.BackfillData
-		if err := json.Unmarshal(ev.Data, &b); err != nil {
-			return fmt.Errorf("decode backfill event: %w", err)
-		}
-		if s.cfg.onBackfill != nil {
-			s.cfg.onBackfill(Backfill(b))
-		}
+		return notify(ev, "backfill", s.cfg.onBackfill, func(b wire.BackfillData) Backfill { return Backfill(b) })
 	case wire.EventEnd:
 		return errStreamEnded
+	}
+	return nil
+}
+
+// value moves the position to a value event of a connection to instance
+// connInstance and hands the value to the handler.
+func (s *streamState) value(ctx context.Context, ev wire.Event, connInstance string) error {
+	var env wire.Envelope
+	if err := json.Unmarshal(ev.Data, &env); err != nil {
+		return fmt.Errorf("decode value event: %w", err)
+	}
+	s.haveSeq, s.lastSeq, s.lastID, s.posInstance = true, env.Seq, "", connInstance
+	// A server that names the instance in the id says who numbered
+	// the value; an earlier one sent a bare number and the header.
+	if inst, seq, err := wire.ParseEventID(ev.ID); err == nil && inst != "" && seq == env.Seq {
+		s.lastID, s.posInstance = ev.ID, inst
+	}
+	v := valueFromEnvelope(&env)
+	v.Instance = s.posInstance
+	if err := s.h.HandleValue(ctx, v); err != nil {
+		return &handlerError{err}
+	}
+	return nil
+}
+
+// notify decodes the data of an event of type name into a D and passes
+// it, converted by conv, to the callback f if there is one. An event that
+// does not decode ends the connection whether or not there is a callback,
+// as a value that does not decode does.
+func notify[D, A any](ev wire.Event, name string, f func(A), conv func(D) A) error {
+	var d D
+	if err := json.Unmarshal(ev.Data, &d); err != nil {
+		return fmt.Errorf("decode %s event: %w", name, err)
+	}
+	if f != nil {
+		f(conv(d))
 	}
 	return nil
 }

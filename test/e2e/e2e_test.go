@@ -481,7 +481,7 @@ spec:
 		held := during[ringRecord]
 		Expect(held.occupancy).To(BeNumerically(">", 0))
 		summary := runConsumer("outage-consumer", 2*time.Minute, "stream", endpoint(ringRecord),
-			"--from-oldest", fmt.Sprintf("--count=%d", held.occupancy), "--duration=90s", "--quiet")
+			"--from=oldest", fmt.Sprintf("--count=%d", held.occupancy), "--duration=90s", "--quiet")
 		Expect(number(summary, "values")).To(BeNumerically("==", held.occupancy), "every value the ring holds")
 		Expect(number(summary, "lastSeq")).To(BeNumerically("==", held.lastSeq))
 		// (Device sequences interleave: the earlier burst's devices share

@@ -41,7 +41,7 @@ spec:
 
 		By(fmt.Sprintf("streaming from the oldest value through the Service while the simulator publishes %d values at 50/s", failoverValues))
 		_, _ = kubectl("delete", "pod", "failover-consumer", "-n", namespace, "--ignore-not-found", "--wait")
-		Expect(kubectlApply(consumerPod("failover-consumer", "stream", endpoint(failoverRing), "--from-oldest",
+		Expect(kubectlApply(consumerPod("failover-consumer", "stream", endpoint(failoverRing), "--from=oldest",
 			fmt.Sprintf("--count=%d", failoverValues), "--duration=4m", "--quiet"))).Error().NotTo(HaveOccurred())
 		_, _ = kubectl("delete", "job", "failover-values", "-n", namespace, "--ignore-not-found", "--wait")
 		Expect(kubectlApply(edgesimJob("failover-values", "--telemetry-subject="+failoverRingSubj,

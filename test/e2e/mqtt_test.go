@@ -61,7 +61,7 @@ spec:
 
 		By("streaming them from the oldest through the Record's Service in a consumer pod (Server-Sent Events)")
 		summary := runConsumer("mqtt-consumer", 2*time.Minute,
-			"stream", endpoint(mqttRecord), "--from-oldest", fmt.Sprintf("--count=%d", n), "--duration=90s", "--quiet")
+			"stream", endpoint(mqttRecord), "--from=oldest", fmt.Sprintf("--count=%d", n), "--duration=90s", "--quiet")
 		Expect(number(summary, "values")).To(BeNumerically("==", n))
 		Expect(number(summary, "firstSeq")).To(BeNumerically("==", 1))
 		Expect(number(summary, "lastSeq")).To(BeNumerically("==", n))

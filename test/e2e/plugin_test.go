@@ -37,12 +37,12 @@ func pluginSpecs() {
 		Expect(run("", []string{"CGO_ENABLED=0"}, "go", "build", "-o", plugin, "./cmd/kubectl-recbuf")).Error().NotTo(HaveOccurred())
 	})
 
-	It("tails the SpmcRing Record with a backfill of 5, then live values, from a terminal", func() {
-		By("kubectl recbuf tail telemetry --from last=5 --count 8 -o json, timing the first value")
+	It("streams the SpmcRing Record with a backfill of 5, then live values, from a terminal", func() {
+		By("kubectl recbuf stream telemetry --from last=5 --count 8 -o json, timing the first value")
 		lines, firstValue := runPluginStream(plugin, 2*time.Minute,
-			"tail", ringRecord, "-n", namespace, "--from", "last=5", "--count", "8", "-o", "json")
-		_, _ = fmt.Fprintf(GinkgoWriter, "kubectl recbuf tail: first value %s after the command started\n", firstValue.Round(time.Millisecond))
-		AddReportEntry("kubectl recbuf tail: command to first value", firstValue.Round(time.Millisecond).String())
+			"stream", ringRecord, "-n", namespace, "--from", "last=5", "--count", "8", "-o", "json")
+		_, _ = fmt.Fprintf(GinkgoWriter, "kubectl recbuf stream: first value %s after the command started\n", firstValue.Round(time.Millisecond))
+		AddReportEntry("kubectl recbuf stream: command to first value", firstValue.Round(time.Millisecond).String())
 
 		Expect(lines).NotTo(BeEmpty())
 		Expect(lines[0]).To(HaveKeyWithValue("event", "backfill"), "the first event says how many values are backfilled")
@@ -50,7 +50,7 @@ func pluginSpecs() {
 		last := uint64(number(lines[0], "lastSeq"))
 		var seqs []uint64
 		for _, l := range lines[1:] {
-			Expect(l).To(HaveKeyWithValue("event", "value"), "no lag or reset while a fast consumer tails")
+			Expect(l).To(HaveKeyWithValue("event", "value"), "no lag or reset while a fast consumer streams")
 			seqs = append(seqs, uint64(number(l, "seq")))
 		}
 		Expect(seqs).To(HaveLen(8))
@@ -58,7 +58,7 @@ func pluginSpecs() {
 			Expect(s).To(Equal(last-4+uint64(i)), "value %d: the 5 newest held through %d, then each live one in order", i, last)
 		}
 
-		By("kubectl recbuf tail in text: one line per value, SEQ and the JSON payload")
+		By("kubectl recbuf tail (stream's other name) in text: one line per value, SEQ and the JSON payload")
 		out, err := plugin1(plugin, "tail", ringRecord, "-n", namespace, "--count", "2")
 		Expect(err).NotTo(HaveOccurred())
 		textLines := strings.Split(strings.TrimSpace(out), "\n")
