@@ -73,6 +73,11 @@ type Config struct {
 	// other stream the manager creates is bounded by what its buffer
 	// holds (streamLimits).
 	StreamMaxBytes int64
+	// NamespaceStreamMaxBytes is the most the streams of one namespace's
+	// durable Records may reserve together (0: no limit), unless the
+	// Namespace's recbuf.dev/stream-max-bytes says otherwise
+	// (record_streamquota.go).
+	NamespaceStreamMaxBytes int64
 	// NetworkPolicies says whether each Record gets a NetworkPolicy, and
 	// whom it lets reach the metrics port (record_networkpolicy.go).
 	NetworkPolicies NetworkPolicyConfig
@@ -151,6 +156,9 @@ type RecordReconciler struct {
 // system:auth-delegator (record_consumerauth.go): the manager may bind that
 // one ClusterRole only (bind, resourceNames), without holding its
 // permissions, and deletes the bindings, which no garbage collector does.
+// Namespaces are only read, one get when a durable Record's stream is to
+// be created or grown, for their stream quota annotation
+// (record_streamquota.go): no list or watch, so no cache of them.
 //
 // +kubebuilder:rbac:groups=recbuf.dev,resources=records,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=recbuf.dev,resources=records/status,verbs=patch
@@ -162,6 +170,7 @@ type RecordReconciler struct {
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;delete
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;update;delete
 // +kubebuilder:rbac:groups="",resources=pods,verbs=list;watch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get
 // +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch;create;update;delete
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterrolebindings,verbs=get;list;watch;create;update;delete
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles,verbs=bind,resourceNames=system:auth-delegator

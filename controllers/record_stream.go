@@ -241,6 +241,9 @@ func streamReason(o *streamObservation) string {
 func (r *RecordReconciler) ensureStream(ctx context.Context, rec *recbufv1alpha1.Record, name string) (*jetstream.StreamState, error) {
 	st, err := r.JetStream.Stream(ctx, name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		if err := r.checkStreamQuota(ctx, rec); err != nil {
+			return nil, err
+		}
 		cfg := jetstream.StreamConfig{Name: name, Retention: jetstream.LimitsPolicy}
 		mutateStreamConfig(&cfg, rec, r.Config)
 		created, err := r.JetStream.CreateStream(ctx, cfg)
@@ -264,6 +267,13 @@ func (r *RecordReconciler) ensureStream(ctx context.Context, rec *recbufv1alpha1
 	mutateStreamConfig(&want, rec, r.Config)
 	if ownedStreamFields(want) == ownedStreamFields(info.Config) {
 		return &info.State, nil
+	}
+	if want.MaxBytes > info.Config.MaxBytes {
+		// A stream that grows reserves more: a quota lowered since
+		// leaves the stream as it is, not its Record Stalled.
+		if err := r.checkStreamQuota(ctx, rec); err != nil {
+			return nil, err
+		}
 	}
 	updated, err := r.JetStream.UpdateStream(ctx, want)
 	if err != nil {

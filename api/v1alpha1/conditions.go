@@ -92,8 +92,8 @@ const (
 	// subjects is not within spec.source.nats.subject (or the default
 	// subject), or it mirrors or sources other streams. The Record's
 	// subject is what admission (the CRD and the chart's subject policy)
-	// vetted, so no Deployment is created or updated for it: pods already
-	// running keep their last configuration.
+	// vetted, so no Deployment is created or updated for it, and one that
+	// runs is scaled to 0.
 	ReasonStreamNotAllowed = "StreamNotAllowed"
 	// ReasonAccountLimits means JetStream refused the stream for its
 	// resource limits: the account's or server's storage, memory or
@@ -103,6 +103,12 @@ const (
 	// configuration for another reason (such as replicas above 1 on a NATS
 	// server that is not clustered); the message carries its answer.
 	ReasonStreamRefused = "StreamRefused"
+	// ReasonStreamQuotaExceeded means the Record's stream would take its
+	// namespace's durable Records beyond their stream quota (the
+	// Namespace's recbuf.dev/stream-max-bytes, or the manager's
+	// --namespace-stream-max-bytes): the stream is neither created nor
+	// updated. Records created earlier keep theirs.
+	ReasonStreamQuotaExceeded = "StreamQuotaExceeded"
 	// ReasonNATSUnavailable means the manager could not reach JetStream
 	// (no connection, or no answer in time); it retries.
 	ReasonNATSUnavailable = "NATSUnavailable"

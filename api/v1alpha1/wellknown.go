@@ -30,3 +30,13 @@ const (
 	// whose generation moved on says its injected buffers are outdated.
 	AnnotationRecordGenerations = "recbuf.dev/record-generations"
 )
+
+// The annotations a cluster admin sets on a Namespace.
+const (
+	// AnnotationNamespaceStreamMaxBytes on a Namespace is the most its
+	// durable Records' streams may reserve in NATS together (the sum of
+	// their max_bytes), a quantity such as 256Mi; "0" is no limit. It
+	// overrides the manager's --namespace-stream-max-bytes there
+	// (docs/persistence.md#quotas).
+	AnnotationNamespaceStreamMaxBytes = "recbuf.dev/stream-max-bytes"
+)

@@ -115,6 +115,7 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 		ReportMasterKey:               masterKey,
 		BufferMemoryCeiling:           o.bufferMemoryCeiling.Value(),
 		StreamMaxBytes:                o.streamMaxBytes.Value(),
+		NamespaceStreamMaxBytes:       o.namespaceStreamMaxBytes.Value(),
 		NetworkPolicies:               o.networkPolicyConfig(),
 	}
 	sidecarPods, err := newSidecarPodsCache(mgr)

@@ -39,6 +39,7 @@ type options struct {
 	reportMasterKeyFile     string
 	bufferMemoryCeiling     resource.Quantity
 	streamMaxBytes          resource.Quantity
+	namespaceStreamMaxBytes resource.Quantity
 	networkPolicies         bool
 	metricsFrom             string
 	metricsAddr             string
@@ -112,6 +113,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (options, error) {
 	fs.Var(quantityFlag{&o.bufferMemoryCeiling}, "buffer-memory-ceiling", "Largest memory limit a buffer container gets by default, a quantity such as 1Gi; a Record whose declared worst case needs more, and that sets no resources of its own, is Stalled (InsufficientMemory).")
 	o.streamMaxBytes = *resource.NewQuantity(streams.DefaultRingMaxBytes, resource.BinarySI)
 	fs.Var(quantityFlag{&o.streamMaxBytes}, "stream-max-bytes", "max_bytes of the JetStream stream of a durable SpmcRing without spec.buffer.maxBytes, a quantity such as 8Mi: a standalone NATS server reserves it from its store, and the stream discards its own oldest values beyond it (docs/persistence.md).")
+	fs.Var(quantityFlag{&o.namespaceStreamMaxBytes}, "namespace-stream-max-bytes", "Most the JetStream streams of one namespace's durable Records may reserve together, a quantity such as 256Mi; 0 is no limit. A Record whose stream would go beyond it is Stalled (StreamQuotaExceeded). A Namespace's annotation recbuf.dev/stream-max-bytes overrides it there.")
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8443", "Address of the manager's Prometheus metrics endpoint (\"0\" disables it).")
 	fs.BoolVar(&o.metricsSecure, "metrics-secure", true, "Serve the metrics endpoint over HTTPS to bearer tokens whose user may get the non-resource URL /metrics (TokenReview and SubjectAccessReview); false serves plain HTTP to anyone, for development only.")
 	fs.StringVar(&o.metricsCertPath, "metrics-cert-path", "", "Directory with the metrics endpoint's certificate, "+metricsCertFile+" and "+metricsKeyFile+" (a mounted kubernetes.io/tls Secret), reloaded when they change. Empty: a self-signed certificate made at start.")
@@ -235,6 +237,9 @@ func (o options) validate() error {
 	}
 	if o.streamMaxBytes.Value() <= 0 {
 		errs = append(errs, fmt.Errorf("--stream-max-bytes %s: want a positive quantity, or a durable ring's stream could fill the NATS store for every tenant", o.streamMaxBytes.String()))
+	}
+	if o.namespaceStreamMaxBytes.Sign() < 0 {
+		errs = append(errs, fmt.Errorf("--namespace-stream-max-bytes %s: want 0 (no limit) or a positive quantity", o.namespaceStreamMaxBytes.String()))
 	}
 	if err := o.validateWebhook(); err != nil {
 		errs = append(errs, err)
