@@ -76,13 +76,19 @@ func TestABearerTokenFileIsReadAgainForEachRequest(t *testing.T) {
 	got := make(chan client.Value, 1)
 	go func() {
 		_ = c.Stream(streamCtx, client.HandlerFunc(func(_ context.Context, v client.Value) error {
-			got <- v
-			cancel()
+			select {
+			case got <- v:
+			default:
+			}
 			return nil
 		}), client.FromOldest())
 	}()
+	// The stream is cancelled only once the value is here: a handler that
+	// cancelled it itself would make both cases below ready at once, and
+	// select picks either.
 	select {
 	case <-got:
+		cancel()
 	case <-streamCtx.Done():
 		t.Fatal("a stream with the token got no value")
 	}

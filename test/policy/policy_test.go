@@ -196,6 +196,22 @@ func waitRefused(t *testing.T, namespace, subject string) error {
 	}
 }
 
+// waitAdmitted creates a probe Record until the API server admits it (a
+// deleted policy takes a moment to be forgotten).
+func waitAdmitted(t *testing.T, namespace, subject string) {
+	t.Helper()
+	stop := time.Now().Add(deadline)
+	for {
+		err := create(t, namespace, "probe", subject)
+		if err == nil {
+			return
+		}
+		if time.Now().After(stop) {
+			t.Fatalf("a Record on %q in namespace %s was still refused after %v: %v", subject, namespace, deadline, err)
+		}
+	}
+}
+
 func TestSubjectPolicy(t *testing.T) {
 	installPolicy(t, "recbuf")
 	open := createNamespace(t, "open", nil)
@@ -312,8 +328,12 @@ func TestSubjectPolicy(t *testing.T) {
 // subjects records.<namespace>.>, which no other namespace's default
 // subjects overlap; the annotation grants more.
 func TestDenyByDefault(t *testing.T) {
-	installPolicy(t, "strict", "subjectPolicy.denyByDefault=true")
 	ns := createNamespace(t, "unannotated", nil)
+	// Registered first, so run last: once the policy is deleted, wait
+	// until the API server stops applying it, or the next test (-count)
+	// would meet it.
+	t.Cleanup(func() { waitAdmitted(t, ns, "devices.telemetry") })
+	installPolicy(t, "strict", "subjectPolicy.denyByDefault=true")
 	err := waitRefused(t, ns, "devices.telemetry")
 	want := `spec.source.nats.subject "devices.telemetry" is not within the subjects that namespace unannotated allows ` +
 		`(it has no annotation recbuf.dev/allowed-subjects, so only its own records.unannotated.>)`
