@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -148,8 +152,63 @@ func (o options) validateWebhook() error {
 	default:
 		errs = append(errs, fmt.Errorf("--webhook-certs %q: want %s or %s", o.webhookCerts, webhookCertsSelf, webhookCertsExternal))
 	}
+	if o.webhookClientCAFile != "" {
+		if _, err := clientCAPool(o.webhookClientCAFile); err != nil {
+			errs = append(errs, err)
+		}
+	} else if o.webhookClientNames != "" {
+		errs = append(errs, errors.New("--webhook-client-names needs --webhook-client-ca-file: without it no client certificate is asked for"))
+	}
+	if o.webhookClientNames != "" && len(clientNames(o.webhookClientNames)) == 0 {
+		errs = append(errs, fmt.Errorf("--webhook-client-names %q: want comma-separated names", o.webhookClientNames))
+	}
 	if o.webhookPort < 1 || o.webhookPort > 65535 {
 		errs = append(errs, fmt.Errorf("--webhook-port %d: want a port", o.webhookPort))
 	}
 	return errors.Join(errs...)
+}
+
+// clientCAPool reads --webhook-client-ca-file: PEM certificates, at least
+// one, and nothing else.
+func clientCAPool(path string) (*x509.CertPool, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--webhook-client-ca-file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	n := 0
+	for rest := data; ; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			if len(bytes.TrimSpace(rest)) > 0 {
+				return nil, fmt.Errorf("--webhook-client-ca-file %s: not PEM after %d certificate(s)", path, n)
+			}
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			return nil, fmt.Errorf("--webhook-client-ca-file %s: a %s PEM block, want only CERTIFICATE blocks", path, block.Type)
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("--webhook-client-ca-file %s: certificate %d: %w", path, n+1, err)
+		}
+		pool.AddCert(cert)
+		n++
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("--webhook-client-ca-file %s: no PEM certificate in it", path)
+	}
+	return pool, nil
+}
+
+// clientNames splits --webhook-client-names.
+func clientNames(list string) []string {
+	var names []string
+	for n := range strings.SplitSeq(list, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			names = append(names, n)
+		}
+	}
+	return names
 }
