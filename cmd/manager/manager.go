@@ -138,7 +138,7 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 		return fmt.Errorf("setting up the Record controller: %w", err)
 	}
 
-	if err := setupSidecarInjection(mgr, o, ctrlCfg); err != nil {
+	if err := setupSidecarInjection(mgr, o, ctrlCfg, log); err != nil {
 		return err
 	}
 

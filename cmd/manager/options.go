@@ -57,6 +57,8 @@ type options struct {
 	webhookService          string
 	webhookConfiguration    string
 	webhookCertValidity     time.Duration
+	webhookClientCAFile     string
+	webhookClientNames      string
 	// webhookExtraDNSNames are more names for the webhook's serving
 	// certificate. No flag: tests reach the webhook at localhost.
 	webhookExtraDNSNames []string
@@ -131,6 +133,8 @@ func parseFlags(fs *flag.FlagSet, args []string) (options, error) {
 	fs.StringVar(&o.webhookService, "webhook-service", "", "NAMESPACE/NAME of the webhook's Service, whose DNS names the serving certificate is for, with --webhook-certs=self.")
 	fs.StringVar(&o.webhookConfiguration, "webhook-configuration", "", "Name of the MutatingWebhookConfiguration whose caBundle the manager keeps current, with --webhook-certs=self.")
 	fs.DurationVar(&o.webhookCertValidity, "webhook-cert-validity", 365*24*time.Hour, "Validity of the webhook's serving certificate, with --webhook-certs=self: it is renewed when a quarter of it is left; the CA lasts four times as long.")
+	fs.StringVar(&o.webhookClientCAFile, "webhook-client-ca-file", "", "PEM file with the CA certificate(s) that sign the client certificate the API server presents to webhooks: the webhook then refuses, in the TLS handshake, every caller without a certificate they signed (docs/security.md#the-webhooks-callers). Empty: the webhook does not authenticate its callers, and anyone who can reach its port can read Records' configuration in any namespace from its answers.")
+	fs.StringVar(&o.webhookClientNames, "webhook-client-names", "", "Comma-separated names (the common name, or a DNS name) the API server's client certificate must have, with --webhook-client-ca-file. Empty: any certificate the CA signed.")
 	for old, current := range deprecatedFlags {
 		f := fs.Lookup(current)
 		fs.Var(f.Value, old, "Deprecated: use --"+current+".")

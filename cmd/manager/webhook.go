@@ -1,14 +1,20 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/open-policy-agent/cert-controller/pkg/rotator"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -38,7 +44,7 @@ const minWebhookCertValidity = 10 * time.Second
 // ready only once the webhook serves with a certificate the API server
 // trusts, so that a rollout does not route admissions to a manager that
 // would fail them.
-func setupSidecarInjection(mgr ctrl.Manager, o options, cfg controllers.Config) error {
+func setupSidecarInjection(mgr ctrl.Manager, o options, cfg controllers.Config, log logr.Logger) error {
 	if !o.sidecarInjection {
 		return nil
 	}
@@ -68,12 +74,24 @@ func setupSidecarInjection(mgr ctrl.Manager, o options, cfg controllers.Config) 
 	} else {
 		close(ready)
 	}
-	srv := webhook.NewServer(webhook.Options{Port: o.webhookPort, CertDir: o.webhookCertDir,
+	tlsOpts := []func(*tls.Config){
 		// HTTP/1.1 only, as kubebuilder's scaffold and the metrics
 		// endpoint: HTTP/2's stream multiplexing let one client keep a
 		// server busy (CVE-2023-44487, CVE-2023-39325), and the API
 		// server calls webhooks over HTTP/1.1 as well.
-		TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }}})
+		func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} },
+	}
+	callers, err := webhookCallers(o)
+	if err != nil {
+		return err
+	}
+	if callers != nil {
+		tlsOpts = append(tlsOpts, callers)
+		log.Info("The webhook answers only callers with a client certificate of --webhook-client-ca-file", "file", o.webhookClientCAFile, "names", clientNames(o.webhookClientNames))
+	} else {
+		log.Info("WARNING: no --webhook-client-ca-file: the webhook does not authenticate its callers, and anyone who can reach its port can read Records' configuration in any namespace from its answers (docs/security.md#the-webhooks-callers)")
+	}
+	srv := webhook.NewServer(webhook.Options{Port: o.webhookPort, CertDir: o.webhookCertDir, TLSOpts: tlsOpts})
 	srv.Register(recbufwebhook.Path, &webhook.Admission{Handler: &recbufwebhook.Injector{
 		Client:  mgr.GetClient(),
 		Decoder: admission.NewDecoder(mgr.GetScheme()),
@@ -82,6 +100,10 @@ func setupSidecarInjection(mgr ctrl.Manager, o options, cfg controllers.Config) 
 	if err := mgr.Add(&afterCerts{server: srv, ready: ready}); err != nil {
 		return fmt.Errorf("adding the webhook server: %w", err)
 	}
+	// StartedChecker's handshake presents no certificate, and still
+	// passes when one is required: in TLS 1.3 the client's handshake is
+	// over before the server checks the certificate it was sent (the
+	// server then logs a handshake error, and answers nothing).
 	checker := srv.StartedChecker()
 	if err := mgr.AddReadyzCheck("webhook", func(req *http.Request) error {
 		select {
@@ -148,8 +170,104 @@ func (o options) validateWebhook() error {
 	default:
 		errs = append(errs, fmt.Errorf("--webhook-certs %q: want %s or %s", o.webhookCerts, webhookCertsSelf, webhookCertsExternal))
 	}
+	if o.webhookClientCAFile != "" {
+		if _, err := clientCAPool(o.webhookClientCAFile); err != nil {
+			errs = append(errs, err)
+		}
+	} else if o.webhookClientNames != "" {
+		errs = append(errs, errors.New("--webhook-client-names needs --webhook-client-ca-file: without it no client certificate is asked for"))
+	}
+	if o.webhookClientNames != "" && len(clientNames(o.webhookClientNames)) == 0 {
+		errs = append(errs, fmt.Errorf("--webhook-client-names %q: want comma-separated names", o.webhookClientNames))
+	}
 	if o.webhookPort < 1 || o.webhookPort > 65535 {
 		errs = append(errs, fmt.Errorf("--webhook-port %d: want a port", o.webhookPort))
 	}
 	return errors.Join(errs...)
+}
+
+// webhookCallers is the TLS option that has the webhook server require a
+// client certificate signed by --webhook-client-ca-file, and with one of
+// --webhook-client-names if any are given; nil without the flag. The API
+// server is the webhook's only legitimate caller, and the answers tell
+// the Records (subject, queue group, Secret names) of whatever namespace
+// the review names: anyone else is refused in the handshake.
+func webhookCallers(o options) (func(*tls.Config), error) {
+	if o.webhookClientCAFile == "" {
+		return nil, nil
+	}
+	pool, err := clientCAPool(o.webhookClientCAFile)
+	if err != nil {
+		return nil, err
+	}
+	names := clientNames(o.webhookClientNames)
+	return func(c *tls.Config) {
+		c.ClientAuth = tls.RequireAndVerifyClientCert
+		c.ClientCAs = pool
+		if len(names) == 0 {
+			return
+		}
+		// After the chain is verified, in every handshake (resumed ones
+		// too, unlike VerifyPeerCertificate).
+		c.VerifyConnection = func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("no client certificate")
+			}
+			leaf := cs.PeerCertificates[0]
+			if slices.Contains(names, leaf.Subject.CommonName) {
+				return nil
+			}
+			for _, dns := range leaf.DNSNames {
+				if slices.Contains(names, dns) {
+					return nil
+				}
+			}
+			return fmt.Errorf("client certificate %q is not for --webhook-client-names", leaf.Subject.CommonName)
+		}
+	}, nil
+}
+
+// clientCAPool reads --webhook-client-ca-file: PEM certificates, at least
+// one, and nothing else.
+func clientCAPool(path string) (*x509.CertPool, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--webhook-client-ca-file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	n := 0
+	for rest := data; ; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			if n == 0 {
+				return nil, fmt.Errorf("--webhook-client-ca-file %s: no PEM certificate in it", path)
+			}
+			if len(bytes.TrimSpace(rest)) > 0 {
+				return nil, fmt.Errorf("--webhook-client-ca-file %s: not PEM after %d certificate(s)", path, n)
+			}
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			return nil, fmt.Errorf("--webhook-client-ca-file %s: a %s PEM block, want only CERTIFICATE blocks", path, block.Type)
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("--webhook-client-ca-file %s: certificate %d: %w", path, n+1, err)
+		}
+		pool.AddCert(cert)
+		n++
+	}
+	return pool, nil
+}
+
+// clientNames splits --webhook-client-names.
+func clientNames(list string) []string {
+	var names []string
+	for n := range strings.SplitSeq(list, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			names = append(names, n)
+		}
+	}
+	return names
 }

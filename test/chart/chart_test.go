@@ -892,6 +892,8 @@ func TestTemplateRefuses(t *testing.T) {
 		{"a binding without validation actions is refused", []string{"subjectPolicy.validationActions={}"}, "/subjectPolicy/validationActions"},
 		{"a binding with null validation actions is refused", []string{"subjectPolicy.validationActions=null"}, "subjectPolicy.validationActions must list at least one"},
 		{"an existing ServiceAccount needs a name", []string{"serviceAccount.create=false"}, "serviceAccount.name is required"},
+		{"a client CA Secret name that is no DNS name is rejected", []string{"sidecarInjection.clientCA.existingSecret=Bad_Name"}, "/sidecarInjection/clientCA/existingSecret"},
+		{"client names without the client CA are refused", []string{"sidecarInjection.clientCA.names={kube-apiserver}"}, "sidecarInjection.clientCA.names needs sidecarInjection.clientCA.existingSecret"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1361,6 +1363,45 @@ func TestSidecarInjectionWebhook(t *testing.T) {
 		wantArgs(t, c, "--webhook-certs=external")
 		if a, ok := argWithPrefix(c, "--webhook-cert-secret"); ok {
 			t.Errorf("got %q, want no Secret of the manager's own", a)
+		}
+	})
+	t.Run("by default its callers are not authenticated: no client CA is mounted or passed", func(t *testing.T) {
+		d, c := manager(t, mustTemplate(t), "recbuf-manager")
+		for _, flag := range []string{"--webhook-client-ca-file", "--webhook-client-names"} {
+			if a, ok := argWithPrefix(c, flag); ok {
+				t.Errorf("got %q, want none by default", a)
+			}
+		}
+		for _, v := range d.Spec.Template.Spec.Volumes {
+			if v.Name == "webhook-client-ca" {
+				t.Errorf("got the volume %+v, want none by default", v)
+			}
+		}
+	})
+	t.Run("with clientCA, its Secret's ca.crt is the manager's --webhook-client-ca-file, and the names its --webhook-client-names", func(t *testing.T) {
+		objs := mustTemplate(t, "sidecarInjection.clientCA.existingSecret=apiserver-webhook-client-ca", "sidecarInjection.clientCA.names={kube-apiserver,apiserver-webhook-client}")
+		d, c := manager(t, objs, "recbuf-manager")
+		wantArgs(t, c, "--webhook-client-ca-file=/etc/recbuf/webhook-client-ca/ca.crt", "--webhook-client-names=kube-apiserver,apiserver-webhook-client")
+		mounted := false
+		for _, m := range c.VolumeMounts {
+			mounted = mounted || (m.Name == "webhook-client-ca" && m.MountPath == "/etc/recbuf/webhook-client-ca" && m.ReadOnly)
+		}
+		found := false
+		for _, v := range d.Spec.Template.Spec.Volumes {
+			if v.Name == "webhook-client-ca" {
+				found = v.Secret != nil && v.Secret.SecretName == "apiserver-webhook-client-ca" && len(v.Secret.Items) == 1 && v.Secret.Items[0].Key == "ca.crt" && v.Secret.Items[0].Path == "ca.crt"
+			}
+		}
+		if !mounted || !found {
+			t.Errorf("mounts %+v, volumes %+v: want the Secret apiserver-webhook-client-ca's ca.crt read-only at /etc/recbuf/webhook-client-ca", c.VolumeMounts, d.Spec.Template.Spec.Volumes)
+		}
+		checkRestricted(t, d.Spec.Template.Spec)
+	})
+	t.Run("with clientCA and no names, any certificate of the CA is accepted", func(t *testing.T) {
+		_, c := manager(t, mustTemplate(t, "sidecarInjection.clientCA.existingSecret=ca"), "recbuf-manager")
+		wantArgs(t, c, "--webhook-client-ca-file=/etc/recbuf/webhook-client-ca/ca.crt")
+		if a, ok := argWithPrefix(c, "--webhook-client-names"); ok {
+			t.Errorf("got %q, want no names", a)
 		}
 	})
 	t.Run("turned off, nothing of it is rendered", func(t *testing.T) {
