@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -11,7 +10,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
-	"flag"
 	"fmt"
 	"io"
 	"math/big"
@@ -30,12 +28,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
 	"github.com/recbuf/recbuf/internal/testutil/kubetest"
-	"github.com/recbuf/recbuf/internal/testutil/sandbox"
 	recbufwebhook "github.com/recbuf/recbuf/internal/webhook"
 )
 
@@ -102,63 +98,20 @@ plugins:
 	t.Cleanup(func() { _ = env.Stop() })
 	k8s, err := kubetest.Client(cfg)
 	g.Expect(err).NotTo(HaveOccurred())
-	ctx := context.Background()
 
 	port := env.WebhookInstallOptions.LocalServingPort
-	probeAddr := "127.0.0.1:" + strconv.Itoa(sandbox.FreePort(t))
-	masterKeyFile := filepath.Join(dir, "key")
-	g.Expect(os.WriteFile(masterKeyFile, []byte("a master key of thirty-two bytes or more, for this test"), 0o600)).To(Succeed())
-	o, err := parseFlags(flag.NewFlagSet("manager", flag.ContinueOnError), []string{
-		"--report-master-key-file=" + masterKeyFile,
-		"--nats-url=nats://127.0.0.1:" + strconv.Itoa(sandbox.FreePort(t)),
-		"--metrics-bind-address=0", "--health-probe-bind-address=" + probeAddr, "--leader-elect=false",
-		"--sidecar-injection", "--webhook-port=" + strconv.Itoa(port),
+	probeAddr := runManager(t, g, cfg, []string{
+		"--webhook-port=" + strconv.Itoa(port),
 		"--webhook-certs=external", "--webhook-cert-dir=" + env.WebhookInstallOptions.LocalServingCertDir,
 		"--webhook-client-ca-file=" + caFile, "--webhook-client-names=kube-apiserver-webhook-client",
-	})
-	g.Expect(err).NotTo(HaveOccurred())
-	o.skipControllerNameValidation = true
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- run(runCtx, cfg, o) }()
-	t.Cleanup(func() {
-		cancel()
-		g.Eventually(done, 30*time.Second).Should(Receive(BeNil()))
-	})
+	}, nil)
 
 	t.Log("the manager is ready: its readiness check's handshake passes without a client certificate")
-	g.Eventually(func() (int, error) {
-		resp, err := http.Get("http://" + probeAddr + "/readyz")
-		if err != nil {
-			return 0, err
-		}
-		defer func() { _ = resp.Body.Close() }()
-		return resp.StatusCode, nil
-	}, 60*time.Second, 100*time.Millisecond).Should(Equal(http.StatusOK))
-
-	rec := &recbufv1alpha1.Record{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "telemetry"},
-		Spec:       recbufv1alpha1.RecordSpec{Buffer: recbufv1alpha1.BufferSpec{Type: recbufv1alpha1.BufferTypeSingleLatest}},
-	}
-	g.Expect(k8s.Create(ctx, rec)).To(Succeed())
-	g.Eventually(func(g Gomega) {
-		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(rec), rec)).To(Succeed())
-		g.Expect(rec.Status.ObservedGeneration).To(Equal(rec.Generation))
-	}, 20*time.Second).Should(Succeed())
+	waitReady(g, probeAddr)
+	createObservedRecord(g, k8s, "telemetry")
 
 	t.Log("a pod created through the API server is injected: the API server's certificate is accepted")
-	g.Eventually(func(g Gomega) {
-		pod := &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{
-				Namespace: "default", GenerateName: "app-",
-				Labels:      map[string]string{recbufv1alpha1.LabelInject: "true"},
-				Annotations: map[string]string{recbufv1alpha1.AnnotationRecords: "telemetry"},
-			},
-			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "example.com/app"}}},
-		}
-		g.Expect(k8s.Create(ctx, pod)).To(Succeed())
-		g.Expect(pod.Spec.InitContainers).To(ContainElement(HaveField("Name", "recbuf-telemetry")))
-	}, 20*time.Second, 200*time.Millisecond).Should(Succeed())
+	g.Eventually(func(g Gomega) { injectsSidecar(g, k8s, "telemetry") }, 20*time.Second, 200*time.Millisecond).Should(Succeed())
 
 	// A forged review, as a pod in another namespace would send it, naming
 	// the namespace whose Records it wants to read.

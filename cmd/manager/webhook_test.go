@@ -15,15 +15,13 @@ import (
 	"testing"
 	"time"
 
-	recbufwebhook "github.com/recbuf/recbuf/internal/webhook"
-
 	"github.com/recbuf/recbuf/internal/testutil/kubetest"
 
 	. "github.com/onsi/gomega"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -48,23 +46,7 @@ func TestTheManagerServesTheWebhookWithCertificatesItMakesAndRotates(t *testing.
 	env.WebhookInstallOptions = envtest.WebhookInstallOptions{
 		LocalServingHost:             "127.0.0.1",
 		LocalServingHostExternalName: "localhost",
-		MutatingWebhooks: []*admissionregistrationv1.MutatingWebhookConfiguration{{
-			ObjectMeta: metav1.ObjectMeta{Name: mwcName},
-			Webhooks: []admissionregistrationv1.MutatingWebhook{{
-				Name: "sidecar.recbuf.dev",
-				ClientConfig: admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{
-					Namespace: "default", Name: "recbuf-webhook", Path: ptr.To(recbufwebhook.Path),
-				}},
-				Rules: []admissionregistrationv1.RuleWithOperations{{
-					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
-					Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}},
-				}},
-				ObjectSelector:          &metav1.LabelSelector{MatchLabels: map[string]string{recbufv1alpha1.LabelInject: "true"}},
-				FailurePolicy:           ptr.To(admissionregistrationv1.Fail),
-				SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
-				AdmissionReviewVersions: []string{"v1"},
-			}},
-		}},
+		MutatingWebhooks:             []*admissionregistrationv1.MutatingWebhookConfiguration{sidecarWebhookConfiguration(mwcName)},
 	}
 	cfg, err := env.Start()
 	if err != nil {
@@ -89,38 +71,15 @@ func TestTheManagerServesTheWebhookWithCertificatesItMakesAndRotates(t *testing.
 		mountSecret(kubeletCtx, k8s, client.ObjectKeyFromObject(secret), certDir)
 	}()
 
-	probeAddr := "127.0.0.1:" + strconv.Itoa(sandbox.FreePort(t))
-	masterKeyFile := filepath.Join(t.TempDir(), "key")
-	g.Expect(os.WriteFile(masterKeyFile, []byte("a master key of thirty-two bytes or more, for this test"), 0o600)).To(Succeed())
-	o, err := parseFlags(flag.NewFlagSet("manager", flag.ContinueOnError), []string{
-		"--report-master-key-file=" + masterKeyFile,
-		"--nats-url=nats://127.0.0.1:" + strconv.Itoa(sandbox.FreePort(t)),
-		"--metrics-bind-address=0", "--health-probe-bind-address=" + probeAddr, "--leader-elect=false",
-		"--sidecar-injection", "--webhook-port=" + strconv.Itoa(env.WebhookInstallOptions.LocalServingPort),
+	probeAddr := runManager(t, g, cfg, []string{
+		"--webhook-port=" + strconv.Itoa(env.WebhookInstallOptions.LocalServingPort),
 		"--webhook-cert-dir=" + certDir, "--webhook-cert-secret=default/recbuf-webhook-cert",
 		"--webhook-service=default/recbuf-webhook", "--webhook-configuration=" + mwcName,
 		"--webhook-cert-validity=20s",
-	})
-	g.Expect(err).NotTo(HaveOccurred())
-	o.skipControllerNameValidation = true
-	o.webhookExtraDNSNames = []string{"localhost"}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- run(runCtx, cfg, o) }()
-	t.Cleanup(func() {
-		cancel()
-		g.Eventually(done, 30*time.Second).Should(Receive(BeNil()))
-	})
+	}, func(o *options) { o.webhookExtraDNSNames = []string{"localhost"} })
 
 	t.Log("the manager is ready once its CA is in the webhook configuration")
-	g.Eventually(func() (int, error) {
-		resp, err := http.Get("http://" + probeAddr + "/readyz")
-		if err != nil {
-			return 0, err
-		}
-		defer func() { _ = resp.Body.Close() }()
-		return resp.StatusCode, nil
-	}, 60*time.Second, 100*time.Millisecond).Should(Equal(http.StatusOK))
+	waitReady(g, probeAddr)
 	g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(secret), secret)).To(Succeed())
 	g.Expect(secret.Data).To(HaveKey("ca.crt"))
 	var mwc admissionregistrationv1.MutatingWebhookConfiguration
@@ -133,27 +92,8 @@ func TestTheManagerServesTheWebhookWithCertificatesItMakesAndRotates(t *testing.
 	// and the API server speaks HTTP/1.1 to webhooks just as well.
 	g.Expect(negotiatedProtocol(env.WebhookInstallOptions.LocalServingPort)).To(Equal("http/1.1"), "a client offering h2 gets HTTP/1.1")
 
-	rec := &recbufv1alpha1.Record{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "telemetry"},
-		Spec:       recbufv1alpha1.RecordSpec{Buffer: recbufv1alpha1.BufferSpec{Type: recbufv1alpha1.BufferTypeSingleLatest}},
-	}
-	g.Expect(k8s.Create(ctx, rec)).To(Succeed())
-	g.Eventually(func(g Gomega) {
-		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(rec), rec)).To(Succeed())
-		g.Expect(rec.Status.ObservedGeneration).To(Equal(rec.Generation))
-	}, 20*time.Second).Should(Succeed())
-	injects := func(g Gomega) {
-		pod := &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{
-				Namespace: "default", GenerateName: "app-",
-				Labels:      map[string]string{recbufv1alpha1.LabelInject: "true"},
-				Annotations: map[string]string{recbufv1alpha1.AnnotationRecords: "telemetry"},
-			},
-			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "example.com/app"}}},
-		}
-		g.Expect(k8s.Create(ctx, pod)).To(Succeed())
-		g.Expect(pod.Spec.InitContainers).To(ContainElement(HaveField("Name", "recbuf-telemetry")))
-	}
+	createObservedRecord(g, k8s, "telemetry")
+	injects := func(g Gomega) { injectsSidecar(g, k8s, "telemetry") }
 	t.Log("a pod is injected")
 	g.Eventually(injects, 20*time.Second, 200*time.Millisecond).Should(Succeed())
 
@@ -168,6 +108,78 @@ func TestTheManagerServesTheWebhookWithCertificatesItMakesAndRotates(t *testing.
 	g.Eventually(func() ([]byte, error) { return servedCert(env.WebhookInstallOptions.LocalServingPort) }, 30*time.Second, 200*time.Millisecond).
 		Should(Equal(pemBlock(t, renewed)))
 	injects(g)
+}
+
+// runManager runs the manager as main does, with --sidecar-injection and
+// the webhook flags in args, against the API server of cfg; adjust sets
+// what no flag can. It returns the address of its health probes and
+// stops it when the test ends.
+func runManager(t *testing.T, g Gomega, cfg *rest.Config, args []string, adjust func(*options)) string {
+	t.Helper()
+	probeAddr := "127.0.0.1:" + strconv.Itoa(sandbox.FreePort(t))
+	masterKeyFile := filepath.Join(t.TempDir(), "key")
+	g.Expect(os.WriteFile(masterKeyFile, []byte("a master key of thirty-two bytes or more, for this test"), 0o600)).To(Succeed())
+	o, err := parseFlags(flag.NewFlagSet("manager", flag.ContinueOnError), append([]string{
+		"--report-master-key-file=" + masterKeyFile,
+		"--nats-url=nats://127.0.0.1:" + strconv.Itoa(sandbox.FreePort(t)),
+		"--metrics-bind-address=0", "--health-probe-bind-address=" + probeAddr, "--leader-elect=false",
+		"--sidecar-injection",
+	}, args...))
+	g.Expect(err).NotTo(HaveOccurred())
+	o.skipControllerNameValidation = true
+	if adjust != nil {
+		adjust(&o)
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(runCtx, cfg, o) }()
+	t.Cleanup(func() {
+		cancel()
+		g.Eventually(done, 30*time.Second).Should(Receive(BeNil()))
+	})
+	return probeAddr
+}
+
+// waitReady waits until the manager's /readyz at probeAddr answers 200.
+func waitReady(g Gomega, probeAddr string) {
+	g.Eventually(func() (int, error) {
+		resp, err := http.Get("http://" + probeAddr + "/readyz")
+		if err != nil {
+			return 0, err
+		}
+		defer func() { _ = resp.Body.Close() }()
+		return resp.StatusCode, nil
+	}, 60*time.Second, 100*time.Millisecond).Should(Equal(http.StatusOK))
+}
+
+// createObservedRecord creates the SingleLatest Record default/name and
+// waits until the manager has observed it.
+func createObservedRecord(g Gomega, k8s client.Client, name string) {
+	ctx := context.Background()
+	rec := &recbufv1alpha1.Record{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name},
+		Spec:       recbufv1alpha1.RecordSpec{Buffer: recbufv1alpha1.BufferSpec{Type: recbufv1alpha1.BufferTypeSingleLatest}},
+	}
+	g.Expect(k8s.Create(ctx, rec)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(rec), rec)).To(Succeed())
+		g.Expect(rec.Status.ObservedGeneration).To(Equal(rec.Generation))
+	}, 20*time.Second).Should(Succeed())
+}
+
+// injectsSidecar creates, through the API server, an app pod that asks
+// for the Record default/record, and expects its buffer injected.
+func injectsSidecar(g Gomega, k8s client.Client, record string) {
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: "default", GenerateName: "app-",
+			Labels:      map[string]string{recbufv1alpha1.LabelInject: "true"},
+			Annotations: map[string]string{recbufv1alpha1.AnnotationRecords: record},
+		},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "example.com/app"}}},
+	}
+	g.Expect(k8s.Create(context.Background(), pod)).To(Succeed())
+	g.Expect(pod.Spec.InitContainers).To(ContainElement(HaveField("Name", "recbuf-"+record)))
 }
 
 // mountSecret copies the Secret's data into dir as the kubelet does a
