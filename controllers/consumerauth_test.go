@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
@@ -14,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
@@ -97,6 +99,42 @@ func TestConsumerAuthenticationGivesTheBufferPodsAnIdentityOfTheirOwnOnlyThen(t 
 	g.Expect(k8s.Delete(context.Background(), rec)).To(Succeed())
 	g.Eventually(func() bool { return apierrors.IsNotFound(get(crb)) }, timeout, poll).Should(BeTrue(),
 		"the binding, which no garbage collector deletes, goes with the Record")
+}
+
+func TestConsumerAuthenticationNeedsTheAdminsOptInWhereTheManagerRequiresIt(t *testing.T) {
+	g := NewWithT(t)
+	cfg := testConfig
+	cfg.ConsumerAuthenticationOptIn = true
+	startManagerWith(t, g, cfg, nil)
+	ns := newNamespace(t)
+	rec := newRecord(ns, "guarded", ringSpec(4))
+	withAuthentication(recbufv1alpha1.ConsumerAuthenticationServiceAccountToken)(rec)
+	createOwned(t, g, rec)
+	crb := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: authDelegatorBindingName(ctrlclient.ObjectKeyFromObject(rec))}}
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: rec.ChildName()}}
+	expectRefused := func(g Gomega) {
+		g.Expect(get(rec)).To(Succeed())
+		st := meta.FindStatusCondition(rec.Status.Conditions, recbufv1alpha1.ConditionStalled)
+		g.Expect(st).NotTo(BeNil())
+		g.Expect(st.Reason).To(Equal(recbufv1alpha1.ReasonConsumerAuthenticationNotAllowed))
+		g.Expect(st.Message).To(HavePrefix("spec.consumers.authentication ServiceAccountToken needs the cluster admin's opt-in: Namespace " + ns +
+			" has no annotation recbuf.dev/consumer-authentication=Allowed"))
+		g.Expect(apierrors.IsNotFound(get(crb))).To(BeTrue(), "no review rights without the opt-in")
+	}
+	t.Log("a namespace the admin has not opted in gets no binding and no pods")
+	g.Eventually(expectRefused, timeout, poll).Should(Succeed())
+	g.Consistently(func() bool { return apierrors.IsNotFound(get(d)) }, time.Second, poll).Should(BeTrue(), "no buffer pod")
+
+	t.Log("the admin opts the namespace in")
+	namespace := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}
+	update(g, namespace, func(n *corev1.Namespace) {
+		n.Annotations = map[string]string{recbufv1alpha1.AnnotationNamespaceConsumerAuthentication: recbufv1alpha1.ConsumerAuthenticationAllowed}
+	})
+	g.Eventually(func(g Gomega) { expectConsumerIdentity(g, rec) }, timeout, poll).Should(Succeed())
+
+	t.Log("the admin withdraws the opt-in: the review rights go at once")
+	update(g, namespace, func(n *corev1.Namespace) { n.Annotations = nil })
+	g.Eventually(expectRefused, timeout, poll).Should(Succeed())
 }
 
 func TestABindingLeftBehindByAGoneRecordIsDeleted(t *testing.T) {

@@ -41,12 +41,18 @@ func setCondition(rec *recbufv1alpha1.Record, now time.Time, condType string, st
 // order and the first that fails wins.
 type stalledCheck func(rec *recbufv1alpha1.Record, in statusInputs) (reason, message string, stalled bool)
 
-var stalledChecks = []stalledCheck{natsSourceRefused, childConflict, insufficientMemory, childRefused, streamStalled, progressDeadlineExceeded, replicaFailure}
+var stalledChecks = []stalledCheck{natsSourceRefused, consumerAuthenticationRefused, childConflict, insufficientMemory, childRefused, streamStalled, progressDeadlineExceeded, replicaFailure}
 
 // natsSourceRefused: the Record's NATS credentials would go where the
 // cluster admin does not allow (record_policy.go).
 func natsSourceRefused(_ *recbufv1alpha1.Record, in statusInputs) (string, string, bool) {
 	return in.natsRefusal.Reason, in.natsRefusal.Message, in.natsRefusal.Refused()
+}
+
+// consumerAuthenticationRefused: the namespace is not opted in to consumer
+// authentication (record_consumerauth.go).
+func consumerAuthenticationRefused(_ *recbufv1alpha1.Record, in statusInputs) (string, string, bool) {
+	return recbufv1alpha1.ReasonConsumerAuthenticationNotAllowed, in.consumerAuthRefusal, in.consumerAuthRefusal != ""
 }
 
 // childConflict: the child's name is taken by an object that is not ours.

@@ -72,8 +72,22 @@ func (r *RecordReconciler) reconcileConsumerIdentity(ctx context.Context, s *rec
 	if !bufferpod.ConsumerAuthentication(s.record) {
 		return nil
 	}
+	refusal, err := r.consumerAuthenticationRefusal(ctx, s.record)
+	s.consumerAuthOptInRead = r.Config.ConsumerAuthenticationOptIn
+	if err != nil {
+		s.childErrs[kindClusterRoleBinding] = err
+		return err
+	}
+	if s.consumerAuthRefusal = refusal; refusal != "" {
+		// An opt-in withdrawn takes the review rights away at once.
+		if err := r.deleteAuthDelegatorBinding(ctx, client.ObjectKeyFromObject(s.record)); err != nil {
+			s.childErrs[kindClusterRoleBinding] = err
+			return err
+		}
+		return nil
+	}
 	sa := &corev1.ServiceAccount{ObjectMeta: childMeta(s.record)}
-	_, err := r.reconcileChild(ctx, s, kindServiceAccount, sa, func() {
+	_, err = r.reconcileChild(ctx, s, kindServiceAccount, sa, func() {
 		sa.Labels = mergeLabels(sa.Labels, childLabels(s.record))
 		// The pods ask for the token themselves (bufferpod.MutateContainer): no
 		// other pod that runs as this account gets one by default.
@@ -87,6 +101,30 @@ func (r *RecordReconciler) reconcileConsumerIdentity(ctx context.Context, s *rec
 		s.childErrs[kindClusterRoleBinding] = statusErr
 	}
 	return err
+}
+
+// consumerAuthenticationRefusal says why the Record may not authenticate
+// its consumers ("" when it may). The buffer pods' identity gets
+// system:auth-delegator, cluster-wide TokenReview and SubjectAccessReview:
+// whoever may run a pod as it in the namespace (the built-in edit role)
+// can then tell whose any token is and ask what anyone may do. Where the
+// manager requires it, the cluster admin grants that per Namespace.
+func (r *RecordReconciler) consumerAuthenticationRefusal(ctx context.Context, rec *recbufv1alpha1.Record) (string, error) {
+	if !r.Config.ConsumerAuthenticationOptIn {
+		return "", nil
+	}
+	annotations, err := r.namespaceAnnotations(ctx, rec.Namespace)
+	if err != nil {
+		return "", err
+	}
+	key, allowed := recbufv1alpha1.AnnotationNamespaceConsumerAuthentication, recbufv1alpha1.ConsumerAuthenticationAllowed
+	if annotations[key] == allowed {
+		return "", nil
+	}
+	return fmt.Sprintf(
+		"spec.consumers.authentication ServiceAccountToken needs the cluster admin's opt-in: Namespace %s has no annotation %s=%s "+
+			"(the buffer pods' identity gets system:auth-delegator, cluster-wide token and access reviews, usable by whoever runs pods as it); "+
+			"no buffer pod is created or updated", rec.Namespace, key, allowed), nil
 }
 
 // retireConsumerIdentity deletes the ServiceAccount and the binding of a

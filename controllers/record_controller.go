@@ -78,6 +78,10 @@ type Config struct {
 	// Namespace's recbuf.dev/stream-max-bytes says otherwise
 	// (record_streamquota.go).
 	NamespaceStreamMaxBytes int64
+	// ConsumerAuthenticationOptIn makes consumer authentication, which
+	// binds the buffer pods' identity to system:auth-delegator, need the
+	// cluster admin's opt-in per Namespace (record_consumerauth.go).
+	ConsumerAuthenticationOptIn bool
 	// NetworkPolicies says whether each Record gets a NetworkPolicy, and
 	// whom it lets reach the metrics port (record_networkpolicy.go).
 	NetworkPolicies NetworkPolicyConfig
@@ -198,6 +202,13 @@ type recordScope struct {
 	// natsRefusal says why the Record's NATS source is refused (zero: it
 	// is not); the Deployment is then neither created nor updated.
 	natsRefusal natspolicy.Refusal
+	// consumerAuthRefusal says why the Record may not authenticate its
+	// consumers in its namespace ("": it may, or does not ask to).
+	consumerAuthRefusal string
+	// consumerAuthOptInRead says whether the Namespace's opt-in was read:
+	// no event says that it changed, so it is read again every report
+	// interval.
+	consumerAuthOptInRead bool
 	// pods are the Record's buffer pods as the cache has them;
 	// podsObserved says whether they could be listed.
 	pods         []corev1.Pod

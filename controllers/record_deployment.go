@@ -47,6 +47,7 @@ func (r *RecordReconciler) reconcileDeployment(ctx context.Context, s *recordSco
 func (r *RecordReconciler) rolloutHeld(s *recordScope) bool {
 	_, doesNotFit := bufferpod.Memory(s.record, r.Config.BufferPod())
 	return s.natsRefusal.Refused() || // the credentials would go where the admin does not allow (record_policy.go)
+		s.consumerAuthRefusal != "" || // pods that would check tokens without the admin's opt-in (record_consumerauth.go)
 		adoptedStreamUnvetted(s.stream) || // no new pod waits for a stream the manager has not checked (record_stream.go)
 		doesNotFit != nil // pods that cannot hold what the Record declares (record_memory.go)
 }

@@ -23,6 +23,8 @@ func TestTheGatesThatHoldARollout(t *testing.T) {
 			func(s *recordScope) {
 				s.natsRefusal = natspolicy.Refusal{Reason: recbufv1alpha1.ReasonNATSServerNotAllowed}
 			}, true},
+		{"consumer authentication the admin has not opted the namespace in to holds it", newRecord("ns", "r", ringSpec(8)),
+			func(s *recordScope) { s.consumerAuthRefusal = "no opt-in" }, true},
 		{"an adopted stream the manager could not find holds it", newRecord("ns", "r", ringSpec(8)),
 			func(s *recordScope) {
 				s.stream = &streamObservation{name: "S", err: &streamError{reason: recbufv1alpha1.ReasonStreamNotFound}}

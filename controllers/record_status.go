@@ -46,6 +46,12 @@ type statusInputs struct {
 	childErrs childErrors
 	// natsRefusal says why the Record's NATS source is refused (zero: not).
 	natsRefusal natspolicy.Refusal
+	// consumerAuthRefusal says why consumer authentication is refused
+	// ("": it is not).
+	consumerAuthRefusal string
+	// consumerAuthOptInRead says whether the Namespace's opt-in to
+	// consumer authentication was read.
+	consumerAuthOptInRead bool
 	// record is the Record's name: its sidecar containers are named after
 	// it (bufferStarted).
 	record string
@@ -80,22 +86,24 @@ const recheckMargin = 50 * time.Millisecond
 func (r *RecordReconciler) reconcileStatus(ctx context.Context, s *recordScope) (time.Duration, error) {
 	key := client.ObjectKeyFromObject(s.record)
 	in := statusInputs{
-		now:                 r.clock(),
-		staleAfter:          r.Reports.StaleAfter(),
-		reportInterval:      r.Config.ReportInterval,
-		bufferMemoryCeiling: r.Config.BufferMemoryCeiling,
-		settingsChanged:     settingsChanged(s.settings),
-		deployment:          s.deployment,
-		service:             s.service,
-		childErrs:           s.childErrs,
-		natsRefusal:         s.natsRefusal,
-		record:              s.record.Name,
-		pods:                s.pods,
-		sidecarPods:         s.sidecarPods,
-		aggregate:           r.Reports.Aggregate(key, s.record.UID),
-		state:               r.Reports.State(),
-		stream:              s.stream,
-		streamSampled:       r.streamSamples.get(key),
+		now:                   r.clock(),
+		staleAfter:            r.Reports.StaleAfter(),
+		reportInterval:        r.Config.ReportInterval,
+		bufferMemoryCeiling:   r.Config.BufferMemoryCeiling,
+		settingsChanged:       settingsChanged(s.settings),
+		deployment:            s.deployment,
+		service:               s.service,
+		childErrs:             s.childErrs,
+		natsRefusal:           s.natsRefusal,
+		consumerAuthRefusal:   s.consumerAuthRefusal,
+		consumerAuthOptInRead: s.consumerAuthOptInRead,
+		record:                s.record.Name,
+		pods:                  s.pods,
+		sidecarPods:           s.sidecarPods,
+		aggregate:             r.Reports.Aggregate(key, s.record.UID),
+		state:                 r.Reports.State(),
+		stream:                s.stream,
+		streamSampled:         r.streamSamples.get(key),
 	}
 	computeStatus(s.record, in)
 	observeMetrics(s.record)
@@ -164,10 +172,11 @@ func recheckAfter(rec *recbufv1alpha1.Record, in statusInputs) time.Duration {
 	if in.state.Connected {
 		consider(in.state.Since.Add(in.staleAfter))
 	}
-	if in.stream != nil {
-		// No event says that the stream's state changed, or that an
-		// adopted stream appeared: it is looked at every report interval
-		// (setStreamStatus writes its state at most that often).
+	if in.stream != nil || in.consumerAuthOptInRead {
+		// No event says that the stream's state changed, that an
+		// adopted stream appeared, or that the admin granted or withdrew
+		// a Namespace's opt-in: they are looked at every report interval
+		// (setStreamStatus writes the stream's state at most that often).
 		consider(in.now.Add(reportInterval(in.reportInterval)))
 	}
 	if av := meta.FindStatusCondition(rec.Status.Conditions, recbufv1alpha1.ConditionAvailable); av != nil && av.Status == metav1.ConditionTrue {

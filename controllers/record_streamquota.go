@@ -56,18 +56,11 @@ func (r *RecordReconciler) checkStreamQuota(ctx context.Context, rec *recbufv1al
 // flag. An annotation that is no quantity refuses every stream of the
 // namespace: the admin meant a limit.
 func (r *RecordReconciler) namespaceStreamQuota(ctx context.Context, namespace string) (streamQuota, *streamError) {
-	// Read around the cache: a get when a stream is made or grows costs
-	// less than a cache of every Namespace, and needs get alone.
-	reader := r.APIReader
-	if reader == nil {
-		reader = r.Client
+	annotations, err := r.namespaceAnnotations(ctx, namespace)
+	if err != nil {
+		return streamQuota{}, &streamError{recbufv1alpha1.ReasonReconcileError, "retrying: " + err.Error(), err}
 	}
-	ns := &metav1.PartialObjectMetadata{}
-	ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
-	if err := reader.Get(ctx, client.ObjectKey{Name: namespace}, ns); err != nil {
-		return streamQuota{}, &streamError{recbufv1alpha1.ReasonReconcileError, fmt.Sprintf("retrying: reading Namespace %s: %v", namespace, err), err}
-	}
-	v, ok := ns.Annotations[recbufv1alpha1.AnnotationNamespaceStreamMaxBytes]
+	v, ok := annotations[recbufv1alpha1.AnnotationNamespaceStreamMaxBytes]
 	if !ok {
 		return streamQuota{r.Config.NamespaceStreamMaxBytes, "the manager's --namespace-stream-max-bytes"}, nil
 	}
@@ -104,3 +97,20 @@ func createdAfter(a, b *recbufv1alpha1.Record) bool {
 
 // formatBytes is n as a binary quantity (8Mi), as users write them.
 func formatBytes(n int64) string { return resource.NewQuantity(n, resource.BinarySI).String() }
+
+// namespaceAnnotations are the annotations a cluster admin set on the
+// Namespace. It reads around the cache: a get when a stream is made or
+// grows, or a Record asks for consumer authentication, costs less than a
+// cache of every Namespace, and needs get alone.
+func (r *RecordReconciler) namespaceAnnotations(ctx context.Context, namespace string) (map[string]string, error) {
+	reader := r.APIReader
+	if reader == nil {
+		reader = r.Client
+	}
+	ns := &metav1.PartialObjectMetadata{}
+	ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
+	if err := reader.Get(ctx, client.ObjectKey{Name: namespace}, ns); err != nil {
+		return nil, fmt.Errorf("reading Namespace %s: %w", namespace, err)
+	}
+	return ns.Annotations, nil
+}

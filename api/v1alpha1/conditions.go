@@ -216,6 +216,16 @@ const (
 	// (--allow-plaintext-nats-credentials). Use tls:// or wss://. As for
 	// NATSServerNotAllowed, no buffer pod is created or updated.
 	ReasonPlaintextNATSCredentials = "PlaintextNATSCredentials"
+	// ReasonConsumerAuthenticationNotAllowed means the Record asks for
+	// spec.consumers.authentication ServiceAccountToken in a namespace the
+	// cluster admin has not opted in (the manager's
+	// --consumer-authentication-opt-in, and no Namespace annotation
+	// recbuf.dev/consumer-authentication=Allowed): its buffer pods'
+	// identity would be bound to system:auth-delegator, which lets whoever
+	// runs a pod as it review any token and anyone's access cluster-wide.
+	// No binding is made (one made before is deleted) and no buffer pod is
+	// created or updated.
+	ReasonConsumerAuthenticationNotAllowed = "ConsumerAuthenticationNotAllowed"
 )
 
 // Reasons of the NATSConnected condition.

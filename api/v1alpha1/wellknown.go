@@ -39,4 +39,12 @@ const (
 	// overrides the manager's --namespace-stream-max-bytes there
 	// (docs/persistence.md#quotas).
 	AnnotationNamespaceStreamMaxBytes = "recbuf.dev/stream-max-bytes"
+	// AnnotationNamespaceConsumerAuthentication on a Namespace, set to
+	// ConsumerAuthenticationAllowed, lets its Records authenticate their
+	// consumers where the manager requires the admin's opt-in
+	// (--consumer-authentication-opt-in; docs/security.md#consumer-authentication).
+	AnnotationNamespaceConsumerAuthentication = "recbuf.dev/consumer-authentication"
+	// ConsumerAuthenticationAllowed is the opt-in value of
+	// AnnotationNamespaceConsumerAuthentication.
+	ConsumerAuthenticationAllowed = "Allowed"
 )

@@ -116,6 +116,7 @@ func run(ctx context.Context, cfg *rest.Config, o options) error {
 		BufferMemoryCeiling:           o.bufferMemoryCeiling.Value(),
 		StreamMaxBytes:                o.streamMaxBytes.Value(),
 		NamespaceStreamMaxBytes:       o.namespaceStreamMaxBytes.Value(),
+		ConsumerAuthenticationOptIn:   o.consumerAuthOptIn,
 		NetworkPolicies:               o.networkPolicyConfig(),
 	}
 	sidecarPods, err := newSidecarPodsCache(mgr)

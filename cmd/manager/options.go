@@ -41,6 +41,7 @@ type options struct {
 	streamMaxBytes          resource.Quantity
 	namespaceStreamMaxBytes resource.Quantity
 	networkPolicies         bool
+	consumerAuthOptIn       bool
 	metricsFrom             string
 	metricsAddr             string
 	metricsSecure           bool
@@ -121,6 +122,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (options, error) {
 	fs.StringVar(&o.metricsCertPath, "metrics-cert-path", "", "Directory with the metrics endpoint's certificate, "+metricsCertFile+" and "+metricsKeyFile+" (a mounted kubernetes.io/tls Secret), reloaded when they change. Empty: a self-signed certificate made at start.")
 	fs.BoolVar(&o.profiling, "profiling", false, "Serve Go's runtime profiles (net/http/pprof) under /debug/pprof/ on the metrics endpoint, behind its authentication: with --metrics-secure, to bearer tokens whose user may get the non-resource URLs /debug/pprof/* (docs/operations.md#profiles).")
 	fs.BoolVar(&o.networkPolicies, "network-policies", false, "Give every Record a NetworkPolicy: its consumer port open only to the pods of spec.consumers.from (default: the Record's own namespace), its metrics port only to --metrics-from-namespace-selector; when off, delete the ones the manager made. Takes effect only where the network plugin enforces NetworkPolicy.")
+	fs.BoolVar(&o.consumerAuthOptIn, "consumer-authentication-opt-in", false, "Let Records authenticate their consumers (spec.consumers.authentication ServiceAccountToken, whose buffer pods get system:auth-delegator) only in Namespaces the cluster admin annotated recbuf.dev/consumer-authentication=Allowed; elsewhere such a Record is Stalled (ConsumerAuthenticationNotAllowed).")
 	fs.StringVar(&o.metricsFrom, "metrics-from-namespace-selector", defaultMetricsFrom, "Label selector of the namespaces whose pods may reach the buffer pods' metrics port under --network-policies: where Prometheus runs. Empty selects every namespace.")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
 	fs.BoolVar(&o.leaderElect, "leader-elect", true, "Elect a leader among manager replicas (Lease recbuf.dev), so that one reconciles at a time.")
