@@ -3,8 +3,10 @@ package controllers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,7 +17,6 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	. "github.com/onsi/gomega"
-	"go.uber.org/goleak"
 	"go.uber.org/zap/zapcore"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -73,84 +74,61 @@ var (
 const labelOwnManager = "test.recbuf.dev/own-manager"
 
 func TestMain(m *testing.M) {
-	code := runSuite(m)
-	if code == 0 {
-		if err := goleak.Find(goleakOptions()...); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// goleakOptions ignore the goroutines client-go starts once per process
-// and never stops.
-func goleakOptions() []goleak.Option {
-	return []goleak.Option{
-		goleak.IgnoreTopFunction("k8s.io/klog/v2.(*flushDaemon).run.func1"),
-		goleak.IgnoreAnyFunction("k8s.io/client-go/util/workqueue.(*Type).updateUnfinishedWorkLoop"),
-		goleak.IgnoreAnyFunction("k8s.io/client-go/util/workqueue.(*delayingType).waitingLoop"),
-		goleak.IgnoreAnyFunction("k8s.io/apimachinery/pkg/watch.(*Broadcaster).loop"),
-		goleak.IgnoreAnyFunction("k8s.io/client-go/tools/events.(*eventBroadcasterImpl).StartRecordingToSink.func1"),
-		goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
-		goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"),
-		goleak.IgnoreAnyFunction("internal/poll.runtime_pollWait"),
-	}
-}
-
-func runSuite(m *testing.M) int {
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true), zap.Level(zapLevel()),
 		zap.StacktraceLevel(zapcore.PanicLevel)))
 	env, err := kubetest.Environment()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		return 1
+		os.Exit(1)
 	}
 	// The sidecar injection webhook, as the chart installs it, served by
 	// the suite's manager.
 	env.WebhookInstallOptions = envtest.WebhookInstallOptions{
 		MutatingWebhooks: []*admissionregistrationv1.MutatingWebhookConfiguration{testWebhookConfiguration()},
 	}
-	cfg, stop, err := kubetest.Start(env)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer stop()
+	os.Exit(kubetest.Main(m, env, setupSuite))
+}
 
+// setupSuite starts the suite's NATS server and its manager, which the
+// tests share; the teardown stops them in the reverse order.
+func setupSuite(env *envtest.Environment, cfg *rest.Config) (func() error, error) {
+	var undo []func() error
+	teardown := func() error {
+		var errs []error
+		for _, f := range slices.Backward(undo) {
+			errs = append(errs, f())
+		}
+		return errors.Join(errs...)
+	}
 	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "creating NATS server:", err)
-		return 1
+		return nil, fmt.Errorf("creating NATS server: %w", err)
 	}
 	natsServer = ns
 	go ns.Start()
-	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
+	undo = append(undo, func() error { ns.Shutdown(); ns.WaitForShutdown(); return nil })
 	if !ns.ReadyForConnections(10 * time.Second) {
-		fmt.Fprintln(os.Stderr, "NATS server not ready")
-		return 1
+		return teardown, errors.New("NATS server not ready")
 	}
 	natsConn, err = nats.Connect(ns.ClientURL())
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "connecting to NATS:", err)
-		return 1
+		return teardown, fmt.Errorf("connecting to NATS: %w", err)
 	}
-	defer natsConn.Close()
+	undo = append(undo, func() error { natsConn.Close(); return nil })
 
 	scheme, err := kubetest.Scheme()
 	if err != nil {
-		panic(err)
+		return teardown, err
 	}
 	if k8s, err = kubetest.Client(cfg); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+		return teardown, err
 	}
 
 	restConfig = cfg
 	cacheOpts := CacheOptions()
 	notOwn, err := labels.NewRequirement(labelOwnManager, selection.DoesNotExist, nil)
 	if err != nil {
-		panic(err)
+		return teardown, err
 	}
 	cacheOpts.ByObject[&recbufv1alpha1.Record{}] = cache.ByObject{Label: labels.NewSelector().Add(*notOwn)}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
@@ -165,8 +143,7 @@ func runSuite(m *testing.M) int {
 		}),
 	})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "creating manager:", err)
-		return 1
+		return teardown, fmt.Errorf("creating manager: %w", err)
 	}
 	collector := statusagg.New(statusagg.Options{
 		URL: ns.ClientURL(), Prefix: testPrefix,
@@ -174,7 +151,7 @@ func runSuite(m *testing.M) int {
 		Logger: ctrl.Log.WithName("statusagg"),
 	})
 	if err := mgr.Add(collector); err != nil {
-		panic(err)
+		return teardown, err
 	}
 	testConfig = Config{
 		BufferImage:           testImage,
@@ -193,10 +170,10 @@ func runSuite(m *testing.M) int {
 	sidecarOpts.Mapper = mgr.GetRESTMapper()
 	sidecarPods, err := cache.New(cfg, sidecarOpts)
 	if err != nil {
-		panic(err)
+		return teardown, err
 	}
 	if err := mgr.Add(sidecarPods); err != nil {
-		panic(err)
+		return teardown, err
 	}
 	r := &RecordReconciler{
 		Client:      mgr.GetClient(),
@@ -208,8 +185,7 @@ func runSuite(m *testing.M) int {
 		SidecarPods: sidecarPods,
 	}
 	if err := r.setupWithManager(mgr, reconciles.wrap(r)); err != nil {
-		fmt.Fprintln(os.Stderr, "setting up the controller:", err)
-		return 1
+		return teardown, fmt.Errorf("setting up the controller: %w", err)
 	}
 
 	mgr.GetWebhookServer().Register(recbufwebhook.Path, &webhook.Admission{Handler: &recbufwebhook.Injector{
@@ -221,13 +197,14 @@ func runSuite(m *testing.M) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
-	code := m.Run()
-	cancel()
-	if err := <-done; err != nil {
-		fmt.Fprintln(os.Stderr, "manager:", err)
-		code = 1
-	}
-	return code
+	undo = append(undo, func() error {
+		cancel()
+		if err := <-done; err != nil {
+			return fmt.Errorf("manager: %w", err)
+		}
+		return nil
+	})
+	return teardown, nil
 }
 
 // zapLevel is the suite's log level: errors only, unless RECBUF_TEST_LOG

@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -34,51 +35,38 @@ var (
 	adminKubeconfig, nobodyKubeconfig string
 )
 
-func TestMain(m *testing.M) { os.Exit(runSuite(m)) }
+func TestMain(m *testing.M) { os.Exit(kubetest.Main(m, nil, setup)) }
 
-func runSuite(m *testing.M) int {
-	env, err := kubetest.Environment()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	cfg, stop, err := kubetest.Start(env)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer stop()
+// setup makes the clients, and the kubeconfigs of an admin and of a user
+// with no permissions, that the plugin runs with.
+func setup(env *envtest.Environment, cfg *rest.Config) (func() error, error) {
+	var err error
 	if k8s, err = kubetest.Client(cfg); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+		return nil, err
 	}
 	dir, err := os.MkdirTemp("", "kubectl-recbuf-test")
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+		return nil, err
 	}
-	defer func() { _ = os.RemoveAll(dir) }()
+	teardown := func() error { return os.RemoveAll(dir) }
 	for path, user := range map[*string]envtest.User{
 		&adminKubeconfig:  {Name: "admin", Groups: []string{"system:masters"}},
 		&nobodyKubeconfig: {Name: "nobody"},
 	} {
 		u, err := env.AddUser(user, nil)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
+			return teardown, err
 		}
 		kc, err := u.KubeConfig()
 		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
+			return teardown, err
 		}
 		*path = filepath.Join(dir, user.Name)
 		if err := os.WriteFile(*path, kc, 0o600); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
+			return teardown, err
 		}
 	}
-	return m.Run()
+	return teardown, nil
 }
 
 // namespace creates a namespace for one test.

@@ -21,6 +21,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/nats-io/nats.go"
+
+	"github.com/recbuf/recbuf/internal/testutil/poll"
 )
 
 // chromiumPath is Debian's Chromium (apt-get install chromium); the tests
@@ -412,13 +414,7 @@ func (b *bufferProcess) lastSeq(t *testing.T, record string) uint64 {
 // waitLastSeq waits until the record took in its value seq.
 func (b *bufferProcess) waitLastSeq(t *testing.T, record string, seq uint64) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for b.lastSeq(t, record) < seq {
-		if time.Now().After(deadline) {
-			t.Fatalf("record %s has value %d, not %d, after %s", record, b.lastSeq(t, record), seq, waitTimeout)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval of a condition with a deadline
-	}
+	poll.UntilWithin(t, waitTimeout, fmt.Sprintf("record %s took in value %d", record, seq), func() bool { return b.lastSeq(t, record) >= seq })
 }
 
 // metric is the value of the metric name of record, -1 when absent.

@@ -12,13 +12,16 @@ import (
 	"time"
 
 	"github.com/recbuf/recbuf/internal/testutil/kubetest"
+	"github.com/recbuf/recbuf/internal/testutil/poll"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	sigsyaml "sigs.k8s.io/yaml"
 )
 
@@ -32,25 +35,12 @@ const (
 
 var k8s client.Client
 
-func TestMain(m *testing.M) { os.Exit(run(m)) }
-
-func run(m *testing.M) int {
-	env, err := kubetest.Environment()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	cfg, stop, err := kubetest.Start(env)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer stop()
-	if k8s, err = kubetest.Client(cfg); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return m.Run()
+func TestMain(m *testing.M) {
+	os.Exit(kubetest.Main(m, nil, func(_ *envtest.Environment, cfg *rest.Config) (func() error, error) {
+		var err error
+		k8s, err = kubetest.Client(cfg)
+		return nil, err
+	}))
 }
 
 // helm finds the pinned helm: $HELM, bin/helm, or helm on PATH.
@@ -184,32 +174,21 @@ func createInGroup(t *testing.T, namespace, name, subject, queueGroup string) er
 // returns the refusal.
 func waitRefused(t *testing.T, namespace, subject string) error {
 	t.Helper()
-	stop := time.Now().Add(deadline)
-	for {
-		err := create(t, namespace, "probe", subject)
-		if err != nil {
-			return err
-		}
-		if time.Now().After(stop) {
-			t.Fatalf("a Record on %q in namespace %s was still admitted after %v", subject, namespace, deadline)
-		}
-	}
+	var err error
+	poll.UntilWithin(t, deadline, fmt.Sprintf("a Record on %q in namespace %s is refused", subject, namespace), func() bool {
+		err = create(t, namespace, "probe", subject)
+		return err != nil
+	})
+	return err
 }
 
 // waitAdmitted creates a probe Record until the API server admits it (a
 // deleted policy takes a moment to be forgotten).
 func waitAdmitted(t *testing.T, namespace, subject string) {
 	t.Helper()
-	stop := time.Now().Add(deadline)
-	for {
-		err := create(t, namespace, "probe", subject)
-		if err == nil {
-			return
-		}
-		if time.Now().After(stop) {
-			t.Fatalf("a Record on %q in namespace %s was still refused after %v: %v", subject, namespace, deadline, err)
-		}
-	}
+	poll.UntilWithin(t, deadline, fmt.Sprintf("a Record on %q in namespace %s is admitted", subject, namespace), func() bool {
+		return create(t, namespace, "probe", subject) == nil
+	})
 }
 
 func TestSubjectPolicy(t *testing.T) {

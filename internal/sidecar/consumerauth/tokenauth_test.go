@@ -43,32 +43,28 @@ var (
 // namespace holds the Records and ServiceAccounts of the tests.
 const namespace = "tokenauth"
 
-func TestMain(m *testing.M) { os.Exit(run(m)) }
-
-func run(m *testing.M) int {
+func TestMain(m *testing.M) {
 	assets, err := kubetest.Assets()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		return 1
+		os.Exit(1)
 	}
-	env := &envtest.Environment{BinaryAssetsDirectory: assets}
-	cfg, stop, err := kubetest.Start(env)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer stop()
+	// A bare API server: these tests need ServiceAccounts and reviews, no CRD.
+	os.Exit(kubetest.Main(m, &envtest.Environment{BinaryAssetsDirectory: assets}, setup))
+}
+
+// setup makes the admin client and the tests' namespace.
+func setup(_ *envtest.Environment, cfg *rest.Config) (func() error, error) {
 	adminConfig = cfg
+	var err error
 	if admin, err = kubernetes.NewForConfig(cfg); err != nil {
-		fmt.Fprintln(os.Stderr, "client:", err)
-		return 1
+		return nil, fmt.Errorf("client: %w", err)
 	}
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}
 	if _, err := admin.CoreV1().Namespaces().Create(context.Background(), ns, metav1.CreateOptions{}); err != nil {
-		fmt.Fprintln(os.Stderr, "namespace:", err)
-		return 1
+		return nil, fmt.Errorf("namespace: %w", err)
 	}
-	return m.Run()
+	return nil, nil
 }
 
 // serviceAccount creates the ServiceAccount name in the tests' namespace
