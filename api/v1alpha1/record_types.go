@@ -20,6 +20,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/recbuf/recbuf/internal/audience"
 )
 
 // BufferType names the semantics of a Record's buffer. The values are the
@@ -258,7 +260,8 @@ const (
 	// port may read and take.
 	ConsumerAuthenticationNone ConsumerAuthentication = "None"
 	// ConsumerAuthenticationServiceAccountToken asks every request for a
-	// Kubernetes ServiceAccount token whose audience is ConsumerAudience
+	// Kubernetes ServiceAccount token whose audience is the Record's own
+	// (Record.ConsumerAudience: recbuf.dev/NAMESPACE/NAME)
 	// (Authorization: Bearer), checks it with a TokenReview, and authorizes
 	// it with a SubjectAccessReview on the Record: verb get on the
 	// records/consume subresource to stream and read the latest value,
@@ -268,9 +271,12 @@ const (
 )
 
 // ConsumerAudience is the audience a consumer's ServiceAccount token must
-// carry (a projected token with audience recbuf.dev), so that a token meant
-// for the API server or another service is refused.
-const ConsumerAudience = "recbuf.dev"
+// carry for this Record: recbuf.dev/NAMESPACE/NAME (a projected token with
+// that audience, or `kubectl create token SA --audience ...`). It is the
+// Record's own, so that a token meant for the API server, another service
+// or another Record is refused; the audience recbuf.dev that every Record
+// shared before is no longer accepted.
+func (r *Record) ConsumerAudience() string { return audience.Of(r.Namespace, r.Name) }
 
 // ConsumersSpec says who may reach and use a Record's consumer API.
 //
@@ -289,7 +295,8 @@ type ConsumersSpec struct {
 	From []ConsumerPeer `json:"from,omitempty"`
 
 	// authentication is how the buffer processes authenticate consumers:
-	// None (the default) or ServiceAccountToken.
+	// None (the default) or ServiceAccountToken (a ServiceAccount token
+	// whose audience is this Record's own, recbuf.dev/NAMESPACE/NAME).
 	// +optional
 	// +kubebuilder:default=None
 	Authentication ConsumerAuthentication `json:"authentication,omitempty"`

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -109,5 +110,31 @@ func TestABearerTokenFileIsReadAgainForEachRequest(t *testing.T) {
 	}
 	if _, err := noToken.Latest(ctx); !errors.As(err, &se) || se.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("a client without a token: got %v, want 401", err)
+	}
+}
+
+func TestAudienceIsTheRecordsOwn(t *testing.T) {
+	if got, want := client.Audience("sensors", "telemetry"), "recbuf.dev/sensors/telemetry"; got != want {
+		t.Errorf("Audience = %q, want %q", got, want)
+	}
+	tests := []struct {
+		url, want, wantErr string
+	}{
+		{url: "http://telemetry-recbuf.sensors.svc:8080/v1/records/telemetry", want: "recbuf.dev/sensors/telemetry"},
+		{url: "http://telemetry-recbuf.sensors.svc.cluster.local:8080/v1/records/telemetry/", want: "recbuf.dev/sensors/telemetry"},
+		{url: "https://cmd-recbuf.plant-1.svc/v1/records/cmd", want: "recbuf.dev/plant-1/cmd"},
+		{url: "http://telemetry-recbuf:8080/v1/records/telemetry", wantErr: "the Record's namespace is unknown"},
+		{url: "http://127.0.0.1:8080/v1/records/telemetry", wantErr: "the Record's namespace is unknown"},
+		{url: "http://telemetry-recbuf.sensors.svc:8080/v1/records", wantErr: "want a path /v1/records/NAME"},
+		{url: "http://telemetry-recbuf.sensors.svc:8080/v1/records/a/latest", wantErr: "want a path /v1/records/NAME"},
+	}
+	for _, tt := range tests {
+		got, err := client.AudienceForURL(tt.url)
+		switch {
+		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+			t.Errorf("AudienceForURL(%q) = %q, %v; want an error with %q", tt.url, got, err, tt.wantErr)
+		case tt.wantErr == "" && (err != nil || got != tt.want):
+			t.Errorf("AudienceForURL(%q) = %q, %v; want %q", tt.url, got, err, tt.want)
+		}
 	}
 }
