@@ -9,7 +9,6 @@ import (
 
 	"github.com/spf13/pflag"
 
-	recbufv1 "github.com/recbuf/recbuf/api/v1alpha1"
 	"github.com/recbuf/recbuf/internal/valueout"
 	"github.com/recbuf/recbuf/pkg/client"
 )
@@ -138,8 +137,8 @@ func (inv *invocation) parse(args []string) error {
 		fs.StringArrayVar(&inv.headers, "header", nil, "a NATS header K=V, e.g. Recbuf-Device=gw-1 (repeatable)")
 	}
 	if inv.name == "stream" || inv.name == "latest" || inv.name == "take" {
-		fs.StringVar(&inv.tokenFile, "token-file", "", "a file holding a ServiceAccount token with audience "+recbufv1.ConsumerAudience+
-			", for Records with spec.consumers.authentication ServiceAccountToken (e.g. from `kubectl create token SA --audience "+recbufv1.ConsumerAudience+"`); re-read on every request")
+		fs.StringVar(&inv.tokenFile, "token-file", "", "a file holding a ServiceAccount token with the Record's audience, "+client.Audience("NAMESPACE", "RECORD")+
+			", for Records with spec.consumers.authentication ServiceAccountToken (e.g. from `kubectl create token SA --audience "+client.Audience("NAMESPACE", "RECORD")+"`); re-read on every request")
 		fs.StringVarP(&output, "output", "o", "text", "text (SEQ PAYLOAD per line, events on stderr) or json (one object per line)")
 	}
 	if err := fs.Parse(args); err != nil {
