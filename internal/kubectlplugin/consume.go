@@ -35,7 +35,7 @@ func open(ctx context.Context, inv *invocation, types ...recbufv1.BufferType) (*
 	if err := checkType(inv.name, rec, types...); err != nil {
 		return nil, err
 	}
-	t, err := k.servicePod(ctx, rec.Namespace, rec.ChildName(), httpPortName, 0)
+	t, err := k.recordPod(ctx, rec, httpPortName)
 	why := readiness(rec)
 	switch {
 	case err != nil && why != "":
