@@ -110,4 +110,17 @@ func TestThePluginReachesOnlyPodsOwnedByTheRecordsDeployment(t *testing.T) {
 			g.Expect(strings.Contains(stderr, "rogue")).To(BeFalse(), "stderr names a rogue pod: %s", stderr)
 		}).WithTimeout(10 * time.Second).WithPolling(200 * time.Millisecond).Should(Succeed())
 	})
+	t.Run("--service-account requests a token of a ServiceAccount that exists, before it reaches a pod", func(t *testing.T) {
+		g := NewWithT(t)
+		status, _, stderr := run(t, adminKubeconfig, "latest", "guarded", "-n", ns, "--service-account", "nobody")
+		g.Expect(status).To(Equal(1))
+		g.Expect(stderr).To(ContainSubstring(`serviceaccounts/token "nobody" not found in namespace`))
+		g.Expect(stderr).NotTo(ContainSubstring("port-forward"))
+
+		g.Expect(k8s.Create(t.Context(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "reader"}})).To(Succeed())
+		g.Eventually(func(g Gomega) {
+			_, _, stderr := run(t, adminKubeconfig, "latest", "guarded", "-n", ns, "--service-account", "reader")
+			g.Expect(stderr).To(ContainSubstring(fmt.Sprintf("port-forward to pod %s/guarded-recbuf-6d4cf-zzzzz", ns)))
+		}).WithTimeout(10 * time.Second).WithPolling(200 * time.Millisecond).Should(Succeed())
+	})
 }

@@ -112,6 +112,10 @@ type invocation struct {
 	subject    string
 	headers    []string
 	tokenFile  string
+	// serviceAccount, when set, is the ServiceAccount of the Record's
+	// namespace whose tokens the plugin requests (TokenRequest) with the
+	// Record's audience.
+	serviceAccount string
 }
 
 // positional is how many arguments each command takes, RECORD included.
@@ -139,6 +143,7 @@ func (inv *invocation) parse(args []string) error {
 	if inv.name == "stream" || inv.name == "latest" || inv.name == "take" {
 		fs.StringVar(&inv.tokenFile, "token-file", "", "a file holding a ServiceAccount token with the Record's audience, "+client.Audience("NAMESPACE", "RECORD")+
 			", for Records with spec.consumers.authentication ServiceAccountToken (e.g. from `kubectl create token SA --audience "+client.Audience("NAMESPACE", "RECORD")+"`); re-read on every request")
+		fs.StringVar(&inv.serviceAccount, "service-account", "", "read as this ServiceAccount of the Record's namespace: the plugin requests its tokens (TokenRequest, create on serviceaccounts/token) with the Record's audience, renewed before they expire; instead of --token-file")
 		fs.StringVarP(&output, "output", "o", "text", "text (SEQ PAYLOAD per line, events on stderr) or json (one object per line)")
 	}
 	if err := fs.Parse(args); err != nil {
@@ -153,6 +158,9 @@ func (inv *invocation) parse(args []string) error {
 			what = "RECORD DATA"
 		}
 		return fmt.Errorf("%w: want %s, got %d arguments", errUsage, what, fs.NArg())
+	}
+	if inv.tokenFile != "" && inv.serviceAccount != "" {
+		return fmt.Errorf("%w: --token-file and --service-account: pass one", errUsage)
 	}
 	inv.record, inv.args = fs.Arg(0), fs.Args()[1:]
 	var err error

@@ -93,8 +93,10 @@ func valueFromEnvelope(e *wire.Envelope) Value {
 type Client struct {
 	base string
 	hc   *http.Client
-	// tokenFile, when set, holds the bearer token sent with each request.
+	// tokenFile, when set, holds the bearer token sent with each request;
+	// tokenFunc, when set, returns it.
 	tokenFile string
+	tokenFunc func(context.Context) (string, error)
 }
 
 // Option configures a Client.
@@ -113,7 +115,9 @@ func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc
 // is read again for each request, and for each reconnection of a stream,
 // so that the kubelet's rotation of the token takes effect; a request whose
 // file cannot be read, or is empty, fails without being sent.
-func WithBearerTokenFile(path string) Option { return func(c *Client) { c.tokenFile = path } }
+func WithBearerTokenFile(path string) Option {
+	return func(c *Client) { c.tokenFile, c.tokenFunc = path, nil }
+}
 
 // Audience is the audience of the tokens that the Record namespace/name
 // accepts from its consumers: recbuf.dev/NAMESPACE/NAME. Each Record has
@@ -143,12 +147,34 @@ func AudienceForURL(recordURL string) (string, error) {
 	return Audience(labels[1], name), nil
 }
 
+// WithBearerTokenFunc makes the Client send the token that f returns as
+// Authorization: Bearer with every request, and every reconnection of a
+// stream; f is called each time, so it returns a fresh token when the one
+// it holds is about to expire. It is for a program that requests its
+// tokens itself (a TokenRequest with the Record's Audience), as kubectl
+// recbuf --service-account does. A request for which f fails, or returns
+// "", fails without being sent. It replaces WithBearerTokenFile.
+func WithBearerTokenFunc(f func(context.Context) (string, error)) Option {
+	return func(c *Client) { c.tokenFunc, c.tokenFile = f, "" }
+}
+
 // ErrNoToken is returned, wrapped, when WithBearerTokenFile's file is
-// empty.
+// empty, or WithBearerTokenFunc's function returns "".
 var ErrNoToken = errors.New("empty bearer token file")
 
 // authorize sets the request's bearer token, when the Client has one.
 func (c *Client) authorize(req *http.Request) error {
+	if c.tokenFunc != nil {
+		token, err := c.tokenFunc(req.Context())
+		if err != nil {
+			return fmt.Errorf("bearer token: %w", err)
+		}
+		if token == "" {
+			return fmt.Errorf("bearer token: %w", ErrNoToken)
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		return nil
+	}
 	if c.tokenFile == "" {
 		return nil
 	}

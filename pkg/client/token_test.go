@@ -138,3 +138,55 @@ func TestAudienceIsTheRecordsOwn(t *testing.T) {
 		}
 	}
 }
+
+func TestABearerTokenFuncIsAskedForEachRequest(t *testing.T) {
+	buf, err := buffer.New[wire.Message](buffer.TypeSpmcRing, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	authz := &tokenAuthorizer{}
+	authz.valid.Store("token-1")
+	api, err := consumerapi.New(consumerapi.Config{Retry: time.Millisecond, Authorizer: authz, Logger: slog.New(slog.DiscardHandler)},
+		consumerapi.Record{Name: "r", Buffer: buf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api)
+	t.Cleanup(func() { buf.Close(); srv.Close() })
+	pushN(t, buf, 1)
+
+	var current atomic.Value
+	current.Store("token-1")
+	var calls atomic.Int32
+	failing := errors.New("token request refused")
+	c, err := client.New(srv.URL+"/v1/records/r", client.WithBearerTokenFunc(func(context.Context) (string, error) {
+		calls.Add(1)
+		if current.Load().(string) == "fail" {
+			return "", failing
+		}
+		return current.Load().(string), nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := c.Latest(ctx); err != nil {
+		t.Fatalf("with the token: %v", err)
+	}
+	authz.valid.Store("token-2")
+	current.Store("token-2")
+	if _, err := c.Latest(ctx); err != nil {
+		t.Fatalf("with the renewed token: %v", err)
+	}
+	if n := calls.Load(); n != 2 {
+		t.Errorf("two requests asked for %d tokens, want 2", n)
+	}
+	current.Store("")
+	if _, err := c.Latest(ctx); !errors.Is(err, client.ErrNoToken) {
+		t.Errorf("with an empty token: got %v, want ErrNoToken", err)
+	}
+	current.Store("fail")
+	if _, err := c.Latest(ctx); !errors.Is(err, failing) {
+		t.Errorf("when the function fails: got %v, want its error", err)
+	}
+}
