@@ -20,8 +20,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"github.com/recbuf/recbuf/internal/audience"
 )
 
 // BufferType names the semantics of a Record's buffer. The values are the
@@ -260,23 +258,18 @@ const (
 	// port may read and take.
 	ConsumerAuthenticationNone ConsumerAuthentication = "None"
 	// ConsumerAuthenticationServiceAccountToken asks every request for a
-	// Kubernetes ServiceAccount token whose audience is the Record's own
-	// (Record.ConsumerAudience: recbuf.dev/NAMESPACE/NAME)
-	// (Authorization: Bearer), checks it with a TokenReview, and authorizes
+	// Kubernetes ServiceAccount token whose audience is the Record's own,
+	// recbuf.dev/NAMESPACE/NAME (Authorization: Bearer): a token meant for
+	// the API server, another service or another Record is refused, and so
+	// is the audience recbuf.dev that every Record shared before. pkg/client's
+	// Audience computes it: this package imports only Kubernetes types.
+	// It checks the token with a TokenReview, and authorizes
 	// it with a SubjectAccessReview on the Record: verb get on the
 	// records/consume subresource to stream and read the latest value,
 	// verb create on records/take to take, and to stream a Mailbox (whose
 	// stream takes each value it sends).
 	ConsumerAuthenticationServiceAccountToken ConsumerAuthentication = "ServiceAccountToken"
 )
-
-// ConsumerAudience is the audience a consumer's ServiceAccount token must
-// carry for this Record: recbuf.dev/NAMESPACE/NAME (a projected token with
-// that audience, or `kubectl create token SA --audience ...`). It is the
-// Record's own, so that a token meant for the API server, another service
-// or another Record is refused; the audience recbuf.dev that every Record
-// shared before is no longer accepted.
-func (r *Record) ConsumerAudience() string { return audience.Of(r.Namespace, r.Name) }
 
 // ConsumersSpec says who may reach and use a Record's consumer API.
 //

@@ -40,7 +40,7 @@ func open(ctx context.Context, inv *invocation, types ...recbufv1.BufferType) (*
 	case inv.tokenFile != "":
 		opts = append(opts, client.WithBearerTokenFile(inv.tokenFile))
 	case inv.serviceAccount != "":
-		tokens := &tokenSource{k: k, namespace: rec.Namespace, serviceAccount: inv.serviceAccount, audience: rec.ConsumerAudience()}
+		tokens := &tokenSource{k: k, namespace: rec.Namespace, serviceAccount: inv.serviceAccount, audience: client.Audience(rec.Namespace, rec.Name)}
 		// A first token now: a ServiceAccount that does not exist, or a
 		// user who may not request its tokens, is told before any pod is
 		// reached.
@@ -49,7 +49,7 @@ func open(ctx context.Context, inv *invocation, types ...recbufv1.BufferType) (*
 		}
 		opts = append(opts, client.WithBearerTokenFunc(tokens.token))
 	case rec.ConsumerAuthenticationMode() == recbufv1.ConsumerAuthenticationServiceAccountToken:
-		_ = inv.printer().Note(fmt.Sprintf("warning: record %s asks its consumers for a ServiceAccount token with audience %s (spec.consumers.authentication); pass --service-account SA or --token-file", rec.Name, rec.ConsumerAudience()))
+		_ = inv.printer().Note(fmt.Sprintf("warning: record %s asks its consumers for a ServiceAccount token with audience %s (spec.consumers.authentication); pass --service-account SA or --token-file", rec.Name, client.Audience(rec.Namespace, rec.Name)))
 	}
 	t, err := k.recordPod(ctx, rec, httpPortName)
 	why := readiness(rec)

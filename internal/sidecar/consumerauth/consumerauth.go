@@ -33,7 +33,7 @@ const (
 )
 
 // Audience is the audience a consumer's token must carry to reach the
-// Record namespace/name (v1alpha1.Record.ConsumerAudience):
+// Record namespace/name (pkg/client.Audience, the same function):
 // recbuf.dev/NAMESPACE/NAME. A token meant for the API server, for another
 // service or for another Record is refused, so that neither a service that
 // receives tokens of its own nor a Record's buffer pod (or a pod posing as
