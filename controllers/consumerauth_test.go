@@ -214,8 +214,8 @@ func TestTheBufferPodsIdentityIsEnoughToCheckConsumers(t *testing.T) {
 		}
 		return 0
 	}
-	consumer := tokenOf(t, g, ns, "consumer", []string{recbufv1alpha1.ConsumerAudience})
-	stranger := tokenOf(t, g, ns, "stranger", []string{recbufv1alpha1.ConsumerAudience})
+	consumer := tokenOf(t, g, ns, "consumer", []string{client.Audience(rec.Namespace, rec.Name)})
+	stranger := tokenOf(t, g, ns, "stranger", []string{client.Audience(rec.Namespace, rec.Name)})
 	g.Eventually(func() error { return latestWith(consumer) }, timeout, poll).Should(Succeed(), "a consumer with the Role reads the latest value")
 	g.Expect(status(latestWith(stranger))).To(Equal(http.StatusForbidden), "a ServiceAccount without the Role")
 	g.Expect(status(latestWith(""))).To(Equal(http.StatusUnauthorized), "no token")

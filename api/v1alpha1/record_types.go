@@ -258,19 +258,18 @@ const (
 	// port may read and take.
 	ConsumerAuthenticationNone ConsumerAuthentication = "None"
 	// ConsumerAuthenticationServiceAccountToken asks every request for a
-	// Kubernetes ServiceAccount token whose audience is ConsumerAudience
-	// (Authorization: Bearer), checks it with a TokenReview, and authorizes
+	// Kubernetes ServiceAccount token whose audience is the Record's own,
+	// recbuf.dev/NAMESPACE/NAME (Authorization: Bearer): a token meant for
+	// the API server, another service or another Record is refused, and so
+	// is the audience recbuf.dev that every Record shared before. pkg/client's
+	// Audience computes it: this package imports only Kubernetes types.
+	// It checks the token with a TokenReview, and authorizes
 	// it with a SubjectAccessReview on the Record: verb get on the
 	// records/consume subresource to stream and read the latest value,
 	// verb create on records/take to take, and to stream a Mailbox (whose
 	// stream takes each value it sends).
 	ConsumerAuthenticationServiceAccountToken ConsumerAuthentication = "ServiceAccountToken"
 )
-
-// ConsumerAudience is the audience a consumer's ServiceAccount token must
-// carry (a projected token with audience recbuf.dev), so that a token meant
-// for the API server or another service is refused.
-const ConsumerAudience = "recbuf.dev"
 
 // ConsumersSpec says who may reach and use a Record's consumer API.
 //
@@ -289,7 +288,8 @@ type ConsumersSpec struct {
 	From []ConsumerPeer `json:"from,omitempty"`
 
 	// authentication is how the buffer processes authenticate consumers:
-	// None (the default) or ServiceAccountToken.
+	// None (the default) or ServiceAccountToken (a ServiceAccount token
+	// whose audience is this Record's own, recbuf.dev/NAMESPACE/NAME).
 	// +optional
 	// +kubebuilder:default=None
 	Authentication ConsumerAuthentication `json:"authentication,omitempty"`

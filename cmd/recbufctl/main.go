@@ -7,12 +7,20 @@
 //	recbufctl latest URL
 //	recbufctl take URL [--count N] [--timeout D] [--interval D] [--quiet]
 //	recbufctl get URL [--timeout D]
+//	recbufctl audience URL
 //
 // URL is the record's endpoint (its status.endpoint), for example
 // http://telemetry-recbuf.default.svc:8080/v1/records/telemetry.
 // Every command takes --token-file FILE for a Record whose consumers
 // authenticate: the file's token is sent as Authorization: Bearer, read
 // again for each request (a projected token is rotated by the kubelet).
+// The token's audience must be the Record's own, recbuf.dev/NAMESPACE/NAME:
+// audience prints it, {"event":"audience","audience":"..."}, for a URL of
+// the form http://SERVICE.NAMESPACE.svc:PORT/v1/records/NAME
+// (client.AudienceForURL). recbufctl requests no token itself: it runs in
+// a pod, whose projected serviceAccountToken volume (audience: that
+// value) is the token's source, renewed by the kubelet; kubectl recbuf
+// --service-account requests tokens from outside the cluster.
 //
 // --from is where a stream starts, spelled as the kubectl plugin spells it
 // (client.ParseStart reads it for both): next (the default: values pushed
@@ -81,6 +89,7 @@ const usage = `usage:
   recbufctl latest URL           print the current value
   recbufctl take URL [flags]     take values from a Mailbox record
   recbufctl get URL [flags]      GET another URL of a buffer process (/metrics)
+  recbufctl audience URL         print the audience a token for the record must have
 Run "recbufctl COMMAND -h" for a command's flags.`
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -91,10 +100,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmds := map[string]func(context.Context, []string, *json.Encoder, io.Writer) error{
 		"stream": stream,
 		// The kubectl plugin's verb until both took stream.
-		"tail":   stream,
-		"latest": latest,
-		"take":   take,
-		"get":    get,
+		"tail":     stream,
+		"latest":   latest,
+		"take":     take,
+		"get":      get,
+		"audience": audienceCmd,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
@@ -138,7 +148,7 @@ func parse(fs *flag.FlagSet, args []string) (string, error) {
 // newClient parses the command line, with the flags every command shares,
 // and returns a client for its URL.
 func newClient(fs *flag.FlagSet, args []string) (*client.Client, error) {
-	tokenFile := fs.String("token-file", "", "file holding the bearer token to send (a projected ServiceAccount token with audience recbuf.dev), read again for each request")
+	tokenFile := fs.String("token-file", "", "file holding the bearer token to send (a projected ServiceAccount token with the Record's audience, "+client.Audience("NAMESPACE", "NAME")+": see recbufctl audience), read again for each request")
 	url, err := parse(fs, args)
 	if err != nil {
 		return nil, err
@@ -380,6 +390,24 @@ func get(ctx context.Context, args []string, out *json.Encoder, stderr io.Writer
 	}
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return nil
+}
+
+// audienceCmd prints the audience of the tokens the record at URL accepts.
+func audienceCmd(_ context.Context, args []string, out *json.Encoder, stderr io.Writer) error {
+	fs := flag.NewFlagSet("audience", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	url, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	aud, err := client.AudienceForURL(url)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if err := out.Encode(map[string]string{"event": "audience", "audience": aud}); err != nil {
+		return fmt.Errorf("write: %w", err)
 	}
 	return nil
 }

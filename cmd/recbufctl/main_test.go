@@ -78,3 +78,18 @@ func TestGetTellsWhetherAURLAnswers(t *testing.T) {
 		})
 	}
 }
+
+func TestAudiencePrintsTheRecordsOwn(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"audience", "http://telemetry-recbuf.sensors.svc:8080/v1/records/telemetry"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit status %d: %s", code, stderr.String())
+	}
+	if got, want := stdout.String(), `{"audience":"recbuf.dev/sensors/telemetry","event":"audience"}`+"\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	stdout.Reset()
+	stderr.Reset()
+	if code := run(context.Background(), []string{"audience", "http://127.0.0.1:8080/v1/records/telemetry"}, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "namespace is unknown") {
+		t.Errorf("a URL without the namespace: exit status %d, stderr %q; want 2 and why", code, stderr.String())
+	}
+}

@@ -51,6 +51,10 @@ func TestParse(t *testing.T) {
 		{name: "a command without its record is refused", args: []string{"latest"}, wantErr: "want RECORD, got 0 arguments"},
 		{name: "publish without data is refused", args: []string{"publish", "commands"}, wantErr: "want RECORD DATA, got 1 arguments"},
 		{name: "a flag of another command is refused", args: []string{"status", "s", "--from", "oldest"}, wantErr: "unknown flag: --from"},
+		{name: "take requests tokens of a ServiceAccount", args: []string{"take", "commands", "--service-account", "reader"},
+			want: invocation{name: "take", record: "commands", output: valueout.Text, timeout: 5 * time.Second, serviceAccount: "reader"}},
+		{name: "a token file and a ServiceAccount are one too many", args: []string{"latest", "s", "--token-file", "/t", "--service-account", "reader"},
+			wantErr: "--token-file and --service-account: pass one"},
 		{name: "status takes no token file, it reads no values", args: []string{"status", "s", "--token-file", "/t"}, wantErr: "unknown flag: --token-file"},
 	}
 	for _, tc := range cases {

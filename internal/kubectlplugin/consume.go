@@ -35,7 +35,23 @@ func open(ctx context.Context, inv *invocation, types ...recbufv1.BufferType) (*
 	if err := checkType(inv.name, rec, types...); err != nil {
 		return nil, err
 	}
-	t, err := k.servicePod(ctx, rec.Namespace, rec.ChildName(), httpPortName, 0)
+	var opts []client.Option
+	switch {
+	case inv.tokenFile != "":
+		opts = append(opts, client.WithBearerTokenFile(inv.tokenFile))
+	case inv.serviceAccount != "":
+		tokens := &tokenSource{k: k, namespace: rec.Namespace, serviceAccount: inv.serviceAccount, audience: client.Audience(rec.Namespace, rec.Name)}
+		// A first token now: a ServiceAccount that does not exist, or a
+		// user who may not request its tokens, is told before any pod is
+		// reached.
+		if _, err := tokens.token(ctx); err != nil {
+			return nil, err
+		}
+		opts = append(opts, client.WithBearerTokenFunc(tokens.token))
+	case rec.ConsumerAuthenticationMode() == recbufv1.ConsumerAuthenticationServiceAccountToken:
+		_ = inv.printer().Note(fmt.Sprintf("warning: record %s asks its consumers for a ServiceAccount token with audience %s (spec.consumers.authentication); pass --service-account SA or --token-file", rec.Name, client.Audience(rec.Namespace, rec.Name)))
+	}
+	t, err := k.recordPod(ctx, rec, httpPortName)
 	why := readiness(rec)
 	switch {
 	case err != nil && why != "":
@@ -50,12 +66,6 @@ func open(ctx context.Context, inv *invocation, types ...recbufv1.BufferType) (*
 	fw, err := k.forward(ctx, rec.Namespace, t, inv.stderr)
 	if err != nil {
 		return nil, err
-	}
-	var opts []client.Option
-	if inv.tokenFile != "" {
-		opts = append(opts, client.WithBearerTokenFile(inv.tokenFile))
-	} else if rec.ConsumerAuthenticationMode() == recbufv1.ConsumerAuthenticationServiceAccountToken {
-		_ = inv.printer().Note(fmt.Sprintf("warning: record %s asks its consumers for a ServiceAccount token (spec.consumers.authentication); pass one with --token-file", rec.Name))
 	}
 	c, err := client.New("http://"+fw.addr()+"/v1/records/"+rec.Name, opts...)
 	if err != nil {

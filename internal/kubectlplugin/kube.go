@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
@@ -134,35 +135,116 @@ type target struct {
 
 // servicePod finds a Ready pod behind the Service svc and the container
 // port its port portName (or number portNumber, when portName is "")
-// sends to.
+// sends to. It is for a Service of another party, such as a NATS server,
+// to which the plugin sends no token; a Record's buffer pods are found by
+// recordPod, which checks who owns them.
 func (k *kube) servicePod(ctx context.Context, ns, svcName, portName string, portNumber int32) (target, error) {
+	svc, sp, err := k.serviceAndPort(ctx, ns, svcName, portName, portNumber)
+	if err != nil {
+		return target{}, err
+	}
+	ready, all, err := k.readyPods(ctx, ns, svc)
+	if err != nil {
+		return target{}, err
+	}
+	if len(ready) == 0 {
+		return target{}, fmt.Errorf("%w: service %s/%s has no Ready pod (of %d)", ErrNotReady, ns, svcName, all)
+	}
+	return pick(ns, svcName, ready, sp, portName, portNumber)
+}
+
+// serviceAndPort gets the Service svcName and its port portName (or
+// number portNumber, when portName is "").
+func (k *kube) serviceAndPort(ctx context.Context, ns, svcName, portName string, portNumber int32) (*corev1.Service, *corev1.ServicePort, error) {
 	svc := &corev1.Service{}
 	if err := k.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: svcName}, svc); err != nil {
-		return target{}, k.explainIn(ns, err, "get", "services", svcName)
+		return nil, nil, k.explainIn(ns, err, "get", "services", svcName)
 	}
-	var sp *corev1.ServicePort
 	for i := range svc.Spec.Ports {
 		p := &svc.Spec.Ports[i]
 		if (portName != "" && p.Name == portName) || (portName == "" && p.Port == portNumber) {
-			sp = p
+			return svc, p, nil
 		}
 	}
-	if sp == nil {
-		return target{}, fmt.Errorf("service %s/%s has no port %s", ns, svcName, portLabel(portName, portNumber))
+	return nil, nil, fmt.Errorf("service %s/%s has no port %s", ns, svcName, portLabel(portName, portNumber))
+}
+
+// recordPod finds a Ready buffer pod of rec behind its Service and the
+// container port of the Service's port portName. It reaches only a pod of
+// the Record's own: one controlled by a ReplicaSet controlled by the
+// Deployment rec.ChildName(), itself controlled by rec (UIDs, not names).
+// A pod that merely carries the Service's labels, which anyone who may
+// create pods in the namespace can set, is ignored: it would receive the
+// consumer's token.
+func (k *kube) recordPod(ctx context.Context, rec *recbufv1.Record, portName string) (target, error) {
+	ns, svcName := rec.Namespace, rec.ChildName()
+	svc, sp, err := k.serviceAndPort(ctx, ns, svcName, portName, 0)
+	if err != nil {
+		return target{}, err
 	}
+	d, err := k.deployment(ctx, rec)
+	if err != nil {
+		return target{}, err
+	}
+	if !metav1.IsControlledBy(d, rec) {
+		return target{}, fmt.Errorf("deployment %s/%s is not controlled by record %s (its ownerReferences name no controller of UID %s): refusing to reach its pods",
+			ns, d.Name, rec.Name, rec.UID)
+	}
+	ready, all, err := k.readyPods(ctx, ns, svc)
+	if err != nil {
+		return target{}, err
+	}
+	// The ReplicaSets asked about, by name: whether d controls each.
+	owned := map[string]bool{}
+	var mine []corev1.Pod
+	for _, p := range ready {
+		ref := metav1.GetControllerOf(&p)
+		if ref == nil || ref.Kind != "ReplicaSet" || ref.APIVersion != appsv1.SchemeGroupVersion.String() {
+			continue
+		}
+		ok, seen := owned[ref.Name]
+		if !seen {
+			rs := &appsv1.ReplicaSet{}
+			switch err := k.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: ref.Name}, rs); {
+			case apierrors.IsNotFound(err):
+			case err != nil:
+				return target{}, k.explainIn(ns, err, "get", "replicasets", ref.Name)
+			default:
+				ok = rs.UID == ref.UID && metav1.IsControlledBy(rs, d)
+			}
+			owned[ref.Name] = ok
+		}
+		if ok {
+			mine = append(mine, p)
+		}
+	}
+	if len(mine) == 0 {
+		ignored := ""
+		if n := len(ready); n > 0 {
+			ignored = fmt.Sprintf("; %d Ready pods with its labels are not its own and were ignored", n)
+		}
+		return target{}, fmt.Errorf("%w: no Ready pod of Deployment %s/%s (of %d pods with its labels)%s", ErrNotReady, ns, d.Name, all, ignored)
+	}
+	return pick(ns, svcName, mine, sp, portName, 0)
+}
+
+// readyPods lists the Ready pods that svc selects, and how many it
+// selects in all.
+func (k *kube) readyPods(ctx context.Context, ns string, svc *corev1.Service) ([]corev1.Pod, int, error) {
 	if len(svc.Spec.Selector) == 0 {
-		return target{}, fmt.Errorf("service %s/%s selects no pods (no selector): nothing to forward to", ns, svcName)
+		return nil, 0, fmt.Errorf("service %s/%s selects no pods (no selector): nothing to forward to", ns, svc.Name)
 	}
 	pods := &corev1.PodList{}
 	if err := k.c.List(ctx, pods, client.InNamespace(ns), client.MatchingLabels(svc.Spec.Selector)); err != nil {
-		return target{}, k.explainIn(ns, err, "list", "pods", "")
+		return nil, 0, k.explainIn(ns, err, "list", "pods", "")
 	}
-	ready := slices.DeleteFunc(pods.Items, func(p corev1.Pod) bool { return !podReady(&p) })
-	if len(ready) == 0 {
-		return target{}, fmt.Errorf("%w: service %s/%s has no Ready pod (of %d)", ErrNotReady, ns, svcName, len(pods.Items))
-	}
-	// The same pod each time while it stays Ready: a stream then resumes
-	// in the same numbering.
+	all := len(pods.Items)
+	return slices.DeleteFunc(pods.Items, func(p corev1.Pod) bool { return !podReady(&p) }), all, nil
+}
+
+// pick chooses among Ready pods: the same pod each time while it stays
+// Ready, so that a stream resumes in the same numbering.
+func pick(ns, svcName string, ready []corev1.Pod, sp *corev1.ServicePort, portName string, portNumber int32) (target, error) {
 	slices.SortFunc(ready, func(a, b corev1.Pod) int { return strings.Compare(a.Name, b.Name) })
 	pod := &ready[0]
 	port, err := containerPort(pod, sp.TargetPort, sp.Port)

@@ -9,7 +9,6 @@ import (
 
 	"github.com/spf13/pflag"
 
-	recbufv1 "github.com/recbuf/recbuf/api/v1alpha1"
 	"github.com/recbuf/recbuf/internal/valueout"
 	"github.com/recbuf/recbuf/pkg/client"
 )
@@ -113,6 +112,10 @@ type invocation struct {
 	subject    string
 	headers    []string
 	tokenFile  string
+	// serviceAccount, when set, is the ServiceAccount of the Record's
+	// namespace whose tokens the plugin requests (TokenRequest) with the
+	// Record's audience.
+	serviceAccount string
 }
 
 // positional is how many arguments each command takes, RECORD included.
@@ -138,8 +141,9 @@ func (inv *invocation) parse(args []string) error {
 		fs.StringArrayVar(&inv.headers, "header", nil, "a NATS header K=V, e.g. Recbuf-Device=gw-1 (repeatable)")
 	}
 	if inv.name == "stream" || inv.name == "latest" || inv.name == "take" {
-		fs.StringVar(&inv.tokenFile, "token-file", "", "a file holding a ServiceAccount token with audience "+recbufv1.ConsumerAudience+
-			", for Records with spec.consumers.authentication ServiceAccountToken (e.g. from `kubectl create token SA --audience "+recbufv1.ConsumerAudience+"`); re-read on every request")
+		fs.StringVar(&inv.tokenFile, "token-file", "", "a file holding a ServiceAccount token with the Record's audience, "+client.Audience("NAMESPACE", "RECORD")+
+			", for Records with spec.consumers.authentication ServiceAccountToken (e.g. from `kubectl create token SA --audience "+client.Audience("NAMESPACE", "RECORD")+"`); re-read on every request")
+		fs.StringVar(&inv.serviceAccount, "service-account", "", "read as this ServiceAccount of the Record's namespace: the plugin requests its tokens (TokenRequest, create on serviceaccounts/token) with the Record's audience, renewed before they expire; instead of --token-file")
 		fs.StringVarP(&output, "output", "o", "text", "text (SEQ PAYLOAD per line, events on stderr) or json (one object per line)")
 	}
 	if err := fs.Parse(args); err != nil {
@@ -154,6 +158,9 @@ func (inv *invocation) parse(args []string) error {
 			what = "RECORD DATA"
 		}
 		return fmt.Errorf("%w: want %s, got %d arguments", errUsage, what, fs.NArg())
+	}
+	if inv.tokenFile != "" && inv.serviceAccount != "" {
+		return fmt.Errorf("%w: --token-file and --service-account: pass one", errUsage)
 	}
 	inv.record, inv.args = fs.Arg(0), fs.Args()[1:]
 	var err error

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/recbuf/recbuf/internal/audience"
 	"github.com/recbuf/recbuf/internal/wire"
 )
 
@@ -92,8 +93,10 @@ func valueFromEnvelope(e *wire.Envelope) Value {
 type Client struct {
 	base string
 	hc   *http.Client
-	// tokenFile, when set, holds the bearer token sent with each request.
+	// tokenFile, when set, holds the bearer token sent with each request;
+	// tokenFunc, when set, returns it.
 	tokenFile string
+	tokenFunc func(context.Context) (string, error)
 }
 
 // Option configures a Client.
@@ -107,18 +110,71 @@ func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc
 // path (surrounding white space removed) as Authorization: Bearer with
 // every request, for a Record whose consumers authenticate
 // (spec.consumers.authentication ServiceAccountToken): in a pod, a
-// projected serviceAccountToken volume with audience recbuf.dev. The file
+// projected serviceAccountToken volume whose audience is the Record's own
+// (see Audience). The file
 // is read again for each request, and for each reconnection of a stream,
 // so that the kubelet's rotation of the token takes effect; a request whose
 // file cannot be read, or is empty, fails without being sent.
-func WithBearerTokenFile(path string) Option { return func(c *Client) { c.tokenFile = path } }
+func WithBearerTokenFile(path string) Option {
+	return func(c *Client) { c.tokenFile, c.tokenFunc = path, nil }
+}
+
+// Audience is the audience of the tokens that the Record namespace/name
+// accepts from its consumers: recbuf.dev/NAMESPACE/NAME. Each Record has
+// its own, so that a token obtained for one Record is refused by every
+// other. It is the audience: field of the consumer pod's projected
+// serviceAccountToken volume, or of `kubectl create token SA --audience`.
+func Audience(namespace, name string) string { return audience.Of(namespace, name) }
+
+// AudienceForURL is the Audience of the Record that recordURL reaches,
+// when it is a Record's in-cluster endpoint (its status.endpoint),
+// http://SERVICE.NAMESPACE.svc[.DOMAIN][:PORT]/v1/records/NAME. It
+// returns an error for any other URL (an IP address, a Service's short
+// name, a port-forward): use Audience with the Record's namespace and name.
+func AudienceForURL(recordURL string) (string, error) {
+	u, err := url.Parse(recordURL)
+	if err != nil {
+		return "", fmt.Errorf("record url: %w", err)
+	}
+	name, ok := strings.CutPrefix(strings.TrimSuffix(u.Path, "/"), "/v1/records/")
+	if !ok || name == "" || strings.Contains(name, "/") {
+		return "", fmt.Errorf("record url %q: want a path /v1/records/NAME", recordURL)
+	}
+	labels := strings.Split(u.Hostname(), ".")
+	if len(labels) < 3 || labels[0] == "" || labels[1] == "" || labels[2] != "svc" {
+		return "", fmt.Errorf("record url %q: the host is not SERVICE.NAMESPACE.svc, so the Record's namespace is unknown: use Audience(namespace, name)", recordURL)
+	}
+	return Audience(labels[1], name), nil
+}
+
+// WithBearerTokenFunc makes the Client send the token that f returns as
+// Authorization: Bearer with every request, and every reconnection of a
+// stream; f is called each time, so it returns a fresh token when the one
+// it holds is about to expire. It is for a program that requests its
+// tokens itself (a TokenRequest with the Record's Audience), as kubectl
+// recbuf --service-account does. A request for which f fails, or returns
+// "", fails without being sent. It replaces WithBearerTokenFile.
+func WithBearerTokenFunc(f func(context.Context) (string, error)) Option {
+	return func(c *Client) { c.tokenFunc, c.tokenFile = f, "" }
+}
 
 // ErrNoToken is returned, wrapped, when WithBearerTokenFile's file is
-// empty.
+// empty, or WithBearerTokenFunc's function returns "".
 var ErrNoToken = errors.New("empty bearer token file")
 
 // authorize sets the request's bearer token, when the Client has one.
 func (c *Client) authorize(req *http.Request) error {
+	if c.tokenFunc != nil {
+		token, err := c.tokenFunc(req.Context())
+		if err != nil {
+			return fmt.Errorf("bearer token: %w", err)
+		}
+		if token == "" {
+			return fmt.Errorf("bearer token: %w", ErrNoToken)
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		return nil
+	}
 	if c.tokenFile == "" {
 		return nil
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -109,5 +110,83 @@ func TestABearerTokenFileIsReadAgainForEachRequest(t *testing.T) {
 	}
 	if _, err := noToken.Latest(ctx); !errors.As(err, &se) || se.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("a client without a token: got %v, want 401", err)
+	}
+}
+
+func TestAudienceIsTheRecordsOwn(t *testing.T) {
+	if got, want := client.Audience("sensors", "telemetry"), "recbuf.dev/sensors/telemetry"; got != want {
+		t.Errorf("Audience = %q, want %q", got, want)
+	}
+	tests := []struct {
+		url, want, wantErr string
+	}{
+		{url: "http://telemetry-recbuf.sensors.svc:8080/v1/records/telemetry", want: "recbuf.dev/sensors/telemetry"},
+		{url: "http://telemetry-recbuf.sensors.svc.cluster.local:8080/v1/records/telemetry/", want: "recbuf.dev/sensors/telemetry"},
+		{url: "https://cmd-recbuf.plant-1.svc/v1/records/cmd", want: "recbuf.dev/plant-1/cmd"},
+		{url: "http://telemetry-recbuf:8080/v1/records/telemetry", wantErr: "the Record's namespace is unknown"},
+		{url: "http://127.0.0.1:8080/v1/records/telemetry", wantErr: "the Record's namespace is unknown"},
+		{url: "http://telemetry-recbuf.sensors.svc:8080/v1/records", wantErr: "want a path /v1/records/NAME"},
+		{url: "http://telemetry-recbuf.sensors.svc:8080/v1/records/a/latest", wantErr: "want a path /v1/records/NAME"},
+	}
+	for _, tt := range tests {
+		got, err := client.AudienceForURL(tt.url)
+		switch {
+		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+			t.Errorf("AudienceForURL(%q) = %q, %v; want an error with %q", tt.url, got, err, tt.wantErr)
+		case tt.wantErr == "" && (err != nil || got != tt.want):
+			t.Errorf("AudienceForURL(%q) = %q, %v; want %q", tt.url, got, err, tt.want)
+		}
+	}
+}
+
+func TestABearerTokenFuncIsAskedForEachRequest(t *testing.T) {
+	buf, err := buffer.New[wire.Message](buffer.TypeSpmcRing, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	authz := &tokenAuthorizer{}
+	authz.valid.Store("token-1")
+	api, err := consumerapi.New(consumerapi.Config{Retry: time.Millisecond, Authorizer: authz, Logger: slog.New(slog.DiscardHandler)},
+		consumerapi.Record{Name: "r", Buffer: buf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api)
+	t.Cleanup(func() { buf.Close(); srv.Close() })
+	pushN(t, buf, 1)
+
+	var current atomic.Value
+	current.Store("token-1")
+	var calls atomic.Int32
+	failing := errors.New("token request refused")
+	c, err := client.New(srv.URL+"/v1/records/r", client.WithBearerTokenFunc(func(context.Context) (string, error) {
+		calls.Add(1)
+		if current.Load().(string) == "fail" {
+			return "", failing
+		}
+		return current.Load().(string), nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := c.Latest(ctx); err != nil {
+		t.Fatalf("with the token: %v", err)
+	}
+	authz.valid.Store("token-2")
+	current.Store("token-2")
+	if _, err := c.Latest(ctx); err != nil {
+		t.Fatalf("with the renewed token: %v", err)
+	}
+	if n := calls.Load(); n != 2 {
+		t.Errorf("two requests asked for %d tokens, want 2", n)
+	}
+	current.Store("")
+	if _, err := c.Latest(ctx); !errors.Is(err, client.ErrNoToken) {
+		t.Errorf("with an empty token: got %v, want ErrNoToken", err)
+	}
+	current.Store("fail")
+	if _, err := c.Latest(ctx); !errors.Is(err, failing) {
+		t.Errorf("when the function fails: got %v, want its error", err)
 	}
 }

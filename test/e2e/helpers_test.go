@@ -209,8 +209,8 @@ type recbufctlPod struct {
 	// label is its app.kubernetes.io/name.
 	label string
 	// serviceAccount, when set, runs the pod as this ServiceAccount with
-	// a projected token of audience recbuf.dev at tokenMount/token.
-	serviceAccount string
+	// a projected token of audience audience at tokenMount/token.
+	serviceAccount, audience string
 	// grace is its termination grace period in seconds.
 	grace int
 }
@@ -227,7 +227,7 @@ func (p recbufctlPod) manifest(args ...string) string {
   - name: recbuf-token
     projected:
       sources:
-      - serviceAccountToken: {audience: recbuf.dev, expirationSeconds: 600, path: token}`
+      - serviceAccountToken: {audience: ` + p.audience + `, expirationSeconds: 600, path: token}`
 	}
 	return fmt.Sprintf(`apiVersion: v1
 kind: Pod

@@ -14,19 +14,31 @@ import (
 // guardedRecord is the Mailbox Record whose consumers authenticate.
 const guardedRecord = "guarded"
 
+// guardedAudience is the audience of guardedRecord's tokens: each Record
+// has its own, recbuf.dev/NAMESPACE/NAME (spelled out here rather than
+// computed by the code under test).
+const guardedAudience = "recbuf.dev/" + namespace + "/" + guardedRecord
+
 // tokenConsumerPod is consumerPod run as the ServiceAccount sa, with a
-// projected token of audience recbuf.dev at tokenMount/token (no token
-// when sa is empty).
-func tokenConsumerPod(name, sa string, args ...string) string {
-	return recbufctlPod{namespace: namespace, name: name, label: "e2e-consumer", serviceAccount: sa, grace: 5}.manifest(args...)
+// projected token of audience aud at tokenMount/token (no token when sa
+// is empty).
+func tokenConsumerPod(name, sa, aud string, args ...string) string {
+	return recbufctlPod{namespace: namespace, name: name, label: "e2e-consumer", serviceAccount: sa, audience: aud, grace: 5}.manifest(args...)
 }
 
-// runTokenConsumer runs recbufctl once as sa (see tokenConsumerPod) and
-// returns whether it succeeded and its output.
+// runTokenConsumer runs recbufctl once as sa with a token for
+// guardedRecord (see tokenConsumerPod) and returns whether it succeeded
+// and its output.
 func runTokenConsumer(name, sa string, args ...string) (bool, string) {
 	GinkgoHelper()
+	return runTokenConsumerFor(name, sa, guardedAudience, args...)
+}
+
+// runTokenConsumerFor is runTokenConsumer with a token of audience aud.
+func runTokenConsumerFor(name, sa, aud string, args ...string) (bool, string) {
+	GinkgoHelper()
 	_, _ = kubectl("delete", "pod", name, "-n", namespace, "--ignore-not-found", "--wait")
-	Expect(kubectlApply(tokenConsumerPod(name, sa, args...))).Error().NotTo(HaveOccurred())
+	Expect(kubectlApply(tokenConsumerPod(name, sa, aud, args...))).Error().NotTo(HaveOccurred())
 	var phase string
 	Eventually(func(g Gomega) {
 		var err error
@@ -40,10 +52,17 @@ func runTokenConsumer(name, sa string, args ...string) (bool, string) {
 	return phase == "Succeeded", logs
 }
 
-// verifyRefused checks that recbufctl, run as sa, is refused with status.
+// verifyRefused checks that recbufctl, run as sa with a token for
+// guardedRecord, is refused with status.
 func verifyRefused(name, sa string, status int, args ...string) {
 	GinkgoHelper()
-	ok, logs := runTokenConsumer(name, sa, args...)
+	verifyRefusedFor(name, sa, guardedAudience, status, args...)
+}
+
+// verifyRefusedFor is verifyRefused with a token of audience aud.
+func verifyRefusedFor(name, sa, aud string, status int, args ...string) {
+	GinkgoHelper()
+	ok, logs := runTokenConsumerFor(name, sa, aud, args...)
 	Expect(ok).To(BeFalse(), "pod %s succeeded: %s", name, logs)
 	Expect(logs).To(ContainSubstring(fmt.Sprintf("http status %d", status)), "pod %s", name)
 }
@@ -116,6 +135,10 @@ subjects: [{kind: ServiceAccount, name: taker, namespace: %[1]s}]
 		verifyRefused("stranger-latest", "stranger", 403, "latest", url, tokenFile)
 		verifyRefused("reader-take", "reader", 403, "take", url, tokenFile, "--timeout=0s")
 		verifyRefused("reader-stream", "reader", 403, "stream", url, tokenFile, "--count=1", "--duration=10s")
+
+		By("refusing a reader's token for another Record, and one with the audience recbuf.dev that every Record shared before (401)")
+		verifyRefusedFor("reader-other-record", "reader", "recbuf.dev/"+namespace+"/telemetry", 401, "latest", url, tokenFile)
+		verifyRefusedFor("reader-shared-audience", "reader", "recbuf.dev", 401, "latest", url, tokenFile)
 
 		By("taking the command as taker")
 		ok, logs := runTokenConsumer("taker-take", "taker", "take", url, tokenFile, "--timeout=10s")

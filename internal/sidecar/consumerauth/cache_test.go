@@ -23,12 +23,14 @@ type countingReviewer struct {
 	tokens, access  int
 	failing         bool
 	lastAccessAttrs authorizationv1.ResourceAttributes
+	lastAudience    string
 }
 
-func (r *countingReviewer) ReviewToken(_ context.Context, token string) (*authenticationv1.UserInfo, error) {
+func (r *countingReviewer) ReviewToken(_ context.Context, token, audience string) (*authenticationv1.UserInfo, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.tokens++
+	r.lastAudience = audience
 	if r.failing {
 		return nil, errors.New("connection refused")
 	}
@@ -177,8 +179,14 @@ func TestEachRecordAndOperationIsAskedAboutOnItsOwn(t *testing.T) {
 	if rev.lastAccessAttrs != want {
 		t.Errorf("consume asked about %+v, want %+v", rev.lastAccessAttrs, want)
 	}
+	if rev.lastAudience != "recbuf.dev/ns/box" {
+		t.Errorf("the TokenReview asked for audience %q, want the Record's, recbuf.dev/ns/box", rev.lastAudience)
+	}
 	if err := a.Authorize(ctx, "taker", "other", consumerapi.OpTake); err != nil || rev.lastAccessAttrs.Name != "other" {
 		t.Errorf("another record: got %v about %q, want nil about \"other\"", err, rev.lastAccessAttrs.Name)
+	}
+	if rev.lastAudience != "recbuf.dev/ns/other" {
+		t.Errorf("the token was reviewed again for audience %q, want recbuf.dev/ns/other: an answer for one Record is not one for another", rev.lastAudience)
 	}
 }
 

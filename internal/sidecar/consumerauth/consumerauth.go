@@ -21,6 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 
+	"github.com/recbuf/recbuf/internal/audience"
 	"github.com/recbuf/recbuf/internal/sidecar/consumerapi"
 )
 
@@ -31,11 +32,15 @@ const (
 	ModeServiceAccountToken = "ServiceAccountToken"
 )
 
-// Audience is the audience a consumer's token must carry
-// (v1alpha1.ConsumerAudience): a token meant for the API server, or for
-// another service, is refused, so that a service that receives tokens of
-// its own cannot replay them here.
-const Audience = "recbuf.dev"
+// Audience is the audience a consumer's token must carry to reach the
+// Record namespace/name (pkg/client.Audience, the same function):
+// recbuf.dev/NAMESPACE/NAME. A token meant for the API server, for another
+// service or for another Record is refused, so that neither a service that
+// receives tokens of its own nor a Record's buffer pod (or a pod posing as
+// one) can replay them against another Record. The audience recbuf.dev
+// that every Record shared before is refused too: accepting it, even for a
+// deprecation window, would keep open what the per-Record audience closes.
+func Audience(namespace, name string) string { return audience.Of(namespace, name) }
 
 // What a SubjectAccessReview asks about: the Record, in API group Group,
 // resource Resource, with the subresource and verb of the operation.
@@ -63,10 +68,11 @@ const (
 
 // Reviewer asks the API server about one token: who it is, then what it
 // may do. ReviewToken returns nil user info for a token the API server
-// does not authenticate for the audience; Access reports whether the user
+// does not authenticate for audience (the token may carry others too);
+// Access reports whether the user
 // may do what attrs say. An error is a failure to ask, not a refusal.
 type Reviewer interface {
-	ReviewToken(ctx context.Context, token string) (*authenticationv1.UserInfo, error)
+	ReviewToken(ctx context.Context, token, audience string) (*authenticationv1.UserInfo, error)
 	Access(ctx context.Context, user *authenticationv1.UserInfo, attrs authorizationv1.ResourceAttributes) (allowed bool, reason string, err error)
 }
 
@@ -170,7 +176,7 @@ func (a *Authorizer) Authorize(ctx context.Context, token, record string, op con
 
 func (a *Authorizer) authorize(ctx context.Context, token, record string, op consumerapi.Operation) error {
 	if token == "" {
-		return fmt.Errorf("%w: no bearer token: send a ServiceAccount token with audience %s", consumerapi.ErrUnauthenticated, Audience)
+		return fmt.Errorf("%w: no bearer token: send a ServiceAccount token with audience %s", consumerapi.ErrUnauthenticated, Audience(a.cfg.Namespace, record))
 	}
 	key := cacheKey{token: sha256.Sum256([]byte(token)), record: record, op: op}
 	if d, ok := a.cached(key); ok {
@@ -189,12 +195,13 @@ func (a *Authorizer) authorize(ctx context.Context, token, record string, op con
 func (a *Authorizer) review(ctx context.Context, token, record string, op consumerapi.Operation) error {
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.Timeout)
 	defer cancel()
-	user, err := a.cfg.Reviewer.ReviewToken(ctx, token)
+	aud := Audience(a.cfg.Namespace, record)
+	user, err := a.cfg.Reviewer.ReviewToken(ctx, token, aud)
 	if err != nil {
 		return &ReviewError{Review: "TokenReview", Err: err}
 	}
 	if user == nil {
-		return fmt.Errorf("%w: the token is not a valid ServiceAccount token with audience %s", consumerapi.ErrUnauthenticated, Audience)
+		return fmt.Errorf("%w: the token is not a valid ServiceAccount token with audience %s (each Record has its own)", consumerapi.ErrUnauthenticated, aud)
 	}
 	attrs := Attributes(a.cfg.Namespace, record, op)
 	allowed, reason, err := a.cfg.Reviewer.Access(ctx, user, attrs)
@@ -355,10 +362,10 @@ func (r *apiReviewer) post(ctx context.Context, resource string, in, out any) er
 	return nil
 }
 
-func (r *apiReviewer) ReviewToken(ctx context.Context, token string) (*authenticationv1.UserInfo, error) {
+func (r *apiReviewer) ReviewToken(ctx context.Context, token, audience string) (*authenticationv1.UserInfo, error) {
 	in := &authenticationv1.TokenReview{
 		TypeMeta: metav1.TypeMeta{APIVersion: "authentication.k8s.io/v1", Kind: "TokenReview"},
-		Spec:     authenticationv1.TokenReviewSpec{Token: token, Audiences: []string{Audience}},
+		Spec:     authenticationv1.TokenReviewSpec{Token: token, Audiences: []string{audience}},
 	}
 	var tr authenticationv1.TokenReview
 	if err := r.post(ctx, "authentication.k8s.io/v1/tokenreviews", in, &tr); err != nil {
@@ -367,7 +374,7 @@ func (r *apiReviewer) ReviewToken(ctx context.Context, token string) (*authentic
 	// An API server that ignores spec.audiences (one without
 	// audience-aware authenticators) answers with none: refuse the token
 	// rather than take one meant for someone else.
-	if !tr.Status.Authenticated || !slices.Contains(tr.Status.Audiences, Audience) {
+	if !tr.Status.Authenticated || !slices.Contains(tr.Status.Audiences, audience) {
 		return nil, nil
 	}
 	return &tr.Status.User, nil

@@ -1,7 +1,9 @@
 // Package consumerauth authenticates and authorizes the consumers of a
 // buffer process's consumer API with Kubernetes: a consumer presents a
-// ServiceAccount token whose audience is recbuf.dev (Authorization:
-// Bearer), the process checks it with a TokenReview and asks a
+// ServiceAccount token whose audience is the Record's own,
+// recbuf.dev/NAMESPACE/NAME (Authorization: Bearer), so that a token for
+// one Record is refused by every other; the process checks it with a
+// TokenReview for that audience and asks a
 // SubjectAccessReview whether its user may use the Record: verb get on the
 // subresource records/consume to read (stream, latest, info), verb create
 // on records/take to take (and to stream a Mailbox, which takes). It does

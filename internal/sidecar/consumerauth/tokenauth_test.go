@@ -25,6 +25,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/recbuf/recbuf/internal/audience"
 	"github.com/recbuf/recbuf/internal/buffer"
 	"github.com/recbuf/recbuf/internal/sidecar"
 	"github.com/recbuf/recbuf/internal/sidecar/consumerauth"
@@ -113,6 +114,10 @@ func token(t *testing.T, name string, audiences ...string) string {
 	}
 	return got.Status.Token
 }
+
+// bothRecords are the audiences of the two Records of startBuffer's
+// process: a token for both may list them.
+var bothRecords = []string{audience.Of(namespace, "telemetry"), audience.Of(namespace, "commands")}
 
 // consume and take are the rules a consumer's Role grants: get on
 // records/consume to read, create on records/take to take.
@@ -264,12 +269,13 @@ func TestConsumersNeedAServiceAccountTokenWithTheVerbOfWhatTheyDo(t *testing.T) 
 		"none":                      "",
 		"garbage":                   "not-a-token",
 		"reader for the API server": token(t, "reader"),
-		"stranger":                  token(t, "stranger", consumerauth.Audience),
-		"reader":                    token(t, "reader", consumerauth.Audience),
-		"taker":                     token(t, "taker", consumerauth.Audience),
-		"both":                      token(t, "both", consumerauth.Audience),
-		"telemetry-reader":          token(t, "telemetry-reader", consumerauth.Audience),
-		"wrong-verb":                token(t, "wrong-verb", consumerauth.Audience),
+		"stranger":                  token(t, "stranger", bothRecords...),
+		"stranger for nope":         token(t, "stranger", audience.Of(namespace, "nope")),
+		"reader":                    token(t, "reader", bothRecords...),
+		"taker":                     token(t, "taker", bothRecords...),
+		"both":                      token(t, "both", bothRecords...),
+		"telemetry-reader":          token(t, "telemetry-reader", bothRecords...),
+		"wrong-verb":                token(t, "wrong-verb", bothRecords...),
 	}
 	tests := []struct {
 		name, method, path, token string
@@ -297,7 +303,8 @@ func TestConsumersNeedAServiceAccountTokenWithTheVerbOfWhatTheyDo(t *testing.T) 
 		{"a reader of one Record may not read another", "GET", "/v1/records/commands/latest", "telemetry-reader", 403},
 		{"a reader of one Record may not list them all", "GET", "/v1/records", "telemetry-reader", 403},
 		{"an unauthenticated request for an unknown record learns nothing of it", "GET", "/v1/records/nope/latest", "none", 401},
-		{"an unauthorized request for an unknown record learns nothing of it", "GET", "/v1/records/nope/latest", "stranger", 403},
+		{"an unauthorized request for an unknown record learns nothing of it", "GET", "/v1/records/nope/latest", "stranger for nope", 403},
+		{"a request for an unknown record with a token for others learns nothing of it", "GET", "/v1/records/nope/latest", "stranger", 401},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -345,6 +352,40 @@ func TestConsumersNeedAServiceAccountTokenWithTheVerbOfWhatTheyDo(t *testing.T) 
 	})
 }
 
+func TestATokenIsGoodOnlyForTheRecordsOfItsAudience(t *testing.T) {
+	s, nc := startBuffer(t, bufferIdentity(t, "buffer-audience"))
+	// May read and take every Record of the namespace: only the audience
+	// of its token decides which Record it reaches.
+	serviceAccount(t, "everything", consume, take)
+	publish(t, nc, "in.telemetry", `{"v":1}`)
+
+	tests := []struct {
+		name      string
+		audiences []string
+		path      string
+		want      int
+	}{
+		{"a token for Record telemetry reads telemetry", []string{audience.Of(namespace, "telemetry")}, "/v1/records/telemetry/latest", 200},
+		{"a token for Record telemetry is refused by Record commands", []string{audience.Of(namespace, "telemetry")}, "/v1/records/commands/latest", 401},
+		{"a token for Record telemetry may not list, which reads commands too", []string{audience.Of(namespace, "telemetry")}, "/v1/records", 401},
+		{"a token for Record commands is refused by Record telemetry", []string{audience.Of(namespace, "commands")}, "/v1/records/telemetry/latest", 401},
+		{"a token for a Record of the same name in another namespace is refused", []string{audience.Of("elsewhere", "telemetry")}, "/v1/records/telemetry/latest", 401},
+		{"a token with the audience recbuf.dev, once shared by every Record, is refused", []string{audience.Prefix}, "/v1/records/telemetry/latest", 401},
+		{"a token for both Records lists them", bothRecords, "/v1/records", 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := request(t, s, "GET", tt.path, token(t, "everything", tt.audiences...))
+			if a.status != tt.want {
+				t.Fatalf("GET %s with a token for %v: got %d (%q), want %d", tt.path, tt.audiences, a.status, a.error, tt.want)
+			}
+			if tt.want == 401 && !strings.Contains(a.error, "recbuf.dev/"+namespace+"/") {
+				t.Errorf("401 %q does not name the audience to ask for", a.error)
+			}
+		})
+	}
+}
+
 func TestAnAPIServerThatCannotBeReachedIsUnavailableNotUnauthenticated(t *testing.T) {
 	// A port that nothing listens on.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -359,7 +400,7 @@ func TestAnAPIServerThatCannotBeReachedIsUnavailableNotUnauthenticated(t *testin
 	s, _ := startBuffer(t, kube)
 	serviceAccount(t, "reader-while-down", consume)
 
-	a := request(t, s, "GET", "/v1/records/telemetry/latest", token(t, "reader-while-down", consumerauth.Audience))
+	a := request(t, s, "GET", "/v1/records/telemetry/latest", token(t, "reader-while-down", bothRecords...))
 	if a.status != 503 || !a.retryAfterSet || a.error == "" {
 		t.Fatalf("got %d (%q, Retry-After set: %v), want 503 with a reason and Retry-After", a.status, a.error, a.retryAfterSet)
 	}
