@@ -3,14 +3,21 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
+	"net"
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -81,7 +88,7 @@ func setupSidecarInjection(mgr ctrl.Manager, o options, cfg controllers.Config, 
 		// server calls webhooks over HTTP/1.1 as well.
 		func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} },
 	}
-	callers, err := webhookCallers(o)
+	callers, probe, err := webhookCallers(o)
 	if err != nil {
 		return err
 	}
@@ -100,11 +107,14 @@ func setupSidecarInjection(mgr ctrl.Manager, o options, cfg controllers.Config, 
 	if err := mgr.Add(&afterCerts{server: srv, ready: ready}); err != nil {
 		return fmt.Errorf("adding the webhook server: %w", err)
 	}
-	// StartedChecker's handshake presents no certificate, and still
-	// passes when one is required: in TLS 1.3 the client's handshake is
-	// over before the server checks the certificate it was sent (the
-	// server then logs a handshake error, and answers nothing).
 	checker := srv.StartedChecker()
+	if probe != nil {
+		// StartedChecker's handshake presents no certificate: where one is
+		// required, the server would log a handshake error for every
+		// probe. The manager's own check presents the probe certificate
+		// only it holds.
+		checker = handshakeChecker(o.webhookPort, probe)
+	}
 	if err := mgr.AddReadyzCheck("webhook", func(req *http.Request) error {
 		select {
 		case <-ready:
@@ -192,15 +202,27 @@ func (o options) validateWebhook() error {
 // server is the webhook's only legitimate caller, and the answers tell
 // the Records (subject, queue group, Secret names) of whatever namespace
 // the review names: anyone else is refused in the handshake.
-func webhookCallers(o options) (func(*tls.Config), error) {
+//
+// probe is the client certificate of the manager's own readiness check,
+// made at start and held in memory only: the pool trusts it too, and the
+// names, when given, include its name.
+func webhookCallers(o options) (callers func(*tls.Config), probe *tls.Certificate, err error) {
 	if o.webhookClientCAFile == "" {
-		return nil, nil
+		return nil, nil, nil
 	}
 	pool, err := clientCAPool(o.webhookClientCAFile)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	probe, probeCert, err := probeCertificate()
+	if err != nil {
+		return nil, nil, err
+	}
+	pool.AddCert(probeCert)
 	names := clientNames(o.webhookClientNames)
+	if len(names) > 0 {
+		names = append(names, probeCert.Subject.CommonName)
+	}
 	return func(c *tls.Config) {
 		c.ClientAuth = tls.RequireAndVerifyClientCert
 		c.ClientCAs = pool
@@ -224,7 +246,59 @@ func webhookCallers(o options) (func(*tls.Config), error) {
 			}
 			return fmt.Errorf("client certificate %q is not for --webhook-client-names", leaf.Subject.CommonName)
 		}
-	}, nil
+	}, probe, nil
+}
+
+// probeCommonName names the readiness check's client certificate.
+const probeCommonName = "recbuf-manager-readiness-probe"
+
+// probeCertificate makes the readiness check's client certificate:
+// self-signed, for client authentication only, valid for a year (a
+// manager process lives less), its key never written anywhere.
+func probeCertificate() (*tls.Certificate, *x509.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, fmt.Errorf("the readiness probe's key: %w", err)
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return nil, nil, fmt.Errorf("the readiness probe's serial: %w", err)
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: probeCommonName},
+		NotBefore:    now.Add(-time.Minute),
+		NotAfter:     now.Add(365 * 24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("the readiness probe's certificate: %w", err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, nil, fmt.Errorf("the readiness probe's certificate: %w", err)
+	}
+	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}, cert, nil
+}
+
+// handshakeChecker is the webhook server's StartedChecker with a client
+// certificate: ready once a TLS handshake with it on port succeeds.
+func handshakeChecker(port int, cert *tls.Certificate) healthz.Checker {
+	return func(req *http.Request) error {
+		d := &net.Dialer{Timeout: 10 * time.Second}
+		conn, err := tls.DialWithDialer(d, "tcp", net.JoinHostPort("localhost", strconv.Itoa(port)), &tls.Config{
+			InsecureSkipVerify: true, //nolint:gosec // the manager's own server, checked for being up, not for who it is
+			Certificates:       []tls.Certificate{*cert},
+			NextProtos:         []string{"http/1.1"},
+		})
+		if err != nil {
+			return fmt.Errorf("webhook server is not reachable: %w", err)
+		}
+		return conn.Close()
+	}
 }
 
 // clientCAPool reads --webhook-client-ca-file: PEM certificates, at least

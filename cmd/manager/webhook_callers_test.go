@@ -12,12 +12,14 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"log"
 	"math/big"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -106,8 +108,17 @@ plugins:
 		"--webhook-client-ca-file=" + caFile, "--webhook-client-names=kube-apiserver-webhook-client",
 	}, nil)
 
-	t.Log("the manager is ready: its readiness check's handshake passes without a client certificate")
+	t.Log("the manager is ready: its readiness check presents its own probe certificate")
+	// The webhook server logs refused handshakes through the standard
+	// logger: the readiness checks must cause none.
+	var serverLog syncBuffer
+	log.SetOutput(&serverLog)
+	t.Cleanup(func() { log.SetOutput(os.Stderr) })
 	waitReady(g, probeAddr)
+	for range 3 {
+		waitReady(g, probeAddr)
+	}
+	g.Expect(serverLog.String()).NotTo(ContainSubstring("TLS handshake error"), "the readiness check presents the manager's probe certificate")
 	createObservedRecord(g, k8s, "telemetry")
 
 	t.Log("a pod created through the API server is injected: the API server's certificate is accepted")
@@ -291,4 +302,23 @@ func (ca *testCA) issue(t *testing.T, cn string) testCert {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// syncBuffer is a bytes.Buffer that the server's goroutines may write
+// while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
