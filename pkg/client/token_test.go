@@ -31,7 +31,10 @@ func (a *tokenAuthorizer) Authorize(_ context.Context, token, _ string, _ consum
 	return nil
 }
 
-func TestABearerTokenFileIsReadAgainForEachRequest(t *testing.T) {
+// tokenServer serves the ring record r, holding one value, to the
+// bearers of authz's token, "token-1" until the test changes it.
+func tokenServer(t *testing.T) (*httptest.Server, *tokenAuthorizer) {
+	t.Helper()
 	buf, err := buffer.New[wire.Message](buffer.TypeSpmcRing, 8)
 	if err != nil {
 		t.Fatal(err)
@@ -46,6 +49,11 @@ func TestABearerTokenFileIsReadAgainForEachRequest(t *testing.T) {
 	srv := httptest.NewServer(api)
 	t.Cleanup(func() { buf.Close(); srv.Close() })
 	pushN(t, buf, 1)
+	return srv, authz
+}
+
+func TestABearerTokenFileIsReadAgainForEachRequest(t *testing.T) {
+	srv, authz := tokenServer(t)
 
 	file := filepath.Join(t.TempDir(), "token")
 	write := func(s string) {
@@ -140,20 +148,7 @@ func TestAudienceIsTheRecordsOwn(t *testing.T) {
 }
 
 func TestABearerTokenFuncIsAskedForEachRequest(t *testing.T) {
-	buf, err := buffer.New[wire.Message](buffer.TypeSpmcRing, 8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	authz := &tokenAuthorizer{}
-	authz.valid.Store("token-1")
-	api, err := consumerapi.New(consumerapi.Config{Retry: time.Millisecond, Authorizer: authz, Logger: slog.New(slog.DiscardHandler)},
-		consumerapi.Record{Name: "r", Buffer: buf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(api)
-	t.Cleanup(func() { buf.Close(); srv.Close() })
-	pushN(t, buf, 1)
+	srv, authz := tokenServer(t)
 
 	var current atomic.Value
 	current.Store("token-1")
