@@ -76,7 +76,7 @@ func freePort(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().String()
 }
 
@@ -106,7 +106,7 @@ func startProc(t *testing.T) *proc {
 	for {
 		resp, err := http.Get("http://" + metricsAddr + "/readyz")
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return p
 			}
@@ -352,7 +352,7 @@ func runSSE(t *testing.T, p *proc, pub *nats.Conn, rate, consumers int) result {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer resp.Body.Close()
+			defer func() { _ = resp.Body.Close() }()
 			if i == 0 {
 				sseFull(br, r)
 			} else {

@@ -69,7 +69,7 @@ func benchFanout(b *testing.B, consumers int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer resp.Body.Close()
+			defer func() { _ = resp.Body.Close() }()
 			countEvents(resp.Body, &counts[i])
 		}()
 	}
