@@ -33,6 +33,7 @@ var (
 	flagCapacity  = flag.Int("capacity", 1024, "the SpmcRing's capacity")
 	flagBinary    = flag.String("sidecar", "", "buffer process binary (default: go build ./cmd/sidecar)")
 	flagOnly      = flag.String("only", "", "run only these readers of the sweep: raw, sse (default both)")
+	flagProfile   = flag.String("profile", "", "directory into which each run's CPU profile of the process is written (enables --profiling)")
 	flagSettleMax = flag.Duration("settle", time.Second, "how long a run waits, after publishing, for readers that make no progress")
 )
 
@@ -69,6 +70,8 @@ type proc struct {
 	cmd       *exec.Cmd
 	natsURL   string
 	eventsURL string
+	// metricsURL serves /debug/pprof/ with -profile.
+	metricsURL string
 }
 
 func freePort(t *testing.T) string {
@@ -90,9 +93,13 @@ func startProc(t *testing.T) *proc {
 		}
 	}
 	natsAddr, httpAddr, metricsAddr := freePort(t), freePort(t), freePort(t)
-	cmd := exec.Command(bin, "--embedded-nats", natsAddr, "--http-addr", httpAddr, "--metrics-addr", metricsAddr,
+	args := []string{"--embedded-nats", natsAddr, "--http-addr", httpAddr, "--metrics-addr", metricsAddr,
 		"--record", fmt.Sprintf("bench=SpmcRing:%d@bench", *flagCapacity),
-		"--max-streams", "1000", "--max-requests-per-client", "1000", "--log-level", "warn")
+		"--max-streams", "1000", "--max-requests-per-client", "1000", "--log-level", "warn"}
+	if *flagProfile != "" {
+		args = append(args, "--profiling")
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -101,7 +108,7 @@ func startProc(t *testing.T) *proc {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		_ = cmd.Wait()
 	})
-	p := &proc{cmd: cmd, natsURL: "nats://" + natsAddr, eventsURL: "http://" + httpAddr + "/v1/records/bench/events"}
+	p := &proc{cmd: cmd, natsURL: "nats://" + natsAddr, eventsURL: "http://" + httpAddr + "/v1/records/bench/events", metricsURL: "http://" + metricsAddr}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := http.Get("http://" + metricsAddr + "/readyz")
@@ -369,8 +376,25 @@ func runSSE(t *testing.T, p *proc, pub *nats.Conn, rate, consumers int) result {
 func measure(t *testing.T, p *proc, pub *nats.Conn, name string, rate int, readers []*reader) result {
 	time.Sleep(100 * time.Millisecond) // let the process go idle
 	c0, o0, w0 := p.cpu(t), selfCPU(), time.Now()
+	var prof sync.WaitGroup
+	if *flagProfile != "" {
+		prof.Add(1)
+		go func() {
+			defer prof.Done()
+			secs := max(1, int(flagDuration.Seconds()))
+			resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", p.metricsURL, secs))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer func() { _ = resp.Body.Close() }()
+			b, _ := io.ReadAll(resp.Body)
+			_ = os.WriteFile(filepath.Join(*flagProfile, fmt.Sprintf("%s-%d.pprof", name, rate)), b, 0o644)
+		}()
+	}
 	n, achieved := publish(t, pub, rate)
 	settle(readers, n)
+	prof.Wait()
 	res := result{name: name, rate: rate, sent: n, achieved: achieved, readers: readers,
 		procCPU: p.cpu(t) - c0, ownCPU: selfCPU() - o0, wall: time.Since(w0)}
 	fmt.Println(res)
