@@ -267,7 +267,8 @@ func (s *Server) pump(ctx context.Context, st *stream, reader buffer.Reader[wire
 			return err
 		}
 		if len(st.buf) >= flushBytes {
-			if err := st.flush(); err != nil {
+			// More may be ready: write, but flush only once caught up.
+			if err := st.write(); err != nil {
 				return err
 			}
 		}
@@ -325,16 +326,30 @@ func (st *stream) stopHeartbeat() {
 	}
 }
 
+// flush writes what the buffer holds and sends it.
 func (st *stream) flush() error {
 	if len(st.buf) == 0 {
 		return nil
 	}
+	if err := st.write(); err != nil {
+		return err
+	}
+	return st.flushed()
+}
+
+// write writes what the buffer holds without flushing: net/http's
+// connection buffer keeps the end of it (at most 4 KiB: the CRLF that
+// ends the chunk, and what did not fill a buffer's worth) for the next
+// write or flush. Flushing every batch costs a write of its own for those
+// few bytes, a loopback round of the TCP stack for each, which a stream
+// still behind would pay on every flushBytes.
+func (st *stream) write() error {
 	_, err := st.w.Write(st.buf)
 	st.reuse(st.buf)
 	if err != nil {
 		return fmt.Errorf("write: %w", err)
 	}
-	return st.flushed()
+	return nil
 }
 
 // writeLarge writes what the buffer holds and then the value's event, in
