@@ -13,10 +13,11 @@ import (
 // the ring holds, up to maxCacheSlots: streams further apart than that
 // encode for themselves (they are near a lag anyway). The single-slot
 // types hand out their newest values, so a few slots do. Only values of at
-// most maxCachedData bytes are cached, so that a cache holds at most about
-// maxCacheSlots × (4/3 × maxCachedData + an envelope): 1.5 MiB, 300 KiB
-// for 128-byte readings. Larger values' encoding is dwarfed by writing
-// them anyway.
+// most maxCachedData bytes are cached, and a slot's array is made for
+// twice its first value's payload, so that a cache holds at most about
+// maxCacheSlots × (2 × maxCachedData + 400 bytes): 2.5 MiB; 700 KiB for
+// 128-byte readings. Larger values' encoding is dwarfed by writing them
+// anyway.
 const (
 	maxCacheSlots   = 1024
 	smallCacheSlots = 8
