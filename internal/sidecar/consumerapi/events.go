@@ -40,7 +40,11 @@ type eventCache struct {
 type eventSlot struct {
 	mu       sync.Mutex
 	seq      uint64
-	data     *byte
+	// data is the payload's array as a number, not a pointer: a slot
+	// must not keep an evicted value's payload alive (a ring's byte
+	// budget counts only what the ring holds). Within one buffer a
+	// sequence number is one value, so it only guards the key.
+	data     uintptr
 	size     int
 	instance string
 	event    []byte
@@ -65,7 +69,7 @@ func (c *eventCache) appendEvent(dst []byte, instance string, it *buffer.Item[wi
 		return wire.AppendValueEvent(dst, instance, it.Seq, m)
 	}
 	s := &c.slots[it.Seq&c.mask]
-	data := unsafe.SliceData(m.Data)
+	data := uintptr(unsafe.Pointer(unsafe.SliceData(m.Data)))
 	s.mu.Lock()
 	if s.seq != it.Seq || s.data != data || s.size != len(m.Data) || s.instance != instance || len(s.event) == 0 {
 		if s.event == nil {
