@@ -38,8 +38,8 @@ type eventCache struct {
 }
 
 type eventSlot struct {
-	mu       sync.Mutex
-	seq      uint64
+	mu  sync.Mutex
+	seq uint64
 	// data is the payload's array as a number, not a pointer: a slot
 	// must not keep an evicted value's payload alive (a ring's byte
 	// budget counts only what the ring holds). Within one buffer a
