@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -139,6 +140,8 @@ type record struct {
 	streams, takes                        atomic.Int64
 	streamsTotal, takesTotal, latestTotal atomic.Uint64
 	streamsRefused, takesRefused          atomic.Uint64
+	// events is the record's event cache, made for its first stream.
+	events func() *eventCache
 }
 
 // Server is the consumer API's http.Handler.
@@ -229,7 +232,7 @@ func New(cfg Config, records ...Record) (*Server, error) {
 		if _, dup := s.records[r.Name]; dup {
 			return nil, fmt.Errorf("%w: %q", ErrDuplicateRecord, r.Name)
 		}
-		s.records[r.Name] = &record{Record: r}
+		s.records[r.Name] = &record{Record: r, events: sync.OnceValue(func() *eventCache { return newEventCache(r.Buffer) })}
 		s.names = append(s.names, r.Name)
 	}
 	slices.Sort(s.names)

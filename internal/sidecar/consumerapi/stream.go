@@ -220,14 +220,22 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request, rec *recor
 	if err := st.flush(); err != nil {
 		return
 	}
-	if err := s.pump(r.Context(), st, reader, skipThrough); err != nil && r.Context().Err() == nil {
+	defer st.stopHeartbeat()
+	if err := s.pump(r.Context(), st, reader, skipThrough, rec.events()); err != nil && r.Context().Err() == nil {
 		// Write errors mean the client went away or stopped reading.
 		s.log.Debug("Stream ended", "record", rec.Name, "error", err.Error())
 	}
 }
 
-// pump writes values as they come, flushing before it waits.
-func (s *Server) pump(ctx context.Context, st *stream, reader buffer.Reader[wire.Message], skipThrough uint64) error {
+// pump writes values as they come, flushing before it waits: the values
+// ready go out in one write, flushed when the stream has caught up (or
+// every flushBytes). Their events come from the record's cache (events),
+// so that the record's streams encode each value once between them, and
+// nothing here allocates per value.
+func (s *Server) pump(ctx context.Context, st *stream, reader buffer.Reader[wire.Message], skipThrough uint64, events *eventCache) error {
+	// Outside the loop: errors.As takes its address, which would make it
+	// an allocation per value.
+	var lagged *buffer.LaggedError
 	for {
 		it, err := reader.TryRecv()
 		if errors.Is(err, buffer.ErrEmpty) {
@@ -236,7 +244,6 @@ func (s *Server) pump(ctx context.Context, st *stream, reader buffer.Reader[wire
 			}
 			it, err = s.wait(ctx, st, reader)
 		}
-		var lagged *buffer.LaggedError
 		switch {
 		case err == nil:
 			if it.Seq <= skipThrough {
@@ -248,7 +255,7 @@ func (s *Server) pump(ctx context.Context, st *stream, reader buffer.Reader[wire
 				}
 				continue
 			}
-			st.buf = wire.AppendValueEvent(st.buf, st.instance, it.Seq, &it.Value)
+			st.buf = events.appendEvent(st.buf, st.instance, &it)
 		case errors.As(err, &lagged):
 			st.buf = wire.AppendLagEvent(st.buf, lagged.Missed)
 		case errors.Is(err, buffer.ErrEmpty):
@@ -260,7 +267,8 @@ func (s *Server) pump(ctx context.Context, st *stream, reader buffer.Reader[wire
 			return err
 		}
 		if len(st.buf) >= flushBytes {
-			if err := st.flush(); err != nil {
+			// More may be ready: write, but flush only once caught up.
+			if err := st.write(); err != nil {
 				return err
 			}
 		}
@@ -269,12 +277,23 @@ func (s *Server) pump(ctx context.Context, st *stream, reader buffer.Reader[wire
 
 // wait blocks for the next value until a heartbeat is due; it then writes
 // the heartbeat and returns ErrEmpty.
+//
+// Its context, whose deadline is when the heartbeat is due, lasts until
+// that deadline: a stream that waits after every value (a slow producer)
+// must not make one per value. A write in between puts the heartbeat off,
+// so a deadline reached may be early: wait then makes a new context for
+// the rest, and sends no heartbeat.
 func (s *Server) wait(ctx context.Context, st *stream, reader buffer.Reader[wire.Message]) (buffer.Item[wire.Message], error) {
-	due := s.cfg.Heartbeat - time.Since(st.lastWrite)
-	if due > 0 {
-		wctx, cancel := context.WithTimeout(ctx, due)
-		it, err := reader.Recv(wctx)
-		cancel()
+	for {
+		due := st.lastWrite.Add(s.cfg.Heartbeat)
+		if !time.Now().Before(due) {
+			break
+		}
+		if st.hb == nil || st.hb.Err() != nil {
+			st.stopHeartbeat()
+			st.hb, st.hbCancel = context.WithDeadline(ctx, due)
+		}
+		it, err := reader.Recv(st.hb)
 		if !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
 			return it, err
 		}
@@ -295,18 +314,42 @@ type stream struct {
 	lastWrite time.Time
 	// instance numbers the stream's event ids, for its whole life.
 	instance string
+	// hb is wait's context, done when a heartbeat may be due.
+	hb       context.Context
+	hbCancel context.CancelFunc
 }
 
+// stopHeartbeat releases wait's context.
+func (st *stream) stopHeartbeat() {
+	if st.hbCancel != nil {
+		st.hbCancel()
+	}
+}
+
+// flush writes what the buffer holds and sends it.
 func (st *stream) flush() error {
 	if len(st.buf) == 0 {
 		return nil
 	}
+	if err := st.write(); err != nil {
+		return err
+	}
+	return st.flushed()
+}
+
+// write writes what the buffer holds without flushing: net/http's
+// connection buffer keeps the end of it (at most 4 KiB: the CRLF that
+// ends the chunk, and what did not fill a buffer's worth) for the next
+// write or flush. Flushing every batch costs a write of its own for those
+// few bytes, a loopback round of the TCP stack for each, which a stream
+// still behind would pay on every flushBytes.
+func (st *stream) write() error {
 	_, err := st.w.Write(st.buf)
 	st.reuse(st.buf)
 	if err != nil {
 		return fmt.Errorf("write: %w", err)
 	}
-	return st.flushed()
+	return nil
 }
 
 // writeLarge writes what the buffer holds and then the value's event, in
