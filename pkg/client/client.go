@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -97,7 +98,22 @@ type Client struct {
 	// tokenFunc, when set, returns it.
 	tokenFile string
 	tokenFunc func(context.Context) (string, error)
+	// connectRetry is how long Latest and Take try again a request whose
+	// connection could not be made.
+	connectRetry time.Duration
 }
+
+// DefaultConnectRetry is how long Latest and Take try again, by default, a
+// request whose connection could not be made (refused, no route): a
+// Service's new endpoint is reachable only once kube-proxy has programmed
+// it, a moment after its pod is Ready.
+const DefaultConnectRetry = 10 * time.Second
+
+// WithConnectRetry sets how long Latest and Take try again a request whose
+// connection could not be made, with backoff, within their context; 0
+// returns the first such error. A request that was sent is never sent
+// again: a take is at most once.
+func WithConnectRetry(d time.Duration) Option { return func(c *Client) { c.connectRetry = d } }
 
 // Option configures a Client.
 type Option func(*Client)
@@ -200,7 +216,7 @@ func New(recordURL string, opts ...Option) (*Client, error) {
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return nil, fmt.Errorf("record url %q: scheme must be http or https", recordURL)
 	}
-	c := &Client{base: strings.TrimSuffix(u.String(), "/"), hc: http.DefaultClient}
+	c := &Client{base: strings.TrimSuffix(u.String(), "/"), hc: http.DefaultClient, connectRetry: DefaultConnectRetry}
 	for _, o := range opts {
 		o(c)
 	}
@@ -228,16 +244,9 @@ func (c *Client) Take(ctx context.Context, timeout time.Duration) (Value, error)
 }
 
 func (c *Client) getValue(ctx context.Context, method, u string) (Value, error) {
-	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	resp, err := c.send(ctx, method, u)
 	if err != nil {
-		return Value{}, fmt.Errorf("new request: %w", err)
-	}
-	if err := c.authorize(req); err != nil {
 		return Value{}, err
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return Value{}, fmt.Errorf("%s %s: %w", method, u, err)
 	}
 	defer func() { _ = resp.Body.Close() }()
 	switch resp.StatusCode {
@@ -254,6 +263,42 @@ func (c *Client) getValue(ctx context.Context, method, u string) (Value, error) 
 	v := valueFromEnvelope(&env)
 	v.Instance = resp.Header.Get(wire.HeaderInstance)
 	return v, nil
+}
+
+// send sends a request, again while its connection cannot be made, for up
+// to connectRetry: nothing was sent then, so nothing is sent twice.
+func (c *Client) send(ctx context.Context, method, u string) (*http.Response, error) {
+	giveUp := time.Now().Add(c.connectRetry)
+	backoff := 50 * time.Millisecond
+	for {
+		req, err := http.NewRequestWithContext(ctx, method, u, nil)
+		if err != nil {
+			return nil, fmt.Errorf("new request: %w", err)
+		}
+		if err := c.authorize(req); err != nil {
+			return nil, err
+		}
+		resp, err := c.hc.Do(req)
+		if err == nil {
+			return resp, nil
+		}
+		if !notConnected(err) || time.Now().Add(backoff).After(giveUp) {
+			return nil, fmt.Errorf("%s %s: %w", method, u, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%s %s: %w", method, u, err)
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+// notConnected says whether err is a failure to make the connection, so
+// that the request was never sent.
+func notConnected(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // statusError reads a non-2xx answer into a *StatusError.

@@ -5,10 +5,14 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -52,9 +56,9 @@ func pushN(t *testing.T, b buffer.Buffer[wire.Message], n int) {
 	}
 }
 
-func newClient(t *testing.T, url string) *client.Client {
+func newClient(t *testing.T, url string, opts ...client.Option) *client.Client {
 	t.Helper()
-	c, err := client.New(url)
+	c, err := client.New(url, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -395,4 +399,65 @@ func TestStreamWaitsAsLongAsABusyServerAsks(t *testing.T) {
 	}()
 	_ = newClient(t, srv.URL+"/v1/records/r").Stream(ctx, client.HandlerFunc(func(context.Context, client.Value) error { return nil }),
 		client.WithBackoff(time.Millisecond, time.Millisecond))
+}
+
+// A Service whose new endpoint kube-proxy has not programmed yet refuses
+// connections for a moment: a request that was never sent is tried again.
+func TestARequestThatCouldNotConnectIsTriedAgainForAWhile(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close() // nothing listens: connections are refused
+
+	t.Run("a server that starts listening within the retry window answers", func(t *testing.T) {
+		srv, buf := server(t)
+		pushN(t, buf, 1)
+		target, err := url.Parse(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A proxy on addr that starts late, in front of the real server.
+		proxy := httptest.NewUnstartedServer(httputil.NewSingleHostReverseProxy(target))
+		proxy.Listener.Close()
+		started := make(chan struct{})
+		go func() {
+			defer close(started)
+			time.Sleep(300 * time.Millisecond) // the endpoint's programming lag this test stands in for, not synchronisation
+			l, err := net.Listen("tcp", addr)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			proxy.Listener = l
+			proxy.Start()
+		}()
+		t.Cleanup(func() { <-started; proxy.Close() })
+		c := newClient(t, "http://"+addr+"/v1/records/r", client.WithConnectRetry(10*time.Second))
+		v, err := c.Latest(context.Background())
+		if err != nil || v.Seq != 1 {
+			t.Fatalf("Latest: got %+v, %v; want value 1 once the server listens", v, err)
+		}
+	})
+
+	t.Run("without a retry window the refusal is returned at once", func(t *testing.T) {
+		c := newClient(t, "http://"+addr+"/v1/records/r", client.WithConnectRetry(0))
+		start := time.Now()
+		_, err := c.Take(context.Background(), 0)
+		if err == nil || !strings.Contains(err.Error(), "connection refused") {
+			t.Fatalf("Take: got %v, want connection refused", err)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("Take took %v, want it at once", d)
+		}
+	})
+
+	t.Run("a server that never listens is given up on after the window", func(t *testing.T) {
+		c := newClient(t, "http://"+addr+"/v1/records/r", client.WithConnectRetry(500*time.Millisecond))
+		_, err := c.Latest(context.Background())
+		if err == nil || !strings.Contains(err.Error(), "connection refused") {
+			t.Fatalf("Latest: got %v, want connection refused after the window", err)
+		}
+	})
 }
