@@ -420,7 +420,7 @@ func TestARequestThatCouldNotConnectIsTriedAgainForAWhile(t *testing.T) {
 		}
 		// A proxy on addr that starts late, in front of the real server.
 		proxy := httptest.NewUnstartedServer(httputil.NewSingleHostReverseProxy(target))
-		proxy.Listener.Close()
+		_ = proxy.Listener.Close() // replaced by the late listener on addr
 		started := make(chan struct{})
 		go func() {
 			defer close(started)
