@@ -233,3 +233,20 @@ func CacheOptions() cache.Options {
 		&rbacv1.ClusterRoleBinding{}:    {Label: managed},
 	}}
 }
+
+// namespaceAnnotations are the annotations a cluster admin set on the
+// Namespace. It reads around the cache: a get when a stream is made or
+// grows, or a Record asks for consumer authentication, costs less than a
+// cache of every Namespace, and needs get alone.
+func (r *RecordReconciler) namespaceAnnotations(ctx context.Context, namespace string) (map[string]string, error) {
+	reader := r.APIReader
+	if reader == nil {
+		reader = r.Client
+	}
+	ns := &metav1.PartialObjectMetadata{}
+	ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
+	if err := reader.Get(ctx, client.ObjectKey{Name: namespace}, ns); err != nil {
+		return nil, fmt.Errorf("reading Namespace %s: %w", namespace, err)
+	}
+	return ns.Annotations, nil
+}

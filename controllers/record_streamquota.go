@@ -11,9 +11,7 @@ import (
 	"context"
 	"fmt"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	recbufv1alpha1 "github.com/recbuf/recbuf/api/v1alpha1"
@@ -97,20 +95,3 @@ func createdAfter(a, b *recbufv1alpha1.Record) bool {
 
 // formatBytes is n as a binary quantity (8Mi), as users write them.
 func formatBytes(n int64) string { return resource.NewQuantity(n, resource.BinarySI).String() }
-
-// namespaceAnnotations are the annotations a cluster admin set on the
-// Namespace. It reads around the cache: a get when a stream is made or
-// grows, or a Record asks for consumer authentication, costs less than a
-// cache of every Namespace, and needs get alone.
-func (r *RecordReconciler) namespaceAnnotations(ctx context.Context, namespace string) (map[string]string, error) {
-	reader := r.APIReader
-	if reader == nil {
-		reader = r.Client
-	}
-	ns := &metav1.PartialObjectMetadata{}
-	ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
-	if err := reader.Get(ctx, client.ObjectKey{Name: namespace}, ns); err != nil {
-		return nil, fmt.Errorf("reading Namespace %s: %w", namespace, err)
-	}
-	return ns.Annotations, nil
-}

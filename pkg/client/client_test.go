@@ -418,23 +418,31 @@ func TestARequestThatCouldNotConnectIsTriedAgainForAWhile(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// A proxy on addr that starts late, in front of the real server.
+		// A proxy on addr that starts late, in front of the real server:
+		// the client's third connection attempt starts it, so the first
+		// two are refused, as by an endpoint kube-proxy has not programmed.
 		proxy := httptest.NewUnstartedServer(httputil.NewSingleHostReverseProxy(target))
 		_ = proxy.Listener.Close() // replaced by the late listener on addr
-		started := make(chan struct{})
-		go func() {
-			defer close(started)
-			time.Sleep(300 * time.Millisecond) // the endpoint's programming lag this test stands in for, not synchronisation
-			l, err := net.Listen("tcp", addr)
-			if err != nil {
-				t.Error(err)
-				return
+		t.Cleanup(func() {
+			if proxy.URL != "" {
+				proxy.Close()
 			}
-			proxy.Listener = l
-			proxy.Start()
-		}()
-		t.Cleanup(func() { <-started; proxy.Close() })
-		c := newClient(t, "http://"+addr+"/v1/records/r", client.WithConnectRetry(10*time.Second))
+		})
+		var dialer net.Dialer
+		attempts := 0
+		transport := &http.Transport{DialContext: func(ctx context.Context, network, address string) (net.Conn, error) {
+			if attempts++; attempts == 3 {
+				l, err := net.Listen("tcp", addr)
+				if err != nil {
+					return nil, err
+				}
+				proxy.Listener = l
+				proxy.Start()
+			}
+			return dialer.DialContext(ctx, network, address)
+		}}
+		t.Cleanup(transport.CloseIdleConnections)
+		c := newClient(t, "http://"+addr+"/v1/records/r", client.WithConnectRetry(10*time.Second), client.WithHTTPClient(&http.Client{Transport: transport}))
 		v, err := c.Latest(context.Background())
 		if err != nil || v.Seq != 1 {
 			t.Fatalf("Latest: got %+v, %v; want value 1 once the server listens", v, err)
