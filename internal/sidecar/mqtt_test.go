@@ -234,23 +234,29 @@ func TestARetainedMQTTMessageReachesOnlyABufferAlreadySubscribed(t *testing.T) {
 	}
 	eventually(t, func() error { _, err := before.client(t, "before").Latest(context.Background()); return err }).Should(gomega.Succeed())
 
-	// NATS holds the retained message for MQTT subscribers that come later...
-	got := make(chan string, 1)
-	sub, _ := pahoClient(t, ns.MQTTAddr(), "late-mqtt-subscriber")
-	if tok := sub.Subscribe("in/after", 1, func(_ mqtt.Client, m mqtt.Message) { got <- string(m.Payload()) }); !tok.WaitTimeout(waitTimeout) || tok.Error() != nil {
-		t.Fatalf("MQTT subscribe: %v", tok.Error())
-	}
-	select {
-	case p := <-got:
-		if p != `{"state":"on"}` {
-			t.Errorf("late MQTT subscriber: got %q, want the retained message", p)
+	// NATS holds the retained message for MQTT subscribers that come
+	// later... The server indexes a retained message after it acknowledged
+	// the publish (processRetainedMsg, from its own JetStream consumer), so
+	// a subscriber can come before the index has it: subscribers are tried
+	// until one gets it.
+	subscribers := 0
+	eventually(t, func() string {
+		subscribers++
+		got := make(chan string, 1)
+		sub, _ := pahoClient(t, ns.MQTTAddr(), fmt.Sprintf("late-mqtt-subscriber-%d", subscribers))
+		if tok := sub.Subscribe("in/after", 1, func(_ mqtt.Client, m mqtt.Message) { got <- string(m.Payload()) }); !tok.WaitTimeout(waitTimeout) || tok.Error() != nil {
+			t.Fatalf("MQTT subscribe: %v", tok.Error())
 		}
-	case <-time.After(waitTimeout):
-		t.Fatal("a late MQTT subscriber did not get the retained message")
-	}
+		select {
+		case p := <-got:
+			return p
+		case <-time.After(time.Second): // this subscriber came too early
+			return ""
+		}
+	}).Should(gomega.Equal(`{"state":"on"}`), "a late MQTT subscriber gets the retained message")
 	// ...but a buffer process subscribes as a NATS client: one started
 	// after the publish holds nothing until the device publishes again.
-	// (The late MQTT subscriber is interest in in.after too.)
+	// (The late MQTT subscribers are interest in in.after too.)
 	base = ns.Interest("in.after")
 	after := start(t, testConfig(ns.URL(), latest("after")))
 	eventually(t, func() int { return ns.Interest("in.after") }).Should(gomega.Equal(base + 1))
