@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -68,6 +69,7 @@ func setupSidecarInjection(mgr ctrl.Manager, o options, cfg controllers.Config, 
 			ExtraDNSNames:  append([]string{service.Name + "." + service.Namespace + ".svc.cluster.local"}, o.webhookExtraDNSNames...),
 			IsReady:        ready,
 			Webhooks:       []rotator.WebhookInfo{{Name: o.webhookConfiguration, Type: rotator.Mutating}},
+			ControllerName: rotatorName(o),
 			// Every replica serves the webhook: each keeps its files
 			// current, whoever leads.
 			RequireLeaderElection:  false,
@@ -126,6 +128,21 @@ func setupSidecarInjection(mgr ctrl.Manager, o options, cfg controllers.Config, 
 		return fmt.Errorf("adding the webhook readiness check: %w", err)
 	}
 	return mgr.AddHealthzCheck("webhook", healthz.Ping)
+}
+
+// rotatorRuns numbers the certificate rotators of a process that runs the
+// manager more than once (skipControllerNameValidation).
+var rotatorRuns atomic.Int64
+
+// rotatorName is the name of the certificate rotator's controller:
+// cert-controller's own, "cert-rotator", for main. The rotator's
+// controller is unmanaged, so the manager's SkipNameValidation does not
+// reach it; a process that runs the manager again names each one apart.
+func rotatorName(o options) string {
+	if !o.skipControllerNameValidation {
+		return ""
+	}
+	return fmt.Sprintf("cert-rotator-%d", rotatorRuns.Add(1))
 }
 
 // afterCerts starts the webhook server once its certificates are in
